@@ -1,0 +1,104 @@
+"""The command line: parse options, build the context, call one function per command.
+
+Each command lives in `chartkeeper/commands/<name>.py` as `run(ctx, ...) -> int`. This module
+imports nothing heavy at start-up so `chartkeeper --help` stays fast; command modules are
+imported when their command runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from pathlib import Path
+from typing import Any, List, Optional
+
+import typer
+
+from chartkeeper import __version__
+from chartkeeper.errors import EXIT_BUG, EXIT_INTERRUPTED, ChartkeeperError
+
+app = typer.Typer(
+    name="chartkeeper",
+    help="Keep the vendored Helm charts of an air-gapped helmfile deployment up to date without breaking it.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+JsonOpt = typer.Option(False, "--json", help="Machine-readable JSON on stdout.")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"chartkeeper {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    root: Path = typer.Option(Path("."), "--root", "-C", help="The deployment repository (default: current folder)."),
+    lock: Optional[Path] = typer.Option(None, "--lock", help="versions.lock path (default: helmfile/charts/external/versions.lock)."),
+    verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More detail on stderr."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only results and errors."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    ctx.obj = {"root": root, "lock": lock, "verbose": verbose, "quiet": quiet}
+
+
+def _dispatch(ctx: typer.Context, command: str, json_mode: bool = False, **kwargs: Any) -> None:
+    """Build the AppContext and run `chartkeeper.commands.<command>.run`; map errors to exit codes."""
+    from chartkeeper.context import AppContext
+    from chartkeeper.output import Output, redact
+    from chartkeeper.settings import load_settings
+
+    g = ctx.obj or {}
+    out = Output(json_mode=json_mode, verbose=g.get("verbose", 0), quiet=g.get("quiet", False) or json_mode)
+    try:
+        settings = load_settings(g.get("root", Path(".")), {"lock_path": g.get("lock")})
+        module = importlib.import_module(f"chartkeeper.commands.{command}")
+        code = module.run(AppContext(settings, out), **kwargs)
+    except ChartkeeperError as exc:
+        out.err.print(f"error: {redact(exc.message)}", markup=False, style="red")
+        if exc.hint:
+            out.err.print(f"hint: {redact(exc.hint)}", markup=False)
+        code = exc.exit_code
+    except KeyboardInterrupt:
+        out.err.print("interrupted", markup=False)
+        code = EXIT_INTERRUPTED
+    except Exception as exc:  # a bug: short hint, full trace only when asked
+        if os.environ.get("CHARTKEEPER_TRACEBACK") or g.get("verbose", 0) >= 2:
+            raise
+        out.err.print(
+            f"internal error: {type(exc).__name__}: {redact(str(exc))}\n"
+            "This is a chartkeeper bug. Re-run with -vv (or CHARTKEEPER_TRACEBACK=1) for the trace and report it.",
+            markup=False,
+            style="red",
+        )
+        code = EXIT_BUG
+    raise typer.Exit(code)
+
+
+@app.command()
+def check(
+    ctx: typer.Context,
+    charts: Optional[List[str]] = typer.Argument(None, help="Only these pinned charts."),
+    pre: bool = typer.Option(False, "--pre", help="Consider prereleases."),
+    fail_on_update: bool = typer.Option(False, "--fail-on-update", help="Exit 1 when an update exists."),
+    json_out: bool = JsonOpt,
+) -> None:
+    """List available upgrades for the pinned charts."""
+    _dispatch(ctx, "check", json_out, charts=charts or [], pre=pre, fail_on_update=fail_on_update)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:  # pragma: no cover - Ctrl-C during option parsing
+        sys.exit(EXIT_INTERRUPTED)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

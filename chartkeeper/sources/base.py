@@ -1,0 +1,85 @@
+"""The interface every upstream source implements."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from chartkeeper.versions import ChartVersion
+
+if TYPE_CHECKING:
+    from chartkeeper.settings import Settings
+
+
+@dataclass(frozen=True)
+class ChartRelease:
+    """One published version of a chart, as the source describes it."""
+
+    name: str
+    version: ChartVersion
+    digest: str | None = None  # "sha256:<hex>" as published (index `digest`, OCI manifest layer)
+    urls: tuple[str, ...] = ()  # absolute archive URLs (HTTP/local); OCI: the reference
+    created: str | None = None  # ISO time the index records
+    app_version: str | None = None
+    kube_version: str | None = None
+    deprecated: bool = False
+    # `artifacthub.io/changes` and friends: kept as (key, value) pairs so the value stays frozen
+    annotations: tuple[tuple[str, str], ...] = ()
+    dependencies: tuple[tuple[str, str, str], ...] = field(default=())  # (name, version, repository)
+
+    def annotation(self, key: str) -> str | None:
+        for k, v in self.annotations:
+            if k == key:
+                return v
+        return None
+
+
+@dataclass(frozen=True)
+class VersionListing:
+    """What `Source.versions` returns: the valid releases and how many were skipped as invalid."""
+
+    releases: tuple[ChartRelease, ...]
+    skipped_invalid: tuple[str, ...] = ()
+
+
+class Source(ABC):
+    """An upstream repository of charts."""
+
+    #: the URL as the user wrote it (for messages; never carries credentials)
+    display_url: str
+
+    @abstractmethod
+    def versions(self, chart: str) -> VersionListing:
+        """Every published version of `chart`. Raises SourceError when the source fails."""
+
+    @abstractmethod
+    def fetch(self, release: ChartRelease, dest: Path) -> str:
+        """Download the archive of `release` into the file `dest`; return its sha256 digest.
+
+        Must verify the digest the source publishes (raise IntegrityError naming both digests on
+        a mismatch, leaving no file at `dest`).
+        """
+
+    def close(self) -> None:  # pragma: no cover - default: nothing to release
+        pass
+
+
+def open_source(repository: str, settings: "Settings | None" = None) -> Source:
+    """The source for a repository URL (`https://`, `http://`, `oci://`, `file://` or a folder)."""
+    from chartkeeper.settings import Settings
+
+    settings = settings or Settings()
+    url = settings.mirror_for(repository)
+    if url.startswith("oci://"):
+        from chartkeeper.sources.oci import OciSource
+
+        return OciSource(url, settings, display_url=repository)
+    if url.startswith(("http://", "https://")):
+        from chartkeeper.sources.http import HttpSource
+
+        return HttpSource(url, settings, display_url=repository)
+    from chartkeeper.sources.local import LocalSource
+
+    return LocalSource(url, settings, display_url=repository)
