@@ -9,6 +9,8 @@ import pytest
 
 from tests.support.httpserver import ChartRepoServer
 
+pytest_plugins = ["tests.support.reliability"]  # the reliability suite's figures (docs/reliability.md)
+
 
 @pytest.fixture(autouse=True)
 def _isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:

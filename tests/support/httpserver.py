@@ -4,6 +4,8 @@ Knobs are plain attributes the test sets: `require_auth=("user", "pass")` or
 `require_token="abc"`, `faults[path] = callable(handler) -> bool` (return True when the
 fault answered the request). Every request is logged in `requests` as (method, path, headers).
 ETag and Last-Modified are sent, and If-None-Match/If-Modified-Since answered with 304.
+`host=` binds another loopback address (127.0.0.2 for "another host"); `ssl_context=` serves
+HTTPS (see tests/support/tls.py). tests/support/faults.py builds scripted faults on top.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import base64
 import email.utils
 import hashlib
+import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -86,12 +89,24 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     repo: "ChartRepoServer"
+    ssl_context: "ssl.SSLContext | None" = None
+
+    def get_request(self):  # type: ignore[no-untyped-def]
+        sock, addr = super().get_request()
+        if self.ssl_context is not None:
+            # Handshake in the handler thread, so a client that rejects the certificate (or
+            # stalls) never blocks the accept loop.
+            sock = self.ssl_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, addr
+
+    def handle_error(self, request, client_address):  # type: ignore[no-untyped-def]
+        pass  # refused handshakes and reset connections are what fault tests provoke
 
 
 class ChartRepoServer:
     """Serve `root` on http://127.0.0.1:<port>/ until `stop()` (or the `with` block ends)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, host: str = "127.0.0.1", ssl_context: "ssl.SSLContext | None" = None) -> None:
         self.root = root
         self.require_auth: tuple[str, str] | None = None
         self.require_token: str | None = None
@@ -100,14 +115,16 @@ class ChartRepoServer:
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.not_modified = 0
         self.lock = threading.Lock()
-        self._server = _Server(("127.0.0.1", 0), _Handler)
+        self._server = _Server((host, 0), _Handler)
         self._server.repo = self
+        self._server.ssl_context = ssl_context
+        self.tls = ssl_context is not None
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{'https' if self.tls else 'http'}://{host}:{port}"
 
     def start(self) -> "ChartRepoServer":
         self._thread.start()
