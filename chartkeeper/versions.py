@@ -20,8 +20,14 @@ from chartkeeper.errors import InputError
 _VERSION_RE = re.compile(
     r"^[vV]?(?P<major>0|[1-9]\d*)\.(?P<minor>0|[1-9]\d*)\.(?P<patch>0|[1-9]\d*)"
     r"(?:-(?P<pre>[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?"
-    r"(?:\+(?P<build>[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?$"
+    r"(?:\+(?P<build>[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?$",
+    re.ASCII,  # \d would otherwise take any Unicode digit (int() reads "1١" as 11)
 )
+
+
+# Helm parses each number as a uint64; longer digit runs are not versions (and Python refuses
+# to convert more than 4300 digits to an int, so a hostile index must not reach int()).
+_MAX_DIGITS = 20
 
 
 @total_ordering
@@ -48,14 +54,14 @@ class ChartVersion:
         if not isinstance(text, str):
             return None
         m = _VERSION_RE.match(text.strip())
-        if not m:
+        if not m or any(len(m.group(g)) > _MAX_DIGITS for g in ("major", "minor", "patch")):
             return None
         pre: tuple[str | int, ...] = ()
         if m.group("pre"):
             parts: list[str | int] = []
             for p in m.group("pre").split("."):
                 if p.isdigit():
-                    if len(p) > 1 and p.startswith("0"):
+                    if (len(p) > 1 and p.startswith("0")) or len(p) > _MAX_DIGITS:
                         return None  # SemVer forbids leading zeros in numeric identifiers
                     parts.append(int(p))
                 else:
@@ -125,7 +131,8 @@ def update_kind(old: ChartVersion, new: ChartVersion) -> str:
 _WILD = {"x", "X", "*"}
 _PARTIAL_RE = re.compile(
     r"^[vV]?(?P<major>\d+|[xX*])(?:\.(?P<minor>\d+|[xX*]))?(?:\.(?P<patch>\d+|[xX*]))?"
-    r"(?:-(?P<pre>[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?(?:\+[0-9A-Za-z.-]+)?$"
+    r"(?:-(?P<pre>[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?(?:\+[0-9A-Za-z.-]+)?$",
+    re.ASCII,
 )
 _OP_RE = re.compile(r"^(?P<op>!=|>=|=>|<=|=<|>|<|=|~>|~|\^)?\s*(?P<ver>\S+)$")
 
@@ -146,6 +153,10 @@ def _parse_partial(text: str, whole: str) -> _Partial:
     if not m:
         raise InputError(f'"{whole}" is not a valid version constraint')
     raw = [m.group("major"), m.group("minor"), m.group("patch")]
+    if any(r is not None and len(r) > _MAX_DIGITS for r in raw) or any(
+        p.isdigit() and len(p) > _MAX_DIGITS for p in (m.group("pre") or "").split(".")
+    ):
+        raise InputError(f'"{whole}" is not a valid version constraint')
     given = sum(1 for r in raw if r is not None)
     parts: list[int | None] = []
     wild = False
