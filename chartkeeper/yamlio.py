@@ -32,7 +32,14 @@ class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
     pass
 
 
-def _check_alias_bomb(data: Any) -> None:
+def _check_alias_bomb(data: Any, path: str | Path | None = None) -> None:
+    try:
+        _walk_cost(data)
+    except InputError as exc:
+        raise InputError(f"{_where(path)}{exc}") from None  # name the file, like every other YAML error
+
+
+def _walk_cost(data: Any) -> None:
     """Count nodes reachable through shared references; refuse absurd expansion.
 
     PyYAML shares aliased objects instead of copying them, so loading is cheap, but any
@@ -75,9 +82,9 @@ def loads(text: str | bytes, path: str | Path | None = None) -> Any:
         mark = exc.problem_mark
         line = f"line {mark.line + 1}: " if mark is not None else ""
         raise InputError(f"{_where(path)}{line}invalid YAML: {exc.problem}") from None
-    except yaml.YAMLError as exc:
-        raise InputError(f"{_where(path)}invalid YAML: {exc}") from None
-    _check_alias_bomb(data)
+    except yaml.YAMLError as exc:  # e.g. a ReaderError on bytes that are not UTF-8; keep it one line
+        raise InputError(f"{_where(path)}invalid YAML: {' '.join(str(exc).split())}") from None
+    _check_alias_bomb(data, path)
     return data
 
 
@@ -89,10 +96,10 @@ def loads_all(text: str | bytes, path: str | Path | None = None) -> list[Any]:
         mark = exc.problem_mark
         line = f"line {mark.line + 1}: " if mark is not None else ""
         raise InputError(f"{_where(path)}{line}invalid YAML: {exc.problem}") from None
-    except yaml.YAMLError as exc:
-        raise InputError(f"{_where(path)}invalid YAML: {exc}") from None
+    except yaml.YAMLError as exc:  # e.g. a ReaderError on bytes that are not UTF-8; keep it one line
+        raise InputError(f"{_where(path)}invalid YAML: {' '.join(str(exc).split())}") from None
     for doc in docs:
-        _check_alias_bomb(doc)
+        _check_alias_bomb(doc, path)
     return docs
 
 
