@@ -136,6 +136,15 @@ _ENTRY_KEYS = {
 _SUBCHART_KEYS = ("name", "version", "digest", "repository", "alias")
 
 
+def _shown(value: object, limit: int = 60) -> str:
+    """A value as an error message quotes it: one line, and short (a hostile lock may hold megabytes)."""
+    text = str(value)
+    shown = text if text.isprintable() else repr(text)[1:-1]
+    if len(shown) > limit:
+        shown = f"{shown[:limit]}… ({len(text)} characters)"
+    return shown
+
+
 def _err(where: str, field_: str, msg: str) -> InputError:
     return InputError(f"{where}.{field_}: {msg}")
 
@@ -161,40 +170,40 @@ def _parse_entry(raw: Any, where: str) -> LockEntry:
         raise InputError(f"{where}: must be a mapping, not {type(raw).__name__}")
     unknown = sorted(str(k) for k in raw if k not in _ENTRY_KEYS)
     if unknown:
-        raise InputError(f"{where}: unknown field(s) {', '.join(unknown)}")
+        raise InputError(f"{where}: unknown field(s) {', '.join(_shown(k) for k in unknown)}")
     name = _str(raw, "name", where, required=True)
     assert name is not None
     if not _NAME_RE.match(name):
-        raise _err(where, "name", f'"{name}" is not a valid chart name')
+        raise _err(where, "name", f'"{_shown(name)}" is not a valid chart name')
     chart = _str(raw, "chart", where) or name
     if not _NAME_RE.match(chart):
-        raise _err(where, "chart", f'"{chart}" is not a valid chart name')
+        raise _err(where, "chart", f'"{_shown(chart)}" is not a valid chart name')
     repository = _str(raw, "repository", where, required=True)
     version = _str(raw, "version", where, required=True)
     if ChartVersion.try_parse(version) is None:
-        raise _err(where, "version", f'"{version}" is not a valid chart version')
+        raise _err(where, "version", f'"{_shown(version)}" is not a valid chart version')
     constraint = _str(raw, "constraint", where)
     if constraint is not None:
         try:
             Constraint.parse(constraint)
         except InputError:
-            raise _err(where, "constraint", f'"{constraint}" is not a valid version constraint') from None
+            raise _err(where, "constraint", f'"{_shown(constraint)}" is not a valid version constraint') from None
     digest = _str(raw, "digest", where)
     if digest is not None and not _DIGEST_RE.match(digest):
-        raise _err(where, "digest", f'"{digest}" is not a sha256 digest (sha256:<64 hex>)')
+        raise _err(where, "digest", f'"{_shown(digest)}" is not a sha256 digest (sha256:<64 hex>)')
     tree = _str(raw, "treeChecksum", where)
     if tree is not None and not _DIGEST_RE.match(tree):
-        raise _err(where, "treeChecksum", f'"{tree}" is not a sha256 digest (sha256:<64 hex>)')
+        raise _err(where, "treeChecksum", f'"{_shown(tree)}" is not a sha256 digest (sha256:<64 hex>)')
     path = _str(raw, "path", where)
     if path is not None:
         p = Path(path)
         if p.is_absolute() or ".." in p.parts or not path.strip():
-            raise _err(where, "path", f'"{path}" must be a relative path inside the lock\'s folder')
+            raise _err(where, "path", f'"{_shown(path)}" must be a relative path inside the lock\'s folder')
     fetched = raw.get("fetched")
     if fetched is not None and not isinstance(fetched, str):
         fetched = str(fetched)  # YAML may read an unquoted timestamp as a datetime
     if fetched is not None and not _TIME_RE.match(fetched):
-        raise _err(where, "fetched", f'"{fetched}" is not an ISO 8601 time')
+        raise _err(where, "fetched", f'"{_shown(fetched)}" is not an ISO 8601 time')
     subs_raw = raw.get("subcharts") or []
     if not isinstance(subs_raw, list):
         raise _err(where, "subcharts", "must be a list")
@@ -205,12 +214,12 @@ def _parse_entry(raw: Any, where: str) -> LockEntry:
             raise InputError(f"{sw}: must be a mapping")
         bad = sorted(str(k) for k in s if k not in _SUBCHART_KEYS)
         if bad:
-            raise InputError(f"{sw}: unknown field(s) {', '.join(bad)}")
+            raise InputError(f"{sw}: unknown field(s) {', '.join(_shown(k) for k in bad)}")
         sname = _str(s, "name", sw, required=True)
         sver = _str(s, "version", sw, required=True)
         sdig = _str(s, "digest", sw)
         if sdig is not None and not _DIGEST_RE.match(sdig):
-            raise _err(sw, "digest", f'"{sdig}" is not a sha256 digest')
+            raise _err(sw, "digest", f'"{_shown(sdig)}" is not a sha256 digest')
         subs.append(Subchart(sname or "", sver or "", sdig, _str(s, "repository", sw), _str(s, "alias", sw)))
     return LockEntry(
         name=name,
@@ -248,11 +257,11 @@ def parse_lock(text: str, path: Path | None = None) -> Lock:
         raise InputError(f"{label}: must be a mapping with `version:` and `charts:`")
     unknown = sorted(str(k) for k in data if k not in ("version", "charts"))
     if unknown:
-        raise InputError(f"{label}: unknown top-level field(s) {', '.join(unknown)}")
+        raise InputError(f"{label}: unknown top-level field(s) {', '.join(_shown(k) for k in unknown)}")
     schema = data.get("version", LOCK_SCHEMA_VERSION)
     if schema != LOCK_SCHEMA_VERSION:
         raise InputError(
-            f"{label}: version: {schema!r} is not a lock schema this chartkeeper reads (expected {LOCK_SCHEMA_VERSION})",
+            f"{label}: version: {_shown(repr(schema))} is not a lock schema this chartkeeper reads (expected {LOCK_SCHEMA_VERSION})",
             hint="upgrade chartkeeper" if isinstance(schema, int) and schema > LOCK_SCHEMA_VERSION else None,
         )
     charts = data.get("charts") or []
