@@ -37,3 +37,21 @@ def repo_server(tmp_path: Path):
     root.mkdir()
     with ChartRepoServer(root) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def oci_registry(tmp_path_factory: pytest.TempPathFactory):
+    """Debian's docker-registry on a free 127.0.0.1 port, anonymous access (fails loudly when missing)."""
+    from tests.support.oci import Registry
+
+    with Registry(tmp_path_factory.mktemp("oci-registry")) as registry:
+        yield registry
+
+
+@pytest.fixture(scope="session")
+def oci_registry_auth(tmp_path_factory: pytest.TempPathFactory):
+    """docker-registry with htpasswd basic auth; credentials in `.auth`."""
+    from tests.support.oci import Registry
+
+    with Registry(tmp_path_factory.mktemp("oci-registry-auth"), auth=("chartbot", "oci-Secret-9f2")) as registry:
+        yield registry

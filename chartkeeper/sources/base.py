@@ -1,4 +1,15 @@
-"""The interface every upstream source implements."""
+"""The interface every upstream source implements.
+
+    source = open_source(entry.repository, settings)    # mirrors applied, credentials found
+    listing = source.versions(entry.chart)              # VersionListing, newest first
+    release = next(r for r in listing.releases if r.version == wanted)
+    release = source.describe(release)                  # OCI: fills digest/created/appVersion
+    digest = source.fetch(release, dest)                # "sha256:<hex>", verified, atomic
+
+`versions` raises SourceError (unreachable, 401, malformed index, chart not listed);
+`fetch` raises SourceError or IntegrityError (digest differs from what the source publishes).
+Sources are safe to use from several threads; one instance downloads an index once.
+"""
 
 from __future__ import annotations
 
@@ -61,6 +72,13 @@ class Source(ABC):
         Must verify the digest the source publishes (raise IntegrityError naming both digests on
         a mismatch, leaving no file at `dest`).
         """
+
+    def describe(self, release: ChartRelease) -> ChartRelease:
+        """`release` with the details a cheap listing leaves out (OCI: digest, created, appVersion).
+
+        HTTP and local indexes already carry everything, so the default returns it unchanged.
+        """
+        return release
 
     def close(self) -> None:  # pragma: no cover - default: nothing to release
         pass

@@ -1,0 +1,196 @@
+"""Where credentials for a repository come from. They never come from (or go into) the lock.
+
+In order of precedence, for the URL actually contacted (after mirrors):
+
+1. Environment variables named after the host (and port, when not the default):
+   `CHARTKEEPER_AUTH_<HOST>_USERNAME` / `_PASSWORD`, or `CHARTKEEPER_AUTH_<HOST>_TOKEN` for a
+   bearer token. `<HOST>` is the host upper-cased with every other character than A-Z and 0-9
+   replaced by `_`: `harbor.example.internal:8443` -> `CHARTKEEPER_AUTH_HARBOR_EXAMPLE_INTERNAL_8443_TOKEN`.
+2. `user:password@` in a mirror URL (chartkeeper.yaml), never recommended, but Helm users do it.
+3. Helm's own files: `repositories.yaml` for HTTP repositories (matched by URL; also gives
+   `caFile`, `certFile`, `keyFile`, `insecure_skip_tls_verify`) and the registry `config.json`
+   (`auths.<host>.auth`) for OCI registries. Located like Helm does: `HELM_REPOSITORY_CONFIG`,
+   `HELM_REGISTRY_CONFIG`, else under `HELM_CONFIG_HOME` / `$XDG_CONFIG_HOME/helm` / `~/.config/helm`.
+
+Every secret found is registered with `output.register_secret`, so `redact` masks it anywhere.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from chartkeeper.output import register_secret
+
+
+@dataclass(frozen=True)
+class Credentials:
+    username: str | None = None
+    password: str | None = None
+    token: str | None = None
+    # TLS settings Helm keeps next to the credentials in repositories.yaml
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    insecure: bool = False
+
+    def __repr__(self) -> str:  # never print a secret by accident
+        return f"Credentials(username={self.username!r}, password={'***' if self.password else None}, token={'***' if self.token else None})"
+
+    @property
+    def present(self) -> bool:
+        return bool(self.token or self.username is not None)
+
+    def header(self) -> dict[str, str]:
+        """The Authorization header these credentials give, or nothing."""
+        if self.token:
+            return {"Authorization": f"Bearer {self.token}"}
+        if self.username is not None:
+            raw = f"{self.username}:{self.password or ''}".encode()
+            value = "Basic " + base64.b64encode(raw).decode()
+            register_secret(value.split(" ", 1)[1])
+            return {"Authorization": value}
+        return {}
+
+
+def env_key(url: str) -> str:
+    """`CHARTKEEPER_AUTH_<HOST>` for a URL (see the module docstring)."""
+    parts = urlsplit(url if "://" in url else "x://" + url)
+    host = (parts.hostname or "").upper()
+    if parts.port:
+        host += f"_{parts.port}"
+    return "CHARTKEEPER_AUTH_" + re.sub(r"[^A-Z0-9]", "_", host)
+
+
+def _from_env(url: str) -> Credentials | None:
+    key = env_key(url)
+    token = os.environ.get(key + "_TOKEN")
+    user = os.environ.get(key + "_USERNAME")
+    pw = os.environ.get(key + "_PASSWORD")
+    if not token and user is None:
+        return None
+    register_secret(token)
+    register_secret(pw)
+    return Credentials(username=user, password=pw, token=token or None)
+
+
+def helm_config_home() -> Path:
+    if os.environ.get("HELM_CONFIG_HOME"):
+        return Path(os.environ["HELM_CONFIG_HOME"])
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Preferences" / "helm"
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "helm"
+
+
+def helm_repositories_file() -> Path:
+    return Path(os.environ.get("HELM_REPOSITORY_CONFIG") or helm_config_home() / "repositories.yaml")
+
+
+def helm_registry_file() -> Path:
+    return Path(os.environ.get("HELM_REGISTRY_CONFIG") or helm_config_home() / "registry" / "config.json")
+
+
+def _norm(url: str) -> str:
+    return url.rstrip("/")
+
+
+def _from_helm_repositories(url: str) -> Credentials | None:
+    path = helm_repositories_file()
+    if not path.is_file():
+        return None
+    from chartkeeper import yamlio
+    from chartkeeper.errors import ChartkeeperError
+
+    try:
+        data = yamlio.load_file(path)
+    except ChartkeeperError:
+        return None  # Helm's file is not ours to validate; a broken one just gives no credentials
+    repos = data.get("repositories") if isinstance(data, dict) else None
+    if not isinstance(repos, list):
+        return None
+    want = _norm(url)
+    best: dict | None = None
+    for repo in repos:
+        if not isinstance(repo, dict) or not isinstance(repo.get("url"), str):
+            continue
+        have = _norm(repo["url"])
+        if (want == have or want.startswith(have + "/")) and (best is None or len(have) > len(_norm(best["url"]))):
+            best = repo
+    if best is None:
+        return None
+    user = best.get("username") or None
+    pw = best.get("password") or None
+    register_secret(pw)
+    return Credentials(
+        username=str(user) if user is not None else None,
+        password=str(pw) if pw is not None else None,
+        ca_file=best.get("caFile") or None,
+        cert_file=best.get("certFile") or None,
+        key_file=best.get("keyFile") or None,
+        insecure=bool(best.get("insecure_skip_tls_verify")),
+    )
+
+
+def _from_registry_config(host: str) -> Credentials | None:
+    path = helm_registry_file()
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    auths = data.get("auths") if isinstance(data, dict) else None
+    if not isinstance(auths, dict):
+        return None
+    for key in (host, f"https://{host}", f"http://{host}"):
+        entry = auths.get(key)
+        if not isinstance(entry, dict):
+            continue
+        if entry.get("identitytoken"):
+            register_secret(entry["identitytoken"])
+            return Credentials(token=str(entry["identitytoken"]))
+        auth = entry.get("auth")
+        if isinstance(auth, str) and auth:
+            try:
+                user, _, pw = base64.b64decode(auth).decode().partition(":")
+            except ValueError:
+                continue
+            register_secret(pw)
+            register_secret(auth)
+            return Credentials(username=user, password=pw)
+        if entry.get("username"):
+            register_secret(entry.get("password"))
+            return Credentials(username=str(entry["username"]), password=str(entry.get("password") or ""))
+    return None
+
+
+def for_http(url: str, url_user: str | None = None, url_password: str | None = None) -> Credentials:
+    """Credentials for an HTTP(S) repository at `url` (already without userinfo)."""
+    found = _from_env(url)
+    if found is None and url_user is not None:
+        register_secret(url_password)
+        found = Credentials(username=url_user, password=url_password)
+    helm = _from_helm_repositories(url)
+    if found is None:
+        return helm or Credentials()
+    if helm is not None:  # keep Helm's TLS settings even when the secret comes from the environment
+        return Credentials(found.username, found.password, found.token, helm.ca_file, helm.cert_file, helm.key_file, helm.insecure)
+    return found
+
+
+def for_registry(host_port: str, url_user: str | None = None, url_password: str | None = None) -> Credentials:
+    """Credentials for an OCI registry `host[:port]`."""
+    found = _from_env("x://" + host_port)
+    if found is not None:
+        return found
+    if url_user is not None:
+        register_secret(url_password)
+        return Credentials(username=url_user, password=url_password)
+    return _from_registry_config(host_port) or Credentials()

@@ -1,0 +1,324 @@
+"""A small HTTP client for chart sources, on the standard library (fast to import, no extra deps).
+
+What it does that `urllib.request` would not do the way we need:
+
+* timeouts on connect and read (`Settings.timeout`), TLS with an extra CA bundle;
+* bounded retries with exponential backoff on 5xx, 429 (honouring `Retry-After`), connection
+  resets and timeouts -- never on 4xx;
+* a bounded number of redirects, and credentials that are only ever sent to the origin they
+  belong to (a redirect to another host, e.g. a blob store, gets no `Authorization`);
+* bodies read into memory (optionally gzip-encoded) or streamed into a file while hashing.
+
+Errors are `SourceError` with a one-line message that never carries a credential.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, BinaryIO, Callable, Mapping
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+from chartkeeper.errors import SourceError
+from chartkeeper.output import redact
+
+if TYPE_CHECKING:
+    import ssl
+
+    from chartkeeper.settings import Settings
+
+USER_AGENT = "chartkeeper"
+MAX_REDIRECTS = 5
+MAX_BODY = 1 << 30  # an index or manifest over 1 GiB is hostile, not a repository
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+BACKOFF_BASE = 0.5  # seconds; doubles per attempt
+BACKOFF_MAX = 8.0
+RETRY_AFTER_MAX = 30.0
+_CHUNK = 1 << 16
+
+
+def origin_of(url: str) -> tuple[str, str, int]:
+    """(scheme, host, port): the unit credentials are bound to."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return (parts.scheme, (parts.hostname or "").lower(), port)
+
+
+def strip_userinfo(url: str) -> tuple[str, str | None, str | None]:
+    """The URL without `user:pass@`, and the user and password it carried (percent-decoded)."""
+    from urllib.parse import unquote
+
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url, None, None
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host + (f":{parts.port}" if parts.port else "")
+    clean = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    user = unquote(parts.username) if parts.username is not None else None
+    pw = unquote(parts.password) if parts.password is not None else None
+    return clean, user, pw
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    headers: Mapping[str, str]  # lower-case names; repeated headers joined with ", "
+    body: bytes
+    url: str  # after redirects
+    sha256: str | None = None  # "sha256:<hex>" of a body streamed into a sink
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+
+@dataclass
+class TlsOptions:
+    ca_files: tuple[str, ...] = ()
+    cert_file: str | None = None
+    key_file: str | None = None
+    insecure: bool = False
+
+
+@dataclass
+class Transport:
+    """One per source. Thread-safe: every request opens its own connection."""
+
+    settings: "Settings"
+    label: str  # the source's display URL, for messages
+    tls: TlsOptions = field(default_factory=TlsOptions)
+    sleep: Callable[[float], None] = time.sleep
+    _ssl_context: "ssl.SSLContext | None" = field(default=None, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    # -- connections -------------------------------------------------------------------
+
+    def _context(self) -> "ssl.SSLContext":
+        with self._lock:
+            if self._ssl_context is None:
+                import ssl
+
+                ctx = ssl.create_default_context()
+                cafiles = list(self.tls.ca_files)
+                if self.settings.ca_bundle:
+                    cafiles.insert(0, self.settings.ca_bundle)
+                for ca in cafiles:
+                    try:
+                        ctx.load_verify_locations(cafile=ca)
+                    except (OSError, ssl.SSLError) as exc:
+                        raise SourceError(f"{self.label}: cannot load CA bundle {ca} ({exc})") from None
+                if self.tls.cert_file:
+                    try:
+                        ctx.load_cert_chain(self.tls.cert_file, self.tls.key_file)
+                    except (OSError, ssl.SSLError) as exc:
+                        raise SourceError(f"{self.label}: cannot load client certificate ({exc})") from None
+                if self.tls.insecure:
+                    ctx.check_hostname = False
+                    ctx.verify_mode = ssl.CERT_NONE
+                self._ssl_context = ctx
+            return self._ssl_context
+
+    def _connection(self, url: str) -> http.client.HTTPConnection:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        timeout = self.settings.timeout
+        if parts.scheme == "https":
+            return http.client.HTTPSConnection(host, parts.port or 443, timeout=timeout, context=self._context())
+        if parts.scheme == "http":
+            return http.client.HTTPConnection(host, parts.port or 80, timeout=timeout)
+        raise SourceError(f"{self.label}: unsupported URL scheme in {redact(url)}")
+
+    # -- one request, with retries and redirects ------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        auth: Mapping[str, str] | None = None,
+        auth_origin: tuple[str, str, int] | None = None,
+        sink: BinaryIO | None = None,
+        accept_gzip: bool = False,
+        statuses: tuple[int, ...] = (200,),
+    ) -> Response:
+        """Send a request; follow redirects; retry transient failures.
+
+        `auth` headers are added only while the URL's origin equals `auth_origin` (default:
+        the origin of `url`). Any status in `statuses` is returned; 401/403/404 and the like
+        are returned too when listed, otherwise they raise `SourceError`.
+        """
+        auth_origin = auth_origin or origin_of(url)
+        current = url
+        redirects = 0
+        attempt = 0
+        while True:
+            hdrs = {"User-Agent": USER_AGENT, "Accept-Encoding": "gzip" if accept_gzip else "identity"}
+            hdrs.update(headers or {})
+            if auth and origin_of(current) == auth_origin:
+                hdrs.update(auth)
+            try:
+                resp = self._once(method, current, hdrs, sink)
+            except _Transient as exc:
+                if attempt >= self.settings.retries:
+                    raise SourceError(f"{self.label}: {exc} ({_tries(attempt)})") from None
+                self.sleep(_backoff(attempt))
+                attempt += 1
+                continue
+            if resp.status in (301, 302, 303, 307, 308) and resp.status not in statuses:
+                location = resp.header("location")
+                if not location:
+                    raise SourceError(f"{self.label}: HTTP {resp.status} without a Location header")
+                redirects += 1
+                if redirects > MAX_REDIRECTS:
+                    raise SourceError(f"{self.label}: more than {MAX_REDIRECTS} redirects from {_short(url)}")
+                nxt = urljoin(current, location)
+                if urlsplit(current).scheme == "https" and urlsplit(nxt).scheme != "https":
+                    raise SourceError(f"{self.label}: refusing a redirect from HTTPS to {_short(nxt)}")
+                current = nxt
+                if resp.status == 303:
+                    method = "GET"
+                if sink is not None:
+                    sink.seek(0)
+                    sink.truncate()
+                continue
+            if resp.status in RETRY_STATUSES and resp.status not in statuses and attempt < self.settings.retries:
+                self.sleep(max(_backoff(attempt), _retry_after(resp.header("retry-after"))))
+                attempt += 1
+                if sink is not None:
+                    sink.seek(0)
+                    sink.truncate()
+                continue
+            if resp.status not in statuses:
+                extra = f" ({_tries(attempt)})" if attempt else ""
+                raise SourceError(f"{self.label}: HTTP {resp.status} from {_short(current)}{extra}", hint=_hint(resp.status))
+            if resp.header("content-encoding") == "gzip" and sink is None:
+                import gzip
+
+                try:
+                    body = gzip.decompress(resp.body)
+                except (OSError, EOFError) as exc:
+                    raise SourceError(f"{self.label}: corrupt gzip body from {_short(current)} ({exc})") from None
+                resp = Response(resp.status, resp.headers, body, resp.url, resp.sha256)
+            return resp
+
+    def _once(self, method: str, url: str, headers: dict[str, str], sink: BinaryIO | None) -> Response:
+        parts = urlsplit(url)
+        target = parts.path or "/"
+        if parts.query:
+            target += "?" + parts.query
+        conn = self._connection(url)
+        try:
+            try:
+                conn.request(method, target, headers=headers)
+                raw = conn.getresponse()
+            except (socket.timeout, TimeoutError):
+                raise _Transient(f"timed out after {self.settings.timeout:g}s talking to {_short(url)}") from None
+            except ConnectionRefusedError:
+                raise SourceError(f"{self.label}: connection refused by {_short(url)}") from None
+            except socket.gaierror as exc:
+                raise SourceError(f"{self.label}: cannot resolve host of {_short(url)} ({exc.strerror})") from None
+            except (ConnectionError, http.client.RemoteDisconnected, http.client.BadStatusLine) as exc:
+                raise _Transient(f"connection to {_short(url)} failed ({type(exc).__name__})") from None
+            except OSError as exc:
+                import ssl
+
+                if isinstance(exc, ssl.SSLCertVerificationError):
+                    raise SourceError(
+                        f"{self.label}: TLS certificate of {_short(url)} not trusted ({exc.verify_message})",
+                        hint="set caBundle in chartkeeper.yaml (or CHARTKEEPER_CA_BUNDLE) to your internal CA",
+                    ) from None
+                if isinstance(exc, ssl.SSLError):
+                    raise SourceError(f"{self.label}: TLS error with {_short(url)} ({exc.reason})") from None
+                raise _Transient(f"network error with {_short(url)} ({exc})") from None
+            hdrs: dict[str, str] = {}
+            for k, v in raw.getheaders():
+                k = k.lower()
+                hdrs[k] = f"{hdrs[k]}, {v}" if k in hdrs else v
+            status = raw.status
+            if method == "HEAD" or status in (204, 304) or (300 <= status < 400) or status >= 400 or sink is None:
+                try:
+                    body = _read_all(raw)
+                except (socket.timeout, TimeoutError):
+                    raise _Transient(f"timed out reading from {_short(url)}") from None
+                except (ConnectionError, http.client.IncompleteRead) as exc:
+                    raise _Transient(f"connection to {_short(url)} broke mid-body ({type(exc).__name__})") from None
+                return Response(status, hdrs, body, url)
+            digest = hashlib.sha256()
+            try:
+                while True:
+                    chunk = raw.read(_CHUNK)
+                    if not chunk:
+                        break
+                    digest.update(chunk)
+                    sink.write(chunk)
+            except (socket.timeout, TimeoutError):
+                raise _Transient(f"timed out reading from {_short(url)}") from None
+            except (ConnectionError, http.client.IncompleteRead) as exc:
+                raise _Transient(f"connection to {_short(url)} broke mid-download ({type(exc).__name__})") from None
+            return Response(status, hdrs, b"", url, "sha256:" + digest.hexdigest())
+        finally:
+            conn.close()
+
+
+class _Transient(Exception):
+    """A failure worth retrying (reset, timeout)."""
+
+
+def _read_all(raw: http.client.HTTPResponse) -> bytes:
+    length = raw.getheader("Content-Length")
+    if length and length.isdigit() and int(length) > MAX_BODY:
+        raise SourceError(f"response of {length} bytes is over the {MAX_BODY} byte limit")
+    chunks: list[bytes] = []
+    total = 0
+    while True:
+        chunk = raw.read(1 << 20)
+        if not chunk:
+            break
+        total += len(chunk)
+        if total > MAX_BODY:
+            raise SourceError(f"response is over the {MAX_BODY} byte limit")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _backoff(attempt: int) -> float:
+    return min(BACKOFF_MAX, BACKOFF_BASE * (2**attempt))
+
+
+def _retry_after(value: str | None) -> float:
+    if not value:
+        return 0.0
+    value = value.strip()
+    if value.isdigit():
+        return min(RETRY_AFTER_MAX, float(value))
+    try:
+        import email.utils
+
+        when = email.utils.parsedate_to_datetime(value)
+        return max(0.0, min(RETRY_AFTER_MAX, when.timestamp() - time.time()))
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def _tries(attempt: int) -> str:
+    return f"after {attempt + 1} attempt{'s' if attempt else ''}"
+
+
+def _short(url: str) -> str:
+    """The URL without query string or credentials (query strings carry signed tokens)."""
+    parts = urlsplit(strip_userinfo(url)[0])
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+
+
+def _hint(status: int) -> str | None:
+    if status == 401:
+        return "credentials missing or wrong (see README: Credentials)"
+    if status == 403:
+        return "the credentials have no access to this repository"
+    return None
