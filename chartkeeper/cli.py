@@ -93,6 +93,32 @@ def check(
     _dispatch(ctx, "check", json_out, charts=charts or [], pre=pre, fail_on_update=fail_on_update)
 
 
+@app.command()
+def bump(
+    ctx: typer.Context,
+    chart: Optional[str] = typer.Argument(None, help="The pinned chart to upgrade."),
+    target: Optional[str] = typer.Argument(None, help="A version or constraint (default: the newest the lock's constraint allows)."),
+    all_charts: bool = typer.Option(False, "--all", help="Every chart with an update inside its constraint, one branch each."),
+    pre: bool = typer.Option(False, "--pre", help="Consider prereleases."),
+    allow_downgrade: bool = typer.Option(False, "--allow-downgrade", help="Allow a target older than the pin."),
+    base: Optional[str] = typer.Option(None, "--base", help="Branch from this ref instead of HEAD."),
+    push: bool = typer.Option(False, "--push", help="Push the branch to the git remote (git's own credentials)."),
+    remote: str = typer.Option("origin", "--remote", help="The remote --push pushes to."),
+    fail_on: Optional[str] = typer.Option(None, "--fail-on", metavar="breaking|review", help="Exit 1 when findings reach this severity (the branch is still made)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Analyse and print the report; write nothing."),
+    in_place: bool = typer.Option(False, "--in-place", help="No git: write into the working tree (staged and swapped in)."),
+    allow_dirty: bool = typer.Option(False, "--allow-dirty", help="With --in-place: accept uncommitted changes."),
+    env: Optional[List[str]] = typer.Option(None, "--env", "-e", help="Only these environments (repeatable)."),
+    json_out: bool = JsonOpt,
+) -> None:
+    """Upgrade a vendored chart on its own git branch, with the upgrade report, ready for helmfile."""
+    _dispatch(
+        ctx, "bump", json_out, chart=chart, target=target, all_charts=all_charts, pre=pre,
+        allow_downgrade=allow_downgrade, base=base, push=remote if push else None, fail_on=fail_on, dry_run=dry_run,
+        in_place=in_place, allow_dirty=allow_dirty, envs=env or [],
+    )
+
+
 def main() -> None:
     try:
         app()

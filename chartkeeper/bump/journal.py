@@ -1,0 +1,105 @@
+"""Staged writes swapped in by a replayable journal, so a killed run is finished by the next one.
+
+Everything a bump changes is first written into a staging folder next to the vendored charts
+(same filesystem, so every swap is a `rename`): the new chart folder and the new text of each
+file. Then a journal listing the swaps is written atomically, and the swaps are done in order.
+Each swap is idempotent (done when its source is gone), so a run killed during the swaps is
+completed by replaying the journal; a run killed before the journal exists left only a
+staging folder, which is deleted. Either way the tree ends fully old or fully new.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from chartkeeper.lockfile import atomic_write_text
+
+STAGING_PREFIX = ".chartkeeper-bump-"
+JOURNAL_NAME = "journal.json"
+
+
+@dataclass
+class Staging:
+    """A staging folder under `parent` and the swaps planned so far."""
+
+    dir: Path
+    tree: Path  # paths in the journal are relative to this folder (the deployment root)
+    ops: list[dict[str, str]] = field(default_factory=list)
+    _n: int = 0
+
+    @classmethod
+    def open(cls, parent: Path, tree: Path, tag: str) -> "Staging":
+        parent.mkdir(parents=True, exist_ok=True)
+        d = parent / f"{STAGING_PREFIX}{tag}"
+        if d.exists():
+            shutil.rmtree(d)
+        d.mkdir()
+        return cls(d, tree)
+
+    def _rel(self, p: Path) -> str:
+        return os.path.relpath(p, self.tree)
+
+    def stage_text(self, target: Path, text: str) -> None:
+        """Plan `target` to get `text` (written now into staging)."""
+        self._n += 1
+        src = self.dir / "files" / f"{self._n}"
+        atomic_write_text(src, text)
+        if target.exists():
+            os.chmod(src, target.stat().st_mode & 0o777)
+        self.ops.append({"op": "replace", "src": self._rel(src), "dst": self._rel(target)})
+
+    def stage_folder_swap(self, staged: Path, old: Path, new: Path) -> None:
+        """Plan: move `old` out of the way (deleted at the end), then `staged` to `new`."""
+        trash = self.dir / "old"
+        self.ops.append({"op": "move-away", "src": self._rel(old), "dst": self._rel(trash)})
+        self.ops.append({"op": "move-in", "src": self._rel(staged), "dst": self._rel(new)})
+
+    def commit(self, pause=None) -> None:
+        """Write the journal, then swap everything in."""
+        atomic_write_text(self.dir / JOURNAL_NAME, json.dumps({"version": 1, "ops": self.ops}, indent=1))
+        if pause:
+            pause("journal-written")
+        replay(self.dir, self.tree, pause=pause)
+
+
+def replay(staging_dir: Path, tree: Path, pause=None) -> None:
+    data = json.loads((staging_dir / JOURNAL_NAME).read_text(encoding="utf-8"))
+    for i, op in enumerate(data["ops"]):
+        src, dst = tree / op["src"], tree / op["dst"]
+        if op["op"] == "move-away":
+            if src.exists() and not dst.exists():
+                os.rename(src, dst)
+        elif op["op"] == "move-in":
+            if src.exists():
+                if dst.exists():  # a folder of that name came from elsewhere: never merge into it
+                    raise FileExistsError(f"{dst} exists")
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                os.rename(src, dst)
+        elif op["op"] == "replace":
+            if src.exists():
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(src, dst)
+        if pause and i == 0:
+            pause("swapping")
+    shutil.rmtree(staging_dir)
+
+
+def recover(parent: Path, tree: Path) -> list[str]:
+    """Finish or discard what killed runs left under `parent`; returns what was done."""
+    done: list[str] = []
+    if not parent.is_dir():
+        return done
+    for d in sorted(parent.glob(STAGING_PREFIX + "*")):
+        if not d.is_dir():
+            continue
+        if (d / JOURNAL_NAME).exists():
+            replay(d, tree)
+            done.append(f"finished the interrupted swap in {d.name}")
+        else:
+            shutil.rmtree(d, ignore_errors=True)
+            done.append(f"removed the staging folder {d.name}")
+    return done

@@ -1,0 +1,111 @@
+"""After the commit: is the branch ready for the existing `helmfile -e <env> apply`?
+
+Two proofs, both reported, neither changes anything:
+* verify — every vendored folder matches its lock entry's tree checksum on the branch;
+* render — every environment renders with the new chart: `helmfile template` when a helmfile
+  binary is on PATH (the real deploy path: state files, values, the chart), otherwise the
+  embedded Helm engine on each release that uses the chart, with its effective values.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from chartkeeper.lockfile import load_lock
+from chartkeeper.settings import Settings
+
+
+def verify_lock(settings: Settings) -> tuple[list[str], list[str]]:
+    from chartkeeper.vendor import treesum
+
+    lock = load_lock(settings.lock_file)
+    problems: list[str] = []
+    for e in lock.entries:
+        folder = lock.folder_of(e)
+        rel = os.path.relpath(folder, settings.root)
+        if not folder.is_dir():
+            problems.append(f"verify: {e.name}: the vendored folder {rel} is missing")
+        elif e.tree_checksum and treesum.tree_checksum(folder) != e.tree_checksum:
+            problems.append(f"verify: {e.name}: {rel} does not match its tree checksum")
+    checks = [] if problems else [f"verify: {len(lock.entries)} vendored chart(s) match versions.lock"]
+    return checks, problems
+
+
+def _helm_for_helmfile() -> str | None:
+    # helmfile 0.16x runs `helm version --client`, which Helm v4 rejects: prefer a v3 binary.
+    return os.environ.get("CHARTKEEPER_HELMFILE_HELM") or shutil.which("helm3") or shutil.which("helm")
+
+
+def render_with_helmfile(settings: Settings, binary: str, envs: list[str], timeout: float = 600) -> tuple[list[str], list[str]]:
+    checks: list[str] = []
+    problems: list[str] = []
+    helm = _helm_for_helmfile()
+    for env in envs:
+        cmd = [binary, "--file", str(settings.helmfile_file), "--environment", env]
+        if helm:
+            cmd += ["--helm-binary", helm]
+        cmd += ["template", "--skip-deps"]
+        try:
+            proc = subprocess.run(
+                cmd, cwd=settings.helmfile_file.parent, capture_output=True, text=True, timeout=timeout,
+                env={**os.environ, "HELMFILE_UPGRADE_NOTICE_DISABLED": "1"},
+            )
+        except subprocess.TimeoutExpired:
+            problems.append(f"render {env}: helmfile template timed out after {timeout:.0f}s")
+            continue
+        if proc.returncode != 0:
+            tail = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()][-3:]
+            problems.append(f"render {env}: helmfile template failed: {' | '.join(tail) or proc.returncode}")
+        else:
+            checks.append(f"render {env}: helmfile template succeeded")
+    return checks, problems
+
+
+def render_embedded(settings: Settings, applied: Any, envs: list[str]) -> tuple[list[str], list[str]]:
+    """Render each release that uses the new chart, in each environment, with the Helm engine."""
+    from chartkeeper.errors import ChartkeeperError
+    from chartkeeper.render import prepare_chart
+
+    from chartkeeper.bump import releases as rel_mod
+
+    checks: list[str] = []
+    problems: list[str] = []
+    with prepare_chart(Path(applied.new_folder), kube_version=settings.kube_version) as chart:
+        for env in envs:
+            try:
+                uses = rel_mod.releases_using(settings, applied.entry.name, env)
+            except ChartkeeperError as exc:
+                problems.append(f"render {env}: {exc.message}")
+                continue
+            if not uses:
+                # No helmfile release uses it (or no helmfile state): the chart must still render on its defaults.
+                uses = [(applied.entry.name, "default", {})]
+            for release, namespace, values in uses:
+                try:
+                    result = chart.render(values, release=release, namespace=namespace)
+                except ChartkeeperError as exc:
+                    problems.append(f"render {env}/{release}: {exc.message}")
+                    continue
+                checks.append(
+                    f"render {env}/{release}: {len(result.manifests)} manifest(s) with {result.engine_version}"
+                )
+    return checks, problems
+
+
+def check_ready(settings: Settings, applied: Any, analysis: Any) -> tuple[list[str], list[str]]:
+    checks, problems = verify_lock(settings)
+    envs = list(getattr(analysis, "envs", ()) or ())
+    if not envs:
+        from chartkeeper.bump import releases as rel_mod
+
+        envs = rel_mod.environments(settings)
+    binary = shutil.which("helmfile")
+    if binary:
+        c, p = render_with_helmfile(settings, binary, envs or ["default"])
+    else:
+        c, p = render_embedded(settings, applied, envs or ["default"])
+    return checks + c, problems + p

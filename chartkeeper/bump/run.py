@@ -1,0 +1,326 @@
+"""One bump from start to finish, and `--all`.
+
+The order matters for the guarantees: everything that can refuse (git state, target,
+drift) runs before anything is written; writes go to a worktree on a new branch (or, with
+`--in-place`, through a staged journal); the commit is the single point where the result
+appears; checks after the commit only report.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Iterator
+
+from chartkeeper import gitops
+from chartkeeper.bump import pause, preflight, workspace
+from chartkeeper.bump.summary import Analysis, analyze
+from chartkeeper.bump.target import Target, resolve
+from chartkeeper.errors import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, ChartkeeperError, InputError
+from chartkeeper.lockfile import Lock, load_lock, parse_lock
+from chartkeeper.output import Output
+from chartkeeper.settings import Settings
+
+
+@dataclass(frozen=True)
+class BumpOptions:
+    pre: bool = False
+    allow_downgrade: bool = False
+    base: str | None = None
+    push: str | None = None  # remote name
+    fail_on: str | None = None  # "breaking" or "review"
+    dry_run: bool = False
+    in_place: bool = False
+    allow_dirty: bool = False
+    envs: tuple[str, ...] = ()
+
+
+@dataclass
+class BumpResult:
+    name: str
+    old: str | None = None
+    new: str | None = None
+    kind: str | None = None
+    status: str = "failed"  # bumped, exists, up-to-date, dry-run, in-place, failed
+    branch: str | None = None
+    commit: str | None = None
+    report: str | None = None  # Markdown report, relative to the repository
+    verdict: str | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    ready: bool | None = None
+    checks: list[str] = field(default_factory=list)  # what the readiness checks proved
+    problems: list[str] = field(default_factory=list)  # what they found wrong
+    notes: list[str] = field(default_factory=list)
+    pushed: str | None = None
+    next_steps: list[str] = field(default_factory=list)
+    error: str | None = None
+    exit_code: int = EXIT_OK
+    analysis: Analysis | None = field(default=None, repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        d = {k: v for k, v in self.__dict__.items() if k != "analysis"}
+        return d
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _rebased(settings: Settings, old_root: Path, new_root: Path) -> Settings:
+    """`settings` for a copy of the deployment at `new_root` (paths given absolute are moved too)."""
+    changes: dict[str, Any] = {"root": new_root}
+    for name in ("lock_path", "helmfile_path", "patches_dir", "reports_dir"):
+        p: Path = getattr(settings, name)
+        if p.is_absolute():
+            try:
+                changes[name] = new_root / p.resolve().relative_to(old_root)
+            except ValueError:
+                pass  # outside the repository: shared by both trees
+    return replace(settings, **changes)
+
+
+@contextlib.contextmanager
+def _run_lock(settings: Settings, repo: Path | None) -> Iterator[None]:
+    """Hold the deployment's run lock. In a git repository it lives in the git folder, so a
+    bump adds no untracked file to the checkout; the lock `sync` uses is held too when it exists."""
+    from chartkeeper import runlock
+
+    with contextlib.ExitStack() as stack:
+        if repo is not None:
+            stack.enter_context(runlock.hold(gitops.common_dir(repo) / "chartkeeper.lock"))
+            if runlock.lock_path_for(settings).exists():
+                stack.enter_context(runlock.run_lock(settings))
+        else:
+            stack.enter_context(runlock.run_lock(settings))
+        yield
+
+
+def _lock_at(repo: Path, commit: str, settings: Settings) -> Lock:
+    rel = os.path.relpath(settings.lock_file.resolve(), repo).replace(os.sep, "/")
+    text = gitops.git(repo, "show", f"{commit}:{rel}", check=False)
+    if not text and not gitops.git(repo, "cat-file", "-t", f"{commit}:{rel}", check=False):
+        raise InputError(f"{rel}: lock file not found at {commit[:12]}", hint="run `chartkeeper add` or `import` first")
+    return parse_lock(text + "\n", settings.lock_file)
+
+
+def _versions(settings: Settings, entry) -> Any:
+    from chartkeeper.sources.base import open_source
+
+    source = open_source(entry.repository, settings)
+    try:
+        return source.versions(entry.chart)
+    finally:
+        source.close()
+
+
+def commit_message(target: Target, analysis: Analysis, report_rel: str) -> str:
+    c = analysis.counts
+    name, old, new = target.entry.name, target.entry.version, str(target.version)
+    lines = [
+        f"chore(charts): bump {name} {old} → {new}",
+        "",
+        f"Verdict: {analysis.verdict}",
+        f"Findings: {c.get('breaking', 0)} breaking, {c.get('review', 0)} review, {c.get('info', 0)} info",
+        f"Report: {report_rel}",
+    ]
+    if analysis.images:
+        lines.append(f"New images to mirror: {len(analysis.images)}")
+    if analysis.crd_steps:
+        lines.append("CRDs change: apply them before `helmfile apply` (see the report)")
+    lines += ["", f"{gitops.TRAILER}: {workspace.trailer_value(name, old, new)}", ""]
+    return "\n".join(lines)
+
+
+def _fill_from_analysis(res: BumpResult, analysis: Analysis) -> None:
+    res.verdict = analysis.verdict
+    res.counts = dict(analysis.counts)
+    res.analysis = analysis
+
+
+def _next_steps(res: BumpResult, analysis: Analysis | None, in_place: bool) -> list[str]:
+    steps = []
+    if res.branch and not in_place:
+        steps.append(f"git switch {res.branch}")
+    if analysis is not None:
+        steps += list(analysis.crd_steps)
+        for env in analysis.envs:
+            steps.append(f"helmfile -e {env} diff")
+    return steps
+
+
+def _finish_exit(res: BumpResult, opts: BumpOptions) -> None:
+    if res.ready is False:
+        res.exit_code = EXIT_FINDINGS
+    if res.analysis is not None and res.analysis.reaches(opts.fail_on):
+        res.exit_code = EXIT_FINDINGS
+
+
+# --- one bump ----------------------------------------------------------------------------------
+
+
+def bump_one(settings: Settings, out: Output, name: str, spec: str | None, opts: BumpOptions) -> BumpResult:
+    if opts.allow_dirty and not opts.in_place:
+        raise InputError("--allow-dirty works only with --in-place (a branch is made from committed files)")
+    if opts.dry_run:
+        return _dry_run(settings, out, name, spec, opts)
+    if opts.in_place:
+        return _in_place(settings, out, name, spec, opts)
+    return _on_branch(settings, out, name, spec, opts)
+
+
+def _resolve(settings: Settings, lock: Lock, name: str, spec: str | None, opts: BumpOptions) -> tuple[BumpResult, Target]:
+    entry = lock.require(name)
+    res = BumpResult(name=name, old=entry.version)
+    target = resolve(entry, spec, _versions(settings, entry), pre=opts.pre, allow_downgrade=opts.allow_downgrade)
+    res.new, res.kind = str(target.version), target.kind
+    if target.up_to_date:
+        res.status = "up-to-date"
+        if spec:
+            why = f"{name} is already at {entry.version} ({spec!r} resolves to it)" if spec != entry.version else f"{name} is already at {entry.version}"
+        elif entry.constraint:
+            why = f"{name} is already at {entry.version}, the newest its constraint {entry.constraint!r} allows"
+        else:
+            why = f"{name} is already at {entry.version}, the newest published version"
+        res.notes.append(why + "; nothing to do")
+    return res, target
+
+
+def _dry_run(settings: Settings, out: Output, name: str, spec: str | None, opts: BumpOptions) -> BumpResult:
+    lock = load_lock(settings.lock_file)
+    res, target = _resolve(settings, lock, name, spec, opts)
+    if target.up_to_date:
+        return res
+    out.info(f"{name}: analysing {target.entry.version} → {target.version} (dry run: nothing is written)")
+    analysis = analyze(settings, lock, target, opts.envs, pre=opts.pre, out=out)
+    _fill_from_analysis(res, analysis)
+    res.status = "dry-run"
+    _finish_exit(res, opts)
+    return res
+
+
+def _on_branch(settings: Settings, out: Output, name: str, spec: str | None, opts: BumpOptions) -> BumpResult:
+    repo = gitops.repo_root(settings.root)
+    root = settings.root.resolve()
+    rel_root = root.relative_to(repo)
+    head = gitops.head_commit(repo)
+    base = gitops.head_commit(repo, opts.base) if opts.base else head
+    preflight.require_clean(repo)
+    lock = _lock_at(repo, base, settings)
+    res, target = _resolve(settings, lock, name, spec, opts)
+    if target.up_to_date:
+        return res
+    new = str(target.version)
+    pause("resolved")
+    with _run_lock(settings, repo):
+        for left in workspace.clean_leftovers(repo):
+            out.info(f"cleaned up after an interrupted run: {left.what} {left.name} {left.action}")
+        if base == head:  # the checkout is clean, so it shows exactly the base commit's files
+            warn = preflight.require_no_drift(load_lock(settings.lock_file), lock.require(name), repo)
+            if warn:
+                out.warn(warn)
+        res.branch = workspace.branch_for(name, new)
+        existing = workspace.prepare_branch(repo, res.branch, base, name, new)
+        if existing is not None:
+            res.status, res.commit = "exists", existing.commit
+            res.notes.append(f"branch {res.branch} already holds this bump (from an earlier run); kept as it is")
+            res.next_steps = [f"git switch {res.branch}"]
+            return res
+        out.info(f"{name}: {target.entry.version} → {new} on branch {res.branch}")
+        ws = workspace.create(repo, res.branch, base)
+        committed = False
+        try:
+            pause("worktree")
+            wt_settings = _rebased(settings, root, ws.path / rel_root)
+            wt_lock = load_lock(wt_settings.lock_file)
+            if base != head:
+                warn = preflight.require_no_drift(wt_lock, wt_lock.require(name), ws.path)
+                if warn:
+                    out.warn(warn)
+            analysis = analyze(wt_settings, wt_lock, replace(target, entry=wt_lock.require(name)), opts.envs, pre=opts.pre, out=out)
+            _fill_from_analysis(res, analysis)
+            from chartkeeper.bump.apply import apply_bump
+
+            applied = apply_bump(wt_settings, target, analysis, pause=pause)
+            res.report = os.path.relpath(applied.report_md, ws.path).replace(os.sep, "/")
+            res.commit = gitops.commit_all(ws.path, commit_message(target, analysis, res.report))
+            committed = True
+            res.status = "bumped"
+            pause("committed")
+            _readiness(wt_settings, applied, analysis, res, out)
+            pause("verified")
+        finally:
+            workspace.dispose(ws)
+            if not committed and gitops.branch_exists(repo, res.branch):
+                gitops.delete_branch(repo, res.branch)  # it points at the base: nothing of value on it
+        if opts.push:
+            gitops.push(repo, opts.push, res.branch)
+            res.pushed = opts.push
+    res.next_steps = _next_steps(res, analysis, False)
+    _finish_exit(res, opts)
+    return res
+
+
+def _in_place(settings: Settings, out: Output, name: str, spec: str | None, opts: BumpOptions) -> BumpResult:
+    from chartkeeper.bump import journal
+    from chartkeeper.bump.apply import apply_bump
+
+    repo: Path | None = None
+    with contextlib.suppress(ChartkeeperError):
+        repo = gitops.repo_root(settings.root)
+    if repo is not None and not opts.allow_dirty:
+        preflight.require_clean(repo)
+    with _run_lock(settings, None):
+        for msg in journal.recover(settings.lock_file.parent, settings.root):
+            out.info(f"cleaned up after an interrupted run: {msg}")
+        lock = load_lock(settings.lock_file)
+        res, target = _resolve(settings, lock, name, spec, opts)
+        if target.up_to_date:
+            return res
+        warn = preflight.require_no_drift(lock, target.entry, settings.root)
+        if warn:
+            out.warn(warn)
+        pause("resolved")
+        analysis = analyze(settings, lock, target, opts.envs, pre=opts.pre, out=out)
+        _fill_from_analysis(res, analysis)
+        applied = apply_bump(settings, target, analysis, pause=pause)
+        res.report = os.path.relpath(applied.report_md, repo or settings.root).replace(os.sep, "/")
+        res.status = "in-place"
+        _readiness(settings, applied, analysis, res, out)
+    res.next_steps = _next_steps(res, analysis, True)
+    _finish_exit(res, opts)
+    return res
+
+
+def _readiness(settings: Settings, applied: Any, analysis: Analysis, res: BumpResult, out: Output) -> None:
+    from chartkeeper.bump.ready import check_ready
+
+    out.info(f"{res.name}: checking the result (verify, render every environment)")
+    try:
+        checks, problems = check_ready(settings, applied, analysis)
+    except ChartkeeperError as exc:
+        checks, problems = [], [exc.message]
+    res.checks, res.problems = checks, problems
+    res.ready = not problems
+
+
+# --- --all -------------------------------------------------------------------------------------
+
+
+def bump_all(settings: Settings, out: Output, opts: BumpOptions) -> list[BumpResult]:
+    """Bump every chart with an update inside its constraint; one failure does not stop the rest."""
+    if opts.in_place or opts.dry_run:
+        lock = load_lock(settings.lock_file)
+    else:
+        repo = gitops.repo_root(settings.root)
+        base = gitops.head_commit(repo, opts.base) if opts.base else gitops.head_commit(repo)
+        lock = _lock_at(repo, base, settings)
+    results: list[BumpResult] = []
+    for entry in sorted(lock.entries, key=lambda e: e.name):
+        try:
+            results.append(bump_one(settings, out, entry.name, None, opts))
+        except ChartkeeperError as exc:
+            msg = exc.message + (f" (hint: {exc.hint})" if exc.hint else "")
+            out.warn(f"{entry.name}: {msg}")
+            results.append(BumpResult(name=entry.name, old=entry.version, error=exc.message, exit_code=EXIT_ERROR))
+    return results

@@ -1,0 +1,66 @@
+"""The upgrade analysis as `bump` needs it: report texts, images to mirror, verdict and counts.
+
+The analysis itself is `chartkeeper.analysis.upgrade.analyze_upgrade`; this module only runs it
+for a bump and keeps what the branch, the commit message and the terminal output need.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+if TYPE_CHECKING:
+    from chartkeeper.bump.target import Target
+    from chartkeeper.lockfile import Lock
+    from chartkeeper.settings import Settings
+
+
+@dataclass(frozen=True)
+class Analysis:
+    markdown: str
+    json_text: str
+    verdict: str  # "breaking", "needs review" or "safe"
+    counts: dict[str, int]  # by severity value
+    images: tuple[str, ...] = ()  # new images to mirror into the air-gapped registry
+    crd_steps: tuple[str, ...] = ()  # commands to run before `helmfile apply`
+    envs: tuple[str, ...] = ()
+    top: tuple[str, ...] = ()  # a few one-line findings for the terminal
+    report: Any = field(default=None, compare=False)  # the analysis' own object
+
+    def reaches(self, level: str | None) -> bool:
+        """True when findings reach `level` (`breaking` or `review`) for `--fail-on`."""
+        if level is None:
+            return False
+        if level == "breaking":
+            return self.counts.get("breaking", 0) > 0
+        return self.counts.get("breaking", 0) + self.counts.get("review", 0) > 0
+
+
+def _relative(text: str, root: Path) -> str:
+    """Reports are committed: no path of this machine (or of the temporary worktree) goes in them."""
+    for prefix in {str(root), str(root.resolve())}:
+        text = text.replace(prefix.rstrip("/") + "/", "").replace(prefix.rstrip("/"), ".")
+    return text
+
+
+def analyze(
+    settings: "Settings", lock: "Lock", target: "Target", envs: Sequence[str] = (), *, pre: bool = False, out: Any = None
+) -> Analysis:
+    from chartkeeper.analysis import report as report_mod
+    from chartkeeper.analysis.findings import sort_findings
+    from chartkeeper.analysis.upgrade import analyze_upgrade
+
+    rep = analyze_upgrade(settings, lock, target.entry, str(target.version), list(envs) or None, pre=pre, out=out)
+    findings = sort_findings(rep.findings)
+    return Analysis(
+        markdown=_relative(report_mod.render_markdown(rep), settings.root),
+        json_text=_relative(report_mod.render_json(rep), settings.root),
+        verdict=rep.verdict,
+        counts=dict(rep.counts),
+        images=tuple(rep.images_to_mirror),
+        crd_steps=tuple(rep.crd_steps),
+        envs=tuple(rep.envs),
+        top=tuple(f"{f.severity.value}: {f.message}" for f in findings[:5]),
+        report=rep,
+    )
