@@ -11,6 +11,7 @@ Read from `chartkeeper.yaml` at the repository root when present (all keys optio
     retries: 3
     caBundle: /etc/ssl/internal-ca.pem
     plainHttp: [127.0.0.1:5000]     # OCI registries reached without TLS
+    extractLimits: {maxBytes: 536870912, maxFiles: 20000, maxRatio: 200}   # per chart archive
     mirrors:                        # upstream -> mirror; the lock keeps the upstream
       https://helm.ngc.nvidia.com/nvidia: https://harbor.example.internal/chartrepo/nvidia
       oci://registry-1.docker.io/bitnamicharts: file:///media/bundle
@@ -51,6 +52,8 @@ class Settings:
     mirrors: tuple[tuple[str, str], ...] = ()
     cache_dir: Path = field(default_factory=_default_cache)
     offline: bool = False
+    # safe-extraction limits for chart archives (see chartkeeper.vendor.unpack.ExtractLimits)
+    extract_limits: tuple[tuple[str, Any], ...] = ()
 
     def path(self, p: Path) -> Path:
         return p if p.is_absolute() else self.root / p
@@ -90,7 +93,7 @@ def load_settings(root: Path, overrides: dict[str, Any] | None = None) -> Settin
         if not isinstance(data, dict):
             raise InputError(f"{CONFIG_NAME}: must be a mapping")
         raw = data
-    known = {"lock", "helmfile", "patches", "reports", "kubeVersion", "timeout", "retries", "caBundle", "plainHttp", "mirrors"}
+    known = {"lock", "helmfile", "patches", "reports", "kubeVersion", "timeout", "retries", "caBundle", "plainHttp", "mirrors", "extractLimits"}
     unknown = sorted(str(k) for k in raw if k not in known)
     if unknown:
         raise InputError(f"{CONFIG_NAME}: unknown key(s) {', '.join(unknown)}")
@@ -117,6 +120,7 @@ def load_settings(root: Path, overrides: dict[str, Any] | None = None) -> Settin
         ca_bundle=os.environ.get("CHARTKEEPER_CA_BUNDLE") or raw.get("caBundle"),
         plain_http=tuple(str(p) for p in plain),
         mirrors=tuple(sorted(mirrors.items())),
+        extract_limits=tuple(sorted((raw.get("extractLimits") or {}).items())),
     )
     if os.environ.get("CHARTKEEPER_CACHE_DIR"):
         kw["cache_dir"] = Path(os.environ["CHARTKEEPER_CACHE_DIR"])

@@ -1,0 +1,81 @@
+"""One chartkeeper process at a time per deployment: an fcntl lock next to versions.lock.
+
+Commands that write the lock or the vendored folders (`add`, `sync`, `import`, `bump`) hold
+`run_lock(settings)` for their whole run. A second process waits a little (a quick `check`
+or an almost-finished sync should not make it fail) and then refuses with a clear message.
+The lock file itself is never deleted: removing it while another process waits on it would
+let two processes hold "the" lock on two different inodes. The kernel drops the lock when
+the holder exits, even on SIGKILL, so a crashed run never blocks the next one.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
+
+from chartkeeper.errors import RefusedError
+
+if TYPE_CHECKING:
+    from chartkeeper.settings import Settings
+
+LOCK_NAME = ".chartkeeper.lock"
+DEFAULT_WAIT = 5.0
+
+
+def lock_path_for(settings: "Settings") -> Path:
+    return settings.lock_file.parent / LOCK_NAME
+
+
+@contextmanager
+def hold(path: Path, *, wait: float = DEFAULT_WAIT, what: str = "chartkeeper") -> Iterator[Path]:
+    """Hold an exclusive lock on `path` (created if missing) for the `with` block."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + max(wait, 0.0)
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                    raise
+                if time.monotonic() >= deadline:
+                    holder = _holder(fd)
+                    raise RefusedError(
+                        f"another {what} process{holder} is working on this deployment ({path.name} is locked)",
+                        hint="wait for it to finish and run the command again",
+                    ) from None
+                time.sleep(0.1)
+        # Who holds it, for the message the next process prints; informational only.
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield path
+    finally:
+        os.close(fd)  # closing drops the flock
+
+
+def _holder(fd: int) -> str:
+    try:
+        pid = os.pread(fd, 32, 0).decode().strip()
+    except OSError:
+        return ""
+    return f" (pid {pid})" if pid.isdigit() else ""
+
+
+@contextmanager
+def run_lock(settings: "Settings", *, wait: float = DEFAULT_WAIT) -> Iterator[Path]:
+    """The deployment-wide lock every writing command holds (CHARTKEEPER_LOCK_WAIT overrides the wait)."""
+    env = os.environ.get("CHARTKEEPER_LOCK_WAIT")
+    if env:
+        try:
+            wait = float(env)
+        except ValueError:
+            pass
+    with hold(lock_path_for(settings), wait=wait) as p:
+        yield p

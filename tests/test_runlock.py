@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from chartkeeper.errors import RefusedError
+from chartkeeper.runlock import hold
+
+HOLDER = """
+import sys, time
+from pathlib import Path
+from chartkeeper.runlock import hold
+with hold(Path(sys.argv[1]), wait=0):
+    print("held", flush=True)
+    time.sleep(30)
+"""
+
+
+def test_second_process_waits_then_refuses_and_lock_dies_with_holder(tmp_path: Path) -> None:
+    lock = tmp_path / ".chartkeeper.lock"
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(lock)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+        t0 = time.monotonic()
+        with pytest.raises(RefusedError) as exc:
+            with hold(lock, wait=0.5):
+                pass
+        assert time.monotonic() - t0 >= 0.45
+        assert "another chartkeeper process" in str(exc.value) and f"pid {proc.pid}" in str(exc.value)
+    finally:
+        proc.kill()
+        proc.wait()
+    with hold(lock, wait=2):  # SIGKILL released it
+        pass
