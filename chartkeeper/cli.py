@@ -119,6 +119,64 @@ def bump(
     )
 
 
+@app.command()
+def add(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="Our name for the chart (the lock entry)."),
+    repo: str = typer.Option(..., "--repo", help="Repository: https://, oci://, file:// or a folder."),
+    version: str = typer.Option(..., "--version", help="Exact version to pin, as published."),
+    chart: Optional[str] = typer.Option(None, "--chart", help="Chart name in the repository (default: NAME)."),
+    constraint: Optional[str] = typer.Option(None, "--constraint", help="What check/bump may move to, e.g. v25.x."),
+    json_out: bool = JsonOpt,
+) -> None:
+    """Start tracking a chart: fetch, verify, vendor and lock it."""
+    _dispatch(ctx, "add", json_out, name=name, repo=repo, version=version, chart=chart, constraint=constraint)
+
+
+@app.command()
+def sync(
+    ctx: typer.Context,
+    charts: Optional[List[str]] = typer.Argument(None, help="Only these pinned charts."),
+    source_from: Optional[str] = typer.Option(None, "--from", help="Fetch from this bundle (.tgz or folder) instead of upstream."),
+    force: bool = typer.Option(False, "--force", help="Re-vendor even charts that verify clean."),
+    json_out: bool = JsonOpt,
+) -> None:
+    """Make the vendored folders match the lock (idempotent, atomic per chart)."""
+    _dispatch(ctx, "sync", json_out, charts=charts or [], source_from=source_from, force=force)
+
+
+@app.command()
+def verify(
+    ctx: typer.Context,
+    charts: Optional[List[str]] = typer.Argument(None, help="Only these pinned charts."),
+    json_out: bool = JsonOpt,
+) -> None:
+    """Check vendored folders against their tree checksums; list drift file by file (exit 1 on drift)."""
+    _dispatch(ctx, "verify", json_out, charts=charts or [])
+
+
+@app.command("import")
+def import_(
+    ctx: typer.Context,
+    charts_json: Optional[Path] = typer.Option(None, "--charts-json", help="The previous tool's charts.json."),
+    csv_lock: Optional[Path] = typer.Option(None, "--csv-lock", help="The previous tool's CSV lock."),
+    json_out: bool = JsonOpt,
+) -> None:
+    """Adopt charts already unpacked under charts/external into versions.lock."""
+    _dispatch(ctx, "import_", json_out, charts_json=charts_json, csv_lock=csv_lock)
+
+
+@app.command()
+def bundle(
+    ctx: typer.Context,
+    out_file: Path = typer.Argument(..., metavar="OUT.tgz", help="The bundle file to write."),
+    charts: Optional[List[str]] = typer.Option(None, "--chart", help="Only these pinned charts (repeatable)."),
+    json_out: bool = JsonOpt,
+) -> None:
+    """Pack the vendored charts, an index.yaml and the lock into one file for the air gap."""
+    _dispatch(ctx, "bundle", json_out, out_file=out_file, charts=charts or [])
+
+
 def main() -> None:
     try:
         app()

@@ -128,8 +128,13 @@ def _member_parts(name: str) -> list[str]:
     return parts
 
 
-def safe_extract(archive: Path, dest: Path, expected_chart: str, limits: ExtractLimits | None = None) -> Path:
+def safe_extract(
+    archive: Path, dest: Path, expected_chart: str, limits: ExtractLimits | None = None, *, is_chart: bool = True
+) -> Path:
     """Unpack chart archive `archive` so that `dest` is the chart folder; return `dest`.
+
+    `is_chart=False` unpacks any archive with the single top folder `expected_chart` (a bundle)
+    with the same checks, without asking for a Chart.yaml.
 
     `dest` must not exist; its parent must. Raises IntegrityError naming the archive and the
     offending member; on any failure nothing is left at `dest` or beside it.
@@ -141,14 +146,14 @@ def safe_extract(archive: Path, dest: Path, expected_chart: str, limits: Extract
     root = work / "chart"
     root.mkdir(mode=0o755)
     try:
-        _extract_into(archive, root, expected_chart, limits)
+        _extract_into(archive, root, expected_chart, limits, is_chart)
         os.rename(root, dest)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return dest
 
 
-def _extract_into(archive: Path, root: Path, expected_chart: str, limits: ExtractLimits) -> None:
+def _extract_into(archive: Path, root: Path, expected_chart: str, limits: ExtractLimits, is_chart: bool) -> None:
     label = archive.name
     meter = _Meter(limits)
     try:
@@ -170,6 +175,8 @@ def _extract_into(archive: Path, root: Path, expected_chart: str, limits: Extrac
         if isinstance(exc, OSError) and not isinstance(exc, gzip.BadGzipFile) and exc.errno is not None:
             raise IntegrityError(f"{label}: cannot unpack near member {meter.current!r}: {exc.strerror}") from None
         raise IntegrityError(f"{label}: not a valid chart archive ({exc})") from None
+    if not is_chart:
+        return
     chart_yaml = root / "Chart.yaml"
     if not chart_yaml.is_file() or chart_yaml.is_symlink():
         raise IntegrityError(f"{label}: no {expected_chart}/Chart.yaml in the archive")

@@ -1,0 +1,30 @@
+"""`chartkeeper bundle OUT.tgz`: the vendored charts, an index.yaml and the lock in one file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from chartkeeper.context import AppContext
+from chartkeeper.errors import EXIT_OK, RefusedError
+from chartkeeper.lockfile import load_lock
+from chartkeeper.vendor.bundle import build_bundle
+from chartkeeper.vendor.verify import verify_tree
+
+
+def run(ctx: AppContext, out_file: Path, charts: list[str] | None = None) -> int:
+    settings, out = ctx.settings, ctx.out
+    lock = load_lock(settings.lock_file)
+    report = verify_tree(settings, lock, charts or [])
+    bad = [r for r in report.charts if not r.ok]
+    if bad:
+        listing = ", ".join(f"{r.name} ({r.state})" for r in bad)
+        raise RefusedError(f"bundle: not every chart is vendored and clean: {listing}",
+                           hint="run `chartkeeper sync` (and `chartkeeper verify` to see drift) first")
+    entries = [lock.require(r.name) for r in report.charts]
+    target = out_file if out_file.is_absolute() else Path.cwd() / out_file
+    summary = build_bundle(lock, entries, target)
+    if out.json_mode:
+        out.emit_json(summary)
+    else:
+        out.text(f"bundled {len(entries)} chart(s) into {out_file} ({summary['bytes']} bytes, {summary['digest']})")
+    return EXIT_OK

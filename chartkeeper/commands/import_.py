@@ -1,0 +1,52 @@
+"""`chartkeeper import`: adopt charts already unpacked under charts/external (and the old tool's records)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from chartkeeper.context import AppContext
+from chartkeeper.errors import EXIT_FINDINGS, EXIT_OK
+from chartkeeper.lockfile import load_lock, write_lock
+from chartkeeper.runlock import run_lock
+from chartkeeper.vendor.adopt import adopt, merge_legacy, read_charts_json, read_csv_lock
+from chartkeeper.vendor.report import entry_json
+from chartkeeper.vendor.stage import clean_leftovers
+
+
+def run(ctx: AppContext, charts_json: Path | None = None, csv_lock: Path | None = None) -> int:
+    settings, out = ctx.settings, ctx.out
+    repos: dict[str, str] = {}
+    json_charts = {}
+    if charts_json is not None:
+        repos, json_charts = read_charts_json(charts_json)
+    csv_charts = read_csv_lock(csv_lock, repos) if csv_lock is not None else {}
+    legacy = merge_legacy(json_charts, csv_charts)
+    with run_lock(settings):
+        lock = load_lock(settings.lock_file, missing_ok=True)
+        clean_leftovers(lock.root)
+        result = adopt(lock, legacy, settings.helmfile_file.parent)
+        if result.adopted:
+            write_lock(result.lock, settings.lock_file)
+    if out.json_mode:
+        out.emit_json({
+            "adopted": [
+                {"entry": entry_json(a.entry), "renamedFrom": a.renamed_from, "helmfileReferences": list(a.references),
+                 "notes": list(a.notes)}
+                for a in result.adopted
+            ],
+            "skipped": result.skipped,
+        })
+    else:
+        for a in result.adopted:
+            e = a.entry
+            out.text(f"adopted {e.name}: {e.chart} {e.version} from {e.repository} -> {e.folder}")
+            if a.renamed_from:
+                out.text(f"  renamed {a.renamed_from} -> {e.folder}; helmfile lines still naming {a.renamed_from}:")
+                for ref in a.references or ("(none found)",):
+                    out.text(f"    {ref}")
+            for note in a.notes:
+                out.text(f"  note: {note}")
+        for s in result.skipped:
+            out.warn(f"skipped {s}")
+        out.info(f"{len(result.adopted)} chart(s) adopted into {settings.lock_file.name}, {len(result.skipped)} skipped")
+    return EXIT_FINDINGS if result.skipped else EXIT_OK

@@ -1,0 +1,77 @@
+"""`chartkeeper sync [CHART ...]`: make the vendored folders match the lock, atomically per chart."""
+
+from __future__ import annotations
+
+import shutil
+from typing import Any
+
+from chartkeeper.context import AppContext
+from chartkeeper.errors import EXIT_ERROR, EXIT_OK
+from chartkeeper.lockfile import LockEntry, load_lock
+from chartkeeper.runlock import run_lock
+from chartkeeper.vendor.report import entry_json
+from chartkeeper.vendor.stage import clean_leftovers
+from chartkeeper.vendor.sync import FAILED, OK, SyncResult, bundle_source, sync_lock
+
+
+def run(ctx: AppContext, charts: list[str] | None = None, source_from: str | None = None, force: bool = False) -> int:
+    settings, out = ctx.settings, ctx.out
+    with run_lock(settings):
+        lock = load_lock(settings.lock_file)
+        for p in clean_leftovers(lock.root):
+            out.info(f"removed {p.name}, left over from an interrupted run")
+        for n in charts or []:
+            lock.require(n)
+        source_url, tmp = (None, None)
+        if source_from:
+            source_url, tmp = bundle_source(source_from, lock.root)
+        try:
+            results = _run(ctx, lock, charts or [], source_url, force)
+        finally:
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
+    failed = [r for r in results if r.action == FAILED]
+    if out.json_mode:
+        out.emit_json({"charts": [_json(r) for r in results], "ok": not failed})
+    else:
+        for r in results:
+            if r.action == OK:
+                if not out.quiet:
+                    out.text(f"{r.name}: ok ({r.entry.version}, verified)")
+            elif r.action == FAILED:
+                out.err.print(f"error: {r.name}: {r.error}", markup=False, style="red")
+                if r.hint:
+                    out.err.print(f"hint: {r.hint}", markup=False)
+            else:
+                out.text(f"{r.name}: vendored {r.entry.chart} {r.entry.version} -> {r.entry.folder} (was {r.was})")
+    return EXIT_ERROR if failed else EXIT_OK
+
+
+def _run(ctx: AppContext, lock: Any, names: list[str], source_url: str | None, force: bool) -> list[SyncResult]:
+    out = ctx.out
+    if not out.show_progress:
+        _, results = sync_lock(ctx.settings, lock, names, source_from=source_url, force=force, out=out)
+        return results
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    total = len(names) if names else len(lock.entries)
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=out.err, transient=True) as progress:
+        task = progress.add_task("sync", total=total)
+
+        def start(e: LockEntry) -> None:
+            progress.update(task, description=f"{e.name} {e.version}")
+
+        def done(_: SyncResult) -> None:
+            progress.advance(task)
+
+        _, results = sync_lock(ctx.settings, lock, names, source_from=source_url, force=force, out=None,
+                               on_start=start, on_done=done)
+    return results
+
+
+def _json(r: SyncResult) -> dict[str, Any]:
+    d: dict[str, Any] = {"name": r.name, "action": r.action, "was": r.was, "entry": entry_json(r.entry)}
+    if r.error:
+        d["error"] = r.error
+    return d

@@ -1,0 +1,33 @@
+"""`chartkeeper verify`: every vendored folder against its tree checksum; drift file by file."""
+
+from __future__ import annotations
+
+from chartkeeper.context import AppContext
+from chartkeeper.errors import EXIT_FINDINGS, EXIT_OK
+from chartkeeper.lockfile import load_lock
+from chartkeeper.vendor.report import chart_report_lines
+from chartkeeper.vendor.verify import CLEAN, verify_tree
+
+
+def run(ctx: AppContext, charts: list[str] | None = None) -> int:
+    out = ctx.out
+    lock = load_lock(ctx.settings.lock_file)
+    report = verify_tree(ctx.settings, lock, charts or [])
+    if out.json_mode:
+        out.emit_json(report.as_dict())
+    else:
+        for r in report.charts:
+            if r.state == CLEAN and out.quiet:
+                continue
+            for line in chart_report_lines(r):
+                out.text(line)
+        for name in report.unowned:
+            out.text(f"{name}: unowned — a folder next to the lock that no lock entry owns")
+        for name in report.leftovers:
+            out.info(f"note: {name} is left over from an interrupted run; the next `chartkeeper sync` removes it")
+        bad = sum(1 for r in report.charts if not r.ok)
+        if report.clean:
+            out.info(f"verified {len(report.charts)} chart(s): clean")
+        else:
+            out.info(f"{bad} chart(s) not clean, {len(report.unowned)} unowned folder(s)")
+    return EXIT_OK if report.clean else EXIT_FINDINGS

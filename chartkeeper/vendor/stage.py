@@ -1,0 +1,240 @@
+"""Stage a chart in a temp folder next to its final place, then swap it in with renames.
+
+`stage_chart` does all the slow and fallible work — resolve the exact version, download,
+verify the digest, unpack safely, make subcharts offline, checksum the tree — inside
+`<staging_parent>/.chartkeeper-staging-<random>/`, where nothing anyone reads can see it.
+`swap_in` then replaces the vendored folder with two renames on the same filesystem: the old
+folder is moved aside, the new one moved in, the old one removed. A run killed at any point
+leaves either the old folder or the new one in place, plus at most a `.chartkeeper-staging-*`
+folder that `clean_leftovers` (called by every writing command) removes.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import shutil
+import tempfile
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Mapping
+
+from chartkeeper import yamlio
+from chartkeeper.errors import InputError, IntegrityError, SourceError
+from chartkeeper.lockfile import LockEntry
+from chartkeeper.sources.base import ChartRelease, Source, open_source
+from chartkeeper.vendor import treesum
+from chartkeeper.vendor.offline import Dependency, Fetched, make_offline
+from chartkeeper.vendor.unpack import STAGING_PREFIX, ExtractLimits, safe_extract
+from chartkeeper.versions import ChartVersion, Constraint, newest
+
+if TYPE_CHECKING:
+    from chartkeeper.output import Output
+    from chartkeeper.settings import Settings
+
+
+@dataclass(frozen=True)
+class StagedChart:
+    folder: Path  # the prepared chart folder, inside work_dir
+    entry: LockEntry  # what the lock should say once it is swapped in
+    release: ChartRelease
+    manifest: Mapping[str, treesum.FileSum] = field(repr=False, compare=False)
+    work_dir: Path = Path()
+
+    def discard(self) -> None:
+        shutil.rmtree(self.work_dir, ignore_errors=True)
+
+
+def utc_now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def find_release(source: Source, chart: str, version: str) -> ChartRelease:
+    """The release of `chart` published as `version` (any `v` spelling of it)."""
+    listing = source.versions(chart)
+    want = ChartVersion.try_parse(version)
+    if want is None:
+        raise InputError(f'"{version}" is not a valid chart version')
+    exact = [r for r in listing.releases if r.version.text == version]
+    same = exact or [r for r in listing.releases if r.version == want]
+    if not same:
+        near = sorted((r.version for r in listing.releases), reverse=True)[:5]
+        shown = ", ".join(v.text for v in near) or "none"
+        raise SourceError(f"{source.display_url}: {chart} {version} is not published (newest: {shown})")
+    release = same[0]
+    describe = getattr(source, "describe", None)  # OCI listings carry no digest until described
+    return describe(release) if describe is not None else release
+
+
+def _dependency_fetcher(settings: "Settings", work: Path, out: "Output | None") -> Callable[[Dependency, str], Fetched]:
+    def fetch(dep: Dependency, where: str) -> Fetched:
+        repo = dep.repository
+        if not repo.startswith(("http://", "https://", "oci://")):
+            why = "it names no repository" if not repo else f"its repository {repo!r} is not an HTTP(S) or OCI URL"
+            raise IntegrityError(f"{where}: missing from the archive and cannot be fetched: {why}")
+        if out is not None:
+            out.info(f"  fetching subchart {dep.name} {dep.locked_version or dep.version} from {repo}")
+        source = open_source(repo, settings)
+        try:
+            listing = source.versions(dep.name)
+            versions = [r.version for r in listing.releases]
+            target: ChartVersion | None = None
+            if dep.locked_version:
+                lv = ChartVersion.try_parse(dep.locked_version)
+                target = next((v for v in versions if lv is not None and v == lv), None)
+            if target is None:
+                constraint = Constraint.parse(dep.version) if dep.version else None
+                pre = bool(dep.version) and "-" in dep.version
+                target = newest(versions, constraint, pre=pre)
+            if target is None:
+                raise SourceError(f"{where}: no version of {dep.name} in {repo} matches {dep.version!r}")
+            release = next(r for r in listing.releases if r.version == target and r.version.text == target.text)
+            describe = getattr(source, "describe", None)
+            if describe is not None:
+                release = describe(release)
+            dest = work / f"dep-{uuid.uuid4().hex}.tgz"
+            digest = source.fetch(release, dest)
+        finally:
+            source.close()
+        return Fetched(dest, release.version.text, digest, repo)
+
+    return fetch
+
+
+def _app_version(folder: Path, release: ChartRelease) -> str | None:
+    meta = yamlio.load_file(folder / "Chart.yaml") or {}
+    v = meta.get("appVersion") if isinstance(meta, dict) else None
+    if v is None:
+        return release.app_version
+    return str(v)
+
+
+def stage_chart(
+    settings: "Settings",
+    *,
+    name: str,
+    chart: str,
+    repository: str,
+    version: str,
+    staging_parent: Path,
+    out: "Output | None" = None,
+    constraint: str | None = None,
+    path: str | None = None,
+    expected_digest: str | None = None,
+    expected_tree: str | None = None,
+    source_url: str | None = None,
+    limits: ExtractLimits | None = None,
+) -> StagedChart:
+    """Fetch `chart` `version` from `repository` and prepare it for vendoring (see module doc).
+
+    `expected_digest` (the lock's archive digest) must equal the fetched archive's, unless the
+    archive comes from a bundle (`source_url`) whose repackaged tree checksums to `expected_tree`.
+    Nothing outside the returned `work_dir` is written; on failure nothing at all is left.
+    """
+    limits = limits or ExtractLimits.from_settings(settings)
+    staging_parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=staging_parent))
+    try:
+        source = open_source(source_url or repository, settings)
+        try:
+            release = find_release(source, chart, version)
+            archive = work / "archive.tgz"
+            if out is not None:
+                out.info(f"fetching {chart} {release.version.text} from {source.display_url}")
+            digest = source.fetch(release, archive)
+        finally:
+            source.close()
+        folder = safe_extract(archive, work / chart, chart, limits)
+        archive.unlink()
+        subcharts = make_offline(folder, fetch_missing=_dependency_fetcher(settings, work, out), limits=limits, label=chart)
+        for leftover in work.glob("dep-*.tgz"):
+            leftover.unlink()
+        manifest = treesum.tree_manifest(folder)
+        tree = treesum.checksum_of_manifest(manifest)
+        if expected_digest is not None and digest != expected_digest:
+            if not (expected_tree is not None and source_url is not None and tree == expected_tree):
+                raise IntegrityError(
+                    f"{name}: {chart} {release.version.text} archive digest {digest} does not match the pinned {expected_digest}",
+                    hint="the upstream archive changed since it was pinned; check why before re-pinning it with `chartkeeper add`",
+                )
+            digest = expected_digest  # a bundle's repackaged archive: the tree is what was pinned
+        if expected_tree is not None and tree != expected_tree:
+            raise IntegrityError(
+                f"{name}: vendored tree of {chart} {release.version.text} checksums to {tree}, the lock pins {expected_tree}"
+            )
+        entry = LockEntry(
+            name=name,
+            chart=chart,
+            repository=repository,
+            version=release.version.text,
+            constraint=constraint,
+            digest=digest,
+            path=path or f"{name}-{release.version.text}",
+            app_version=_app_version(folder, release),
+            fetched=utc_now(),
+            tree_checksum=tree,
+            subcharts=subcharts,
+        )
+        return StagedChart(folder=folder, entry=entry, release=release, manifest=manifest, work_dir=work)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+
+
+def swap_in(staged_folder: Path, final_folder: Path) -> None:
+    """Put `staged_folder` at `final_folder` (same filesystem) with renames; the old one goes only after."""
+    final_folder.parent.mkdir(parents=True, exist_ok=True)
+    if final_folder.exists() or final_folder.is_symlink():
+        aside = final_folder.parent / f"{STAGING_PREFIX}old-{final_folder.name}-{uuid.uuid4().hex[:8]}"
+        os.rename(final_folder, aside)
+        try:
+            os.rename(staged_folder, final_folder)
+        except BaseException:
+            os.rename(aside, final_folder)
+            raise
+        _remove(aside)
+    else:
+        os.rename(staged_folder, final_folder)
+    _fsync_dir(final_folder.parent)
+
+
+def install(staged: StagedChart, lock_root: Path) -> Path:
+    """Swap `staged` in at its lock path under `lock_root` and store its per-file manifest."""
+    final = lock_root / staged.entry.folder
+    swap_in(staged.folder, final)
+    treesum.write_manifest(lock_root, staged.entry.name, staged.manifest)
+    staged.discard()
+    return final
+
+
+def _remove(path: Path) -> None:
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    else:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def clean_leftovers(parent: Path) -> list[Path]:
+    """Remove `.chartkeeper-staging-*` left in `parent` by an interrupted run (hold the run lock)."""
+    removed: list[Path] = []
+    if not parent.is_dir():
+        return removed
+    for p in sorted(parent.iterdir()):
+        if p.name.startswith(STAGING_PREFIX):
+            _remove(p)
+            removed.append(p)
+    return removed
