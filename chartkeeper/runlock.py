@@ -3,9 +3,10 @@
 Commands that write the lock or the vendored folders (`add`, `sync`, `import`, `bump`) hold
 `run_lock(settings)` for their whole run. A second process waits a little (a quick `check`
 or an almost-finished sync should not make it fail) and then refuses with a clear message.
-The lock file itself is never deleted: removing it while another process waits on it would
-let two processes hold "the" lock on two different inodes. The kernel drops the lock when
-the holder exits, even on SIGKILL, so a crashed run never blocks the next one.
+The file exists only while a process holds it: the holder unlinks it before letting go, and
+a process that then finds it locked a dead inode starts over, so two processes can never
+hold "the" lock on two different files. The kernel drops the lock when the holder exits,
+even on SIGKILL, so a crashed run never blocks the next one (it only leaves an empty file).
 """
 
 from __future__ import annotations
@@ -33,31 +34,53 @@ def lock_path_for(settings: "Settings") -> Path:
 
 @contextmanager
 def hold(path: Path, *, wait: float = DEFAULT_WAIT, what: str = "chartkeeper") -> Iterator[Path]:
-    """Hold an exclusive lock on `path` (created if missing) for the `with` block."""
+    """Hold an exclusive lock on `path` for the `with` block; the file exists only while held."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        deadline = time.monotonic() + max(wait, 0.0)
-        while True:
+    deadline = time.monotonic() + max(wait, 0.0)
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            _acquire(fd, path, deadline, what)
+            # The holder before us may have unlinked the file between our open and our lock:
+            # then we hold a lock on a dead inode and must start over on the live path.
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError as exc:
-                if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                    raise
-                if time.monotonic() >= deadline:
-                    holder = _holder(fd)
-                    raise RefusedError(
-                        f"another {what} process{holder} is working on this deployment ({path.name} is locked)",
-                        hint="wait for it to finish and run the command again",
-                    ) from None
-                time.sleep(0.1)
-        # Who holds it, for the message the next process prints; informational only.
+                same = os.path.samestat(os.fstat(fd), os.stat(path))
+            except FileNotFoundError:
+                same = False
+        except BaseException:
+            os.close(fd)
+            raise
+        if same:
+            break
+        os.close(fd)
+    try:
         os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)  # who holds it, for the next process's message
         yield path
     finally:
-        os.close(fd)  # closing drops the flock
+        # Unlink while still holding the lock, so no run leaves a file behind; waiters notice
+        # the dead inode (above) and retry.
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+
+
+def _acquire(fd: int, path: Path, deadline: float, what: str) -> None:
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise
+            if time.monotonic() >= deadline:
+                raise RefusedError(
+                    f"another {what} process{_holder(fd)} is working on this deployment ({path.name} is locked)",
+                    hint="wait for it to finish and run the command again",
+                ) from None
+            time.sleep(0.1)
 
 
 def _holder(fd: int) -> str:

@@ -36,3 +36,20 @@ def test_second_process_waits_then_refuses_and_lock_dies_with_holder(tmp_path: P
         proc.wait()
     with hold(lock, wait=2):  # SIGKILL released it
         pass
+
+
+def test_many_processes_serialise_and_leave_no_file(tmp_path: Path) -> None:
+    lock = tmp_path / ".chartkeeper.lock"
+    log = tmp_path / "log"
+    code = f"""
+import os, sys, time
+from pathlib import Path
+from chartkeeper.runlock import hold
+with hold(Path({str(lock)!r}), wait=30):
+    with open({str(log)!r}, "a") as fh:
+        fh.write("in\\n"); fh.flush(); time.sleep(0.05); fh.write("out\\n")
+"""
+    procs = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(6)]
+    assert [p.wait(60) for p in procs] == [0] * 6
+    assert log.read_text() == "in\nout\n" * 6  # never interleaved
+    assert not lock.exists()

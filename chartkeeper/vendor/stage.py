@@ -145,6 +145,8 @@ def stage_chart(
             digest = source.fetch(release, archive)
         finally:
             source.close()
+        if expected_digest is not None and digest != expected_digest and source_url is None:
+            raise _digest_mismatch(name, chart, release, digest, expected_digest)
         folder = safe_extract(archive, work / chart, chart, limits)
         archive.unlink()
         subcharts = make_offline(folder, fetch_missing=_dependency_fetcher(settings, work, out), limits=limits, label=chart)
@@ -153,11 +155,8 @@ def stage_chart(
         manifest = treesum.tree_manifest(folder)
         tree = treesum.checksum_of_manifest(manifest)
         if expected_digest is not None and digest != expected_digest:
-            if not (expected_tree is not None and source_url is not None and tree == expected_tree):
-                raise IntegrityError(
-                    f"{name}: {chart} {release.version.text} archive digest {digest} does not match the pinned {expected_digest}",
-                    hint="the upstream archive changed since it was pinned; check why before re-pinning it with `chartkeeper add`",
-                )
+            if not (expected_tree is not None and tree == expected_tree):
+                raise _digest_mismatch(name, chart, release, digest, expected_digest)
             digest = expected_digest  # a bundle's repackaged archive: the tree is what was pinned
         if expected_tree is not None and tree != expected_tree:
             raise IntegrityError(
@@ -180,6 +179,14 @@ def stage_chart(
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
+
+
+def _digest_mismatch(name: str, chart: str, release: ChartRelease, got: str, pinned: str) -> IntegrityError:
+    return IntegrityError(
+        f"{name}: {chart} {release.version.text} archive digest {got} does not match the pinned {pinned}",
+        hint="the archive changed since it was pinned: find out why; if the lock's version was edited by hand, "
+        "delete its digest and treeChecksum lines so sync pins the new archive",
+    )
 
 
 def swap_in(staged_folder: Path, final_folder: Path) -> None:
