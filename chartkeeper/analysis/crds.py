@@ -1,0 +1,178 @@
+"""CustomResourceDefinition changes between OLD and NEW.
+
+Helm installs the files under `crds/` on first install only and never upgrades or deletes them, so a
+changed CRD from `crds/` needs a manual step before `helmfile apply`. CRDs rendered from templates are
+upgraded by Helm like any resource, but their schema changes still matter to the custom resources we
+create (new required fields, a version no longer served).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from chartkeeper.analysis.findings import Finding, Severity
+from chartkeeper.render import RenderedManifest
+
+
+@dataclass(frozen=True)
+class CrdChange:
+    name: str
+    source: str  # template or crds/ file in NEW (OLD when removed)
+    from_crds_dir: bool
+    change: str  # "added" | "removed" | "changed"
+    versions_added: tuple[str, ...] = ()
+    versions_removed: tuple[str, ...] = ()
+    served_changes: tuple[str, ...] = ()  # "v1beta1: served true -> false"
+    storage_old: str | None = None
+    storage_new: str | None = None
+    new_required: tuple[str, ...] = ()  # "v1: spec.foo"
+
+
+def _crds(manifests: Iterable[RenderedManifest]) -> dict[str, RenderedManifest]:
+    out: dict[str, RenderedManifest] = {}
+    for m in manifests:
+        if m.obj.get("kind") == "CustomResourceDefinition":
+            name = str((m.obj.get("metadata") or {}).get("name") or "")
+            if name:
+                out[name] = m
+    return out
+
+
+def _versions(crd: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    spec = crd.get("spec") or {}
+    out: dict[str, dict[str, Any]] = {}
+    for v in spec.get("versions") or []:
+        if isinstance(v, dict) and v.get("name"):
+            out[str(v["name"])] = v
+    if not out and spec.get("version"):  # apiextensions v1beta1 single-version form
+        out[str(spec["version"])] = {"name": spec["version"], "served": True, "storage": True,
+                                     "schema": {"openAPIV3Schema": (spec.get("validation") or {}).get("openAPIV3Schema")}}
+    return out
+
+
+def _required_paths(schema: Any, prefix: str = "", depth: int = 0) -> set[str]:
+    """Every required property path (`spec.foo`, `spec.items[].bar`) in an OpenAPI v3 schema."""
+    out: set[str] = set()
+    if not isinstance(schema, dict) or depth > 30:
+        return out
+    props = schema.get("properties") or {}
+    for r in schema.get("required") or []:
+        out.add(f"{prefix}.{r}" if prefix else str(r))
+    if isinstance(props, dict):
+        for k, sub in props.items():
+            out |= _required_paths(sub, f"{prefix}.{k}" if prefix else str(k), depth + 1)
+    if isinstance(schema.get("items"), dict):
+        out |= _required_paths(schema["items"], f"{prefix}[]", depth + 1)
+    return out
+
+
+def _schema_of(v: dict[str, Any]) -> Any:
+    return ((v.get("schema") or {}).get("openAPIV3Schema")) if isinstance(v.get("schema"), dict) else None
+
+
+def _storage(vs: dict[str, dict[str, Any]]) -> str | None:
+    for n, v in vs.items():
+        if v.get("storage"):
+            return n
+    return None
+
+
+def crd_changes(old: Iterable[RenderedManifest], new: Iterable[RenderedManifest]) -> list[CrdChange]:
+    a, b = _crds(old), _crds(new)
+    out: list[CrdChange] = []
+    for name in sorted(set(a) | set(b)):
+        if name not in a:
+            m = b[name]
+            out.append(CrdChange(name, m.source, m.is_crd_file, "added", versions_added=tuple(sorted(_versions(m.obj)))))
+            continue
+        if name not in b:
+            m = a[name]
+            out.append(CrdChange(name, m.source, m.is_crd_file, "removed", versions_removed=tuple(sorted(_versions(m.obj)))))
+            continue
+        if a[name].obj == b[name].obj:
+            continue
+        va, vb = _versions(a[name].obj), _versions(b[name].obj)
+        served = []
+        for v in sorted(set(va) & set(vb)):
+            if bool(va[v].get("served")) != bool(vb[v].get("served")):
+                served.append(f"{v}: served {bool(va[v].get('served'))} -> {bool(vb[v].get('served'))}")
+        required: list[str] = []
+        for v in sorted(set(va) & set(vb)):
+            before = _required_paths(_schema_of(va[v]))
+            after = _required_paths(_schema_of(vb[v]))
+            required += [f"{v}: {p}" for p in sorted(after - before)]
+        out.append(CrdChange(
+            name, b[name].source, b[name].is_crd_file or a[name].is_crd_file, "changed",
+            versions_added=tuple(sorted(set(vb) - set(va))), versions_removed=tuple(sorted(set(va) - set(vb))),
+            served_changes=tuple(served), storage_old=_storage(va), storage_new=_storage(vb), new_required=tuple(required),
+        ))
+    return out
+
+
+def crd_findings(changes: Iterable[CrdChange], *, apply_step: str | None = None) -> list[Finding]:
+    out: list[Finding] = []
+    for c in changes:
+        where = "crds/ (Helm never upgrades these)" if c.from_crds_dir else "a template"
+        if c.change == "removed":
+            out.append(Finding("crd.removed", Severity.BREAKING if not c.from_crds_dir else Severity.REVIEW,
+                               f"CRD {c.name} is gone from NEW ({where}); its custom resources are orphaned or deleted",
+                               path=c.name, details=(("versions", list(c.versions_removed)),)))
+            continue
+        if c.change == "added":
+            sev = Severity.REVIEW if c.from_crds_dir else Severity.INFO
+            msg = f"new CRD {c.name} from {where}"
+            if c.from_crds_dir:
+                msg += " (installed only on first install: apply it by hand on existing clusters)"
+            out.append(Finding("crd.added", sev, msg, path=c.name, suggestion=apply_step if c.from_crds_dir else None,
+                               details=(("versions", list(c.versions_added)),)))
+            continue
+        details: list[tuple[str, Any]] = []
+        sev = Severity.REVIEW if c.from_crds_dir else Severity.INFO
+        bits = []
+        if c.versions_removed:
+            sev = Severity.BREAKING
+            bits.append(f"versions removed: {', '.join(c.versions_removed)}")
+            details.append(("versionsRemoved", list(c.versions_removed)))
+        if c.versions_added:
+            bits.append(f"versions added: {', '.join(c.versions_added)}")
+            details.append(("versionsAdded", list(c.versions_added)))
+        if c.served_changes:
+            if any(s.endswith("-> False") for s in c.served_changes):
+                sev = Severity.BREAKING
+            bits.append("; ".join(c.served_changes))
+            details.append(("served", list(c.served_changes)))
+        if c.storage_old != c.storage_new:
+            sev = min(sev, Severity.REVIEW, key=lambda s: s.rank)
+            bits.append(f"storage version {c.storage_old} -> {c.storage_new}")
+            details.append(("storage", [c.storage_old, c.storage_new]))
+        if c.new_required:
+            sev = min(sev, Severity.REVIEW, key=lambda s: s.rank)
+            bits.append(f"new required field(s): {', '.join(c.new_required[:5])}{' …' if len(c.new_required) > 5 else ''}")
+            details.append(("newRequired", list(c.new_required)))
+        if not bits:
+            bits.append("schema or metadata changed")
+        msg = f"CRD {c.name} changed in {where}: " + "; ".join(bits)
+        if c.from_crds_dir:
+            msg += ". Apply it before `helmfile apply`"
+        out.append(Finding("crd.changed", sev, msg, path=c.name, suggestion=apply_step if c.from_crds_dir else None,
+                           details=tuple(details)))
+    return out
+
+
+def crd_dirs(changes: Iterable[CrdChange]) -> list[str]:
+    """The crds/ folders (relative to the chart, e.g. `crds`, `charts/sub/crds`) whose CRDs need a manual apply."""
+    dirs: set[str] = set()
+    for c in changes:
+        if c.from_crds_dir and c.change in ("added", "changed"):
+            parts = c.source.split("/")
+            # Helm names a crds/ file `<chart>/crds/x.yaml` or `<chart>/charts/<sub>/crds/x.yaml`
+            if "crds" in parts:
+                i = len(parts) - 1 - parts[::-1].index("crds")
+                dirs.add("/".join(parts[1 : i + 1]))
+    return sorted(dirs)
+
+
+def apply_commands(chart_folder: str, dirs: Iterable[str]) -> list[str]:
+    """The exact commands to run before `helmfile apply` (server-side: CRDs are too big for client-side apply)."""
+    return [f"kubectl apply --server-side --force-conflicts -f {chart_folder.rstrip('/')}/{d}/" for d in dirs]

@@ -1,0 +1,203 @@
+"""Rendered-output analysis: resources added/removed/changed, and the container images they run."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
+
+from chartkeeper import yamlio
+from chartkeeper.analysis.findings import Finding, Severity
+from chartkeeper.analysis.secrets import MASK, mask_manifest
+
+# Kinds whose change or removal deserves a second look in any upgrade
+_STATEFUL_KINDS = {"StatefulSet", "PersistentVolumeClaim", "PersistentVolume", "CustomResourceDefinition", "Namespace"}
+_IMMUTABLE_SELECTOR_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"}
+
+
+@dataclass(frozen=True, order=True)
+class ResourceKey:
+    group: str
+    kind: str
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        g = self.group or "core"
+        return f"{g}/{self.kind}/{self.namespace or '-'}/{self.name}"
+
+
+def resource_key(obj: dict[str, Any], default_namespace: str = "") -> ResourceKey:
+    api = str(obj.get("apiVersion") or "")
+    group = api.rsplit("/", 1)[0] if "/" in api else ""
+    meta = obj.get("metadata") or {}
+    ns = str(meta.get("namespace") or "") if isinstance(meta, dict) else ""
+    name = str(meta.get("name") or "") if isinstance(meta, dict) else ""
+    return ResourceKey(group, str(obj.get("kind") or ""), ns or default_namespace, name)
+
+
+@dataclass(frozen=True)
+class ResourceChange:
+    key: ResourceKey
+    change: str  # "added" | "removed" | "changed"
+    diff: str  # unified diff of the masked YAML ("" for added/removed)
+    api_old: str | None = None
+    api_new: str | None = None
+
+
+@dataclass(frozen=True)
+class ManifestDiff:
+    added: tuple[ResourceKey, ...]
+    removed: tuple[ResourceKey, ...]
+    changed: tuple[ResourceChange, ...]
+    unchanged: int
+
+    @property
+    def empty(self) -> bool:
+        return not (self.added or self.removed or self.changed)
+
+
+def _index(objs: Iterable[dict[str, Any]], namespace: str) -> dict[ResourceKey, dict[str, Any]]:
+    out: dict[ResourceKey, dict[str, Any]] = {}
+    for o in objs:
+        if isinstance(o, dict) and o.get("kind"):
+            out[resource_key(o, namespace if _namespaced(o) else "")] = o
+    return out
+
+
+_CLUSTER_KINDS = {"Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "PersistentVolume",
+                  "StorageClass", "PriorityClass", "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration",
+                  "APIService", "IngressClass", "RuntimeClass", "CSIDriver", "ValidatingAdmissionPolicy",
+                  "ValidatingAdmissionPolicyBinding", "Node", "ClusterIssuer", "PodSecurityPolicy", "VolumeSnapshotClass"}
+
+
+def _namespaced(obj: dict[str, Any]) -> bool:
+    return obj.get("kind") not in _CLUSTER_KINDS
+
+
+def _mask_pair(old: dict[str, Any], new: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Mask both sides; a changed secret value shows as changed without showing either value."""
+    mo, mn = mask_manifest(old), mask_manifest(new)
+    if new.get("kind") == "Secret":
+        for field in ("data", "stringData"):
+            a, b = old.get(field) or {}, new.get(field) or {}
+            if isinstance(a, dict) and isinstance(b, dict) and isinstance(mn.get(field), dict):
+                for k in b:
+                    if k in a and a[k] != b[k]:
+                        mn[field][k] = MASK + " (changed)"
+    return mo, mn
+
+
+def _yaml(obj: dict[str, Any]) -> list[str]:
+    return yamlio.dumps(obj).splitlines(keepends=True)
+
+
+def diff_manifests(old: Sequence[dict[str, Any]], new: Sequence[dict[str, Any]], *, namespace: str = "") -> ManifestDiff:
+    a, b = _index(old, namespace), _index(new, namespace)
+    # the same object moving to another apiVersion of its group stays "changed", not removed+added
+    added = tuple(sorted(k for k in b if k not in a))
+    removed = tuple(sorted(k for k in a if k not in b))
+    changed: list[ResourceChange] = []
+    same = 0
+    for k in sorted(set(a) & set(b)):
+        if a[k] == b[k]:
+            same += 1
+            continue
+        mo, mn = _mask_pair(a[k], b[k])
+        diff = "".join(difflib.unified_diff(_yaml(mo), _yaml(mn), fromfile=f"old/{k}", tofile=f"new/{k}", n=3))
+        changed.append(ResourceChange(k, "changed", diff, str(a[k].get("apiVersion")), str(b[k].get("apiVersion"))))
+    return ManifestDiff(added, removed, tuple(changed), same)
+
+
+def manifest_findings(d: ManifestDiff, *, env: str | None) -> list[Finding]:
+    out: list[Finding] = []
+    for k in d.removed:
+        sev = Severity.BREAKING if k.kind in _STATEFUL_KINDS else Severity.REVIEW
+        out.append(Finding("manifest.removed", sev, f"{k}: no longer rendered by NEW (helm deletes it on upgrade)",
+                           path=str(k), env=env))
+    for k in d.added:
+        out.append(Finding("manifest.added", Severity.INFO, f"{k}: new resource in NEW", path=str(k), env=env))
+    for c in d.changed:
+        sev = Severity.INFO
+        msg = f"{c.key}: changed"
+        if c.api_old != c.api_new:
+            msg += f" (apiVersion {c.api_old} -> {c.api_new})"
+        if c.key.kind in _IMMUTABLE_SELECTOR_KINDS and "selector:" in c.diff and _selector_changed(c.diff):
+            sev = Severity.BREAKING
+            msg += "; spec.selector changed (immutable: the upgrade fails unless the resource is deleted first)"
+        out.append(Finding("manifest.changed", sev, msg, path=str(c.key), env=env))
+    return out
+
+
+def _selector_changed(diff: str) -> bool:
+    """Did lines inside `spec.selector` change? (cheap look at the unified diff of the YAML)"""
+    in_selector = False
+    for line in diff.splitlines():
+        body = line[1:] if line[:1] in "+- " else line
+        stripped = body.lstrip()
+        indent = len(body) - len(stripped)
+        if stripped.startswith("selector:") and indent == 2:
+            in_selector = True
+            continue
+        if in_selector:
+            if indent <= 2 and stripped:
+                in_selector = False
+            elif line[:1] in "+-" and not line.startswith(("+++", "---")):
+                return True
+    return False
+
+
+# -- images --------------------------------------------------------------------------------------
+
+def _walk_images(node: Any, out: set[str], depth: int = 0) -> None:
+    if depth > 60:
+        return
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k == "image" and isinstance(v, str) and v.strip() and " " not in v.strip():
+                out.add(v.strip())
+            else:
+                _walk_images(v, out, depth + 1)
+    elif isinstance(node, list):
+        for v in node:
+            _walk_images(v, out, depth + 1)
+
+
+def images_of(objs: Iterable[dict[str, Any]]) -> set[str]:
+    """Every container image the objects name: pod templates, and `image:` fields of custom resources."""
+    out: set[str] = set()
+    for o in objs:
+        if not isinstance(o, dict) or o.get("kind") in ("ConfigMap", "Secret", "CustomResourceDefinition"):
+            continue
+        _walk_images({k: v for k, v in o.items() if k != "metadata"}, out)
+    return out
+
+
+@dataclass(frozen=True)
+class ImageChanges:
+    old: tuple[str, ...]
+    new: tuple[str, ...]
+
+    @property
+    def to_mirror(self) -> tuple[str, ...]:
+        return tuple(sorted(set(self.new) - set(self.old)))
+
+    @property
+    def dropped(self) -> tuple[str, ...]:
+        return tuple(sorted(set(self.old) - set(self.new)))
+
+
+def image_changes(old: Iterable[dict[str, Any]], new: Iterable[dict[str, Any]]) -> ImageChanges:
+    return ImageChanges(tuple(sorted(images_of(old))), tuple(sorted(images_of(new))))
+
+
+def image_findings(ic: ImageChanges, *, env: str | None) -> list[Finding]:
+    out: list[Finding] = []
+    if ic.to_mirror:
+        out.append(Finding("images.new", Severity.REVIEW,
+                           f"{len(ic.to_mirror)} new image(s) to mirror into the air-gapped registry before deploying",
+                           env=env, details=(("images", list(ic.to_mirror)),)))
+    if ic.dropped:
+        out.append(Finding("images.dropped", Severity.INFO, f"{len(ic.dropped)} image(s) no longer used",
+                           env=env, details=(("images", list(ic.dropped)),)))
+    return out

@@ -1,0 +1,268 @@
+"""The upgrade analysis: OLD (vendored) against NEW (fetched into a temp folder), per environment.
+
+`analyze_pair` does the work on two chart folders and a list of releases with their effective
+overrides; `analyze_upgrade` gathers those inputs from the repository (lock, helmfile model, patches)
+and an upstream source, and never changes anything in the repository.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+from chartkeeper.analysis import chart_meta, crds, kube_compat, manifests
+from chartkeeper.analysis.chart_keys import build_universe, read_chart
+from chartkeeper.analysis.findings import Finding, Severity
+from chartkeeper.analysis.report import ReleaseReport, UpgradeReport, merge_env_findings
+from chartkeeper.analysis.values import ValuesAnalysis
+from chartkeeper.errors import InputError
+from chartkeeper.render import PreparedChart, RenderError, RenderedManifest, prepare_chart
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ReleaseInput:
+    """One release of the chart in one environment, with our effective overrides."""
+
+    env: str
+    release: str
+    namespace: str
+    values: dict[str, Any]
+    provenance: Any = None
+    values_files: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PatchHooks:
+    """How to apply our kustomize patches and judge them (the kustomize module, when a kustomization exists)."""
+
+    kustomization_dir: Path
+    apply: Callable[[list[dict[str, Any]], Path], list[dict[str, Any]]]
+    findings: Callable[[list[dict[str, Any]], list[dict[str, Any]], Path], list[Finding]] | None = None
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def _render(chart: PreparedChart, rel: ReleaseInput) -> tuple[list[RenderedManifest] | None, Any, str | None]:
+    try:
+        res = chart.render(rel.values, release=rel.release, namespace=rel.namespace)
+        return list(res.manifests), res, None
+    except RenderError as exc:
+        return None, None, exc.message
+
+
+def analyze_pair(
+    old_dir: Path,
+    new_dir: Path,
+    releases: Sequence[ReleaseInput],
+    *,
+    chart: str,
+    kube_version: str,
+    upstream_chart: str | None = None,
+    repository: str = "",
+    engine: str = "auto",
+    patches: PatchHooks | None = None,
+    upstream_releases: Iterable[Any] = (),
+    crd_folder: str | None = None,
+    notes: Sequence[str] = (),
+    progress: Progress | None = None,
+) -> UpgradeReport:
+    """Analyse the upgrade of the chart in `old_dir` to the one in `new_dir` for every release given.
+
+    `crd_folder` is where the NEW chart will be vendored (relative to the repository), for the exact
+    `kubectl apply` step; `upstream_releases` are the source's `ChartRelease`s (for change notes).
+    """
+    say = progress or (lambda _m: None)
+    old_info, new_info = read_chart(old_dir), read_chart(new_dir)
+    old_uni, new_uni = build_universe(old_info), build_universe(new_info)
+    va = ValuesAnalysis(old_uni, new_uni)
+    findings: list[Finding] = []
+    findings += va.new_keys() + va.removed_keys()
+    findings += chart_meta.meta_findings(old_info, new_info)
+    findings += kube_compat.kube_version_findings(new_info.kube_version, old_info.kube_version, kube_version)
+
+    release_reports: list[ReleaseReport] = []
+    all_crd_changes: dict[str, crds.CrdChange] = {}
+    envs = [r.env for r in releases]
+    say(f"preparing {old_info.name} {old_info.version} and {new_info.version} for Kubernetes {kube_version}")
+    with prepare_chart(old_dir, kube_version=kube_version, engine=engine) as old_chart, \
+            prepare_chart(new_dir, kube_version=kube_version, engine=engine) as new_chart:
+        for rel in releases:
+            say(f"{rel.env}: analysing release {rel.release}")
+            findings += va.analyze(rel.values, rel.provenance, env=rel.env)
+            old_m, old_res, old_err = _render(old_chart, rel)
+            new_m, new_res, new_err = _render(new_chart, rel)
+            if new_err:
+                findings.append(Finding("render.failed", Severity.BREAKING,
+                                        f"NEW does not render with the {rel.env} values: {new_err}", env=rel.env))
+            if old_err and not new_err:
+                findings.append(Finding("render.failed-old", Severity.REVIEW,
+                                        f"OLD does not render with the {rel.env} values (today's deployment may be broken): {old_err}",
+                                        env=rel.env))
+            if old_m is None or new_m is None:
+                release_reports.append(ReleaseReport(rel.env, rel.release, rel.namespace, error=new_err or old_err,
+                                                     values_files=rel.values_files))
+                continue
+            old_objs, new_objs = [m.obj for m in old_m], [m.obj for m in new_m]
+            patched = False
+            if patches is not None:
+                try:
+                    old_objs = patches.apply(old_objs, patches.kustomization_dir)
+                    new_objs = patches.apply(new_objs, patches.kustomization_dir)
+                    patched = True
+                except Exception as exc:  # a patch that no longer applies is a finding, not a crash
+                    msg = getattr(exc, "message", None) or str(exc)
+                    findings.append(Finding("patch.apply-failed", Severity.BREAKING,
+                                            f"kustomize patches do not apply: {msg}", env=rel.env,
+                                            file=str(patches.kustomization_dir)))
+                if patches.findings is not None:
+                    findings += [f if f.env else replace(f, env=rel.env)
+                                 for f in patches.findings([m.obj for m in old_m], [m.obj for m in new_m], patches.kustomization_dir)]
+            d = manifests.diff_manifests(old_objs, new_objs, namespace=rel.namespace)
+            ic = manifests.image_changes(old_objs, new_objs)
+            findings += manifests.manifest_findings(d, env=rel.env)
+            findings += manifests.image_findings(ic, env=rel.env)
+            findings += kube_compat.api_findings(new_objs, kube_version, env=rel.env, old_objs=old_objs)
+            for c in crds.crd_changes(old_m, new_m):
+                all_crd_changes.setdefault(c.name, c)
+            engine_notes = tuple(dict.fromkeys((old_res.notes if old_res else ()) + (new_res.notes if new_res else ())))
+            release_reports.append(ReleaseReport(
+                rel.env, rel.release, rel.namespace, engine=new_res.engine, engine_version=new_res.engine_version,
+                render_notes=engine_notes, patched=patched, manifest_diff=d, images=ic, values_files=rel.values_files))
+
+    crd_list = sorted(all_crd_changes.values(), key=lambda c: c.name)
+    dirs = crds.crd_dirs(crd_list)
+    steps = crds.apply_commands(crd_folder or str(new_dir), dirs) if dirs else []
+    findings += crds.crd_findings(crd_list, apply_step=steps[0] if len(steps) == 1 else None)
+    # crd/manifest findings without an env belong to all; the merge also folds identical per-env findings
+    merged = merge_env_findings(findings, envs)
+    return UpgradeReport(
+        chart=chart,
+        upstream_chart=upstream_chart or new_info.name,
+        repository=repository,
+        old_version=old_info.version,
+        new_version=new_info.version,
+        kube_version=kube_version,
+        generated=_now(),
+        findings=tuple(merged),
+        releases=tuple(release_reports),
+        crd_changes=tuple(crd_list),
+        crd_steps=tuple(steps),
+        upstream_notes=tuple(chart_meta.notes_from_releases(upstream_releases, old_info.version, new_info.version)),
+        changelog=tuple(chart_meta.changelog_excerpt(new_info, old_info.version, new_info.version)),
+        old_app_version=old_info.app_version,
+        new_app_version=new_info.app_version,
+        notes=tuple(notes),
+    )
+
+
+# -- gathering the inputs from the repository ---------------------------------------------------------
+
+
+def vendored_folder_after(lock: Any, entry: Any, new_version: str, root: Path) -> str:
+    """Where NEW will live once bumped, relative to the repository root (for the CRD step)."""
+    folder = lock.folder_of(entry)
+    if entry.version in folder.name:
+        folder = folder.with_name(folder.name.replace(entry.version, new_version))
+    try:
+        return folder.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return folder.as_posix()
+
+
+def releases_from_helmfile(settings: Any, lock: Any, entry: Any, envs: list[str] | None) -> tuple[list[ReleaseInput], list[str]]:
+    """Every release of the chart per environment with its effective overrides, from the helmfile model."""
+    notes: list[str] = []
+    if not settings.helmfile_file.exists():
+        notes.append(f"no helmfile state at {settings.helmfile_path}: analysed with the chart defaults only")
+        return [], notes
+    try:
+        from chartkeeper import helmfile  # provided by the helmfile model
+    except ImportError:
+        notes.append("the helmfile model is not available in this build: analysed with the chart defaults only")
+        return [], notes
+    known = list(helmfile.list_environments(settings))
+    wanted = envs or known or ["default"]
+    unknown = [e for e in wanted if known and e not in known]
+    if unknown:
+        raise InputError(f"unknown environment(s) {', '.join(unknown)} (helmfile defines: {', '.join(known) or 'none'})")
+    out: list[ReleaseInput] = []
+    for env in wanted:
+        state = helmfile.load_state(settings, env)
+        for rel in helmfile.releases_for_chart(state, lock, entry.name):
+            eff = helmfile.effective_values(state, rel)
+            files = tuple(str(getattr(f, "path", f)) for f in (getattr(eff, "files", None) or getattr(rel, "values_files", None) or ()))
+            out.append(ReleaseInput(env, str(getattr(rel, "name", entry.name)), str(getattr(rel, "namespace", None) or "default"),
+                                    dict(eff.values or {}), getattr(eff, "provenance", None), files))
+    if not out:
+        notes.append(f"no helmfile release uses {entry.name} in {', '.join(wanted)}: analysed with the chart defaults only")
+    return out, notes
+
+
+def patch_hooks(settings: Any, entry: Any) -> tuple[PatchHooks | None, list[str]]:
+    kdir = settings.path(settings.patches_dir) / entry.name
+    if not any((kdir / n).is_file() for n in ("kustomization.yaml", "kustomization.yml", "Kustomization")):
+        return None, []
+    try:
+        from chartkeeper import kustomize  # provided by the kustomize module
+    except ImportError:
+        return None, [f"{kdir}: kustomize patches exist but this build cannot apply them; the rendered diff ignores them"]
+    def apply(objs: list[dict[str, Any]], d: Path) -> list[dict[str, Any]]:
+        return list(kustomize.apply_kustomization(objs, d, engine="auto").manifests)
+
+    findings_fn = getattr(kustomize, "patch_findings", None)
+    return PatchHooks(kdir, apply, findings_fn), []
+
+
+def analyze_upgrade(
+    settings: Any,
+    lock: Any,
+    entry: Any,
+    new_version: str,
+    envs: list[str] | None,
+    *,
+    pre: bool = False,
+    engine: str = "auto",
+    out: Any = None,
+) -> UpgradeReport:
+    """Fetch NEW into a temp folder and analyse the upgrade of `entry` to it; nothing in the repository changes."""
+    from chartkeeper.sources.base import open_source
+    from chartkeeper.versions import ChartVersion
+
+    say: Progress = (lambda m: out.info(m)) if out is not None and hasattr(out, "info") else (lambda _m: None)
+    old_dir = lock.folder_of(entry)
+    if not (old_dir / "Chart.yaml").is_file():
+        raise InputError(f"{entry.name}: vendored folder {old_dir} is missing or not a chart",
+                         hint="run `chartkeeper sync` to restore it from the lock")
+    releases, notes = releases_from_helmfile(settings, lock, entry, envs)
+    if not releases:
+        releases = [ReleaseInput(env, entry.name, "default", {}) for env in (envs or ["default"])]
+    hooks, pnotes = patch_hooks(settings, entry)
+    notes += pnotes
+
+    source = open_source(entry.repository, settings)
+    try:
+        listing = source.versions(entry.chart)
+    finally:
+        source.close()
+    target = ChartVersion.parse(new_version)
+    upstream = [r for r in listing.releases if r.version <= target]
+    from chartkeeper.vendor.stage import stage_chart  # provided by the vendoring module
+
+    with tempfile.TemporaryDirectory(prefix="chartkeeper-diff-") as tmp:
+        say(f"fetching {entry.chart} {new_version} from {entry.repository}")
+        staged = stage_chart(settings, name=entry.name, chart=entry.chart, repository=entry.repository,
+                             version=new_version, staging_parent=Path(tmp))
+        return analyze_pair(
+            old_dir, Path(staged.folder), releases,
+            chart=entry.name, upstream_chart=entry.chart, repository=entry.repository,
+            kube_version=settings.kube_version, engine=engine, patches=hooks, upstream_releases=upstream,
+            crd_folder=vendored_folder_after(lock, entry, str(getattr(staged.release, "version", new_version)), settings.root),
+            notes=notes, progress=say,
+        )
