@@ -177,6 +177,24 @@ def bundle(
     _dispatch(ctx, "bundle", json_out, out_file=out_file, charts=charts or [])
 
 
+@app.command()
+def diff(
+    ctx: typer.Context,
+    chart: str = typer.Argument(..., help="The pinned chart (its name in versions.lock)."),
+    target: Optional[str] = typer.Argument(None, help="VERSION or CONSTRAINT (default: the newest the lock allows)."),
+    env: Optional[List[str]] = typer.Option(None, "--env", "-e", help="Only these environments (repeatable; default: all)."),
+    fmt: Optional[str] = typer.Option(None, "--format", "-f", help="text (default), md or json."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the report here (and images.txt beside it)."),
+    engine: str = typer.Option("auto", "--engine", help="Render with the embedded Helm engine or a helm binary (embedded|helm)."),
+    pre: bool = typer.Option(False, "--pre", help="Consider prereleases."),
+    fail_on: Optional[str] = typer.Option(None, "--fail-on", help="Exit 1 when a finding is breaking (or needs review)."),
+    json_out: bool = JsonOpt,
+) -> None:
+    """Analyse an upgrade per environment: values, patches, rendered manifests, images, CRDs."""
+    _dispatch(ctx, "diff", json_out, chart=chart, target=target, envs=env or [], fmt=fmt, output=output,
+              engine=engine, pre=pre, fail_on=fail_on, json_mode=json_out)
+
+
 def main() -> None:
     try:
         app()

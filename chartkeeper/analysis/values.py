@@ -168,10 +168,6 @@ class ValuesAnalysis:
                     + (f" (OLD default was a {old_kind})" if old_kind and old_kind != new_kind else ""),
                     old=m_old, new=m_new, ours=m_ours)
             return
-        if old_kind not in (None, "null") and new_kind not in (None, "null") and old_kind != new_kind:
-            finding("values.type-change", Severity.BREAKING,
-                    f"{shown}: upstream changed this key from a {old_kind} to a {new_kind}", old=m_old, new=m_new, ours=m_ours)
-            return
         if new_has and _same(ours, new_val) and not (isinstance(ours, dict) and not ours):
             finding("values.override-equals-default", Severity.INFO,
                     f"{shown}: our override equals the NEW default and can be dropped", old=m_old, new=m_new, ours=m_ours)

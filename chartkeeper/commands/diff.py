@@ -1,0 +1,98 @@
+"""`chartkeeper diff CHART [VERSION|CONSTRAINT]`: analyse an upgrade without changing anything.
+
+Exit codes: 0 the report was produced (whatever its verdict), 1 with `--fail-on` when a finding
+reaches that severity, 2 bad input or an unreachable upstream, 3 a bug.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from chartkeeper.context import AppContext
+from chartkeeper.errors import EXIT_FINDINGS, EXIT_OK, InputError
+
+FORMATS = ("text", "md", "json")
+ENGINES = {"auto": "auto", "embedded": "embedded", "helm": "helm"}
+
+
+def resolve_new_version(ctx: AppContext, entry, target: str | None, *, pre: bool):  # type: ignore[no-untyped-def]
+    """The version to compare against: exact, a constraint, or the newest the lock's constraint allows."""
+    from chartkeeper.sources.base import open_source
+    from chartkeeper.versions import newest, resolve_target
+
+    source = open_source(entry.repository, ctx.settings)
+    try:
+        listing = source.versions(entry.chart)
+    finally:
+        source.close()
+    versions = [r.version for r in listing.releases]
+    if target:
+        found = resolve_target(target, versions, pre=pre)
+        if found is None:
+            recent = ", ".join(str(v) for v in sorted(versions, reverse=True)[:5]) or "none"
+            raise InputError(f"{entry.name}: no published version matches {target!r} (newest: {recent})")
+        return found
+    found = newest(versions, entry.parsed_constraint, pre=pre)
+    if found is None:
+        raise InputError(f"{entry.name}: no published version satisfies {entry.constraint or 'any'}")
+    return found
+
+
+def run(
+    ctx: AppContext,
+    chart: str,
+    target: str | None = None,
+    envs: list[str] | None = None,
+    fmt: str | None = None,
+    output: Path | None = None,
+    engine: str = "auto",
+    pre: bool = False,
+    fail_on: str | None = None,
+    json_mode: bool = False,
+) -> int:
+    from chartkeeper.analysis.report import images_txt, render_json, render_markdown, render_text
+    from chartkeeper.analysis.upgrade import analyze_upgrade
+    from chartkeeper.lockfile import atomic_write_text, load_lock
+    from chartkeeper.versions import ChartVersion
+
+    out = ctx.out
+    if json_mode:
+        fmt = "json"
+    if fmt is None:
+        fmt = "json" if output is not None and output.suffix == ".json" else "md" if output is not None else "text"
+    if fmt not in FORMATS:
+        raise InputError(f"--format {fmt}: expected one of {', '.join(FORMATS)}")
+    if engine not in ENGINES:
+        raise InputError(f"--engine {engine}: expected one of embedded, helm")
+    if fail_on not in (None, "breaking", "review"):
+        raise InputError(f"--fail-on {fail_on}: expected breaking or review")
+
+    lock = load_lock(ctx.settings.lock_file)
+    entry = lock.require(chart)
+    new = resolve_new_version(ctx, entry, target, pre=pre)
+    if new == ChartVersion.parse(entry.version):
+        out.info(f"{entry.name} is already at {entry.version}: nothing to compare")
+        return EXIT_OK
+    report = analyze_upgrade(ctx.settings, lock, entry, str(new), envs or None, pre=pre, engine=ENGINES[engine], out=out)
+
+    body = {"md": render_markdown, "json": render_json, "text": render_text}[fmt](report)
+    if output is not None:
+        path = output if output.is_absolute() else Path.cwd() / output
+        atomic_write_text(path, body)
+        if report.images_to_mirror:
+            atomic_write_text(path.with_name("images.txt"), images_txt(report))
+        out.text(render_text(report).rstrip("\n"))
+        out.info(f"report written to {output}" + (" (and images.txt)" if report.images_to_mirror else ""))
+    elif fmt == "text":
+        out.text(body.rstrip("\n"))
+    else:
+        if fmt == "md":
+            out.info(render_text(report).rstrip("\n"))
+        import sys
+
+        sys.stdout.write(body)
+    if fail_on == "breaking" and report.verdict == "breaking":
+        return EXIT_FINDINGS
+    if fail_on == "review" and report.verdict in ("breaking", "needs review"):
+        return EXIT_FINDINGS
+    return EXIT_OK
