@@ -12,6 +12,7 @@ Read from `chartkeeper.yaml` at the repository root when present (all keys optio
     caBundle: /etc/ssl/internal-ca.pem
     plainHttp: [127.0.0.1:5000]     # OCI registries reached without TLS
     extractLimits: {maxBytes: 536870912, maxFiles: 20000, maxRatio: 200}   # per chart archive
+    keyring: ~/.gnupg/pubring.gpg   # verify .prov signatures when a repository publishes them
     mirrors:                        # upstream -> mirror; the lock keeps the upstream
       https://helm.ngc.nvidia.com/nvidia: https://harbor.example.internal/chartrepo/nvidia
       oci://registry-1.docker.io/bitnamicharts: file:///media/bundle
@@ -54,6 +55,7 @@ class Settings:
     offline: bool = False
     # safe-extraction limits for chart archives (see chartkeeper.vendor.unpack.ExtractLimits)
     extract_limits: tuple[tuple[str, Any], ...] = ()
+    keyring: str | None = None  # PGP public keyring: verify `.prov` files when published
 
     def path(self, p: Path) -> Path:
         return p if p.is_absolute() else self.root / p
@@ -80,6 +82,14 @@ class Settings:
         return best[1] + norm[len(best[0]) :]
 
 
+def _mapping(value: Any, key: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InputError(f"{CONFIG_NAME}: {key}: must be a mapping")
+    return value
+
+
 def load_settings(root: Path, overrides: dict[str, Any] | None = None) -> Settings:
     from chartkeeper import yamlio
 
@@ -93,7 +103,7 @@ def load_settings(root: Path, overrides: dict[str, Any] | None = None) -> Settin
         if not isinstance(data, dict):
             raise InputError(f"{CONFIG_NAME}: must be a mapping")
         raw = data
-    known = {"lock", "helmfile", "patches", "reports", "kubeVersion", "timeout", "retries", "caBundle", "plainHttp", "mirrors", "extractLimits"}
+    known = {"lock", "helmfile", "patches", "reports", "kubeVersion", "timeout", "retries", "caBundle", "plainHttp", "mirrors", "extractLimits", "keyring"}
     unknown = sorted(str(k) for k in raw if k not in known)
     if unknown:
         raise InputError(f"{CONFIG_NAME}: unknown key(s) {', '.join(unknown)}")
@@ -120,7 +130,8 @@ def load_settings(root: Path, overrides: dict[str, Any] | None = None) -> Settin
         ca_bundle=os.environ.get("CHARTKEEPER_CA_BUNDLE") or raw.get("caBundle"),
         plain_http=tuple(str(p) for p in plain),
         mirrors=tuple(sorted(mirrors.items())),
-        extract_limits=tuple(sorted((raw.get("extractLimits") or {}).items())),
+        extract_limits=tuple(sorted(_mapping(raw.get("extractLimits"), "extractLimits").items())),
+        keyring=str(raw["keyring"]) if raw.get("keyring") else None,
     )
     if os.environ.get("CHARTKEEPER_CACHE_DIR"):
         kw["cache_dir"] = Path(os.environ["CHARTKEEPER_CACHE_DIR"])

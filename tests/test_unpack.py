@@ -90,10 +90,15 @@ def test_exec_bit_kept_other_bits_dropped(tmp_path: Path) -> None:
             "written through",
         ),
         ([("demo/Chart.yaml", CHART_YAML), ("demo/a\\..\\..\\x", b"x")], "backslash"),
+        (
+            [("demo/Chart.yaml", CHART_YAML), _info("demo/d/self", tarfile.SYMTYPE, linkname=".."),
+             _info("demo/escape", tarfile.SYMTYPE, linkname="d/self/..")],
+            "symlink to",
+        ),
     ],
     ids=["dotdot", "absolute", "symlink-etc", "symlink-up", "hardlink", "chardev", "blockdev", "fifo",
          "casefold", "casefold-dir", "duplicate", "second-top", "wrong-top", "wrong-name", "no-chart-yaml",
-         "through-symlink", "backslash"],
+         "through-symlink", "backslash", "symlink-chain"],
 )
 def test_hostile_archives_are_refused_and_leave_nothing(tmp_path: Path, members: list, needle: str) -> None:
     tgz = _write(tmp_path, raw_archive(members))

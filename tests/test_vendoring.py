@@ -244,3 +244,46 @@ def test_sync_killed_mid_download_then_rerun_to_a_clean_state(repo_server: Chart
     assert tree_state(root) == clean
     assert leftovers(root) == []
     assert run_cli(["verify"], cwd=root).returncode == 0
+
+
+@pytest.mark.parametrize("kind", ["dotdot", "symlink-etc", "hardlink", "device", "bomb"])
+def test_hostile_archive_served_over_http_is_refused_with_nothing_written(repo_server: ChartRepoServer, tmp_path: Path, kind: str) -> None:
+    import gzip
+    import io
+    import tarfile
+
+    from tests.support.charts import raw_archive
+
+    chart_yaml = b"apiVersion: v2\nname: evil\nversion: 1.0.0\n"
+
+    def info(name: str, type_: bytes, link: str = "") -> tarfile.TarInfo:
+        ti = tarfile.TarInfo(name)
+        ti.type, ti.linkname = type_, link
+        return ti
+
+    if kind == "bomb":
+        buf = io.BytesIO()
+        with gzip.GzipFile(fileobj=buf, mode="wb", compresslevel=9) as gz, tarfile.open(fileobj=gz, mode="w") as tar:
+            ti = tarfile.TarInfo("evil/Chart.yaml")
+            ti.size = len(chart_yaml)
+            tar.addfile(ti, io.BytesIO(chart_yaml))
+            big = tarfile.TarInfo("evil/templates/big.yaml")
+            big.size = 40 << 20
+            tar.addfile(big, io.BytesIO(b"\0" * big.size))
+        data = buf.getvalue()
+    else:
+        member = {
+            "dotdot": ("evil/../../../tmp/owned", b"x"),
+            "symlink-etc": info("evil/templates/passwd", tarfile.SYMTYPE, "/etc/passwd"),
+            "hardlink": info("evil/shadow", tarfile.LNKTYPE, "/etc/shadow"),
+            "device": info("evil/null", tarfile.CHRTYPE),
+        }[kind]
+        data = raw_archive([("evil/Chart.yaml", chart_yaml), member])
+    (repo_server.root / "evil-1.0.0.tgz").write_bytes(data)
+    build_index(repo_server.root)
+    root = _deploy(tmp_path)
+    before = tree_state(root)
+    proc = run_cli(["add", "evil", "--repo", repo_server.url, "--version", "1.0.0"], cwd=root,
+                   env={"CHARTKEEPER_MAX_CHART_BYTES": str(16 << 20)})
+    assert_clean_failure(proc, "evil-1.0.0.tgz: refused")
+    assert tree_state(root) == before and leftovers(root) == []

@@ -26,6 +26,7 @@ from chartkeeper.lockfile import LockEntry
 from chartkeeper.sources.base import ChartRelease, Source, open_source
 from chartkeeper.vendor import treesum
 from chartkeeper.vendor.offline import Dependency, Fetched, make_offline
+from chartkeeper.vendor.provenance import fetch_provenance, keyring_of, verify_provenance
 from chartkeeper.vendor.unpack import STAGING_PREFIX, ExtractLimits, safe_extract
 from chartkeeper.versions import ChartVersion, Constraint, newest
 
@@ -139,10 +140,21 @@ def stage_chart(
         source = open_source(source_url or repository, settings)
         try:
             release = find_release(source, chart, version)
-            archive = work / "archive.tgz"
+            # Helm's provenance names the archive file: keep the name it was published under.
+            archive = work / f"{chart}-{release.version.text}.tgz"
             if out is not None:
                 out.info(f"fetching {chart} {release.version.text} from {source.display_url}")
             digest = source.fetch(release, archive)
+            keyring = keyring_of(settings)
+            if keyring is not None:
+                prov = work / (archive.name + ".prov")
+                if fetch_provenance(source, release, prov):
+                    signers = verify_provenance(archive, prov, keyring, f"{name}: {chart} {release.version.text}")
+                    if out is not None:
+                        out.detail(f"  signed by {', '.join(signers) or 'a key in the keyring'}")
+                    prov.unlink()
+                elif out is not None:
+                    out.warn(f"{name}: {chart} {release.version.text} has no .prov file; provenance not checked")
         finally:
             source.close()
         if expected_digest is not None and digest != expected_digest and source_url is None:

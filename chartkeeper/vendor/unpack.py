@@ -280,6 +280,15 @@ def _walk(tar: tarfile.TarFile, root: Path, expected_chart: str, limits: Extract
         p = root / rel
         p.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
         os.symlink(target, p)
+    # Each target was checked on its own text; chained links (`a -> ..` is the chart folder,
+    # `b -> a/..` is lexically inside) can still resolve outside. Check where they really go.
+    real_root = os.path.realpath(root)
+    for rel, target in links:
+        real = os.path.realpath(root / rel)
+        if real != real_root and not real.startswith(real_root + os.sep):
+            raise _MemberRefused(f"{expected_chart}/{rel}", f"is a symlink to {target!r}, which resolves outside the chart")
+        if real == real_root:
+            raise _MemberRefused(f"{expected_chart}/{rel}", f"is a symlink to {target!r}, the chart folder itself")
     _normalise_dirs(root)
 
 
