@@ -1,0 +1,70 @@
+"""The helmfile model: which releases use each vendored chart, and what each environment sets.
+
+Public interface (used by `diff`, `bump`, lint and the analysis):
+
+    list_environments(settings) -> list[str]
+    load_state(settings, env) -> HelmfileState
+    effective_values(state, release) -> EffectiveValues
+    releases_for_chart(state, lock, entry_name) -> list[Release]
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from chartkeeper.errors import InputError
+from chartkeeper.helmfile.model import EffectiveValues, HelmfileState, Release, SetEntry, ValuesEntry
+from chartkeeper.helmfile.values import effective_values
+
+if TYPE_CHECKING:
+    from chartkeeper.lockfile import Lock
+    from chartkeeper.settings import Settings
+
+__all__ = [
+    "EffectiveValues",
+    "HelmfileState",
+    "Release",
+    "SetEntry",
+    "ValuesEntry",
+    "effective_values",
+    "entry_file",
+    "list_environments",
+    "load_state",
+    "releases_for_chart",
+]
+
+
+def entry_file(settings: "Settings") -> Path:
+    """The configured helmfile, or its `.gotmpl` twin when only that exists."""
+    f = settings.helmfile_file
+    if f.exists():
+        return f
+    for alt in (f.with_name(f.name + ".gotmpl"), f.with_name(f.name.removesuffix(".gotmpl"))):
+        if alt != f and alt.exists():
+            return alt
+    if f.is_dir():
+        return f / "helmfile.yaml"
+    raise InputError(f"{settings.helmfile_path}: helmfile not found", hint="set `helmfile:` in chartkeeper.yaml")
+
+
+def load_state(settings: "Settings", env: str) -> HelmfileState:
+    from chartkeeper.helmfile.state import StateLoader
+
+    return StateLoader(settings.root, env).load(entry_file(settings))
+
+
+def list_environments(settings: "Settings") -> list[str]:
+    from chartkeeper.helmfile.envs import environment_names
+
+    return environment_names(settings.root, entry_file(settings))
+
+
+def releases_for_chart(state: HelmfileState, lock: "Lock", entry_name: str) -> list[Release]:
+    """The releases whose local `chart:` is the vendored folder of lock entry `entry_name`."""
+    entry = lock.require(entry_name)
+    folder = lock.folder_of(entry)
+    if not folder.is_absolute():
+        folder = state.root / folder
+    folder = folder.resolve()
+    return [r for r in state.releases if r.chart_path is not None and r.chart_path.resolve() == folder]

@@ -1,0 +1,92 @@
+"""The real `helmfile` binary, when one is installed: for templates the embedded renderer
+cannot run, and for differential checks of the embedded model.
+
+helmfile 0.166 calls `helm version --client`, which Helm v4 refuses, so a Helm v3 binary
+(`helm3`, next to helmfile or on PATH) is preferred when present.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from chartkeeper import yamlio
+from chartkeeper.errors import InputError
+
+_SEP = "__ck__"
+
+
+def _tools_dirs(root: Path | None) -> list[Path]:
+    dirs = []
+    if root is not None:
+        dirs.append(root / ".tools" / "bin")
+    return dirs
+
+
+def find_helmfile(root: Path | None = None) -> Path | None:
+    """`$CHARTKEEPER_HELMFILE`, `helmfile` on PATH, or `<root>/.tools/bin/helmfile`."""
+    explicit = os.environ.get("CHARTKEEPER_HELMFILE")
+    if explicit:
+        return Path(explicit) if Path(explicit).exists() else None
+    found = shutil.which("helmfile")
+    if found:
+        return Path(found)
+    for d in _tools_dirs(root):
+        if (d / "helmfile").exists():
+            return d / "helmfile"
+    return None
+
+
+def find_helm_for(helmfile: Path) -> Path | None:
+    for cand in (helmfile.parent / "helm3", shutil.which("helm3"), helmfile.parent / "helm", shutil.which("helm")):
+        if cand and Path(cand).exists():
+            return Path(cand)
+    return None
+
+
+def _run(exe: Path, entry: Path, env_name: str, args: list[str], timeout: float = 300) -> subprocess.CompletedProcess:
+    cmd = [str(exe), "--file", str(entry), "--environment", env_name, "--skip-deps", "--quiet"]
+    helm = find_helm_for(exe)
+    if helm is not None:
+        cmd += ["--helm-binary", str(helm)]
+    env = dict(os.environ)
+    env.setdefault("HELM_CACHE_HOME", tempfile.gettempdir() + "/ck-helm-cache")
+    try:
+        return subprocess.run(cmd + args, capture_output=True, text=True, timeout=timeout, env=env, cwd=entry.parent)
+    except subprocess.TimeoutExpired:
+        raise InputError(f"helmfile did not finish within {timeout:.0f} s ({' '.join(args[:1])})") from None
+
+
+def write_values(exe: Path, entry: Path, env_name: str, *, root: Path | None = None) -> dict[tuple[str, str], dict[str, Any]]:
+    """`helmfile write-values` for every release of `env_name`: {(namespace, name): values}."""
+    return dict(_write_values_cached(str(exe), str(entry.resolve()), env_name, _mtime_key(entry)))
+
+
+def _mtime_key(entry: Path) -> float:
+    # a cheap invalidation key: the tree's newest state/values file would be better, but a
+    # process runs one command on one checkout
+    try:
+        return entry.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+@lru_cache(maxsize=16)
+def _write_values_cached(exe: str, entry: str, env_name: str, _key: float) -> tuple:
+    with tempfile.TemporaryDirectory(prefix="ck-write-values-") as tmp:
+        template = os.path.join(tmp, "{{ .Release.Namespace }}" + _SEP + "{{ .Release.Name }}.yaml")
+        proc = _run(Path(exe), Path(entry), env_name, ["write-values", "--output-file-template", template])
+        if proc.returncode != 0:
+            msg = (proc.stderr or proc.stdout).strip().splitlines()
+            raise InputError(f"helmfile write-values -e {env_name} failed: {msg[-1] if msg else 'exit ' + str(proc.returncode)}")
+        out: dict[tuple[str, str], dict[str, Any]] = {}
+        for f in sorted(Path(tmp).glob("*.yaml")):
+            ns, _, name = f.stem.partition(_SEP)
+            data = yamlio.load_file(f)
+            out[(ns, name)] = data if isinstance(data, dict) else {}
+        return tuple(out.items())

@@ -1,0 +1,415 @@
+"""helmfile's Go templates, rendered by the real Helm template engine (no helmfile needed).
+
+helmfile renders `*.gotmpl` files (and, before v1, every state file) with Go's text/template,
+sprig, and a few functions of its own, failing on any missing map key. Helm's engine (from
+`helm_python`) has the same parser, sprig and `toYaml`/`fromYaml`/`required`/`tpl`, so the
+template runs there unchanged except for what differs, which is rewritten action by action
+before rendering:
+
+- helmfile fails on a missing key (`missingkey=error`); Helm prints nothing. Every field
+  chain (`.Values.a.b`, `$x.a`) becomes `(and (or (hasKey . "a") (fail …)) … .Values.a.b)`,
+  which keeps the value and its type, and fails exactly where helmfile fails.
+- `env`, `requiredEnv`, `expandenv`, `readFile`, `isFile` with literal arguments are evaluated
+  here and replaced by their value; `get`/`getOrNil` with a literal path become sprig's `dig`.
+- Anything else helmfile-only (`exec`, `readDir`, `fetchSecretValue`…) or a non-literal
+  argument is an `UnsupportedTemplate` error that names the function: never a guess.
+
+The context (`.Values`, `.StateValues`, `.Environment.Name/Values`, `.Release…`) is passed
+as chart values and handed to the template body with `include`, so `.` and `$` are exactly
+helmfile's.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import tarfile
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Callable
+
+from chartkeeper.errors import InputError
+
+HELMFILE_ONLY = {
+    "exec": "runs a command",
+    "envExec": "runs a command",
+    "readDir": "lists a folder",
+    "readDirEntries": "lists a folder",
+    "fetchSecretValue": "fetches a secret (vals)",
+    "expandSecretRefs": "fetches secrets (vals)",
+    "setValueAtPath": "mutates values",
+    "decryptSecret": "decrypts a secret",
+    "harvest": "reads live resources",
+}
+# Functions Helm has but helmfile does not: helmfile would fail, so must we.
+HELM_ONLY = {"lookup", "include", "mustToYaml"}
+
+_GET_MISSING = "__ck_get_missing__"
+_FAIL_PREFIX = "ck-missing-key:"
+
+
+class UnsupportedTemplate(InputError):
+    """The embedded renderer cannot evaluate this template faithfully."""
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: str  # ws, str, raw, char, field, var, ident, num, punct, other
+    text: str
+
+
+_TOKEN_RE = re.compile(
+    r"""
+    (?P<ws>\s+)
+  | (?P<str>"(?:[^"\\\n]|\\.)*")
+  | (?P<raw>`[^`]*`)
+  | (?P<char>'(?:[^'\\\n]|\\.)*')
+  | (?P<field>(?:\.[A-Za-z_][A-Za-z0-9_]*)+|\.)
+  | (?P<var>\$[A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)
+  | (?P<num>[+-]?(?:0[xXoObB][0-9a-fA-F_]+|\d[\d_]*(?:\.\d*)?(?:[eE][+-]?\d+)?|\.\d+)i?)
+  | (?P<ident>[A-Za-z_][A-Za-z0-9_]*)
+  | (?P<punct>:=|[()|,=])
+  | (?P<other>.)
+    """,
+    re.VERBOSE | re.DOTALL,
+)
+
+
+def tokenize(body: str) -> list[Token]:
+    return [Token(m.lastgroup or "other", m.group()) for m in _TOKEN_RE.finditer(body)]
+
+
+def split_template(text: str) -> list[tuple[str, str]]:
+    """[(kind, raw)] where kind is "text", "comment" or "action" (raw includes the delimiters)."""
+    out: list[tuple[str, str]] = []
+    i, n = 0, len(text)
+    while i < n:
+        j = text.find("{{", i)
+        if j < 0:
+            out.append(("text", text[i:]))
+            break
+        if j > i:
+            out.append(("text", text[i:j]))
+        k = j + 2
+        if text.startswith("- ", k) or text.startswith("-\t", k) or text.startswith("-\n", k):
+            k += 1
+        rest = text[k:].lstrip()
+        if rest.startswith("/*"):
+            end = text.find("*/", k)
+            if end < 0:
+                raise ValueError("unclosed comment")
+            close = text.find("}}", end)
+            if close < 0:
+                raise ValueError("unclosed action")
+            out.append(("comment", text[j : close + 2]))
+            i = close + 2
+            continue
+        # scan to the closing }} outside string literals
+        p = k
+        while p < n:
+            c = text[p]
+            if c == '"':
+                p += 1
+                while p < n and text[p] != '"':
+                    p += 2 if text[p] == "\\" else 1
+                p += 1
+            elif c == "`":
+                e = text.find("`", p + 1)
+                p = (e if e >= 0 else n) + 1
+            elif c == "'":
+                p += 1
+                while p < n and text[p] != "'":
+                    p += 2 if text[p] == "\\" else 1
+                p += 1
+            elif text.startswith("}}", p):
+                break
+            else:
+                p += 1
+        if p >= n:
+            raise ValueError("unclosed action: no matching }}")
+        out.append(("action", text[j : p + 2]))
+        i = p + 2
+    return out
+
+
+def _go_quote(s: str) -> str:
+    return json.dumps(s, ensure_ascii=False)
+
+
+@dataclass
+class FuncEnv:
+    """What helmfile-only functions may read: the process environment and files under base_dir."""
+
+    base_dir: Path
+    environ: dict[str, str]
+
+
+def _literal_value(tok: Token) -> str | None:
+    if tok.kind == "str":
+        return json.loads(tok.text) if "\\" not in tok.text else _unquote_go(tok.text)
+    if tok.kind == "raw":
+        return tok.text[1:-1]
+    return None
+
+
+def _unquote_go(s: str) -> str:
+    try:
+        return json.loads(s)
+    except ValueError:
+        return s[1:-1].encode("utf-8").decode("unicode_escape")
+
+
+def _strict_chain(base: str, fields: list[str], shown: str) -> str:
+    """`base.f1.f2` that fails like helmfile when a key is missing, keeping the value's type."""
+    parts = []
+    cur = base
+    for f in fields:
+        msg = _go_quote(f'{_FAIL_PREFIX}{shown}: map has no entry for key "{f}"')
+        parts.append(f"(or (hasKey {cur} {_go_quote(f)}) (fail {msg}))")
+        cur = f"{cur}.{f}" if cur != "." else f".{f}"
+    return "(and " + " ".join(parts) + " " + cur + ")"
+
+
+def rewrite_action(raw: str, fenv: FuncEnv, where: str) -> str:
+    """One `{{ … }}` action rewritten for Helm's engine (see the module docstring)."""
+    left = "{{- " if raw.startswith("{{-") and len(raw) > 3 and raw[3].isspace() else "{{"
+    inner = raw[len(left) : -2]
+    right = "}}"
+    stripped = inner.rstrip()
+    if stripped.endswith("-") and len(stripped) >= 2 and stripped[-2].isspace():
+        inner = stripped[:-1]
+        right = " -}}"
+    toks = tokenize(inner)
+    out: list[str] = []
+    i = 0
+    sig = [t for t in toks if t.kind != "ws"]
+
+    def next_sig(idx: int) -> tuple[int, Token | None]:
+        j = idx + 1
+        while j < len(toks) and toks[j].kind == "ws":
+            j += 1
+        return j, (toks[j] if j < len(toks) else None)
+
+    def is_end(t: Token | None) -> bool:
+        return t is None or (t.kind == "punct" and t.text in (")", "|"))
+
+    prev: Token | None = None
+    while i < len(toks):
+        t = toks[i]
+        if t.kind == "field" and t.text != "." and not (prev is not None and prev.text == ")" and out and not out[-1].isspace()):
+            fields = t.text[1:].split(".")
+            out.append(_strict_chain(".", fields, t.text))
+        elif t.kind == "var" and "." in t.text:
+            base, *fields = t.text.split(".")
+            out.append(_strict_chain(base, fields, t.text))
+        elif t.kind == "ident" and t.text in ("env", "requiredEnv", "expandenv", "readFile", "isFile"):
+            j, arg = next_sig(i)
+            k, after = next_sig(j)
+            lit = _literal_value(arg) if arg is not None else None
+            if lit is None or not is_end(after):
+                raise UnsupportedTemplate(
+                    f"{where}: `{t.text}` with a computed argument cannot be evaluated by the embedded renderer",
+                    hint="install helmfile (scripts/install-tools.sh) or pass a literal argument",
+                )
+            out.append(_eval_helmfile_func(t.text, lit, fenv, where))
+            i = j + 1
+            prev = arg
+            continue
+        elif t.kind == "ident" and t.text in ("get", "getOrNil"):
+            j, path_tok = next_sig(i)
+            path = _literal_value(path_tok) if path_tok is not None else None
+            if not path:
+                raise UnsupportedTemplate(
+                    f"{where}: `{t.text}` needs a literal, non-empty path for the embedded renderer",
+                    hint="install helmfile (scripts/install-tools.sh) to render this file",
+                )
+            keys = " ".join(_go_quote(k) for k in path.split("."))
+            k, second = next_sig(j)
+            default = "nil" if t.text == "getOrNil" else _go_quote(_GET_MISSING)
+            consumed = j
+            literal = second is not None and (
+                second.kind in ("str", "raw", "num", "char") or (second.kind == "ident" and second.text in ("true", "false", "nil"))
+            )
+            if t.text == "get" and literal:
+                # `get "p" "def" .obj` or `.obj | get "p" "def"`: a literal second argument is the default
+                assert second is not None
+                default = second.text
+                consumed = k
+            out.append(f"dig {keys} {default}")
+            i = consumed + 1
+            prev = toks[consumed]
+            continue
+        elif t.kind == "ident" and t.text in HELMFILE_ONLY:
+            raise UnsupportedTemplate(
+                f"{where}: the helmfile function `{t.text}` ({HELMFILE_ONLY[t.text]}) is not available in the embedded renderer",
+                hint="install helmfile (scripts/install-tools.sh) so chartkeeper can render this file with it",
+            )
+        elif t.kind == "ident" and t.text in HELM_ONLY:
+            raise InputError(f"{where}: function `{t.text}` is not defined in helmfile templates")
+        else:
+            out.append(t.text)
+        if t.kind != "ws":
+            prev = t
+        i += 1
+    del sig
+    return left + "".join(out) + right
+
+
+def _eval_helmfile_func(name: str, arg: str, fenv: FuncEnv, where: str) -> str:
+    if name == "env":
+        return _go_quote(fenv.environ.get(arg, ""))
+    if name == "requiredEnv":
+        val = fenv.environ.get(arg)
+        if not val:
+            raise InputError(f"{where}: required env var `{arg}` is not set")
+        return _go_quote(val)
+    if name == "expandenv":
+        return _go_quote(_expand_env(arg, fenv.environ))
+    path = Path(arg) if os.path.isabs(arg) else fenv.base_dir / arg
+    if name == "isFile":
+        return "true" if path.is_file() else "false"
+    try:
+        return _go_quote(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{where}: readFile: {arg}: no such file (relative to {fenv.base_dir.name}/)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{where}: readFile: {arg}: {exc}") from None
+
+
+def _expand_env(s: str, environ: dict[str, str]) -> str:
+    # Go's os.ExpandEnv: $VAR and ${VAR}; unset variables expand to "".
+    return re.sub(r"\$(?:\{([^}]*)\}|([A-Za-z0-9_]+))", lambda m: environ.get(m.group(1) or m.group(2), ""), s)
+
+
+def rewrite_template(text: str, fenv: FuncEnv, where: str) -> str:
+    try:
+        pieces = split_template(text)
+    except ValueError as exc:
+        raise InputError(f"{where}: template: {exc}") from None
+    out = []
+    for kind, raw in pieces:
+        out.append(rewrite_action(raw, fenv, where) if kind == "action" else raw)
+    return "".join(out)
+
+
+# --- numbers ---------------------------------------------------------------------------------
+# Helm's engine holds every number as float64 and prints 10485760 as 1.048576e+07; helmfile
+# holds YAML integers as int. Print-forms of the big integers in the context are mapped back.
+
+
+def _go_float_repr(x: float) -> str:
+    d = Decimal(repr(float(x))).normalize()
+    sign, digits, exp = d.as_tuple()
+    ds = "".join(map(str, digits))
+    e10 = len(ds) + int(exp) - 1
+    if e10 < -4 or e10 >= 6:
+        mant = ds[0] + ("." + ds[1:] if len(ds) > 1 else "")
+        return ("-" if sign else "") + f"{mant}e{'+' if e10 >= 0 else '-'}{abs(e10):02d}"
+    return format(float(x), "f").rstrip("0").rstrip(".")
+
+
+def _big_ints(node: Any, acc: dict[str, str], floats: set[str]) -> None:
+    if isinstance(node, dict):
+        for v in node.values():
+            _big_ints(v, acc, floats)
+    elif isinstance(node, list):
+        for v in node:
+            _big_ints(v, acc, floats)
+    elif isinstance(node, bool):
+        return
+    elif isinstance(node, int) and abs(node) >= 1_000_000:
+        acc[_go_float_repr(node)] = str(node)
+    elif isinstance(node, float) and node == node and abs(node) >= 1_000_000:
+        floats.add(_go_float_repr(node))
+
+
+# --- the engine -------------------------------------------------------------------------------
+
+
+def _archive(files: dict[str, str]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz", compresslevel=1) as tf:
+        for name, text in files.items():
+            data = text.encode("utf-8")
+            info = tarfile.TarInfo("ck/" + name)
+            info.size = len(data)
+            info.mode = 0o644
+            tf.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+_CHART_YAML = "apiVersion: v2\nname: ck\nversion: 0.0.1\n"
+_ERR_LOC_RE = re.compile(r"\(?ck/templates/_body\.tpl:(\d+)(?::(\d+))?\)?:?\s*")
+
+
+def render(text: str, context: dict[str, Any], *, where: str, fenv: FuncEnv) -> str:
+    """Render one helmfile template `text` with `context`; errors name `where` and the line."""
+    import helm_python
+    from helm_python import Chart
+
+    if "{{" not in text:
+        return text
+    body = rewrite_template(text, fenv, where)
+    files = {
+        "Chart.yaml": _CHART_YAML,
+        "templates/_body.tpl": '{{ define "ck.body" }}' + body + "{{ end }}",
+        "templates/out.txt": '{{ include "ck.body" .Values.ck }}',
+    }
+    try:
+        with Chart.load_archive(_archive(files)) as chart:
+            rendered = chart.render({"ck": _jsonable(context)})
+    except helm_python.HelmError as exc:
+        raise _template_error(str(exc), where) from None
+    out = rendered.get("ck/templates/out.txt", "")
+    if _GET_MISSING in out.lower():
+        raise InputError(f"{where}: get: no value exists for a path (use getOrNil or a default)")
+    big: dict[str, str] = {}
+    floats: set[str] = set()
+    _big_ints(context, big, floats)
+    if big:
+        clash = sorted(set(big) & floats)
+        if clash:
+            raise UnsupportedTemplate(f"{where}: the number {clash[0]} is both an integer and a float in the values; cannot print it faithfully")
+        out = re.sub(
+            r"(?<![\w.])-?\d(?:\.\d+)?e[+-]\d\d+(?![\w.])",
+            lambda m: big.get(m.group(), m.group()),
+            out,
+        )
+    return out
+
+
+def _jsonable(node: Any) -> Any:
+    # YAML may give dates/timestamps; helmfile would hold them as strings in templates.
+    if isinstance(node, dict):
+        return {str(k): _jsonable(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_jsonable(v) for v in node]
+    if node is None or isinstance(node, (str, int, float, bool)):
+        return node
+    return str(node)
+
+
+def _template_error(msg: str, where: str) -> InputError:
+    line = ""
+    m = _ERR_LOC_RE.search(msg)
+    if m:
+        line = f":{m.group(1)}"
+    text = _ERR_LOC_RE.sub("", msg)
+    text = re.sub(r"^(execution error at|parse error at|template:)\s*", "", text).strip()
+    text = text.replace("ck/templates/out.txt", "").strip(" :")
+    if _FAIL_PREFIX in text:
+        text = text.split(_FAIL_PREFIX, 1)[1]
+        return InputError(f"{where}{line}: {text} (helmfile fails on missing keys; use `getOrNil` or `hasKey`)")
+    fm = re.search(r'function "([^"]+)" not defined', text)
+    if fm:
+        return UnsupportedTemplate(
+            f"{where}{line}: function `{fm.group(1)}` is not defined (not a sprig or helmfile function known to the embedded renderer)",
+            hint="if helmfile knows it, install helmfile (scripts/install-tools.sh) and re-run",
+        )
+    return InputError(f"{where}{line}: template: {text}")
+
+
+Renderer = Callable[[str, dict[str, Any], str, FuncEnv], str]

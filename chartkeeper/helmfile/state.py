@@ -1,0 +1,574 @@
+"""Read a helmfile state the way helmfile does: parts, bases, environments, sub-helmfiles, releases.
+
+Order of evaluation (helmfile's, checked against helmfile 0.166 and its source):
+
+- A state file is split into parts at `---` lines. Each part is rendered as a Go template
+  (`*.gotmpl` always; a plain `.yaml` only when it holds `{{`, as helmfile before v1 does) with
+  the environment values loaded by the parts before it, then parsed.
+- `bases:` are loaded first and layered under the file: their environments' `values:` lists
+  come before the file's own, releases are appended, `helmDefaults` merged. Relative paths in a
+  base resolve from the folder of the file that includes it.
+- The environment's `values:` (files, `.gotmpl` files, inline maps) merge in order into
+  `.Environment.Values`; the top-level `values:` are defaults under them; together they are
+  `.Values`/`.StateValues`.
+- `helmfiles:` entries (globs allowed) are loaded with their own folder as base and their own
+  environments; `values:` given on the entry override those. A sub-helmfile that does not
+  define the environment (and gets no `values:`) is skipped, as helmfile skips it.
+"""
+
+from __future__ import annotations
+
+import glob as globmod
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from chartkeeper import yamlio
+from chartkeeper.errors import InputError
+from chartkeeper.helmfile import gotmpl
+from chartkeeper.helmfile.merge import merge_into, plain_merge
+from chartkeeper.helmfile.model import HelmfileState, Release, SetEntry, ValuesEntry
+from chartkeeper.helmfile.yamllines import line_map
+from chartkeeper.masking import is_secret_file, is_sops_encrypted
+
+DEFAULT_ENV = "default"
+
+# Renders one template: (text, context, where, base_dir) -> text
+TemplateRenderer = Callable[[str, dict, str, Path], str]
+
+
+def embedded_renderer(text: str, context: dict, where: str, base_dir: Path) -> str:
+    return gotmpl.render(text, context, where=where, fenv=gotmpl.FuncEnv(base_dir, dict(os.environ)))
+
+
+@dataclass
+class _Part:
+    data: dict[str, Any]
+    lines: dict[tuple, int]
+    text: str  # as parsed (rendered)
+    file_lines: list[str]  # the whole file as written, for checking a line number
+    templated: bool
+
+
+@dataclass
+class _EnvCtx:
+    name: str
+    values: dict[str, Any] = field(default_factory=dict)  # .Environment.Values
+    defaults: dict[str, Any] = field(default_factory=dict)  # top-level `values:`
+
+    @property
+    def state_values(self) -> dict[str, Any]:
+        return plain_merge(self.defaults, self.values)
+
+    def template_context(self, **extra: Any) -> dict[str, Any]:
+        sv = self.state_values
+        ctx = {
+            "Environment": {"Name": self.name, "Values": self.values, "KubeContext": ""},
+            "Values": sv,
+            "StateValues": sv,
+            "Namespace": "",
+        }
+        ctx.update(extra)
+        return ctx
+
+
+@dataclass
+class _Layer:
+    """The merged content of one state file (its parts and bases)."""
+
+    file: Path
+    base_dir: Path
+    # values entries: (file or map, listing file, line, key lines, from `secrets:`)
+    environments: dict[str, list[tuple[Any, Path, int | None, dict, bool]]] = field(default_factory=dict)
+    defaults: list[tuple[Any, Path, int | None, dict, bool]] = field(default_factory=list)
+    releases: list[tuple[dict, Path, dict[tuple, int], tuple, _Part]] = field(default_factory=list)
+    helmfiles: list[tuple[Any, Path, int | None]] = field(default_factory=list)
+    helm_defaults: dict[str, Any] = field(default_factory=dict)
+    common_labels: dict[str, Any] = field(default_factory=dict)
+    missing_file_handler: str | None = None
+
+
+def _rel(root: Path, p: Path) -> str:
+    try:
+        return str(p.relative_to(root))
+    except ValueError:
+        return str(p)
+
+
+class StateLoader:
+    def __init__(self, root: Path, env: str, renderer: TemplateRenderer | None = None) -> None:
+        self.root = root
+        self.env = env
+        self.render = renderer or embedded_renderer
+        self.files: list[Path] = []
+        self.skipped: list[Path] = []
+        self.secret_files: list[Path] = []
+        self.encrypted_files: list[Path] = []
+        self._values_cache: dict[tuple, tuple[dict, dict[tuple, int], str]] = {}
+
+    # --- files and parts -----------------------------------------------------------------
+
+    def where(self, p: Path) -> str:
+        return _rel(self.root, p)
+
+    def _read(self, path: Path, what: str, referrer: Path | None) -> str:
+        try:
+            return path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            by = f" (listed in {self.where(referrer)})" if referrer else ""
+            raise InputError(f"{self.where(path)}: {what} not found{by}") from None
+        except IsADirectoryError:
+            raise InputError(f"{self.where(path)}: {what} is a folder, not a file") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"{self.where(path)}: cannot read {what} ({exc})") from None
+
+    def _parts(self, path: Path, referrer: Path | None) -> tuple[list[tuple[str, int, bool]], list[str]]:
+        text = self._read(path, "helmfile", referrer).replace("\r\n", "\n")
+        chunks = text.split("\n---\n")
+        out = []
+        offset = 0
+        for chunk in chunks:
+            out.append((chunk, offset, path.name.endswith(".gotmpl") or "{{" in chunk))
+            offset += chunk.count("\n") + 2
+        return out, text.split("\n")
+
+    def _load_part(
+        self, path: Path, chunk: str, offset: int, templated: bool, ctx: _EnvCtx, base_dir: Path, index: int, file_lines: list[str]
+    ) -> _Part:
+        where = f"{self.where(path)} (part {index + 1})" if index else self.where(path)
+        text = self.render(chunk, ctx.template_context(), where, base_dir) if templated else chunk
+        docs = yamlio.loads_all(text, self.where(path))
+        line_docs = line_map(text, line_offset=offset, documents=True)
+        data: dict[str, Any] = {}
+        lines: dict[tuple, int] = {}
+        for i, doc in enumerate(docs):
+            if doc is None:
+                continue
+            if not isinstance(doc, dict):
+                raise InputError(f"{self.where(path)}: a helmfile document must be a mapping, not {type(doc).__name__}")
+            for k, v in doc.items():
+                if isinstance(v, list) and isinstance(data.get(k), list):
+                    base = len(data[k])
+                    data[k] = data[k] + v
+                    for p, ln in (line_docs[i] if i < len(line_docs) else {}).items():
+                        if p[:1] == (k,) and len(p) > 1 and isinstance(p[1], int):
+                            lines[(k, p[1] + base) + p[2:]] = ln
+                    continue
+                if isinstance(v, dict) and isinstance(data.get(k), dict):
+                    merge_into(data[k], v)
+                else:
+                    data[k] = v
+                for p, ln in (line_docs[i] if i < len(line_docs) else {}).items():
+                    if p[:1] == (k,):
+                        lines[p] = ln
+        return _Part(data, lines, text, file_lines, templated)
+
+    # --- one state file ------------------------------------------------------------------
+
+    def load_layer(
+        self,
+        path: Path,
+        base_dir: Path,
+        ctx: _EnvCtx,
+        *,
+        evaluate_bases: bool,
+        referrer: Path | None,
+    ) -> tuple[_Layer, _EnvCtx, bool]:
+        """Load `path`; return its merged layer, the environment after it, and whether it defines the env."""
+        self.files.append(path)
+        layer = _Layer(path, base_dir)
+        defined = False
+        any_envs = False
+        chunks, file_lines = self._parts(path, referrer)
+        for index, (chunk, offset, templated) in enumerate(chunks):
+            if not chunk.strip():
+                continue
+            part = self._load_part(path, chunk, offset, templated, ctx, base_dir, index, file_lines)
+            current = _Layer(path, base_dir)
+            if evaluate_bases:
+                bases = part.data.get("bases") or []
+                if not isinstance(bases, list):
+                    raise InputError(f"{self.where(path)}: bases: must be a list of files")
+                for b in bases:
+                    if not isinstance(b, str):
+                        raise InputError(f"{self.where(path)}: bases: {b!r} is not a file path")
+                    bpath = (base_dir / b).resolve()
+                    if bpath == path:
+                        raise InputError(f"{self.where(path)}: bases: {b} includes the file itself")
+                    blayer, _, _ = self.load_layer(bpath, base_dir, ctx, evaluate_bases=False, referrer=path)
+                    self._stack_layer(current, blayer)
+            elif part.data.get("bases"):
+                raise InputError(f"{self.where(path)}: a base helmfile cannot have `bases:` of its own (helmfile refuses nested bases)")
+            own = self._layer_of_part(path, base_dir, part)
+            self._stack_layer(current, own)
+            if current.environments:
+                any_envs = True
+            if self.env in current.environments:
+                defined = True
+            # this part's environment values, for the parts after it
+            ctx = self._next_ctx(ctx, current)
+            self._merge_part(layer, current)
+        if not any_envs and self.env == DEFAULT_ENV:
+            defined = True
+        layer_defined = defined
+        return layer, ctx, layer_defined
+
+    def _layer_of_part(self, path: Path, base_dir: Path, part: _Part) -> _Layer:
+        d = part.data
+        layer = _Layer(path, base_dir)
+        known = {
+            "bases", "environments", "values", "releases", "helmfiles", "helmDefaults", "commonLabels",
+            "repositories", "missingFileHandler", "templates", "apiVersions", "kubeVersion", "hooks",
+            "helmBinary", "kustomizeBinary", "lockFilePath", "namespace", "selectors", "context",
+            "missingFileHandlerConfig", "renderedvalues", "filepath", "env", "secrets",
+        }
+        unknown = sorted(str(k) for k in d if k not in known)
+        if unknown:
+            raise InputError(f"{self.where(path)}: unknown top-level key(s) {', '.join(unknown)}")
+        envs = d.get("environments") or {}
+        if not isinstance(envs, dict):
+            raise InputError(f"{self.where(path)}: environments: must be a mapping of environment names")
+        for name, spec in envs.items():
+            spec = spec or {}
+            if not isinstance(spec, dict):
+                raise InputError(f"{self.where(path)}: environments.{name}: must be a mapping")
+            entries = []
+            for key in ("values", "secrets"):
+                vals = spec.get(key) or []
+                if not isinstance(vals, list):
+                    raise InputError(f"{self.where(path)}: environments.{name}.{key}: must be a list")
+                for i, v in enumerate(vals):
+                    entries.append((v, path, part.lines.get(("environments", name, key, i)), _sub_lines(part.lines, ("environments", name, key, i)), key == "secrets"))
+            # helmfile merges the environment's secrets over its values
+            layer.environments[str(name)] = [e for e in entries if not e[4]] + [e for e in entries if e[4]]
+        top_values = d.get("values") or []
+        if not isinstance(top_values, list):
+            raise InputError(f"{self.where(path)}: values: must be a list of files or maps")
+        for i, v in enumerate(top_values):
+            layer.defaults.append((v, path, part.lines.get(("values", i)), _sub_lines(part.lines, ("values", i)), False))
+        rels = d.get("releases") or []
+        if not isinstance(rels, list):
+            raise InputError(f"{self.where(path)}: releases: must be a list")
+        for i, r in enumerate(rels):
+            if not isinstance(r, dict):
+                raise InputError(f"{self.where(path)}: releases[{i}]: must be a mapping")
+            layer.releases.append((r, path, _sub_lines(part.lines, ("releases", i)), ("releases", i), part))
+        hfs = d.get("helmfiles") or []
+        if not isinstance(hfs, list):
+            raise InputError(f"{self.where(path)}: helmfiles: must be a list")
+        for i, h in enumerate(hfs):
+            layer.helmfiles.append((h, path, part.lines.get(("helmfiles", i))))
+        hd = d.get("helmDefaults") or {}
+        if not isinstance(hd, dict):
+            raise InputError(f"{self.where(path)}: helmDefaults: must be a mapping")
+        layer.helm_defaults = dict(hd)
+        cl = d.get("commonLabels") or {}
+        if not isinstance(cl, dict):
+            raise InputError(f"{self.where(path)}: commonLabels: must be a mapping")
+        layer.common_labels = dict(cl)
+        if d.get("missingFileHandler"):
+            layer.missing_file_handler = str(d["missingFileHandler"])
+        return layer
+
+    @staticmethod
+    def _stack_layer(dst: _Layer, src: _Layer) -> None:
+        """Bases under the file: env value lists concatenate, releases append, maps merge."""
+        for name, entries in src.environments.items():
+            dst.environments.setdefault(name, []).extend(entries)
+        dst.defaults.extend(src.defaults)
+        dst.releases.extend(src.releases)
+        dst.helmfiles.extend(src.helmfiles)
+        merge_into(dst.helm_defaults, src.helm_defaults)
+        merge_into(dst.common_labels, src.common_labels)
+        if src.missing_file_handler:
+            dst.missing_file_handler = src.missing_file_handler
+
+    @staticmethod
+    def _merge_part(dst: _Layer, src: _Layer) -> None:
+        # helmfile merges parts with mergo.WithOverride: a later non-empty list replaces.
+        for name, entries in src.environments.items():
+            dst.environments[name] = list(entries)
+        if src.releases:
+            dst.releases = list(src.releases)
+        if src.helmfiles:
+            dst.helmfiles = list(src.helmfiles)
+        if src.defaults:
+            dst.defaults = list(src.defaults)
+        merge_into(dst.helm_defaults, src.helm_defaults)
+        merge_into(dst.common_labels, src.common_labels)
+        if src.missing_file_handler:
+            dst.missing_file_handler = src.missing_file_handler
+
+    def _next_ctx(self, ctx: _EnvCtx, layer: _Layer) -> _EnvCtx:
+        values = dict(ctx.values)
+        if self.env in layer.environments:
+            loaded = self.load_values_list(layer.environments[self.env], layer.base_dir, ctx, "environment values", layer.missing_file_handler)
+            values = plain_merge(values, loaded)
+        defaults = dict(ctx.defaults)
+        if layer.defaults:
+            loaded = self.load_values_list(layer.defaults, layer.base_dir, ctx, "state values", layer.missing_file_handler)
+            defaults = plain_merge(defaults, loaded)
+        return _EnvCtx(ctx.name, values, defaults)
+
+    # --- values entries --------------------------------------------------------------------
+
+    def load_values_list(self, entries: list, base_dir: Path, ctx: _EnvCtx, what: str, missing: str | None) -> dict:
+        out: dict = {}
+        for raw, source, _line, _lines, secret in entries:
+            if isinstance(raw, dict):
+                merge_into(out, raw)
+                continue
+            if not isinstance(raw, str):
+                raise InputError(f"{self.where(source)}: {what}: {raw!r} is neither a file nor a map")
+            for p in self._expand_file(raw, base_dir, source, what, missing):
+                data, _, _ = self.values_file(p, ctx.template_context(), base_dir, source)
+                if secret or is_secret_file(p):
+                    self.secret_files.append(p)
+                if is_sops_encrypted(data):
+                    self.encrypted_files.append(p)
+                    continue  # never decrypted: its keys are simply not known here
+                merge_into(out, data)
+        return out
+
+    def _expand_file(self, raw: str, base_dir: Path, source: Path, what: str, missing: str | None) -> list[Path]:
+        if "://" in raw or raw.startswith("git::"):
+            raise InputError(f"{self.where(source)}: {what} {raw}: remote values files are not supported (vendor the file)")
+        p = Path(raw) if os.path.isabs(raw) else base_dir / raw
+        if any(c in raw for c in "*?["):
+            found = sorted(Path(x) for x in globmod.glob(str(p)))
+            if not found and (missing or "Error") == "Error":
+                raise InputError(f"{self.where(source)}: {what} {raw}: no file matches")
+            return found
+        if not p.exists():
+            if (missing or "Error").lower() in ("warn", "info", "debug"):
+                return []
+            raise InputError(f"{self.where(p)}: {what} file not found (listed in {self.where(source)})")
+        return [p]
+
+    def values_file(self, path: Path, context: dict, base_dir: Path, referrer: Path) -> tuple[dict, dict[tuple, int], str]:
+        """Load (and render, for `.gotmpl`) a values file: (data, line map, rendered text)."""
+        templated = path.name.endswith(".gotmpl")
+        key: tuple = (path, base_dir)
+        if templated:
+            import json
+
+            key = key + (json.dumps(context, sort_keys=True, default=str),)
+        hit = self._values_cache.get(key)
+        if hit is not None:
+            return hit
+        text = self._read(path, "values file", referrer)
+        if templated:
+            text = self.render(text, context, self.where(path), base_dir)
+        data = yamlio.loads(text, self.where(path))
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise InputError(f"{self.where(path)}: a values file must be a mapping, not {type(data).__name__}")
+        result = (data, line_map(text), text)
+        self._values_cache[key] = result
+        return result
+
+    # --- the whole tree ---------------------------------------------------------------------
+
+    def load(self, entry: Path) -> HelmfileState:
+        entry = entry.resolve()
+        if not entry.exists():
+            raise InputError(f"{self.where(entry)}: helmfile not found", hint="set `helmfile:` in chartkeeper.yaml")
+        releases: list[Release] = []
+        root_layer, root_ctx, defined = self.load_layer(entry, entry.parent, _EnvCtx(self.env), evaluate_bases=True, referrer=None)
+        if not defined:
+            names = sorted(root_layer.environments) or [DEFAULT_ENV]
+            raise InputError(f"{self.where(entry)}: environment {self.env!r} is not defined (defined: {', '.join(names)})")
+        self._collect(root_layer, root_ctx, releases, [entry])
+        return HelmfileState(
+            root=self.root,
+            entry=entry,
+            environment=self.env,
+            releases=tuple(releases),
+            helm_defaults=root_layer.helm_defaults,
+            env_values=root_ctx.values,
+            state_values=root_ctx.state_values,
+            files=tuple(dict.fromkeys(self.files)),
+            skipped=tuple(self.skipped),
+            secret_files=tuple(dict.fromkeys(self.secret_files)),
+            encrypted_files=tuple(dict.fromkeys(self.encrypted_files)),
+            loader=self,
+        )
+
+    def _collect(self, layer: _Layer, ctx: _EnvCtx, out: list[Release], stack: list[Path]) -> None:
+        for raw, source, line in layer.helmfiles:
+            if isinstance(raw, str):
+                spec: dict[str, Any] = {"path": raw}
+            elif isinstance(raw, dict) and isinstance(raw.get("path"), str):
+                spec = raw
+            else:
+                raise InputError(f"{self.where(source)}: helmfiles: each entry needs a `path:`")
+            pattern = spec["path"]
+            if "://" in pattern or pattern.startswith("git::"):
+                raise InputError(f"{self.where(source)}: helmfiles: {pattern}: remote helmfiles are not supported")
+            full = Path(pattern) if os.path.isabs(pattern) else layer.base_dir / pattern
+            if any(c in pattern for c in "*?["):
+                matches = sorted(Path(x).resolve() for x in globmod.glob(str(full)))
+                if not matches:
+                    raise InputError(f"{self.where(source)}: helmfiles: {pattern}: no file matches")
+            else:
+                if full.is_dir():
+                    found = [full / "helmfile.yaml", full / "helmfile.yaml.gotmpl"]
+                    full = next((f for f in found if f.exists()), found[0])
+                if not full.exists():
+                    raise InputError(f"{self.where(full)}: sub-helmfile not found (listed in {self.where(source)})")
+                matches = [full.resolve()]
+            overrides = spec.get("values") or []
+            if not isinstance(overrides, list):
+                raise InputError(f"{self.where(source)}: helmfiles: {pattern}: values: must be a list")
+            passed = (
+                self.load_values_list([(v, source, None, {}, False) for v in overrides], layer.base_dir, ctx, "helmfiles values", layer.missing_file_handler)
+                if overrides
+                else None
+            )
+            for sub in matches:
+                if sub in stack:
+                    chain = " -> ".join(self.where(p) for p in stack + [sub])
+                    raise InputError(f"{self.where(source)}: helmfiles form a cycle: {chain}")
+                sub_ctx = _EnvCtx(self.env, dict(passed or {}), {})
+                sub_layer, sub_after, defined = self.load_layer(sub, sub.parent, sub_ctx, evaluate_bases=True, referrer=source)
+                if passed is not None:
+                    sub_after = _EnvCtx(self.env, plain_merge(sub_after.values, passed), sub_after.defaults)
+                    defined = True
+                if not defined:
+                    self.skipped.append(sub)
+                    continue
+                self._collect(sub_layer, sub_after, out, stack + [sub])
+        for spec, source, lines, _pos, part in layer.releases:
+            out.append(self._release(spec, source, lines, part, layer, ctx))
+
+    # --- releases ---------------------------------------------------------------------------
+
+    def _release(self, r: dict, source: Path, lines: dict[tuple, int], part: _Part, layer: _Layer, ctx: _EnvCtx) -> Release:
+        where = self.where(source)
+        name = r.get("name")
+        if not isinstance(name, str) or not name:
+            raise InputError(f"{where}: a release without a `name:` (line {lines.get((), '?')})")
+        where = f"{where}: release {name}"
+        chart = r.get("chart")
+        if not isinstance(chart, str) or not chart:
+            raise InputError(f"{where}: `chart:` is required")
+        base_dir = layer.base_dir
+        chart_path: Path | None = None
+        if chart.startswith(("./", "../", "/")) or chart in (".", "..") or (base_dir / chart).is_dir():
+            chart_path = (base_dir / chart).resolve() if not os.path.isabs(chart) else Path(chart)
+        namespace = r.get("namespace") or ""
+        version = r.get("version")
+        labels = {str(k): str(v) for k, v in {**layer.common_labels, **(r.get("labels") or {})}.items()}
+        values: list[ValuesEntry] = []
+        for key, secret in (("values", False), ("secrets", True)):
+            items = r.get(key) or []
+            if not isinstance(items, list):
+                raise InputError(f"{where}: {key}: must be a list")
+            for i, v in enumerate(items):
+                vline = lines.get((key, i))
+                if isinstance(v, dict):
+                    values.append(ValuesEntry(source, vline, data=v, lines=_sub_lines(lines, (key, i)), secret=secret))
+                elif isinstance(v, str):
+                    for p in self._expand_file(v, base_dir, source, f"release {name} {key}", r.get("missingFileHandler") or layer.missing_file_handler):
+                        values.append(ValuesEntry(source, vline, path=p.resolve(), written=v, secret=secret))
+                else:
+                    raise InputError(f"{where}: {key}[{i}]: {v!r} is neither a file nor a map")
+        sets: list[SetEntry] = []
+        for i, s in enumerate(r.get("set") or []):
+            if not isinstance(s, dict) or not isinstance(s.get("name"), str):
+                raise InputError(f"{where}: set[{i}]: needs `name:` and `value:`, `values:` or `file:`")
+            sline = lines.get(("set", i))
+            if "values" in s:
+                vals = s.get("values") or []
+                if not isinstance(vals, list):
+                    raise InputError(f"{where}: set[{i}].values: must be a list")
+                sets.append(SetEntry(s["name"], source, sline, values=tuple(_set_str(x) for x in vals)))
+            elif "file" in s:
+                sets.append(SetEntry(s["name"], source, sline, file=str(s["file"])))
+            else:
+                sets.append(SetEntry(s["name"], source, sline, value=_set_str(s.get("value"))))
+        needs = r.get("needs") or []
+        if not isinstance(needs, list):
+            raise InputError(f"{where}: needs: must be a list")
+        installed = r.get("installed", True)
+        if isinstance(installed, str):
+            installed = installed.strip().lower() not in ("false", "no", "0", "")
+        condition = r.get("condition")
+        active = bool(installed)
+        if condition:
+            active = active and _condition_holds(str(condition), ctx.state_values, where)
+        chart_line = self._chart_line(part, lines, chart)
+        return Release(
+            name=name,
+            namespace=str(namespace),
+            chart=chart,
+            chart_path=chart_path,
+            version=str(version) if version is not None else None,
+            values=tuple(values),
+            set=tuple(sets),
+            needs=tuple(str(n) for n in needs),
+            labels=labels,
+            installed=bool(installed),
+            condition=str(condition) if condition else None,
+            source=source,
+            chart_line=chart_line,
+            chart_file=source,
+            base_dir=base_dir,
+            active=active,
+            kube_context=r.get("kubeContext"),
+            state_values=ctx.state_values,
+            environment_values=ctx.values,
+        )
+
+    @staticmethod
+    def _chart_line(part: _Part, lines: dict[tuple, int], chart: str) -> int | None:
+        """The 1-based line of `chart:` in the source file, checked against the file's text.
+
+        A templated part may not line up with the file (a `range` that writes releases):
+        then the line is the only one in the file naming this chart, or unknown.
+        """
+        ln = lines.get(("chart",))
+        fl = part.file_lines
+        if ln is not None and 0 < ln <= len(fl) and _line_has_chart(fl[ln - 1], chart):
+            return ln
+        hits = [i + 1 for i, t in enumerate(fl) if _line_has_chart(t, chart)]
+        return hits[0] if len(hits) == 1 else None
+
+
+def _line_has_chart(text: str, chart: str) -> bool:
+    s = text.strip().lstrip("-").strip()
+    if not s.startswith("chart:"):
+        return False
+    value = s[len("chart:") :].split(" #")[0].strip().strip("'\"")
+    return value == chart
+
+
+def _sub_lines(lines: dict[tuple, int], prefix: tuple) -> dict[tuple, int]:
+    n = len(prefix)
+    return {p[n:]: ln for p, ln in lines.items() if p[:n] == prefix}
+
+
+def _set_str(v: Any) -> str:
+    # helmfile reads `value:` as a string; YAML booleans and numbers print as Go would.
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if v is None:
+        return ""
+    return str(v)
+
+
+def _condition_holds(condition: str, values: dict, where: str) -> bool:
+    parts = condition.split(".")
+    if len(parts) != 2 or parts[1] != "enabled":
+        raise InputError(f"{where}: condition: {condition!r} must have the form `<key>.enabled`")
+    node = values.get(parts[0])
+    if not isinstance(node, dict):
+        return False
+    flag = node.get("enabled")
+    if flag is None:
+        return False
+    if not isinstance(flag, bool):
+        raise InputError(f"{where}: condition {condition}: the value must be true or false, not {flag!r}")
+    return flag

@@ -1,0 +1,150 @@
+"""The values helmfile hands to Helm for one release, leaf by leaf with where it came from.
+
+helmfile renders each `values:`/`secrets:` entry (`.gotmpl` files with the release's context),
+passes them to Helm as `-f` files in order, then `set:` entries as `--set`. Helm merges the
+files (maps merge, everything else replaces) and applies `--set` on top.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+from chartkeeper.errors import InputError
+from chartkeeper.helmfile import gotmpl
+from chartkeeper.helmfile.merge import Provenance, merge_into, merge_layers
+from chartkeeper.helmfile.model import EffectiveValues, HelmfileState, Release, SetEntry
+from chartkeeper.masking import is_secret_file, is_sops_encrypted
+
+
+def release_context(state: HelmfileState, release: Release) -> dict[str, Any]:
+    """What a release's `.gotmpl` values file sees (helmfile's template data for releases)."""
+    sv = dict(release.state_values)
+    return {
+        "Environment": {"Name": state.environment, "Values": dict(release.environment_values), "KubeContext": ""},
+        "Values": sv,
+        "StateValues": sv,
+        "Namespace": release.namespace,
+        "Release": {
+            "Name": release.name,
+            "Namespace": release.namespace,
+            "Labels": dict(release.labels),
+            "Chart": release.chart,
+            "KubeContext": release.kube_context or "",
+        },
+    }
+
+
+def _keys_only(lines: dict[tuple, int], data: Any) -> dict[tuple, int]:
+    return {p: ln for p, ln in lines.items() if p}
+
+
+def effective_values(state: HelmfileState, release: Release) -> EffectiveValues:
+    from chartkeeper.helmfile.state import StateLoader
+
+    loader: StateLoader = state.loader or StateLoader(state.root, state.environment)
+    ctx = release_context(state, release)
+    layers: list[tuple[dict, Provenance]] = []
+    secret: list[str] = []
+    encrypted: list[str] = []
+    sources: list[str] = []
+    for entry in release.values:
+        if entry.path is not None:
+            rel = state.rel(entry.path)
+            try:
+                data, lines, _ = loader.values_file(entry.path, ctx, release.base_dir, entry.source)
+            except gotmpl.UnsupportedTemplate:
+                fallback = _binary_fallback(state, release)
+                if fallback is None:
+                    raise
+                return fallback
+            if is_sops_encrypted(data):
+                encrypted.append(rel)
+                continue
+            if entry.secret or is_secret_file(entry.path):
+                secret.append(rel)
+            prov = {p: (rel, ln) for p, ln in _keys_only(lines, data).items()}
+            sources.append(rel)
+        else:
+            data = dict(entry.data or {})
+            src = state.rel(entry.source)
+            prov = {p: (src, ln) for p, ln in entry.lines.items() if p}
+            sources.append(f"{src}:{entry.line}" if entry.line else src)
+        layers.append((data, prov))
+    file_values, fprov = merge_layers(layers)
+    values = copy.deepcopy(file_values)
+    prov = dict(fprov)
+    for s in release.set:
+        parsed = _parse_set(s, release, state)
+        src = state.rel(s.source)
+        sprov = {p: (src, s.line or 0) for p in _all_paths(parsed)}
+        merge_into(values, parsed, prov=prov, src_prov=sprov)
+        sources.append(f"{src}:{s.line}" if s.line else src)
+    return EffectiveValues(
+        release=release,
+        values=values,
+        file_values=file_values,
+        provenance=prov,
+        secret_files=tuple(dict.fromkeys(secret)),
+        encrypted_files=tuple(dict.fromkeys(encrypted)),
+        sources=tuple(sources),
+    )
+
+
+def _all_paths(tree: Any, path: tuple = ()) -> list[tuple]:
+    out = [path] if path else []
+    if isinstance(tree, dict):
+        for k, v in tree.items():
+            out.extend(_all_paths(v, path + (k,)))
+    return out
+
+
+def _escape(value: str) -> str:
+    # helmfile escapes these before handing `--set name=value` to Helm
+    return value.replace("{", "\\{").replace("}", "\\}").replace(",", "\\,")
+
+
+def _parse_set(s: SetEntry, release: Release, state: HelmfileState) -> dict:
+    import helm_python
+
+    where = f"{state.rel(s.source)}: release {release.name}: set {s.name}"
+    try:
+        if s.file is not None:
+            p = Path(s.file) if Path(s.file).is_absolute() else release.base_dir / s.file
+            try:
+                content = p.read_text(encoding="utf-8")
+            except OSError as exc:
+                raise InputError(f"{where}: file {s.file}: {exc.strerror or exc}") from None
+            return helm_python.parse_set_literal(f"{_escape(s.name)}={content}")
+        if s.values is not None:
+            return helm_python.parse_set_string(f"{_escape(s.name)}={{{','.join(_escape(v) for v in s.values)}}}")
+        return helm_python.parse_set_string(f"{_escape(s.name)}={_escape(s.value or '')}")
+    except helm_python.HelmError as exc:
+        raise InputError(f"{where}: {exc}") from None
+
+
+def _binary_fallback(state: HelmfileState, release: Release) -> EffectiveValues | None:
+    """Values rendered by a real helmfile, for templates the embedded renderer cannot run."""
+    from chartkeeper.helmfile import binary
+
+    exe = binary.find_helmfile(state.root)
+    if exe is None:
+        return None
+    by_release = binary.write_values(exe, state.entry, state.environment, root=state.root)
+    file_values = by_release.get((release.namespace, release.name))
+    if file_values is None:
+        return None
+    values = copy.deepcopy(file_values)
+    prov: Provenance = {}
+    for s in release.set:
+        merge_into(values, _parse_set(s, release, state), prov=prov, src_prov={})
+    sources = tuple(state.rel(e.path) if e.path else state.rel(e.source) for e in release.values)
+    return EffectiveValues(
+        release=release,
+        values=values,
+        file_values=file_values,
+        provenance={},
+        secret_files=tuple(state.rel(e.path) for e in release.values if e.path and (e.secret or is_secret_file(e.path))),
+        sources=sources + ("(rendered by helmfile)",),
+    )

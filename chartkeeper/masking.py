@@ -1,0 +1,178 @@
+"""Keep secrets out of what chartkeeper prints: masked keys, secret files, encrypted files.
+
+A values leaf is masked when its key looks like a credential (`password`, `apiKey`,
+`tls.key`, `AWS_SECRET_ACCESS_KEY`…) or when it came from a secrets file (`secrets.yaml`,
+`secrets.dev.yaml`, anything whose name starts with `secret`). Files encrypted with sops
+(helm-secrets) are recognised by their `sops:` metadata; chartkeeper reports them as
+encrypted and never decrypts them.
+
+Deciding on the key name is deliberately word-based: `keycloak`, `monkey`, `keyboard` and
+`keys` are not secrets, while `privateKey`, `accessKey`, `secret_key`, `tls.key` are.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+MASK = "***"
+ENCRYPTED = "<encrypted>"
+
+# Whole words that name a secret on their own.
+_SECRET_WORDS = {
+    "password",
+    "passwd",
+    "pwd",
+    "passphrase",
+    "secret",
+    "secrets",
+    "token",
+    "tokens",
+    "credential",
+    "credentials",
+    "apikey",
+    "privatekey",
+    "secretkey",
+    "accesskey",
+    "clientsecret",
+    "htpasswd",
+    "bearer",
+    "cookiesecret",
+    "salt",
+}
+# Qualifiers that turn a trailing "key" word into a credential (`api_key`, `accessKey`).
+_KEY_QUALIFIERS = {"api", "private", "secret", "access", "encryption", "signing", "master", "license", "auth", "session", "ssh", "tls", "client", "account", "shared", "root", "admin", "service"}
+# Non-secret words that may end a compound whose other words match (`tokenTTL`, `passwordPolicy`).
+_HARMLESS_TAILS = {
+    "ttl",
+    "length",
+    "len",
+    "policy",
+    "file",
+    "files",
+    "path",
+    "ref",
+    "name",
+    "names",
+    "enabled",
+    "enable",
+    "expiry",
+    "expiration",
+    "lifetime",
+    "type",
+    "url",
+    "uri",
+    "endpoint",
+    "mount",
+    "mountpath",
+    "provider",
+    "reviewer",
+    "source",
+    "selector",
+    "key",
+    "keys",
+    "existing",
+    "create",
+    "annotations",
+    "labels",
+}
+
+_WORD_RE = re.compile(r"[A-Z]+(?=[A-Z][a-z]|[0-9]|\b|_|$)|[A-Z]?[a-z]+|[0-9]+|[A-Z]+")
+
+
+def _words(key: str) -> list[str]:
+    """Split camelCase, snake_case, kebab-case and dotted keys into lower-case words."""
+    out: list[str] = []
+    for chunk in re.split(r"[^A-Za-z0-9]+", key):
+        out.extend(w.lower() for w in _WORD_RE.findall(chunk))
+    return out
+
+
+def is_secret_key(key: Any, parent: Any = None) -> bool:
+    """True when a values key names a credential (`password`, `apiKey`, `tls.key`, `DB_PASSWORD`).
+
+    `parent` is the enclosing key, so `tls: {key: …}` counts like `tls.key`.
+    """
+    if not isinstance(key, str) or not key:
+        return False
+    words = _words(key)
+    if not words:
+        return False
+    if words == ["key"] and isinstance(parent, str):
+        words = _words(parent)[-1:] + words
+    last = words[-1]
+    if last == "key":
+        # A trailing "key" is a credential only after a qualifier (`accessKey`, `tls.key`) or
+        # in SCREAMING_CASE (`SIGNING_KEY`); `passwordKey` names a key *inside* a Secret.
+        return len(words) > 1 and (words[-2] in _KEY_QUALIFIERS or key.isupper())
+    if words[0] == "existing" or last in _HARMLESS_TAILS:
+        return False  # `existingSecret`, `secretName`, `passwordFile`, `tokenTTL`: references, not values
+    if "".join(words) in _SECRET_WORDS:
+        return True
+    return any(w in _SECRET_WORDS for w in words)
+
+
+def is_secret_file(path: str | Path) -> bool:
+    """Values files whose every value is a secret: `secrets.yaml`, `secrets.prod.yaml`, `secret-values.yaml`."""
+    name = Path(str(path)).name.lower()
+    return name.startswith("secret")
+
+
+def is_sops_encrypted(data: Any) -> bool:
+    """A document helm-secrets/sops encrypted: a top-level `sops:` map with its metadata."""
+    if not isinstance(data, dict):
+        return False
+    meta = data.get("sops")
+    return isinstance(meta, dict) and any(k in meta for k in ("mac", "lastmodified", "version", "age", "pgp", "kms"))
+
+
+def _mask_tree(node: Any, masked: Callable[[tuple], bool], path: tuple) -> Any:
+    if isinstance(node, dict):
+        out = {}
+        parent = path[-1] if path else None
+        for k, v in node.items():
+            p = path + (k,)
+            if is_secret_key(k, parent):
+                out[k] = _mask_all(v)
+            else:
+                out[k] = _mask_tree(v, masked, p)
+        return out
+    if isinstance(node, list):
+        return [_mask_tree(v, masked, path + (i,)) for i, v in enumerate(node)]
+    if node is not None and masked(path):
+        return MASK
+    return node
+
+
+def _mask_all(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _mask_all(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_mask_all(v) for v in node]
+    return None if node is None else MASK
+
+
+def mask_values(
+    tree: Any,
+    secret_files: Iterable[str] = (),
+    provenance: dict[tuple, tuple[str, int]] | None = None,
+) -> Any:
+    """A copy of `tree` with secret leaves replaced by MASK.
+
+    A leaf is secret when its key (or an ancestor key) names a credential, or when
+    `provenance` says it came from one of `secret_files` (or any file `is_secret_file`
+    recognises). `null` stays `null`: it deletes a default and reveals nothing.
+    """
+    files = {str(f) for f in secret_files}
+    prov = provenance or {}
+
+    def from_secret_file(path: tuple) -> bool:
+        # Lists are provenance leaves: find the nearest recorded ancestor.
+        for n in range(len(path), 0, -1):
+            where = prov.get(path[:n])
+            if where is not None:
+                return where[0] in files or is_secret_file(where[0])
+        return False
+
+    return _mask_tree(tree, from_secret_file, ())
