@@ -195,6 +195,41 @@ def diff(
               engine=engine, pre=pre, fail_on=fail_on, json_mode=json_out)
 
 
+@app.command()
+def releases(
+    ctx: typer.Context,
+    env: Optional[str] = typer.Option(None, "--env", "-e", help="Only this environment (default: all)."),
+    json_out: bool = JsonOpt,
+) -> None:
+    """List the helmfile's releases: chart folder, lock entry, values files in order."""
+    _dispatch(ctx, "releases", json_out, env=env)
+
+
+@app.command()
+def values(
+    ctx: typer.Context,
+    chart: str = typer.Argument(..., help="A lock entry, release name or chart folder."),
+    env: Optional[str] = typer.Option(None, "--env", "-e", help="The environment (needed when several exist)."),
+    explain: bool = typer.Option(False, "--explain", help="One line per value with the file:line that set it."),
+    json_out: bool = JsonOpt,
+) -> None:
+    """Show the effective values the deployment passes to a chart (secrets masked)."""
+    _dispatch(ctx, "values", json_out, chart=chart, env=env, explain=explain)
+
+
+@app.command("env-diff")
+def env_diff(
+    ctx: typer.Context,
+    env_a: str = typer.Argument(..., help="First environment."),
+    env_b: str = typer.Argument(..., help="Second environment."),
+    chart: Optional[str] = typer.Argument(None, help="Only the releases of this chart."),
+    fail_on_diff: bool = typer.Option(False, "--fail-on-diff", help="Exit 1 when the environments differ."),
+    json_out: bool = JsonOpt,
+) -> None:
+    """Compare the effective values of two environments, release by release (secrets masked)."""
+    _dispatch(ctx, "env_diff", json_out, env_a=env_a, env_b=env_b, chart=chart, fail_on_diff=fail_on_diff)
+
+
 def main() -> None:
     try:
         app()

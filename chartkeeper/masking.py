@@ -105,6 +105,8 @@ def is_secret_key(key: Any, parent: Any = None) -> bool:
     if last == "key":
         # A trailing "key" is a credential only after a qualifier (`accessKey`, `tls.key`) or
         # in SCREAMING_CASE (`SIGNING_KEY`); `passwordKey` names a key *inside* a Secret.
+        if any(w in ("password", "passwd", "token") for w in words[:-1]):
+            return False  # `passwordSecretKey`, `adminPasswordKey`: the key that holds it
         return len(words) > 1 and (words[-2] in _KEY_QUALIFIERS or key.isupper())
     if words[0] == "existing" or last in _HARMLESS_TAILS:
         return False  # `existingSecret`, `secretName`, `passwordFile`, `tokenTTL`: references, not values

@@ -98,7 +98,7 @@ def _rel(root: Path, p: Path) -> str:
 
 class StateLoader:
     def __init__(self, root: Path, env: str, renderer: TemplateRenderer | None = None) -> None:
-        self.root = root
+        self.root = root.resolve()
         self.env = env
         self.render = renderer or embedded_renderer
         self.files: list[Path] = []
@@ -560,15 +560,18 @@ def _set_str(v: Any) -> str:
 
 
 def _condition_holds(condition: str, values: dict, where: str) -> bool:
-    parts = condition.split(".")
-    if len(parts) != 2 or parts[1] != "enabled":
+    """helmfile's `condition: a.b.enabled`: true only when that key is the boolean true."""
+    keys = condition.split(".")
+    if len(keys) < 2 or keys[-1] != "enabled":
         raise InputError(f"{where}: condition: {condition!r} must have the form `<key>.enabled`")
-    node = values.get(parts[0])
-    if not isinstance(node, dict):
-        return False
+    node: Any = values
+    walked = ""
+    for k in keys[:-1]:
+        walked += "." + k
+        if not isinstance(node, dict) or k not in node:
+            raise InputError(f"{where}: condition {condition}: environment values field '{walked}' not found")
+        node = node[k]
+        if not isinstance(node, dict):
+            raise InputError(f"{where}: condition {condition}: environment values field '{walked}' is not a map")
     flag = node.get("enabled")
-    if flag is None:
-        return False
-    if not isinstance(flag, bool):
-        raise InputError(f"{where}: condition {condition}: the value must be true or false, not {flag!r}")
-    return flag
+    return flag is True

@@ -1,0 +1,73 @@
+"""`chartkeeper releases`: every release of the helmfile, its chart folder and lock entry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chartkeeper.context import AppContext
+from chartkeeper.errors import EXIT_OK
+
+
+def release_rows(ctx: AppContext, env: str) -> list[dict[str, Any]]:
+    from chartkeeper.helmfile import load_state
+    from chartkeeper.helmfile.select import chart_kind, lock_of
+
+    settings = ctx.settings
+    state = load_state(settings, env)
+    lock = lock_of(settings)
+    rows = []
+    for r in state.releases:
+        rows.append(
+            {
+                "environment": env,
+                "name": r.name,
+                "namespace": r.namespace,
+                "chart": r.chart,
+                "chartPath": state.rel(r.chart_path) if r.chart_path else None,
+                "lockEntry": chart_kind(r, lock, settings.root),
+                "version": r.version,
+                "installed": r.installed,
+                "condition": r.condition,
+                "active": r.active,
+                "values": [
+                    state.rel(v.path) if v.path is not None else f"inline@{state.rel(v.source)}:{v.line}" for v in r.values
+                ],
+                "set": [s.name for s in r.set],
+                "needs": list(r.needs),
+                "labels": dict(r.labels),
+                "source": state.rel(r.source),
+                "chartLine": r.chart_line,
+            }
+        )
+    return rows
+
+
+def run(ctx: AppContext, env: str | None = None) -> int:
+    from rich.table import Table
+
+    from chartkeeper.helmfile import list_environments
+
+    envs = [env] if env else list_environments(ctx.settings)
+    rows: list[dict[str, Any]] = []
+    for e in envs:
+        rows.extend(release_rows(ctx, e))
+    if ctx.out.json_mode:
+        ctx.out.emit_json({"releases": rows})
+        return EXIT_OK
+    table = Table(show_lines=False)
+    if len(envs) > 1:
+        table.add_column("env")
+    for col in ("release", "namespace", "chart folder", "lock entry", "values (in order)"):
+        table.add_column(col, overflow="fold")
+    for row in rows:
+        name = row["name"] if row["active"] else f"{row['name']} (not installed)"
+        cells = [
+            name,
+            row["namespace"],
+            row["chartPath"] or row["chart"],
+            row["lockEntry"],
+            "\n".join(row["values"] + [f"--set {s}" for s in row["set"]]) or "-",
+        ]
+        table.add_row(*(([row["environment"]] if len(envs) > 1 else []) + cells))
+    ctx.out.result(table)
+    return EXIT_OK

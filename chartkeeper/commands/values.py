@@ -1,0 +1,73 @@
+"""`chartkeeper values CHART --env E`: what the deployment sets for a chart, and where."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from chartkeeper.context import AppContext
+from chartkeeper.errors import EXIT_OK
+
+
+def _scalar(v: Any) -> str:
+    if isinstance(v, str):
+        return json.dumps(v, ensure_ascii=False) if (not v or v != v.strip() or ":" in v or v[0] in "{[!&*#?|>'\"%@`-") else v
+    return json.dumps(v, ensure_ascii=False, default=str)
+
+
+def release_report(state: Any, release: Any) -> dict[str, Any]:
+    from chartkeeper.helmfile import effective_values
+    from chartkeeper.helmfile.merge import format_path, leaves, where_of
+    from chartkeeper.masking import mask_values
+
+    ev = effective_values(state, release)
+    masked = mask_values(ev.values, secret_files=ev.secret_files, provenance=ev.provenance)
+    explain = []
+    for path, value in leaves(masked):
+        if not path:
+            continue
+        w = where_of(ev.provenance, path)
+        explain.append({"path": format_path(path), "value": value, "file": w[0] if w else None, "line": w[1] if w else None})
+    return {
+        "name": release.name,
+        "namespace": release.namespace,
+        "chart": state.rel(release.chart_path) if release.chart_path else release.chart,
+        "installed": release.active,
+        "values": masked,
+        "explain": explain,
+        "sources": list(ev.sources),
+        "secretFiles": list(ev.secret_files),
+        "encryptedFiles": list(ev.encrypted_files),
+    }
+
+
+def run(ctx: AppContext, chart: str, env: str | None = None, explain: bool = False) -> int:
+    from chartkeeper import yamlio
+    from chartkeeper.helmfile import load_state
+    from chartkeeper.helmfile.select import lock_of, releases_matching, resolve_env
+
+    env = resolve_env(ctx.settings, env)
+    state = load_state(ctx.settings, env)
+    releases = releases_matching(state, lock_of(ctx.settings), chart)
+    reports = [release_report(state, r) for r in releases]
+    if ctx.out.json_mode:
+        ctx.out.emit_json({"environment": env, "chart": chart, "releases": reports})
+        return EXIT_OK
+    for i, rep in enumerate(reports):
+        if i:
+            ctx.out.text("")
+        status = "" if rep["installed"] else "  (not installed in this environment)"
+        ctx.out.text(f"# {rep['namespace']}/{rep['name']}  chart: {rep['chart']}  env: {env}{status}")
+        for f in rep["encryptedFiles"]:
+            ctx.out.text(f"# {f}: encrypted (sops); its values are not shown and not decrypted")
+        if explain:
+            width = max((len(e["path"]) + len(_scalar(e["value"])) for e in rep["explain"]), default=0) + 4
+            for e in rep["explain"]:
+                left = f"{e['path']}: {_scalar(e['value'])}"
+                where = f"{e['file']}:{e['line']}" if e["file"] else "?"
+                ctx.out.text(f"{left.ljust(width)}# {where}")
+            if not rep["explain"]:
+                ctx.out.text("{}  # no overrides")
+        else:
+            ctx.out.text(yamlio.dumps(rep["values"]).rstrip("\n") if rep["values"] else "{}  # no overrides")
+    return EXIT_OK
