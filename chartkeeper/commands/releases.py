@@ -47,7 +47,21 @@ def run(ctx: AppContext, env: str | None = None) -> int:
 
     from chartkeeper.helmfile import list_environments
 
+    from chartkeeper.helmfile import entry_file
+
     envs = [env] if env else list_environments(ctx.settings)
+    # the table shows paths relative to the helmfile's folder: shorter, and how helmfile users read them
+    prefix = str(entry_file(ctx.settings).parent.resolve().relative_to(ctx.settings.root.resolve())).rstrip("/") + "/"
+    if prefix == "./":
+        prefix = ""
+
+    def short(p: str | None) -> str | None:
+        if p and prefix and p.startswith(prefix):
+            return p[len(prefix) :]
+        if p and prefix and p.startswith("inline@" + prefix):
+            return "inline@" + p[len("inline@" + prefix) :]
+        return p
+
     rows: list[dict[str, Any]] = []
     for e in envs:
         rows.extend(release_rows(ctx, e))
@@ -64,9 +78,9 @@ def run(ctx: AppContext, env: str | None = None) -> int:
         cells = [
             name,
             row["namespace"],
-            row["chartPath"] or row["chart"],
+            short(row["chartPath"]) or row["chart"],
             row["lockEntry"],
-            "\n".join(row["values"] + [f"--set {s}" for s in row["set"]]) or "-",
+            "\n".join([short(v) or "" for v in row["values"]] + [f"--set {s}" for s in row["set"]]) or "-",
         ]
         table.add_row(*(([row["environment"]] if len(envs) > 1 else []) + cells))
     ctx.out.result(table)

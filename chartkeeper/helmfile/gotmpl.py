@@ -162,18 +162,18 @@ def _unquote_go(s: str) -> str:
         return s[1:-1].encode("utf-8").decode("unicode_escape")
 
 
-def _strict_chain(base: str, fields: list[str], shown: str) -> str:
+def _strict_chain(base: str, fields: list[str], shown: str, line: int) -> str:
     """`base.f1.f2` that fails like helmfile when a key is missing, keeping the value's type."""
     parts = []
     cur = base
     for f in fields:
-        msg = _go_quote(f'{_FAIL_PREFIX}{shown}: map has no entry for key "{f}"')
+        msg = _go_quote(f'{_FAIL_PREFIX}{line}:{shown}: map has no entry for key "{f}"')
         parts.append(f"(or (hasKey {cur} {_go_quote(f)}) (fail {msg}))")
         cur = f"{cur}.{f}" if cur != "." else f".{f}"
     return "(and " + " ".join(parts) + " " + cur + ")"
 
 
-def rewrite_action(raw: str, fenv: FuncEnv, where: str) -> str:
+def rewrite_action(raw: str, fenv: FuncEnv, where: str, line: int = 0) -> str:
     """One `{{ … }}` action rewritten for Helm's engine (see the module docstring)."""
     left = "{{- " if raw.startswith("{{-") and len(raw) > 3 and raw[3].isspace() else "{{"
     inner = raw[len(left) : -2]
@@ -201,10 +201,10 @@ def rewrite_action(raw: str, fenv: FuncEnv, where: str) -> str:
         t = toks[i]
         if t.kind == "field" and t.text != "." and not (prev is not None and prev.text == ")" and out and not out[-1].isspace()):
             fields = t.text[1:].split(".")
-            out.append(_strict_chain(".", fields, t.text))
+            out.append(_strict_chain(".", fields, t.text, line))
         elif t.kind == "var" and "." in t.text:
             base, *fields = t.text.split(".")
-            out.append(_strict_chain(base, fields, t.text))
+            out.append(_strict_chain(base, fields, t.text, line))
         elif t.kind == "ident" and t.text in ("env", "requiredEnv", "expandenv", "readFile", "isFile"):
             j, arg = next_sig(i)
             k, after = next_sig(j)
@@ -290,8 +290,10 @@ def rewrite_template(text: str, fenv: FuncEnv, where: str) -> str:
     except ValueError as exc:
         raise InputError(f"{where}: template: {exc}") from None
     out = []
+    line = 1
     for kind, raw in pieces:
-        out.append(rewrite_action(raw, fenv, where) if kind == "action" else raw)
+        out.append(rewrite_action(raw, fenv, f"{where}:{line}", line) if kind == "action" else raw)
+        line += raw.count("\n")
     return "".join(out)
 
 
@@ -401,8 +403,8 @@ def _template_error(msg: str, where: str) -> InputError:
     text = re.sub(r"^(execution error at|parse error at|template:)\s*", "", text).strip()
     text = text.replace("ck/templates/out.txt", "").strip(" :")
     if _FAIL_PREFIX in text:
-        text = text.split(_FAIL_PREFIX, 1)[1]
-        return InputError(f"{where}{line}: {text} (helmfile fails on missing keys; use `getOrNil` or `hasKey`)")
+        ln, _, text = text.split(_FAIL_PREFIX, 1)[1].partition(":")
+        return InputError(f"{where}:{ln}: {text} (helmfile fails on missing keys; use `getOrNil` or `hasKey`)")
     fm = re.search(r'function "([^"]+)" not defined', text)
     if fm:
         return UnsupportedTemplate(

@@ -87,6 +87,7 @@ class _Layer:
     helm_defaults: dict[str, Any] = field(default_factory=dict)
     common_labels: dict[str, Any] = field(default_factory=dict)
     missing_file_handler: str | None = None
+    env_missing_file_handler: dict[str, str] = field(default_factory=dict)
 
 
 def _rel(root: Path, p: Path) -> str:
@@ -240,6 +241,8 @@ class StateLoader:
                     raise InputError(f"{self.where(path)}: environments.{name}.{key}: must be a list")
                 for i, v in enumerate(vals):
                     entries.append((v, path, part.lines.get(("environments", name, key, i)), _sub_lines(part.lines, ("environments", name, key, i)), key == "secrets"))
+            if spec.get("missingFileHandler"):
+                layer.env_missing_file_handler[str(name)] = str(spec["missingFileHandler"])
             # helmfile merges the environment's secrets over its values
             layer.environments[str(name)] = [e for e in entries if not e[4]] + [e for e in entries if e[4]]
         top_values = d.get("values") or []
@@ -276,6 +279,7 @@ class StateLoader:
         """Bases under the file: env value lists concatenate, releases append, maps merge."""
         for name, entries in src.environments.items():
             dst.environments.setdefault(name, []).extend(entries)
+        dst.env_missing_file_handler.update(src.env_missing_file_handler)
         dst.defaults.extend(src.defaults)
         dst.releases.extend(src.releases)
         dst.helmfiles.extend(src.helmfiles)
@@ -289,6 +293,7 @@ class StateLoader:
         # helmfile merges parts with mergo.WithOverride: a later non-empty list replaces.
         for name, entries in src.environments.items():
             dst.environments[name] = list(entries)
+        dst.env_missing_file_handler.update(src.env_missing_file_handler)
         if src.releases:
             dst.releases = list(src.releases)
         if src.helmfiles:
@@ -303,7 +308,8 @@ class StateLoader:
     def _next_ctx(self, ctx: _EnvCtx, layer: _Layer) -> _EnvCtx:
         values = dict(ctx.values)
         if self.env in layer.environments:
-            loaded = self.load_values_list(layer.environments[self.env], layer.base_dir, ctx, "environment values", layer.missing_file_handler)
+            handler = layer.env_missing_file_handler.get(self.env) or layer.missing_file_handler
+            loaded = self.load_values_list(layer.environments[self.env], layer.base_dir, ctx, "environment values", handler)
             values = plain_merge(values, loaded)
         defaults = dict(ctx.defaults)
         if layer.defaults:
@@ -378,7 +384,7 @@ class StateLoader:
         releases: list[Release] = []
         root_layer, root_ctx, defined = self.load_layer(entry, entry.parent, _EnvCtx(self.env), evaluate_bases=True, referrer=None)
         if not defined:
-            names = sorted(root_layer.environments) or [DEFAULT_ENV]
+            names = list(root_layer.environments) or [DEFAULT_ENV]
             raise InputError(f"{self.where(entry)}: environment {self.env!r} is not defined (defined: {', '.join(names)})")
         self._collect(root_layer, root_ctx, releases, [entry])
         return HelmfileState(

@@ -1,0 +1,99 @@
+"""The `releases`, `values` and `env-diff` commands, run as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from chartkeeper.settings import Settings
+
+
+def ck(settings: Settings, *args: str) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "chartkeeper", "-C", str(settings.root), "--lock", str(settings.lock_path), *args]
+    env = {**os.environ, "COLUMNS": "240"}
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
+
+
+def _configure(settings: Settings) -> None:
+    (settings.root / "chartkeeper.yaml").write_text(f"helmfile: {settings.helmfile_path}\n")
+
+
+def test_releases_json_maps_lock_entries(astrago: Settings) -> None:
+    _configure(astrago)
+    p = ck(astrago, "releases", "--env", "prod", "--json")
+    assert p.returncode == 0, p.stderr
+    rows = {r["name"]: r for r in json.loads(p.stdout)["releases"]}
+    assert rows["gpu-operator"]["lockEntry"] == "gpu-operator"
+    assert rows["gpu-operator"]["chartPath"] == "helmfile/charts/external/gpu-operator-v25.3.2"
+    assert rows["gpu-operator"]["values"][0] == "helmfile/values/templates/gpu-operator.yaml.gotmpl"
+    assert rows["gpu-operator"]["values"][1].startswith("inline@helmfile/releases/infrastructure/gpu-operator.yaml:")
+    assert rows["astrago"]["lockEntry"] == "custom"
+    assert rows["harbor"]["active"] is True
+
+
+def test_releases_table_all_environments(astrago: Settings) -> None:
+    _configure(astrago)
+    p = ck(astrago, "releases")
+    assert p.returncode == 0, p.stderr
+    assert "airgap" in p.stdout and "gpu-operator" in p.stdout
+
+
+def test_values_masks_secrets_and_explains(astrago: Settings) -> None:
+    _configure(astrago)
+    p = ck(astrago, "values", "keycloak", "--env", "dev", "--explain")
+    assert p.returncode == 0, p.stderr
+    assert "dev-only-admin" not in p.stdout and "keycloak-db" not in p.stdout
+    assert "auth.adminPassword: \"***\"" in p.stdout
+    assert "production: true" in p.stdout and "# helmfile/values/keycloak.yaml:3" in p.stdout
+    j = ck(astrago, "values", "gpu-operator", "--env", "airgap", "--json")
+    assert j.returncode == 0, j.stderr
+    rep = json.loads(j.stdout)["releases"][0]
+    assert rep["values"]["operator"]["repository"] == "registry.airgap.internal:5000/nvidia"
+    where = {e["path"]: (e["file"], e["line"]) for e in rep["explain"]}
+    assert where["operator.repository"] == ("helmfile/values/templates/gpu-operator.yaml.gotmpl", 3)
+
+
+def test_values_reports_sops_files_without_decrypting(astrago: Settings) -> None:
+    _configure(astrago)
+    hf = astrago.root / "helmfile"
+    (hf / "environments/prod/secrets.yaml").write_text(
+        "grafana:\n  adminPassword: ENC[AES256_GCM,data:abc,iv:def,tag:ghi,type:str]\n"
+        "sops:\n  age: []\n  lastmodified: '2025-09-03T10:00:00Z'\n  mac: ENC[AES256_GCM,data:xyz]\n  version: 3.8.1\n"
+    )
+    rel = hf / "releases/monitoring/helmfile.yaml"
+    rel.write_text(rel.read_text() + "  secrets:\n  - ../../environments/prod/secrets.yaml\n")
+    p = ck(astrago, "values", "prometheus", "--env", "prod")
+    assert p.returncode == 0, p.stderr
+    assert "helmfile/environments/prod/secrets.yaml: encrypted (sops)" in p.stdout
+    assert "ENC[" not in p.stdout
+
+
+def test_env_diff(astrago: Settings) -> None:
+    _configure(astrago)
+    p = ck(astrago, "env-diff", "dev", "airgap", "--json")
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    by = {r["release"]: r for r in out["releases"]}
+    changes = {c["path"]: c for c in by["gpu-operator/gpu-operator"]["changes"]}
+    assert changes["operator.repository"]["a"] == "nvcr.io/nvidia"
+    assert changes["operator.repository"]["b"] == "registry.airgap.internal:5000/nvidia"
+    assert changes["driver.imagePullPolicy"]["change"] == "added"
+    assert by["keycloak/keycloak"]["onlyIn"] == "dev"
+    assert by["harbor/harbor"]["onlyIn"] == "airgap"
+    one = ck(astrago, "env-diff", "dev", "prod", "csi-driver-nfs", "--fail-on-diff")
+    assert one.returncode == 1
+    assert "10.10.0.5" in one.stdout and "10.0.0.10" in one.stdout
+
+
+def test_errors_are_one_line_exit_2(astrago: Settings) -> None:
+    _configure(astrago)
+    p = ck(astrago, "values", "gpu-operator", "--env", "qa")
+    assert p.returncode == 2
+    assert "environment 'qa' is not defined (defined: dev, prod, airgap)" in p.stderr
+    p = ck(astrago, "values", "nosuch", "--env", "dev")
+    assert p.returncode == 2 and "no release uses chart 'nosuch'" in p.stderr
+    p = ck(astrago, "values", "gpu-operator")
+    assert p.returncode == 2 and "choose one with --env" in p.stderr

@@ -1,0 +1,53 @@
+"""The embedded model against the real helmfile: `write-values` for every release and environment.
+
+Skipped only when no helmfile binary is found (PATH, $CHARTKEEPER_HELMFILE or .tools/bin);
+`.ci/run` installs one with scripts/install-tools.sh.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from chartkeeper.helmfile import effective_values, list_environments, load_state
+from chartkeeper.helmfile.binary import find_helmfile, write_values
+from chartkeeper.settings import Settings
+
+from .conftest import FIXTURES, REPO, tree_settings
+
+pytestmark = pytest.mark.tools
+
+TREES = [
+    ("astrago", "helmfile/helmfile.yaml"),
+    ("layered", "helmfile.yaml.gotmpl"),
+]
+
+
+def _helmfile() -> Path:
+    exe = find_helmfile(REPO)
+    if exe is None:
+        pytest.skip("no helmfile binary (run scripts/install-tools.sh)")
+    return exe
+
+
+def _cases() -> list[tuple[str, Settings]]:
+    cases = [(name, tree_settings(FIXTURES / name, entry)) for name, entry in TREES]
+    if (REPO / "helmfile" / "helmfile.yaml").exists():
+        cases.append(("project", tree_settings(REPO, "helmfile/helmfile.yaml")))
+    return cases
+
+
+@pytest.mark.parametrize("name,settings", _cases(), ids=lambda x: x if isinstance(x, str) else "")
+def test_embedded_values_equal_helmfile_write_values(name: str, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    exe = _helmfile()
+    monkeypatch.delenv("CK_FIXTURE_ASTRAGO_TAG", raising=False)
+    envs = list_environments(settings)
+    assert envs
+    for env in envs:
+        state = load_state(settings, env)
+        ours = {(r.namespace, r.name): effective_values(state, r).file_values for r in state.releases if r.active}
+        theirs = write_values(exe, state.entry, env)
+        assert sorted(ours) == sorted(theirs), f"{name} {env}: releases differ"
+        for key, vals in ours.items():
+            assert vals == theirs[key], f"{name} {env} {key[0]}/{key[1]}"

@@ -1,0 +1,111 @@
+"""Reading helmfile states: environments, bases, sub-helmfiles, releases, chart lines."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from chartkeeper.errors import InputError
+from chartkeeper.helmfile import list_environments, load_state, releases_for_chart
+from chartkeeper.lockfile import load_lock
+from chartkeeper.settings import Settings
+
+
+def test_environments_of_the_entry_file(astrago: Settings, layered: Settings) -> None:
+    assert list_environments(astrago) == ["dev", "prod", "airgap"]
+    assert list_environments(layered) == ["default", "staging", "production"]
+
+
+def test_releases_across_tiers_and_environments(astrago: Settings) -> None:
+    dev = load_state(astrago, "dev")
+    ids = [r.id for r in dev.releases]
+    assert sorted(ids) == sorted(
+        [
+            "gpu-operator/gpu-operator",
+            "kube-system/csi-driver-nfs",
+            "monitoring/prometheus",
+            "keycloak/keycloak",
+            "astrago/astrago",
+            "harbor/harbor",
+        ]
+    )
+    harbor = dev.release("harbor")
+    assert harbor.installed is False and harbor.active is False  # `installed: {{ .Values.harbor.enabled }}`
+    assert load_state(astrago, "prod").release("harbor").active is True
+    # condition: keycloak.enabled is false in airgap
+    assert load_state(astrago, "airgap").release("keycloak").active is False
+    assert dev.release("keycloak").active is True
+
+
+def test_release_fields(astrago: Settings) -> None:
+    st = load_state(astrago, "dev")
+    gpu = st.release("gpu-operator")
+    root = astrago.root
+    assert gpu.chart == "../../charts/external/gpu-operator-v25.3.2"
+    assert gpu.chart_path == root / "helmfile/charts/external/gpu-operator-v25.3.2"
+    assert gpu.version == "v25.3.2"
+    assert gpu.needs == ("kube-system/csi-driver-nfs",)
+    # commonLabels from the tier's _base.yaml merge under the release's labels
+    assert dict(gpu.labels) == {"tier": "infrastructure", "app": "gpu-operator"}
+    assert [v.path.name if v.path else "inline" for v in gpu.values] == ["gpu-operator.yaml.gotmpl", "inline"]
+    assert [(s.name, s.value) for s in gpu.set] == [("operator.defaultRuntime", "containerd"), ("toolkit.env[0].name", "CONTAINERD_SOCKET")]
+    assert gpu.source == root / "helmfile/releases/infrastructure/gpu-operator.yaml"
+    # the chart: line is the one bump rewrites
+    lines = gpu.chart_file.read_text().splitlines()
+    assert lines[gpu.chart_line - 1].strip() == "chart: ../../charts/external/gpu-operator-v25.3.2"
+    astrago_rel = st.release("astrago")
+    assert astrago_rel.chart_path == root / "helmfile/charts/custom/astrago"
+    assert astrago_rel.set[0].values == ("workloads", "datasets")
+
+
+def test_chart_line_in_a_templated_gotmpl_state(layered: Settings) -> None:
+    st = load_state(layered, "staging")
+    app = st.release("app")
+    text = app.chart_file.read_text().splitlines()
+    assert text[app.chart_line - 1].strip() == "chart: ./charts/app"
+    db = st.release("db")  # declared in a base file
+    assert db.source.name == "base-releases.yaml"
+    assert db.chart_file.read_text().splitlines()[db.chart_line - 1].strip() == "chart: ./charts/db"
+    # relative paths of a base resolve from the including file's folder
+    assert db.chart_path == layered.root / "charts/db"
+
+
+def test_state_values_and_environment_values(layered: Settings) -> None:
+    st = load_state(layered, "production")
+    # top-level values are defaults under the environment's values
+    assert st.state_values["timeout"] == 900
+    assert st.state_values["team"] == "platform"
+    assert "team" not in st.env_values
+    assert st.helm_defaults["timeout"] == 900 and st.helm_defaults["wait"] is True
+    assert st.release("app").namespace == "prod-apps"
+    worker = st.release("worker")
+    assert worker.namespace == "prod-apps"  # passed down through `helmfiles: values:`
+
+
+def test_releases_for_chart_maps_lock_entries(astrago: Settings) -> None:
+    st = load_state(astrago, "prod")
+    lock = load_lock(astrago.lock_file)
+    assert [r.name for r in releases_for_chart(st, lock, "gpu-operator")] == ["gpu-operator"]
+    assert [r.name for r in releases_for_chart(st, lock, "harbor")] == ["harbor"]
+    with pytest.raises(InputError, match="no chart named 'nope'"):
+        releases_for_chart(st, lock, "nope")
+
+
+def test_releases_for_chart_on_the_projects_own_tree() -> None:
+    repo = Path(__file__).resolve().parents[2]
+    if not (repo / "helmfile" / "helmfile.yaml").exists():
+        pytest.skip("the repository's helmfile/ tree is not present")
+    from chartkeeper.settings import load_settings
+
+    settings = load_settings(repo)
+    lock = load_lock(settings.lock_file)
+    for env in list_environments(settings):
+        st = load_state(settings, env)
+        assert st.releases
+        mapped = {e.name: releases_for_chart(st, lock, e.name) for e in lock.entries}
+        assert any(mapped.values())
+        for rels in mapped.values():
+            for r in rels:
+                assert r.chart_line is not None
+                assert "chart:" in r.chart_file.read_text().splitlines()[r.chart_line - 1]
