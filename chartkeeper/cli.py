@@ -192,7 +192,7 @@ def diff(
 ) -> None:
     """Analyse an upgrade per environment: values, patches, rendered manifests, images, CRDs."""
     _dispatch(ctx, "diff", json_out, chart=chart, target=target, envs=env or [], fmt=fmt, output=output,
-              engine=engine, pre=pre, fail_on=fail_on, json_mode=json_out)
+              engine=engine, pre=pre, fail_on=fail_on, as_json=json_out)
 
 
 @app.command()

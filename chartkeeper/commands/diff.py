@@ -48,7 +48,7 @@ def run(
     engine: str = "auto",
     pre: bool = False,
     fail_on: str | None = None,
-    json_mode: bool = False,
+    as_json: bool = False,
 ) -> int:
     from chartkeeper.analysis.report import images_txt, render_json, render_markdown, render_text
     from chartkeeper.analysis.upgrade import analyze_upgrade
@@ -56,7 +56,7 @@ def run(
     from chartkeeper.versions import ChartVersion
 
     out = ctx.out
-    if json_mode:
+    if as_json:
         fmt = "json"
     if fmt is None:
         fmt = "json" if output is not None and output.suffix == ".json" else "md" if output is not None else "text"
