@@ -19,7 +19,7 @@ def staged_write(dest: Path, expected: str | None, write: Callable[[BinaryIO], s
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".partial", dir=dest.parent)
     try:
         with os.fdopen(fd, "w+b") as fh:
             got = write(fh)
