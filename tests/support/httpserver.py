@@ -68,12 +68,12 @@ class _Handler(BaseHTTPRequestHandler):
         etag = '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
         mtime = email.utils.formatdate(target.stat().st_mtime, usegmt=True)
         if repo.conditional and (self.headers.get("If-None-Match") == etag):
+            with repo.lock:  # count before answering: the client may assert as soon as it has the 304
+                repo.not_modified += 1
             self.send_response(304)
             self.send_header("ETag", etag)
             self.send_header("Content-Length", "0")
             self.end_headers()
-            with repo.lock:
-                repo.not_modified += 1
             return
         self.send_response(200)
         self.send_header("Content-Type", "application/x-yaml" if path.endswith(".yaml") else "application/gzip")
