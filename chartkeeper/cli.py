@@ -230,6 +230,16 @@ def env_diff(
     _dispatch(ctx, "env_diff", json_out, env_a=env_a, env_b=env_b, chart=chart, fail_on_diff=fail_on_diff)
 
 
+@app.command()
+def lint(
+    ctx: typer.Context,
+    env: Optional[List[str]] = typer.Option(None, "--env", "-e", help="Only this environment (repeatable; default: all)."),
+    json_out: bool = JsonOpt,
+) -> None:
+    """Check the deployment tree: lock, vendored folders, releases, values, schemas, custom charts, patches."""
+    _dispatch(ctx, "lint", json_out, envs=env or [])
+
+
 def main() -> None:
     try:
         app()

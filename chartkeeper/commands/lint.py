@@ -1,0 +1,47 @@
+"""`chartkeeper lint [--env E]`: check the deployment tree; exit 0 clean, 1 findings, 2 errors.
+
+Info findings (charts pinned but not vendored yet, patches that could not be checked) are shown
+but do not fail the run: a fresh clone of the deployment repository is in that state until
+`chartkeeper sync` runs on a connected machine.
+"""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from chartkeeper.analysis.findings import Severity
+from chartkeeper.context import AppContext
+from chartkeeper.errors import EXIT_FINDINGS, EXIT_OK
+
+_STYLE = {Severity.BREAKING: "red", Severity.REVIEW: "yellow", Severity.INFO: "dim"}
+
+
+def run(ctx: AppContext, envs: list[str], json_mode: bool = False) -> int:
+    from chartkeeper.lint import lint
+
+    out = ctx.out
+    report = lint(ctx.settings, envs or None)
+    code = EXIT_FINDINGS if report.has_problems else EXIT_OK
+    if json_mode:
+        out.emit_json(report.to_json())
+        return code
+    if report.findings:
+        table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+        table.add_column("severity")
+        table.add_column("code")
+        table.add_column("env")
+        table.add_column("finding", overflow="fold")
+        for f in report.findings:
+            where = f" [{f.file}{':' + str(f.line) if f.line else ''}]" if f.file else ""
+            table.add_row(f.severity.value, f.code, f.env or "all", f.message + where, style=_STYLE[f.severity])
+        out.result(table)
+    counts = {s: sum(1 for f in report.findings if f.severity is s) for s in Severity}
+    summary = (
+        f"lint: {len(report.releases)} release(s) in {len(report.environments)} environment(s) "
+        f"({', '.join(report.environments)}): {counts[Severity.BREAKING]} breaking, "
+        f"{counts[Severity.REVIEW]} to review, {counts[Severity.INFO]} info"
+    )
+    out.text(summary if code else summary + " - ok")
+    for line in report.checked:
+        out.detail(f"checked: {line}")
+    return code
