@@ -21,6 +21,7 @@ checks keep the `values.*` / `patch.*` codes of the modules that make them.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
@@ -403,7 +404,9 @@ def _with_env(findings: Iterable[Finding], env: str) -> list[Finding]:
 def _check_overrides(chart_dir: Path, values: Mapping[str, Any], provenance: Any, env: str) -> list[Finding]:
     from chartkeeper.analysis.values import check_overrides
 
-    return check_overrides(chart_dir, values, provenance, env=env)
+    # The info findings (an override equal to the chart default, ...) are upgrade hints; values
+    # driven by environment settings often coincide with a default in one environment.
+    return [f for f in check_overrides(chart_dir, values, provenance, env=env) if f.severity is not Severity.INFO]
 
 
 def _helm_lint(ctx: _Ctx, chart_dir: Path, values: Mapping[str, Any], release: Any, env: str) -> bool:
@@ -515,8 +518,6 @@ def _patch_doc_targets(folder: Path, patch: Mapping[str, Any]) -> list[dict[str,
 
 
 def _matches(obj: Mapping[str, Any], sel: Mapping[str, Any]) -> bool:
-    import re
-
     api = str(obj.get("apiVersion") or "")
     group, _, version = api.rpartition("/")
     meta = obj.get("metadata") or {}
@@ -566,7 +567,11 @@ def _load_schema(ctx: _Ctx, path: Path) -> dict[str, Any] | None:
     return schema
 
 
-def _validate(ctx: _Ctx, schema_path: Path, instance: Any, *, env: str | None, what: str, file: str | None) -> None:
+_SECRETISH = re.compile(r"(?i)pass|secret|token|credential|private|key$")
+
+
+def _validate(ctx: _Ctx, schema_path: Path, instance: Any, *, env: str | None, what: str, file: str | None, secret: bool = False) -> None:
+    """Validate; messages name the path and the rule, never a value that may be a secret."""
     import jsonschema
 
     schema = _load_schema(ctx, schema_path)
@@ -575,10 +580,13 @@ def _validate(ctx: _Ctx, schema_path: Path, instance: Any, *, env: str | None, w
     validator = jsonschema.validators.validator_for(schema)(schema)
     for err in sorted(validator.iter_errors(json.loads(json.dumps(instance, default=str))), key=lambda e: list(e.absolute_path)):
         at = ".".join(str(p) for p in err.absolute_path) or "(top level)"
+        message = err.message
+        if (secret or _SECRETISH.search(at)) and not isinstance(err.instance, (dict, list)):
+            message = message.replace(repr(err.instance), "the value").replace(str(err.instance), "the value")
         ctx.add(
             "lint.schema-violation",
             Severity.BREAKING,
-            f"{what}: {at}: {_one_line(err.message)} ({ctx.rel(schema_path)})",
+            f"{what}: {at}: {_one_line(message)} ({ctx.rel(schema_path)})",
             env=env,
             path=at,
             file=file,
@@ -610,7 +618,7 @@ def _check_secrets_files(ctx: _Ctx) -> None:
             except InputError as exc:
                 ctx.add("lint.values-invalid", Severity.BREAKING, exc.message, file=ctx.rel(f))
                 continue
-            _validate(ctx, schema, data if data is not None else {}, env=None, what=ctx.rel(f), file=ctx.rel(f))
+            _validate(ctx, schema, data if data is not None else {}, env=None, what=ctx.rel(f), file=ctx.rel(f), secret=True)
     folder = ctx.helmfile_dir / "environments"
     if not folder.is_dir():
         return

@@ -16,13 +16,13 @@ from chartkeeper.errors import EXIT_FINDINGS, EXIT_OK
 _STYLE = {Severity.BREAKING: "red", Severity.REVIEW: "yellow", Severity.INFO: "dim"}
 
 
-def run(ctx: AppContext, envs: list[str], json_mode: bool = False) -> int:
+def run(ctx: AppContext, envs: list[str]) -> int:
     from chartkeeper.lint import lint
 
     out = ctx.out
     report = lint(ctx.settings, envs or None)
     code = EXIT_FINDINGS if report.has_problems else EXIT_OK
-    if json_mode:
+    if out.json_mode:
         out.emit_json(report.to_json())
         return code
     if report.findings:
