@@ -205,6 +205,18 @@ def _under(path: Path, parent: Path) -> bool:
 def _check_release(ctx: _Ctx, model: Any, state: Any, release: Any, env: str) -> None:
     ctx.releases.setdefault(release.id, None)
     where = ctx.rel(release.source)
+    sub_values = getattr(release, "environment_values", None)
+    if sub_values is not None and dict(sub_values) != dict(state.env_values or {}):
+        # Sub-helmfiles declare their own environments (helmfile does not pass ours down); a tier
+        # whose layering drifted from helmfile.yaml deploys with other values than it shows.
+        ctx.add(
+            "lint.environment-mismatch",
+            Severity.REVIEW,
+            f"{where} sees other environment values than {ctx.rel(state.entry)} in {env}; keep the "
+            "`environments:` of every helmfile layering the same files",
+            env=env,
+            file=where,
+        )
     active = getattr(release, "active", True)
 
     for entry in release.values:

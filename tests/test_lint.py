@@ -243,3 +243,11 @@ def test_custom_chart_that_does_not_render(tree: Path) -> None:
     _edit(tree / "helmfile/charts/custom/astrago/templates/service.yaml", "{{ .Values.service.port }}", "{{ .Values.service.port | required }}")
     report = _lint(tree, ["stage"])
     assert {"lint.chart-lint"} <= _codes(report, Severity.BREAKING) or {"lint.render-failed"} <= _codes(report, Severity.BREAKING)
+
+
+def test_tier_environment_layering_that_drifted(tree: Path) -> None:
+    # the tier helmfiles layer .helmfile/environments.yaml; forget dev's own file there
+    _edit(tree / "helmfile/.helmfile/environments.yaml", "      - ../../environments/dev/values.yaml\n", "")
+    report = _lint(tree, ["dev", "prod"])
+    drift = [f for f in report.findings if f.code == "lint.environment-mismatch"]
+    assert drift and {f.env for f in drift} == {"dev"}
