@@ -307,3 +307,67 @@ def test_helmfile_binary_templates_the_custom_charts(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     deployment = next(d for d in yamlio.loads_all(out.stdout) if d and d.get("kind") == "Deployment")
     assert deployment["spec"]["replicas"] == 3
+
+
+# --- the CI workflow of the deployment repository ------------------------------------------------
+
+WORKFLOW = ROOT / ".github/workflows/helmfile-validation.yml"
+
+
+def _workflow() -> dict:
+    data = yamlio.load_file(WORKFLOW)
+    return data
+
+
+def test_validation_workflow_triggers_on_the_tree_and_runs_lint_and_verify() -> None:
+    wf = _workflow()
+    on = wf.get("on", wf.get(True))  # YAML 1.1 reads a bare `on` key as true
+    for event in ("pull_request", "push"):
+        assert {"helmfile/**", "patches/**"} <= set(on[event]["paths"])
+    steps = wf["jobs"]["validate"]["steps"]
+    scripts = "\n".join(s.get("run", "") for s in steps)
+    assert "chartkeeper lint" in scripts and "chartkeeper verify" in scripts
+    assert any(str(s.get("uses", "")).startswith("actions/checkout@") for s in steps)
+
+
+def _step(name_part: str) -> str:
+    return next(s["run"] for s in _workflow()["jobs"]["validate"]["steps"] if name_part in s.get("name", ""))
+
+
+def _shim(tmp_path: Path, root: Path) -> dict:
+    """`chartkeeper` and `python` on PATH as the workflow's runner would have them."""
+    import sys
+
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    shim = bindir / "chartkeeper"
+    shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m chartkeeper -C "{root}" "$@"\n')
+    shim.chmod(0o755)
+    (bindir / "python").symlink_to(sys.executable)
+    return dict(os.environ, PATH=f"{bindir}{os.pathsep}{os.environ['PATH']}")
+
+
+def test_workflow_verify_step_allows_not_vendored_only_when_told(tmp_path: Path) -> None:
+    script = _step("verify")
+    env = _shim(tmp_path, ROOT)
+    strict = subprocess.run(["bash", "-e", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert strict.returncode == 1  # this repository's charts are pinned, not vendored
+    allowed = subprocess.run(["bash", "-e", "-c", script], cwd=tmp_path, env=dict(env, ALLOW_NOT_VENDORED="true"), capture_output=True, text=True)
+    assert allowed.returncode == 0, allowed.stdout + allowed.stderr
+    assert "not vendored yet" in allowed.stdout
+
+
+def test_workflow_lint_step_passes_on_the_tree_and_fails_on_a_broken_copy(tmp_path: Path) -> None:
+    pytest.importorskip("chartkeeper.helmfile")
+    script = _step("lint")
+    ok = subprocess.run(["bash", "-e", "-c", script], cwd=tmp_path, env=_shim(tmp_path, ROOT), capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert json.loads((tmp_path / "lint.json").read_text())["ok"] is True
+    broken = _copy_tree(tmp_path / "broken")
+    values = broken / "helmfile/environments/prod/values.yaml"
+    values.write_text(values.read_text().replace("replicas: 3", "replicas: 0"))
+    run_dir = tmp_path / "run2"
+    run_dir.mkdir()
+    bad = subprocess.run(["bash", "-e", "-c", script], cwd=run_dir, env=_shim(run_dir, broken), capture_output=True, text=True)
+    assert bad.returncode == 1
+    assert "lint.schema-violation" in (run_dir / "lint.json").read_text()
