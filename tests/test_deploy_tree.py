@@ -102,7 +102,9 @@ def test_secrets_files_are_encrypted_examples() -> None:
 
 @pytest.fixture(scope="module")
 def model():
-    return pytest.importorskip("chartkeeper.helmfile")
+    from chartkeeper import helmfile
+
+    return helmfile
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +127,7 @@ def test_tree_parses_in_every_environment(model, settings, env: str) -> None:
         assert dict(r.labels) == {"tier": tier, "app": name}
         assert r.chart_path == (HELMFILE / "charts" / folder).resolve()
         assert r.active
-        assert getattr(r, "skip_deps", True) is True
+        assert r.skip_deps is True  # from the tier's helmDefaults
         values = [v for v in r.values if v.path is not None]
         assert [v.path for v in values] == [(HELMFILE / f"values/templates/{name}.yaml.gotmpl").resolve()]
     assert got["loki-stack"].needs == ("monitoring/prometheus",)
@@ -135,11 +137,11 @@ def test_tree_parses_in_every_environment(model, settings, env: str) -> None:
     order = [r.name for r in state.releases]
     assert order.index("csi-driver-nfs") < order.index("prometheus") < order.index("keycloak") < order.index("harbor") < order.index("astrago")
     assert state.helm_defaults.get("skipDeps") is True
-    if hasattr(got["gpu-operator"], "post_renderer"):
-        for name, chart in (("gpu-operator", "gpu-operator"), ("prometheus", "kube-prometheus-stack")):
-            r = got[name]
-            assert (r.base_dir / r.post_renderer).resolve() == (PATCHES / "kustomize-post-renderer.sh").resolve()
-            assert [(r.base_dir / a).resolve() for a in r.post_renderer_args] == [(PATCHES / chart).resolve()]
+    for name, chart in (("gpu-operator", "gpu-operator"), ("prometheus", "kube-prometheus-stack")):
+        r = got[name]
+        assert (r.base_dir / r.post_renderer).resolve() == (PATCHES / "kustomize-post-renderer.sh").resolve()
+        assert [(r.base_dir / a).resolve() for a in r.post_renderer_args] == [(PATCHES / chart).resolve()]
+    assert [r.name for r in state.releases if r.post_renderer] == ["gpu-operator", "prometheus"]
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -358,7 +360,6 @@ def test_workflow_verify_step_allows_not_vendored_only_when_told(tmp_path: Path)
 
 
 def test_workflow_lint_step_passes_on_the_tree_and_fails_on_a_broken_copy(tmp_path: Path) -> None:
-    pytest.importorskip("chartkeeper.helmfile")
     script = _step("lint")
     ok = subprocess.run(["bash", "-e", "-c", script], cwd=tmp_path, env=_shim(tmp_path, ROOT), capture_output=True, text=True)
     assert ok.returncode == 0, ok.stdout + ok.stderr

@@ -19,8 +19,6 @@ from chartkeeper.analysis.findings import Severity
 from chartkeeper.settings import load_settings
 from tests.support.charts import write_chart
 
-pytest.importorskip("chartkeeper.helmfile")
-
 ROOT = Path(__file__).resolve().parent.parent
 PINNED = {"csi-driver-nfs", "flux2", "gpu-operator", "harbor", "keycloak", "kube-prometheus-stack", "loki-stack", "mpi-operator"}
 

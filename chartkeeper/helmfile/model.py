@@ -66,6 +66,11 @@ class Release:
     # `.Values` and `.Environment.Values` of the state file that declares it (its templates see these)
     state_values: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
     environment_values: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    # `skipDeps`, `postRenderer`, `postRendererArgs`: the release's own, else the helmDefaults of the
+    # helmfile declaring it (helmfile does not pass helmDefaults down to sub-helmfiles)
+    skip_deps: bool = False
+    post_renderer: str | None = None
+    post_renderer_args: tuple[str, ...] = ()
 
     @property
     def id(self) -> str:

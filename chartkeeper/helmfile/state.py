@@ -506,6 +506,10 @@ class StateLoader:
         if condition:
             active = active and _condition_holds(str(condition), ctx.state_values, where)
         chart_line = self._chart_line(part, lines, chart)
+        defaults = layer.helm_defaults or {}
+        renderer_args = r.get("postRendererArgs", defaults.get("postRendererArgs")) or []
+        if not isinstance(renderer_args, list):
+            raise InputError(f"{where}: postRendererArgs: must be a list")
         return Release(
             name=name,
             namespace=str(namespace),
@@ -526,6 +530,9 @@ class StateLoader:
             kube_context=r.get("kubeContext"),
             state_values=ctx.state_values,
             environment_values=ctx.values,
+            skip_deps=_flag(r.get("skipDeps", defaults.get("skipDeps", False))),
+            post_renderer=r.get("postRenderer", defaults.get("postRenderer")) or None,
+            post_renderer_args=tuple(str(a) for a in renderer_args),
         )
 
     @staticmethod
@@ -541,6 +548,13 @@ class StateLoader:
             return ln
         hits = [i + 1 for i, t in enumerate(fl) if _line_has_chart(t, chart)]
         return hits[0] if len(hits) == 1 else None
+
+
+def _flag(value: Any) -> bool:
+    """A helmfile boolean that a template may have rendered as a string."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "yes", "on", "1")
+    return bool(value)
 
 
 def _line_has_chart(text: str, chart: str) -> bool:
