@@ -18,7 +18,7 @@ from chartkeeper.analysis.manifests import ImageChanges, ManifestDiff
 from chartkeeper.output import redact
 
 REPORT_SCHEMA_VERSION = 1
-_COLLAPSED_CODES = {"values.new-keys", "values.removed-keys", "manifest.added", "manifest.changed"}
+_COLLAPSED_CODES = {"values.new-keys", "values.removed-keys", "values.override-equals-default", "manifest.added", "manifest.changed"}
 _SEV_ICON = {"breaking": "🔴 breaking", "review": "🟠 review", "info": "⚪ info"}
 
 
@@ -248,7 +248,8 @@ def render_markdown(report: UpgradeReport) -> str:
               f"| {msg} | {_code(f.old)} | {_code(f.new)} | {_code(f.ours)} |")
         w("")
     if collapsed:
-        w(f"<details><summary>{len(collapsed)} informational finding(s) (new keys, added and changed resources)</summary>\n")
+        w(f"<details><summary>{len(collapsed)} informational finding(s): new and removed keys, overrides that can be dropped, "
+          "added and changed resources</summary>\n")
         for f in collapsed:
             w(f"- `{f.code}` ({f.env or 'all'}): {f.message}")
             for k, v in f.details:

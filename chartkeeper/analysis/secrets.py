@@ -1,56 +1,53 @@
-"""Keep secret values out of findings and reports.
+"""Keep secret values out of findings and reports, with the same rules as `values` and `env-diff`.
 
-Uses `chartkeeper.masking` (the helmfile model's rules, shared by `values` and `env-diff`) when it is
-present, so every command masks the same keys; the small fallback below applies the same idea until then.
+The rules live in `chartkeeper.masking` (key names such as password/token/apiKey/`tls.key`, and values
+that come from secrets files); this module applies them to values paths, findings and manifests.
 """
 
 from __future__ import annotations
 
-import re
-from typing import Any
+from typing import Any, Iterable
 
-MASK = "***"
+from chartkeeper.masking import MASK, is_secret_file, is_secret_key, mask_values
+from chartkeeper.output import register_secret
 
-_SECRET_KEY_RE = re.compile(
-    r"(pass(word|wd|phrase)?|secret|token|api[-_]?key|private[-_]?key|access[-_]?key|credential|auth|cert(ificate)?key|"
-    r"^key$|[-_]key$|dsn|connection[-_]?string|htpasswd|cookie|salt)",
-    re.I,
-)
-# names that contain a secret-looking word but hold no secret
-_NOT_SECRET_RE = re.compile(r"(secretName|existingSecret|secretRef|secretKeyRef|keyRef|tokenPath|passwordKey|Secret(Name|Key)$|"
-                            r"^author|authority|^authMode|serviceAccountToken$|automountServiceAccountToken)", re.I)
-
-try:  # the shared rules, once the helmfile model has landed
-    from chartkeeper.masking import is_secret_key as _shared_is_secret_key  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover - depends on which helpers have landed
-    _shared_is_secret_key = None
-
-
-def is_secret_key(key: str) -> bool:
-    if _shared_is_secret_key is not None:
-        return bool(_shared_is_secret_key(key))
-    if _NOT_SECRET_RE.search(key):
-        return False
-    return bool(_SECRET_KEY_RE.search(key))
+__all__ = ["MASK", "is_secret_path", "mask_tree", "mask_at", "mask_manifest", "from_secret_file", "register_secret_values"]
 
 
 def is_secret_path(path: tuple[str, ...] | list[str]) -> bool:
-    return any(is_secret_key(str(k)) for k in path)
+    return any(is_secret_key(str(k), str(path[i - 1]) if i else None) for i, k in enumerate(path))
 
 
-def mask_tree(value: Any, *, under_secret: bool = False) -> Any:
-    """Copy of `value` with every value under a secret-like key replaced by `***`."""
+def mask_tree(value: Any, *, under_secret: bool = False, parent: str | None = None) -> Any:
+    """Copy of `value` with every value under a secret-like key replaced by `***` (null stays null)."""
     if isinstance(value, dict):
-        return {k: mask_tree(v, under_secret=under_secret or is_secret_key(str(k))) for k, v in value.items()}
+        return {k: mask_tree(v, under_secret=under_secret or is_secret_key(str(k), parent), parent=str(k)) for k, v in value.items()}
     if isinstance(value, list):
-        return [mask_tree(v, under_secret=under_secret) for v in value]
-    if under_secret and value not in (None, "", {}, []):
+        return [mask_tree(v, under_secret=under_secret, parent=parent) for v in value]
+    if under_secret and value is not None:
         return MASK
     return value
 
 
-def mask_at(path: tuple[str, ...], value: Any) -> Any:
-    return mask_tree(value, under_secret=is_secret_path(path))
+def mask_at(path: tuple[str, ...], value: Any, *, secret: bool = False) -> Any:
+    return mask_tree(value, under_secret=secret or is_secret_path(path), parent=path[-1] if path else None)
+
+
+def from_secret_file(provenance: Any, path: tuple[str, ...], secret_files: Iterable[str]) -> bool:
+    """Did our value at `path` (or anything under it) come from a secrets file?"""
+    if not isinstance(provenance, dict) or not provenance:
+        return False
+    files = {str(f) for f in secret_files}
+
+    def secret(where: Any) -> bool:
+        f = where[0] if isinstance(where, tuple) and where else getattr(where, "file", where)
+        return str(f) in files or is_secret_file(str(f))
+
+    n = len(path)
+    for k, where in provenance.items():
+        if isinstance(k, tuple) and (k[:n] == path or path[: len(k)] == k) and secret(where):
+            return True
+    return False
 
 
 def mask_manifest(obj: dict[str, Any]) -> dict[str, Any]:
@@ -61,3 +58,20 @@ def mask_manifest(obj: dict[str, Any]) -> dict[str, Any]:
             if isinstance(out.get(k), dict):
                 out[k] = {name: MASK for name in out[k]}
     return out
+
+
+def register_secret_values(values: Any, secret_files: Iterable[str] = (), provenance: Any = None) -> None:
+    """Tell `output.redact` every secret string in our values, so no output path can leak one."""
+    masked = mask_values(values, tuple(secret_files), provenance if isinstance(provenance, dict) else None)
+
+    def walk(a: Any, b: Any) -> None:
+        if isinstance(a, dict) and isinstance(b, dict):
+            for k in a:
+                walk(a[k], b.get(k))
+        elif isinstance(a, list) and isinstance(b, list):
+            for x, y in zip(a, b):
+                walk(x, y)
+        elif isinstance(a, str) and b == MASK and len(a) >= 6:
+            register_secret(a)
+
+    walk(values, masked)

@@ -17,6 +17,7 @@ from chartkeeper.analysis import chart_meta, crds, kube_compat, manifests
 from chartkeeper.analysis.chart_keys import build_universe, read_chart
 from chartkeeper.analysis.findings import Finding, Severity
 from chartkeeper.analysis.report import ReleaseReport, UpgradeReport, merge_env_findings
+from chartkeeper.analysis.secrets import register_secret_values
 from chartkeeper.analysis.values import ValuesAnalysis
 from chartkeeper.errors import InputError
 from chartkeeper.render import PreparedChart, RenderError, RenderedManifest, prepare_chart
@@ -34,6 +35,7 @@ class ReleaseInput:
     values: dict[str, Any]
     provenance: Any = None
     values_files: tuple[str, ...] = ()
+    secret_files: tuple[str, ...] = ()  # values files whose every value is secret (masked in the report)
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,8 @@ def analyze_pair(
             prepare_chart(new_dir, kube_version=kube_version, engine=engine) as new_chart:
         for rel in releases:
             say(f"{rel.env}: analysing release {rel.release}")
-            findings += va.analyze(rel.values, rel.provenance, env=rel.env)
+            register_secret_values(rel.values, rel.secret_files, rel.provenance)
+            findings += va.analyze(rel.values, rel.provenance, env=rel.env, secret_files=rel.secret_files)
             old_m, old_res, old_err = _render(old_chart, rel)
             new_m, new_res, new_err = _render(new_chart, rel)
             if new_err:
@@ -178,31 +181,42 @@ def vendored_folder_after(lock: Any, entry: Any, new_version: str, root: Path) -
 
 def releases_from_helmfile(settings: Any, lock: Any, entry: Any, envs: list[str] | None) -> tuple[list[ReleaseInput], list[str]]:
     """Every release of the chart per environment with its effective overrides, from the helmfile model."""
+    from chartkeeper import helmfile
+
     notes: list[str] = []
-    if not settings.helmfile_file.exists():
+    try:
+        helmfile.entry_file(settings)
+    except InputError:
         notes.append(f"no helmfile state at {settings.helmfile_path}: analysed with the chart defaults only")
         return [], notes
-    try:
-        from chartkeeper import helmfile  # provided by the helmfile model
-    except ImportError:
-        notes.append("the helmfile model is not available in this build: analysed with the chart defaults only")
-        return [], notes
     known = list(helmfile.list_environments(settings))
-    wanted = envs or known or ["default"]
+    wanted = list(envs or known or ["default"])
     unknown = [e for e in wanted if known and e not in known]
     if unknown:
-        raise InputError(f"unknown environment(s) {', '.join(unknown)} (helmfile defines: {', '.join(known) or 'none'})")
+        raise InputError(f"unknown environment(s) {', '.join(unknown)} (the helmfile defines: {', '.join(known) or 'none'})")
     out: list[ReleaseInput] = []
     for env in wanted:
         state = helmfile.load_state(settings, env)
         for rel in helmfile.releases_for_chart(state, lock, entry.name):
+            if not rel.active:
+                notes.append(f"{env}: release {rel.id} is not installed in this environment (skipped)")
+                continue
             eff = helmfile.effective_values(state, rel)
-            files = tuple(str(getattr(f, "path", f)) for f in (getattr(eff, "files", None) or getattr(rel, "values_files", None) or ()))
-            out.append(ReleaseInput(env, str(getattr(rel, "name", entry.name)), str(getattr(rel, "namespace", None) or "default"),
-                                    dict(eff.values or {}), getattr(eff, "provenance", None), files))
+            if eff.encrypted_files:
+                notes.append(f"{env}: {rel.id} reads encrypted values ({', '.join(eff.encrypted_files)}); "
+                             "they are not decrypted, so keys set only there are not analysed")
+            out.append(ReleaseInput(env, rel.name, rel.namespace or "default", dict(eff.values or {}), eff.provenance,
+                                    tuple(eff.sources), tuple(eff.secret_files)))
     if not out:
         notes.append(f"no helmfile release uses {entry.name} in {', '.join(wanted)}: analysed with the chart defaults only")
     return out, notes
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(Path(root).resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()
 
 
 def patch_hooks(settings: Any, entry: Any) -> tuple[PatchHooks | None, list[str]]:
@@ -212,7 +226,8 @@ def patch_hooks(settings: Any, entry: Any) -> tuple[PatchHooks | None, list[str]
     try:
         from chartkeeper import kustomize  # provided by the kustomize module
     except ImportError:
-        return None, [f"{kdir}: kustomize patches exist but this build cannot apply them; the rendered diff ignores them"]
+        return None, [f"{_rel(kdir, settings.root)}: kustomize patches exist but this build cannot apply them; "
+                      "the rendered diff ignores them"]
     def apply(objs: list[dict[str, Any]], d: Path) -> list[dict[str, Any]]:
         return list(kustomize.apply_kustomization(objs, d, engine="auto").manifests)
 

@@ -22,7 +22,7 @@ from chartkeeper.analysis.chart_keys import (
     load_universe,
 )
 from chartkeeper.analysis.findings import Finding, Severity
-from chartkeeper.analysis.secrets import MASK, is_secret_path, mask_at
+from chartkeeper.analysis.secrets import MASK, from_secret_file, is_secret_path, mask_at
 
 # A default we inherit that changes is worth a review when it switches behaviour on or off, scales, or
 # swaps an image; other inherited changes are information.
@@ -106,7 +106,10 @@ class ValuesAnalysis:
 
     # -- overrides ------------------------------------------------------------------------------
 
-    def check_overrides(self, overrides: Mapping[str, Any], provenance: Any = None, *, env: str | None = None) -> list[Finding]:
+    def check_overrides(self, overrides: Mapping[str, Any], provenance: Any = None, *, env: str | None = None,
+                        secret_files: Iterable[str] = ()) -> list[Finding]:
+        """Judge every override; `secret_files` (values files whose every value is secret) masks what came from them."""
+        self._secret_files = tuple(secret_files)
         findings: list[Finding] = []
         covered: set[Path_] = set()
         self._walk(dict(overrides or {}), (), provenance, env, findings, covered)
@@ -128,7 +131,8 @@ class ValuesAnalysis:
         old_has, old_val = self.old.default(path)
         shown = fmt_path(path)
         secret = is_secret_path(path)
-        m_ours, m_old, m_new = mask_at(path, ours), mask_at(path, old_val), mask_at(path, new_val)
+        ours_secret = secret or from_secret_file(prov, path, getattr(self, "_secret_files", ()))
+        m_ours, m_old, m_new = mask_at(path, ours, secret=ours_secret), mask_at(path, old_val), mask_at(path, new_val)
 
         def finding(code: str, sev: Severity, msg: str, **kw: Any) -> None:
             out.append(Finding(code, sev, msg, path=shown, env=env, file=where.file, line=where.line, **kw))
@@ -173,7 +177,7 @@ class ValuesAnalysis:
                     f"{shown}: our override equals the NEW default and can be dropped", old=m_old, new=m_new, ours=m_ours)
             return
         if old_has and new_has and not _same(old_val, new_val):
-            what = "changed" if not secret else "changed (values masked)"
+            what = "changed" if not ours_secret else "changed (values masked)"
             finding("values.default-changed-overridden", Severity.REVIEW,
                     f"{shown}: upstream default {what} ({_short(m_old)} -> {_short(m_new)}); our {_short(m_ours)} now masks it",
                     old=m_old, new=m_new, ours=m_ours)
@@ -267,7 +271,8 @@ class ValuesAnalysis:
 
     # -- schema ---------------------------------------------------------------------------------
 
-    def schema_findings(self, overrides: Mapping[str, Any] | None, *, env: str | None = None) -> list[Finding]:
+    def schema_findings(self, overrides: Mapping[str, Any] | None, *, env: str | None = None, provenance: Any = None,
+                        secret_files: Iterable[str] = ()) -> list[Finding]:
         if not self.new.schemas:
             return []
         ours = dict(overrides or {})
@@ -278,17 +283,20 @@ class ValuesAnalysis:
             existing = (path, message) in old_errors
             sev = Severity.INFO if existing else Severity.BREAKING
             shown = fmt_path(path)
-            if is_secret_path(path):
-                message = f"value at {shown} violates the schema ({validator})"
+            if is_secret_path(path) or from_secret_file(provenance, path, secret_files):
+                message = f"value violates the schema ({validator})"
             out.append(Finding(
                 "values.schema-violation-existing" if existing else "values.schema-violation", sev,
                 f"{shown}: {message}" + (" (OLD already violated it)" if existing else " (Helm refuses to install)"),
                 path=shown, env=env, details=(("validator", validator),)))
         return out
 
-    def analyze(self, overrides: Mapping[str, Any] | None, provenance: Any = None, *, env: str | None = None) -> list[Finding]:
+    def analyze(self, overrides: Mapping[str, Any] | None, provenance: Any = None, *, env: str | None = None,
+                secret_files: Iterable[str] = ()) -> list[Finding]:
         ours = dict(overrides or {})
-        return self.check_overrides(ours, provenance, env=env) + self.inherited_changes(ours, env=env) + self.schema_findings(ours, env=env)
+        return (self.check_overrides(ours, provenance, env=env, secret_files=secret_files)
+                + self.inherited_changes(ours, env=env)
+                + self.schema_findings(ours, env=env, provenance=provenance, secret_files=secret_files))
 
 
 def schema_errors(uni: KeyUniverse, merged: Mapping[str, Any]) -> list[tuple[Path_, str, str]]:
@@ -367,13 +375,15 @@ def _behavioural(path: Path_, old: Any, new: Any) -> bool:
     return any(w in k.lower() for k in path for w in _IMAGE_WORDS)
 
 
-def check_overrides(chart_dir: Path, overrides: Mapping[str, Any], provenance: Any = None, *, env: str | None = None) -> list[Finding]:
+def check_overrides(chart_dir: Path, overrides: Mapping[str, Any], provenance: Any = None, *, env: str | None = None,
+                    secret_files: Iterable[str] = ()) -> list[Finding]:
     """The current version only (for lint): unknown keys, type mismatches, overrides equal to the default,
     schema violations. Same codes as the upgrade analysis, judged with OLD = NEW = `chart_dir`."""
     uni = load_universe(chart_dir)
     analysis = ValuesAnalysis(uni, uni)
     ours = dict(overrides or {})
-    return analysis.check_overrides(ours, provenance, env=env) + analysis.schema_findings(ours, env=env)
+    return (analysis.check_overrides(ours, provenance, env=env, secret_files=secret_files)
+            + analysis.schema_findings(ours, env=env, provenance=provenance, secret_files=secret_files))
 
 
 __all__ = ["ValuesAnalysis", "check_overrides", "locate", "schema_errors", "MASK"]
