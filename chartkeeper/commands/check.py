@@ -30,7 +30,9 @@ def _published(row: CheckRow) -> str:
 def _note(row: CheckRow) -> str:
     notes = []
     if row.status == STATUS_ERROR:
-        notes.append(row.error or "failed")
+        msg = row.error or "failed"
+        prefix = row.repository.rstrip("/") + ": "
+        notes.append(msg[len(prefix):] if msg.startswith(prefix) else msg)  # the Source column names it
     if row.status == STATUS_HELD:
         notes.append(f"{row.latest} is outside {row.constraint}")
     if row.status != STATUS_ERROR and not row.current_published:
@@ -45,8 +47,10 @@ def _table(rows: list[CheckRow]):
     from chartkeeper.output import redact
 
     table = Table(box=None, pad_edge=False, header_style="bold")
+    # Versions never wrap; dates, sources and notes fold first when the terminal is narrow.
     for col in ("Chart", "Current", "Wanted", "Latest", "Update", "Behind", "Published", "Source", "Note"):
-        table.add_column(col, no_wrap=col not in ("Note", "Source"))
+        wraps = col in ("Published", "Source", "Note")
+        table.add_column(col, no_wrap=not wraps, overflow="fold", min_width=10 if wraps else None)
     for r in rows:
         if r.status == STATUS_ERROR:
             table.add_row(Text(r.name), Text(r.current), "-", "-", Text("error", style="red"), "", "",

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# The README's first command: install chartkeeper into .venv and run it on the built-in offline
+# example. No network: the demo upstream repository is built from the chart sources under
+# examples/demo/charts and served on 127.0.0.1; the demo deployment (examples/demo/deployment)
+# is copied to a scratch folder whose chartkeeper.yaml mirrors the lock's upstream URL to it.
+#
+# Steps are functions so later demos (bump, diff) can add their own after `demo_check`.
+# KEEP=1 keeps the scratch folder (its path is printed).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+REPO_ROOT=$PWD
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+. .venv/bin/activate
+python -m pip install -q --disable-pip-version-check -e .
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/chartkeeper-demo.XXXXXX")
+SERVER_PID=""
+cleanup() {
+  if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
+  if [ "${KEEP:-0}" = 1 ]; then echo "demo: scratch folder kept at $WORK" >&2; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+
+step() { printf '\n\033[1m$ %s\033[0m\n' "$*" >&2; }
+
+demo_repository() {
+  python -m chartkeeper.demo build examples/demo/charts "$WORK/repo"
+  python -m chartkeeper.demo serve "$WORK/repo" --url-file "$WORK/url" &
+  SERVER_PID=$!
+  for _ in $(seq 1 100); do [ -s "$WORK/url" ] && break; sleep 0.05; done
+  DEMO_URL=$(cat "$WORK/url")
+  echo "demo: upstream repository served at $DEMO_URL" >&2
+}
+
+demo_deployment() {
+  DEPLOY="$WORK/deployment"
+  cp -R examples/demo/deployment "$DEPLOY"
+  rm -f "$DEPLOY/helmfile/charts/external/.gitkeep"
+  cat > "$DEPLOY/chartkeeper.yaml" <<CFG
+# The lock names the real upstream; here it is reached through a mirror (as in an air-gapped site).
+mirrors:
+  https://charts.example.invalid/demo: $DEMO_URL
+CFG
+  export CHARTKEEPER_CACHE_DIR="$WORK/cache"
+  cd "$DEPLOY"
+  step chartkeeper sync
+  chartkeeper sync
+}
+
+demo_check() {
+  step chartkeeper check
+  chartkeeper check
+  step chartkeeper check --json demo-web
+  chartkeeper check --json demo-web
+}
+
+demo_repository
+demo_deployment
+demo_check
