@@ -349,12 +349,30 @@ _ERR_LOC_RE = re.compile(r"\(?ck/templates/_body\.tpl:(\d+)(?::(\d+))?\)?:?\s*")
 
 def render(text: str, context: dict[str, Any], *, where: str, fenv: FuncEnv) -> str:
     """Render one helmfile template `text` with `context`; errors name `where` and the line."""
-    import helm_python
-    from helm_python import Chart
 
     if "{{" not in text:
         return text
     body = rewrite_template(text, fenv, where)
+    ctx_json = json.dumps(_jsonable(context), sort_keys=True)
+    cached = _RENDERED.get((body, ctx_json))
+    if cached is not None:
+        return cached
+    out = _render_body(body, context, where)
+    if len(_RENDERED) > 1024:
+        _RENDERED.clear()
+    _RENDERED[(body, ctx_json)] = out
+    return out
+
+
+# Rendering is a pure function of the rewritten body (which already holds the values of `env`,
+# `readFile`…) and the context, so one process renders each distinct pair once.
+_RENDERED: dict[tuple[str, str], str] = {}
+
+
+def _render_body(body: str, context: dict[str, Any], where: str) -> str:
+    import helm_python
+    from helm_python import Chart
+
     files = {
         "Chart.yaml": _CHART_YAML,
         "templates/_body.tpl": '{{ define "ck.body" }}' + body + "{{ end }}",
@@ -365,7 +383,10 @@ def render(text: str, context: dict[str, Any], *, where: str, fenv: FuncEnv) -> 
             rendered = chart.render({"ck": _jsonable(context)})
     except helm_python.HelmError as exc:
         raise _template_error(str(exc), where) from None
-    out = rendered.get("ck/templates/out.txt", "")
+    return _finish(rendered.get("ck/templates/out.txt", ""), context, where)
+
+
+def _finish(out: str, context: dict[str, Any], where: str) -> str:
     if _GET_MISSING in out.lower():
         raise InputError(f"{where}: get: no value exists for a path (use getOrNil or a default)")
     big: dict[str, str] = {}
@@ -381,6 +402,52 @@ def render(text: str, context: dict[str, Any], *, where: str, fenv: FuncEnv) -> 
             out,
         )
     return out
+
+
+def render_many(jobs: list[tuple[str, dict[str, Any], str, FuncEnv]]) -> int:
+    """Render several templates in one engine call and keep the results for `render` (a warm-up).
+
+    Loading a chart into the engine costs more than rendering it, so a state's values templates
+    go in together. Anything that fails here is simply left for `render`, which reports it.
+    Returns how many results were stored.
+    """
+    import helm_python
+    from helm_python import Chart
+
+    todo: list[tuple[str, dict[str, Any], str, str]] = []
+    seen: set[tuple[str, str]] = set()
+    for text, context, where, fenv in jobs:
+        if "{{" not in text:
+            continue
+        try:
+            body = rewrite_template(text, fenv, where)
+        except InputError:
+            continue
+        ctx_json = json.dumps(_jsonable(context), sort_keys=True)
+        if (body, ctx_json) in _RENDERED or (body, ctx_json) in seen:
+            continue
+        seen.add((body, ctx_json))
+        todo.append((body, context, ctx_json, where))
+    if len(todo) < 2:
+        return 0
+    files = {"Chart.yaml": _CHART_YAML}
+    for i, (body, _, _, _) in enumerate(todo):
+        files[f"templates/_b{i}.tpl"] = '{{ define "ck.b%d" }}' % i + body + "{{ end }}"
+        files[f"templates/o{i}.txt"] = '{{ include "ck.b%d" (index .Values.ck %d) }}' % (i, i)
+    try:
+        with Chart.load_archive(_archive(files)) as chart:
+            rendered = chart.render({"ck": [_jsonable(c) for _, c, _, _ in todo]})
+    except helm_python.HelmError:
+        return 0
+    stored = 0
+    for i, (body, context, ctx_json, where) in enumerate(todo):
+        try:
+            out = _finish(rendered.get(f"ck/templates/o{i}.txt", ""), context, where)
+        except InputError:
+            continue
+        _RENDERED[(body, ctx_json)] = out
+        stored += 1
+    return stored
 
 
 def _jsonable(node: Any) -> Any:

@@ -16,26 +16,49 @@ Where = tuple[str, int]  # (file relative to the repository root, 1-based line)
 Provenance = dict[tuple, Where]
 
 
+def copy_tree(node: Any) -> Any:
+    """A deep copy of JSON-like data (maps, lists, scalars); much faster than copy.deepcopy."""
+    if isinstance(node, dict):
+        return {k: copy_tree(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [copy_tree(v) for v in node]
+    return node
+
+
+def _group(src_prov: Provenance, depth: int) -> dict[Any, list[tuple[tuple, Where]]]:
+    groups: dict[Any, list[tuple[tuple, Where]]] = {}
+    for sp, where in src_prov.items():
+        if len(sp) > depth:
+            groups.setdefault(sp[depth], []).append((sp, where))
+    return groups
+
+
 def merge_into(dst: dict, src: dict, *, prov: Provenance | None = None, src_prov: Provenance | None = None, path: tuple = ()) -> dict:
     """Merge `src` into `dst` in place (Helm's mergeMaps) and carry provenance along.
 
-    `src_prov` is the provenance of `src` alone (paths relative to the same root).
+    `src_prov` is the provenance of `src` alone (full paths from the same root).
     """
+    groups = _group(src_prov, len(path)) if (prov is not None and src_prov) else None
     for k, v in src.items():
         p = path + (k,)
         cur = dst.get(k)
+        sub = groups.get(k, []) if groups is not None else []
         if isinstance(v, dict) and isinstance(cur, dict):
-            merge_into(cur, v, prov=prov, src_prov=src_prov, path=p)
-            if prov is not None and src_prov is not None and p in src_prov and not v:
-                prov.setdefault(p, src_prov[p])
+            merge_into(cur, v, prov=prov, src_prov=dict(sub) if sub else None, path=p)
+            if prov is not None and not v:
+                for sp, where in sub:
+                    if sp == p:
+                        prov.setdefault(p, where)
             continue
         if prov is not None:
-            _drop_under(prov, p)
-        dst[k] = copy.deepcopy(v)
-        if prov is not None and src_prov is not None:
-            for sp, where in src_prov.items():
-                if sp[: len(p)] == p:
-                    prov[sp] = where
+            if isinstance(cur, (dict, list)):
+                _drop_under(prov, p)
+            else:
+                prov.pop(p, None)
+        dst[k] = copy_tree(v)
+        if prov is not None:
+            for sp, where in sub:
+                prov[sp] = where
     return dst
 
 
@@ -55,7 +78,7 @@ def merge_layers(layers: list[tuple[dict, Provenance]]) -> tuple[dict, Provenanc
 
 def plain_merge(base: dict, override: dict) -> dict:
     """helmfile's merge of environment values: maps merge, the rest replaces (a new dict)."""
-    out = copy.deepcopy(base)
+    out = copy_tree(base)
     merge_into(out, override)
     return out
 

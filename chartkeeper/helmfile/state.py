@@ -27,7 +27,7 @@ from typing import Any, Callable
 from chartkeeper import yamlio
 from chartkeeper.errors import InputError
 from chartkeeper.helmfile import gotmpl
-from chartkeeper.helmfile.merge import merge_into, plain_merge
+from chartkeeper.helmfile.merge import copy_tree, merge_into, plain_merge
 from chartkeeper.helmfile.model import HelmfileState, Release, SetEntry, ValuesEntry
 from chartkeeper.helmfile.yamllines import line_map
 from chartkeeper.masking import is_secret_file, is_sops_encrypted
@@ -139,8 +139,7 @@ class StateLoader:
     ) -> _Part:
         where = f"{self.where(path)} (part {index + 1})" if index else self.where(path)
         text = self.render(chunk, ctx.template_context(), where, base_dir) if templated else chunk
-        docs = yamlio.loads_all(text, self.where(path))
-        line_docs = line_map(text, line_offset=offset, documents=True)
+        docs, line_docs = _parse_state_part(text, self.where(path), offset)
         data: dict[str, Any] = {}
         lines: dict[tuple, int] = {}
         for i, doc in enumerate(docs):
@@ -194,7 +193,7 @@ class StateLoader:
                 for b in bases:
                     if not isinstance(b, str):
                         raise InputError(f"{self.where(path)}: bases: {b!r} is not a file path")
-                    bpath = (base_dir / b).resolve()
+                    bpath = Path(os.path.normpath(base_dir / b))
                     if bpath == path:
                         raise InputError(f"{self.where(path)}: bases: {b} includes the file itself")
                     blayer, _, _ = self.load_layer(bpath, base_dir, ctx, evaluate_bases=False, referrer=path)
@@ -353,7 +352,10 @@ class StateLoader:
         return [p]
 
     def values_file(self, path: Path, context: dict, base_dir: Path, referrer: Path) -> tuple[dict, dict[tuple, int], str]:
-        """Load (and render, for `.gotmpl`) a values file: (data, line map, rendered text)."""
+        """Load (and render, for `.gotmpl`) a values file: (data, line map, rendered text).
+
+        The data is shared by every caller (and cached by content): never mutate it.
+        """
         templated = path.name.endswith(".gotmpl")
         key: tuple = (path, base_dir)
         if templated:
@@ -366,12 +368,8 @@ class StateLoader:
         text = self._read(path, "values file", referrer)
         if templated:
             text = self.render(text, context, self.where(path), base_dir)
-        data = yamlio.loads(text, self.where(path))
-        if data is None:
-            data = {}
-        if not isinstance(data, dict):
-            raise InputError(f"{self.where(path)}: a values file must be a mapping, not {type(data).__name__}")
-        result = (data, line_map(text), text)
+        data, lines = _parse_values(text, self.where(path))
+        result = (data, lines, text)
         self._values_cache[key] = result
         return result
 
@@ -415,7 +413,7 @@ class StateLoader:
                 raise InputError(f"{self.where(source)}: helmfiles: {pattern}: remote helmfiles are not supported")
             full = Path(pattern) if os.path.isabs(pattern) else layer.base_dir / pattern
             if any(c in pattern for c in "*?["):
-                matches = sorted(Path(x).resolve() for x in globmod.glob(str(full)))
+                matches = sorted(Path(os.path.normpath(x)) for x in globmod.glob(str(full)))
                 if not matches:
                     raise InputError(f"{self.where(source)}: helmfiles: {pattern}: no file matches")
             else:
@@ -424,7 +422,7 @@ class StateLoader:
                     full = next((f for f in found if f.exists()), found[0])
                 if not full.exists():
                     raise InputError(f"{self.where(full)}: sub-helmfile not found (listed in {self.where(source)})")
-                matches = [full.resolve()]
+                matches = [Path(os.path.normpath(full))]
             overrides = spec.get("values") or []
             if not isinstance(overrides, list):
                 raise InputError(f"{self.where(source)}: helmfiles: {pattern}: values: must be a list")
@@ -463,7 +461,7 @@ class StateLoader:
         base_dir = layer.base_dir
         chart_path: Path | None = None
         if chart.startswith(("./", "../", "/")) or chart in (".", "..") or (base_dir / chart).is_dir():
-            chart_path = (base_dir / chart).resolve() if not os.path.isabs(chart) else Path(chart)
+            chart_path = Path(os.path.normpath(base_dir / chart))
         namespace = r.get("namespace") or ""
         version = r.get("version")
         labels = {str(k): str(v) for k, v in {**layer.common_labels, **(r.get("labels") or {})}.items()}
@@ -478,7 +476,8 @@ class StateLoader:
                     values.append(ValuesEntry(source, vline, data=v, lines=_sub_lines(lines, (key, i)), secret=secret))
                 elif isinstance(v, str):
                     for p in self._expand_file(v, base_dir, source, f"release {name} {key}", r.get("missingFileHandler") or layer.missing_file_handler):
-                        values.append(ValuesEntry(source, vline, path=p.resolve(), written=v, secret=secret))
+                        # lexical, like helmfile's filepath.Join: the path as the release names it
+                        values.append(ValuesEntry(source, vline, path=Path(os.path.normpath(p)), written=v, secret=secret))
                 else:
                     raise InputError(f"{where}: {key}[{i}]: {v!r} is neither a file nor a map")
         sets: list[SetEntry] = []
@@ -563,6 +562,38 @@ def _line_has_chart(text: str, chart: str) -> bool:
         return False
     value = s[len("chart:") :].split(" #")[0].strip().strip("'\"")
     return value == chart
+
+
+_PARSED: dict[tuple[str, str], tuple[dict, dict[tuple, int]]] = {}
+_PARTS: dict[tuple[str, str, int], tuple[list, list]] = {}
+
+
+def _parse_state_part(text: str, where: str, offset: int) -> tuple[list, list]:
+    """The YAML documents of a state part and their line maps; a fresh copy (callers merge into it)."""
+    key = (where, text, offset)
+    hit = _PARTS.get(key)
+    if hit is None:
+        hit = (yamlio.loads_all(text, where), line_map(text, line_offset=offset, documents=True))
+        if len(_PARTS) > 1024:
+            _PARTS.clear()
+        _PARTS[key] = hit
+    return [copy_tree(d) for d in hit[0]], hit[1]
+
+
+def _parse_values(text: str, where: str) -> tuple[dict, dict[tuple, int]]:
+    """Parse a values document once per content (several environments share most files)."""
+    hit = _PARSED.get((where, text))
+    if hit is not None:
+        return hit
+    data = yamlio.loads(text, where)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise InputError(f"{where}: a values file must be a mapping, not {type(data).__name__}")
+    if len(_PARSED) > 2048:
+        _PARSED.clear()
+    _PARSED[(where, text)] = (data, line_map(text))
+    return _PARSED[(where, text)]
 
 
 def _sub_lines(lines: dict[tuple, int], prefix: tuple) -> dict[tuple, int]:

@@ -8,12 +8,14 @@ files (maps merge, everything else replaces) and applies `--set` on top.
 from __future__ import annotations
 
 import copy
+import os
+import re
 from pathlib import Path
 from typing import Any
 
 from chartkeeper.errors import InputError
 from chartkeeper.helmfile import gotmpl
-from chartkeeper.helmfile.merge import Provenance, merge_into, merge_layers
+from chartkeeper.helmfile.merge import Provenance, copy_tree, merge_into, merge_layers
 from chartkeeper.helmfile.model import EffectiveValues, HelmfileState, Release, SetEntry
 from chartkeeper.masking import is_secret_file, is_sops_encrypted
 
@@ -44,6 +46,7 @@ def effective_values(state: HelmfileState, release: Release) -> EffectiveValues:
     from chartkeeper.helmfile.state import StateLoader
 
     loader: StateLoader = state.loader or StateLoader(state.root, state.environment)
+    _warm_up(state, loader)
     ctx = release_context(state, release)
     layers: list[tuple[dict, Provenance]] = []
     secret: list[str] = []
@@ -73,7 +76,7 @@ def effective_values(state: HelmfileState, release: Release) -> EffectiveValues:
             sources.append(f"{src}:{entry.line}" if entry.line else src)
         layers.append((data, prov))
     file_values, fprov = merge_layers(layers)
-    values = copy.deepcopy(file_values)
+    values = copy_tree(file_values)
     prov = dict(fprov)
     for s in release.set:
         parsed = _parse_set(s, release, state)
@@ -92,6 +95,31 @@ def effective_values(state: HelmfileState, release: Release) -> EffectiveValues:
     )
 
 
+def _warm_up(state: HelmfileState, loader: Any) -> None:
+    """Render every release's values templates of this state in one engine call, once."""
+    from chartkeeper.helmfile.state import embedded_renderer
+
+    if getattr(loader, "warmed", False) or loader.render is not embedded_renderer:
+        return
+    loader.warmed = True
+    environ = dict(os.environ)
+    jobs = []
+    for r in state.releases:
+        if not r.active:
+            continue
+        ctx = None
+        for e in r.values:
+            if e.path is None or not e.is_template:
+                continue
+            try:
+                text = e.path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                continue
+            ctx = ctx or release_context(state, r)
+            jobs.append((text, ctx, loader.where(e.path), gotmpl.FuncEnv(r.base_dir, environ)))
+    gotmpl.render_many(jobs)
+
+
 def _all_paths(tree: Any, path: tuple = ()) -> list[tuple]:
     out = [path] if path else []
     if isinstance(tree, dict):
@@ -105,8 +133,57 @@ def _escape(value: str) -> str:
     return value.replace("{", "\\{").replace("}", "\\}").replace(",", "\\,")
 
 
+_SIMPLE_NAME = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
+_SIMPLE_VALUE = re.compile(r"^[^,{}\[\]\\=]*$")
+_INT = re.compile(r"^[+-]?[0-9]+$")
+
+
+def _typed(val: str) -> Any:
+    """Helm's strvals typing of a `--set` value (int64, bool, null or string)."""
+    low = val.lower()
+    if low == "true":
+        return True
+    if low == "false":
+        return False
+    if low == "null":
+        return None
+    if val == "0":
+        return 0
+    if val and val[0] != "0" and _INT.match(val):
+        n = int(val)
+        if -(2**63) <= n < 2**63:
+            return n
+    return val
+
+
+def _fast_set(s: SetEntry) -> dict | None:
+    """The common `--set a.b=value` without Helm's escapes, indexes or lists, parsed here."""
+    if s.file is not None or not _SIMPLE_NAME.match(s.name):
+        return None
+    if s.values is not None:
+        if not all(_SIMPLE_VALUE.match(v) and v for v in s.values):
+            return None
+        leaf: Any = [_typed(v) for v in s.values]
+    else:
+        v = s.value or ""
+        if not _SIMPLE_VALUE.match(v):
+            return None
+        leaf = _typed(v)
+    out: dict = {}
+    node = out
+    keys = s.name.split(".")
+    for k in keys[:-1]:
+        node = node.setdefault(k, {})
+    node[keys[-1]] = leaf
+    return out
+
+
 def _parse_set(s: SetEntry, release: Release, state: HelmfileState) -> dict:
     import helm_python
+
+    fast = _fast_set(s)
+    if fast is not None:
+        return fast
 
     where = f"{state.rel(s.source)}: release {release.name}: set {s.name}"
     try:

@@ -1,0 +1,176 @@
+"""How long the embedded helmfile model takes to compute every release's values, against helmfile.
+
+Generates a ten-release deployment shaped like the Astrago tree (environments layered base ->
+env, one sub-helmfile per tier with a shared `_base.yaml`, a `.gotmpl` values template per
+release using `.Values.offline.registry`, a plain values file and an inline map, `set:` entries),
+then times, for every environment:
+
+- the embedded model: `load_state` + `effective_values` for every release (a fresh model per
+  run; the first run in the process also pays for loading Helm's engine and is reported apart);
+- `helmfile write-values --skip-deps` on the same tree, when a helmfile binary is found
+  (PATH, $CHARTKEEPER_HELMFILE or .tools/bin), and the ratio embedded / helmfile (goal < 0.1).
+
+It also checks that both give the same values, so the timing compares equal work.
+
+    python bench/values_bench.py [--releases 10] [--runs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from chartkeeper.helmfile import effective_values, list_environments, load_state  # noqa: E402
+from chartkeeper.helmfile.binary import find_helmfile, write_values  # noqa: E402
+from chartkeeper.settings import Settings  # noqa: E402
+
+TIERS = ["infrastructure", "monitoring", "security", "applications"]
+ENVS = ["dev", "stage", "prod"]
+
+
+def generate(root: Path, n_releases: int) -> Settings:
+    hf = root / "helmfile"
+    envs = "\n".join(
+        f"  {e}:\n    values:\n    - environments/base/values.yaml\n    - environments/{e}/values.yaml" for e in ENVS
+    )
+    files: dict[str, str] = {
+        "helmfile/helmfile.yaml": f"environments:\n{envs}\nhelmDefaults:\n  wait: true\n  timeout: 600\n---\nhelmfiles:\n"
+        + "".join(f"- path: releases/{t}/_base.yaml\n" for t in TIERS),
+        "helmfile/environments/base/values.yaml": "offline:\n  registry: \"\"\nglobal:\n  domain: example.local\n  storageClass: nfs\n"
+        "  resources: {limits: {cpu: 1, memory: 1Gi}}\nreplicas: 1\n",
+        "helmfile/.helmfile/environments.yaml": "environments:\n"
+        + "\n".join(
+            f"  {e}:\n    values:\n    - ../../environments/base/values.yaml\n    - ../../environments/{e}/values.yaml" for e in ENVS
+        )
+        + "\n",
+    }
+    for i, e in enumerate(ENVS):
+        reg = '"registry.airgap.internal:5000"' if e == "prod" else '""'
+        files[f"helmfile/environments/{e}/values.yaml"] = (
+            f"offline:\n  registry: {reg}\nglobal:\n  domain: {e}.example.org\nreplicas: {i + 1}\n"
+        )
+    per_tier: dict[str, list[str]] = {t: [] for t in TIERS}
+    for n in range(n_releases):
+        name = f"app{n:02d}"
+        tier = TIERS[n % len(TIERS)]
+        per_tier[tier].append(name)
+        files[f"helmfile/charts/external/{name}-1.0.{n}/Chart.yaml"] = f"apiVersion: v2\nname: {name}\nversion: 1.0.{n}\n"
+        files[f"helmfile/charts/external/{name}-1.0.{n}/values.yaml"] = "image: {repository: x, tag: y}\n"
+        files[f"helmfile/values/templates/{name}.yaml.gotmpl"] = (
+            "image:\n"
+            "  repository: {{ .Values.offline.registry | default \"docker.io\" }}/example/" + name + "\n"
+            "replicaCount: {{ .Values.replicas }}\n"
+            "ingress:\n  host: " + name + ".{{ .Values.global.domain }}\n"
+            "env: {{ .Environment.Name }}\n"
+            "release: {{ .Release.Name }}\n"
+            "resources:\n{{ toYaml .Values.global.resources | indent 2 }}\n"
+            "persistence:\n  storageClass: {{ .Values | get \"global.storageClass\" \"standard\" }}\n"
+        )
+        files[f"helmfile/values/{name}.yaml"] = (
+            "service:\n  type: ClusterIP\n  port: 80\nnodeSelector: {}\ntolerations:\n- key: dedicated\n  value: " + name + "\n"
+            "podAnnotations: null\n" + "".join(f"extra{k}:\n  a: {k}\n  b: [1, 2, 3]\n" for k in range(20))
+        )
+        files[f"helmfile/releases/{tier}/{name}.yaml"] = (
+            f"releases:\n- name: {name}\n  namespace: {tier}\n  chart: ../../charts/external/{name}-1.0.{n}\n"
+            f"  labels: {{tier: {tier}}}\n  values:\n  - ../../values/templates/{name}.yaml.gotmpl\n"
+            f"  - ../../values/{name}.yaml\n  - inline: {{from: state}}\n"
+            f"  set:\n  - name: image.tag\n    value: \"1.0.{n}\"\n"
+        )
+    for tier, names in per_tier.items():
+        files[f"helmfile/releases/{tier}/_base.yaml"] = "bases:\n  - ../../.helmfile/environments.yaml\n" + "".join(
+            f"  - {n}.yaml\n" for n in names
+        ) + "helmDefaults:\n  wait: true\n"
+    for rel, text in files.items():
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text)
+    del hf
+    return Settings(root=root.resolve(), helmfile_path=Path("helmfile/helmfile.yaml"))
+
+
+def embedded(settings: Settings) -> dict:
+    out = {}
+    for env in list_environments(settings):
+        state = load_state(settings, env)
+        for r in state.releases:
+            if r.active:
+                out[(env, r.namespace, r.name)] = effective_values(state, r).file_values
+    return out
+
+
+def _fresh_process(settings: Settings) -> float:
+    """Wall time of a new Python process computing every environment's values (what a CLI run pays)."""
+    import subprocess
+
+    code = (
+        "import sys; sys.path.insert(0, %r); sys.path.insert(0, %r)\n"
+        "from pathlib import Path\nfrom chartkeeper.settings import Settings\nimport values_bench as vb\n"
+        "vb.embedded(Settings(root=Path(%r), helmfile_path=Path('helmfile/helmfile.yaml')))\n"
+    ) % (str(REPO), str(Path(__file__).parent), str(settings.root))
+    best = None
+    for _ in range(3):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True)
+        took = time.perf_counter() - t0
+        best = took if best is None else min(best, took)
+    assert best is not None
+    return best
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--releases", type=int, default=10)
+    ap.add_argument("--runs", type=int, default=5)
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="ck-values-bench-"))
+    try:
+        settings = generate(work, args.releases)
+        t0 = time.perf_counter()
+        ours = embedded(settings)
+        first = time.perf_counter() - t0
+        times = []
+        for _ in range(args.runs):
+            t0 = time.perf_counter()
+            embedded(settings)
+            times.append(time.perf_counter() - t0)
+        emb = statistics.median(times)
+        n_env = len(ENVS)
+        print(f"deployment: {args.releases} releases x {n_env} environments ({len(ours)} release values)")
+        cold = _fresh_process(settings)
+        print(f"embedded model, fresh process (interpreter, imports, Helm engine load, all {n_env} environments): {cold:.3f} s")
+        print(f"embedded model, in-process: first run {first:.3f} s, median of {args.runs} further runs {emb:.3f} s")
+        exe = find_helmfile(REPO)
+        if exe is None:
+            print("helmfile: not found (PATH, $CHARTKEEPER_HELMFILE, .tools/bin); no ratio")
+            return 0
+        hf_times = []
+        theirs: dict = {}
+        from chartkeeper.helmfile import binary
+
+        for _ in range(max(1, min(args.runs, 3))):
+            binary._write_values_cached.cache_clear()
+            t0 = time.perf_counter()
+            for env in ENVS:
+                for (ns, name), vals in write_values(exe, settings.helmfile_file, env).items():
+                    theirs[(env, ns, name)] = vals
+            hf_times.append(time.perf_counter() - t0)
+        hf = statistics.median(hf_times)
+        same = ours == theirs
+        print(f"helmfile write-values ({exe.name}): median {hf:.3f} s for the same {n_env} environments")
+        print(f"ratio embedded / helmfile: in-process {emb / hf:.3f}x (goal < 0.1x), first run {first / hf:.3f}x, fresh process {cold / hf:.3f}x")
+        print(f"values identical: {same}")
+        return 0 if same else 1
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
