@@ -42,8 +42,26 @@ def _keys_only(lines: dict[tuple, int], data: Any) -> dict[tuple, int]:
     return {p: ln for p, ln in lines.items() if p}
 
 
+def renderer_mode() -> str:
+    """CHARTKEEPER_RENDERER: `auto` (embedded, helmfile for what it cannot render), `embedded`, `helmfile`."""
+    mode = (os.environ.get("CHARTKEEPER_RENDERER") or "auto").strip().lower()
+    if mode not in ("auto", "embedded", "helmfile"):
+        raise InputError(f"CHARTKEEPER_RENDERER={mode}: expected auto, embedded or helmfile")
+    return mode
+
+
 def effective_values(state: HelmfileState, release: Release) -> EffectiveValues:
     from chartkeeper.helmfile.state import StateLoader
+
+    mode = renderer_mode()
+    if mode == "helmfile" and release.active:
+        from chartkeeper.helmfile import binary
+
+        if binary.find_helmfile(state.root) is None:
+            raise InputError("CHARTKEEPER_RENDERER=helmfile but no helmfile binary was found (PATH, $CHARTKEEPER_HELMFILE, .tools/bin)")
+        done = _binary_fallback(state, release)
+        if done is not None:
+            return done
 
     loader: StateLoader = state.loader or StateLoader(state.root, state.environment)
     _warm_up(state, loader)
@@ -58,7 +76,7 @@ def effective_values(state: HelmfileState, release: Release) -> EffectiveValues:
             try:
                 data, lines, _ = loader.values_file(entry.path, ctx, release.base_dir, entry.source)
             except gotmpl.UnsupportedTemplate:
-                fallback = _binary_fallback(state, release)
+                fallback = _binary_fallback(state, release) if mode != "embedded" else None
                 if fallback is None:
                     raise
                 return fallback

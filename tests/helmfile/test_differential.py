@@ -51,3 +51,45 @@ def test_embedded_values_equal_helmfile_write_values(name: str, settings: Settin
         assert sorted(ours) == sorted(theirs), f"{name} {env}: releases differ"
         for key, vals in ours.items():
             assert vals == theirs[key], f"{name} {env} {key[0]}/{key[1]}"
+
+
+def test_helmfile_renders_what_the_embedded_renderer_cannot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`exec` is helmfile-only: with a helmfile binary the values come from `helmfile write-values`."""
+    exe = _helmfile()
+    monkeypatch.setenv("CHARTKEEPER_HELMFILE", str(exe))
+    from tests.support.charts import write_tree
+
+    write_tree(
+        tmp_path,
+        {
+            "charts/c/Chart.yaml": "apiVersion: v2\nname: c\nversion: 0.1.0\n",
+            "charts/c/values.yaml": "{}\n",
+            "helmfile.yaml": "releases:\n- name: r\n  namespace: ns\n  chart: ./charts/c\n  values:\n  - v.yaml.gotmpl\n"
+            "  set:\n  - name: s\n    value: x\n",
+            "v.yaml.gotmpl": 'greeting: {{ exec "echo" (list "-n" "hello") }}\nplain: 1\n',
+        },
+    )
+    settings = tree_settings(tmp_path, "helmfile.yaml")
+    st = load_state(settings, "default")
+    ev = effective_values(st, st.releases[0])
+    assert ev.file_values == {"greeting": "hello", "plain": 1}
+    assert ev.values == {"greeting": "hello", "plain": 1, "s": "x"}
+    assert ev.sources[-1] == "(rendered by helmfile)"
+    monkeypatch.setenv("CHARTKEEPER_RENDERER", "embedded")
+    from chartkeeper.helmfile.gotmpl import UnsupportedTemplate
+
+    st = load_state(settings, "default")
+    with pytest.raises(UnsupportedTemplate, match="`exec`"):
+        effective_values(st, st.releases[0])
+
+
+def test_renderer_helmfile_mode_matches_embedded(monkeypatch: pytest.MonkeyPatch) -> None:
+    _helmfile()
+    settings = tree_settings(FIXTURES / "astrago", "helmfile/helmfile.yaml")
+    st = load_state(settings, "airgap")
+    rel = st.release("gpu-operator")
+    embedded = effective_values(st, rel)
+    monkeypatch.setenv("CHARTKEEPER_RENDERER", "helmfile")
+    via_binary = effective_values(st, rel)
+    assert via_binary.values == embedded.values
+    assert via_binary.file_values == embedded.file_values
