@@ -20,6 +20,8 @@ from tests.support import faults as F
 from tests.support.faults import FaultyRepoServer, loopback_alias_available
 from tests.support.tls import make_pki, server_context
 
+pytestmark = pytest.mark.reliability
+
 
 def _get(url: str, timeout: float = 5.0, path: str | None = None) -> http.client.HTTPResponse:
     parts = urlsplit(url)

@@ -19,6 +19,8 @@ from chartkeeper import yamlio
 from chartkeeper.errors import InputError
 from chartkeeper.lockfile import parse_lock, render_lock
 
+pytestmark = pytest.mark.reliability
+
 
 def _laughs(levels: int, width: int) -> str:
     lines = ["l0: &l0 [" + ", ".join(["lol"] * width) + "]"]

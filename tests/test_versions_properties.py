@@ -3,12 +3,16 @@ an independent oracle for SemVer 2 precedence."""
 
 from __future__ import annotations
 
+import pytest
+
 import semver
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chartkeeper.errors import InputError
 from chartkeeper.versions import ChartVersion, Constraint
+
+pytestmark = pytest.mark.reliability
 
 num = st.integers(min_value=0, max_value=300)
 ident = st.one_of(

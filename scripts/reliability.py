@@ -1,0 +1,97 @@
+"""Render the reliability suite's summary.json (tests/support/reliability.py) as docs/reliability.md."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+from datetime import datetime, timezone
+from pathlib import Path
+
+TITLES = {
+    "fault": ("Faults injected by upstreams", "survived as specified"),
+    "hostile": ("Hostile archives and malformed inputs", "rejected cleanly"),
+    "kill": ("Kill points (SIGKILL mid-run)", "recovered"),
+    "concurrency": ("Concurrent runs on one deployment", "serialised or refused"),
+    "canary": ("Canary secrets planted", "not leaked"),
+}
+
+INTRO = """# Reliability
+
+chartkeeper runs against repositories it does not control and on the repository that holds a
+production deployment. This page states what it survives, measured by the reliability suite
+in `tests/` (real servers on loopback, the real CLI in subprocesses, real git repositories;
+nothing of chartkeeper is mocked). Every figure below comes from one run of that suite; a trial
+is counted as passed only after all of its assertions held.
+
+What "as specified" means, for every trial:
+
+* **Faults** (HTTP repository and OCI registry): bounded retries where retrying is right (5xx,
+  429 with `Retry-After`, resets, timeouts), none where it is not (401/403/404, bad digests, bad
+  TLS); one `error:` line naming the repository and the cause; exit code 2; no partial or
+  temp file anywhere; the lock and the vendored folders byte-identical afterwards.
+* **Hostile inputs**: refused with one clear error naming the file or archive member; nothing
+  executed; nothing written.
+* **Kill points**: `sync` and `bump` are SIGKILLed at seeded random moments across a run. After
+  each kill the user's checkout, index, HEAD and current branch are byte-identical, the lock and
+  vendored folders are either fully old or fully new, and the next run succeeds and leaves no
+  leftovers.
+* **Canaries**: unique secrets planted in values files, `secrets.yaml`, Secret manifests,
+  repository credentials and environment variables; every command run with `--json`, Markdown
+  reports and `-vv`; the whole temp tree, the cache, all output, commit messages and the lock are
+  scanned. A canary found anywhere is a leak.
+"""
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("summary", type=Path)
+    ap.add_argument("--out", type=Path, default=Path("docs/reliability.md"))
+    ap.add_argument("--seconds", type=int, default=0)
+    ap.add_argument("--seed", default="")
+    ap.add_argument("--kills", default="")
+    ap.add_argument("--workers", default="2")
+    args = ap.parse_args()
+    data = json.loads(args.summary.read_text())
+    figs = data["figures"]
+    lines = [INTRO, "## Figures", ""]
+    lines.append("| | tried | passed | failed |")
+    lines.append("|---|---:|---:|---:|")
+    for cat, (title, _) in TITLES.items():
+        f = figs.get(cat, {"tried": 0, "passed": 0})
+        lines.append(f"| {title} | {f['tried']} | {f['passed']} | {f['tried'] - f['passed']} |")
+    canary = figs.get("canary", {"tried": 0, "passed": 0})
+    lines.append("")
+    lines.append(f"**Canaries leaked: {canary['tried'] - canary['passed']}** (of {canary['tried']} planted-secret checks).")
+    lines.append("")
+    for cat, (title, verb) in TITLES.items():
+        f = figs.get(cat)
+        if not f:
+            continue
+        lines += [f"### {title}", "", f"| kind | tried | {verb} |", "|---|---:|---:|"]
+        for kind, v in f["kinds"].items():
+            lines.append(f"| {kind} | {v['tried']} | {v['passed']} |")
+        lines.append("")
+    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    lines += [
+        "## How these figures were produced",
+        "",
+        "```",
+        f"scripts/reliability.sh --seed {args.seed} --kills {args.kills}",
+        "```",
+        "",
+        f"Run {when}: {data['tests_collected']} tests collected, {data['tests_failed']} failed, "
+        f"pytest exit status {data['exitstatus']}, {args.seconds} s wall time with {args.workers} workers "
+        f"on {os.cpu_count()} CPUs ({platform.system()} {platform.machine()}, Python {platform.python_version()}).",
+        "The same tests run in CI (`.ci/run`) with the same seed; `CHARTKEEPER_KILL_SEED` picks other kill points.",
+        "",
+    ]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("\n".join(lines))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
