@@ -169,6 +169,9 @@ class Transport:
                     raise SourceError(f"{self.label}: {exc} ({_tries(attempt)})") from None
                 self.sleep(_backoff(attempt))
                 attempt += 1
+                if sink is not None:  # the broken attempt's bytes must not stay in front of the retry's
+                    sink.seek(0)
+                    sink.truncate()
                 continue
             if resp.status in (301, 302, 303, 307, 308) and resp.status not in statuses:
                 location = resp.header("location")
@@ -243,7 +246,7 @@ class Transport:
             status = raw.status
             if method == "HEAD" or status in (204, 304) or (300 <= status < 400) or status >= 400 or sink is None:
                 try:
-                    body = _read_all(raw)
+                    body = _read_all(raw, self.label)
                 except (socket.timeout, TimeoutError):
                     raise _Transient(f"timed out reading from {_short(url)}") from None
                 except (ConnectionError, http.client.IncompleteRead) as exc:
@@ -257,6 +260,7 @@ class Transport:
                         break
                     digest.update(chunk)
                     sink.write(chunk)
+                _ensure_complete(raw)
             except (socket.timeout, TimeoutError):
                 raise _Transient(f"timed out reading from {_short(url)}") from None
             except (ConnectionError, http.client.IncompleteRead) as exc:
@@ -270,10 +274,17 @@ class _Transient(Exception):
     """A failure worth retrying (reset, timeout)."""
 
 
-def _read_all(raw: http.client.HTTPResponse) -> bytes:
+def _ensure_complete(raw: http.client.HTTPResponse) -> None:
+    # HTTPResponse.read(n) returns b"" when the server hangs up early instead of raising: a body
+    # shorter than its Content-Length is a broken transfer (retried), never a short document.
+    if raw.length:  # bytes still owed; None when there was no Content-Length
+        raise http.client.IncompleteRead(b"", raw.length)
+
+
+def _read_all(raw: http.client.HTTPResponse, label: str) -> bytes:
     length = raw.getheader("Content-Length")
     if length and length.isdigit() and int(length) > MAX_BODY:
-        raise SourceError(f"response of {length} bytes is over the {MAX_BODY} byte limit")
+        raise SourceError(f"{label}: response of {length} bytes is over the {MAX_BODY} byte limit")
     chunks: list[bytes] = []
     total = 0
     while True:
@@ -282,8 +293,9 @@ def _read_all(raw: http.client.HTTPResponse) -> bytes:
             break
         total += len(chunk)
         if total > MAX_BODY:
-            raise SourceError(f"response is over the {MAX_BODY} byte limit")
+            raise SourceError(f"{label}: response is over the {MAX_BODY} byte limit")
         chunks.append(chunk)
+    _ensure_complete(raw)
     return b"".join(chunks)
 
 
