@@ -164,11 +164,21 @@ def body(data: bytes, *, kind: str = "bad-body", content_type: str | None = None
     return Fault(kind, act)
 
 
-def truncated(*, fraction: float = 0.6) -> Fault:
-    """The real body cut short, with a Content-Length that matches the cut (the HTTP layer is happy)."""
+def truncated(*, fraction: float = 0.6, inside_quote: bool = False) -> Fault:
+    """The real body cut short, with a Content-Length that matches the cut (the HTTP layer is happy).
+
+    `inside_quote=True` moves the cut to just inside the next quoted scalar after `fraction`
+    (Helm quotes every `created:` time), so the document no longer parses; a cut between
+    entries leaves a valid, shorter index that no client can tell from a real one."""
 
     def act(h: Handler, real: bytes | None) -> None:
-        data = (real or b"")[: max(1, int(len(real or b"") * fraction))]
+        whole = real or b""
+        cut = max(1, int(len(whole) * fraction))
+        if inside_quote:
+            q = min((i for i in (whole.find(b'"', cut), whole.find(b"'", cut)) if i != -1), default=-1)
+            if q != -1:
+                cut = q + 3
+        data = whole[:cut]
         _send(h, 200, data, {"Content-Type": _ctype(h)})
         if h.command != "HEAD":
             _write(h, data)

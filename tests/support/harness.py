@@ -77,6 +77,19 @@ def assert_clean_failure(proc: subprocess.CompletedProcess[str], *needles: str, 
     return lines[0]
 
 
+RUN_LOCK = ".chartkeeper.lock"  # the run lock (holds the pid of the last holder); not user data
+
+
+def user_state(root: Path) -> dict[str, str]:
+    """`tree_state` without the run lock file and the folders that exist only to hold it."""
+    state = {k: v for k, v in tree_state(root).items() if Path(k).name != RUN_LOCK}
+    keep = {k: v for k, v in state.items() if not v.startswith("d ")}
+    for k, v in state.items():
+        if v.startswith("d ") and any(o.startswith(k + "/") for o in keep):
+            keep[k] = v
+    return dict(sorted(keep.items()))
+
+
 def tree_state(root: Path, *, exclude: tuple[str, ...] = (".git",)) -> dict[str, str]:
     """relative path -> "d <mode>" | "f <mode> <sha256>" | "l <target>" for everything under root."""
     state: dict[str, str] = {}
@@ -84,8 +97,9 @@ def tree_state(root: Path, *, exclude: tuple[str, ...] = (".git",)) -> dict[str,
         return state
     for dirpath, dirnames, filenames in os.walk(root):
         rel_dir = Path(dirpath).relative_to(root)
-        dirnames[:] = sorted(d for d in dirnames if not (rel_dir == Path(".") and d in exclude))
-        for name in sorted(dirnames) + sorted(filenames):
+        top = rel_dir == Path(".")
+        dirnames[:] = sorted(d for d in dirnames if not (top and d in exclude))
+        for name in sorted(dirnames) + sorted(f for f in filenames if not (top and f in exclude)):
             p = Path(dirpath) / name
             rel = p.relative_to(root).as_posix()
             st = os.lstat(p)
