@@ -1,0 +1,298 @@
+"""`chartkeeper bump` end to end: real git repositories, a real chart repository on loopback, the real CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support.deployment import demo_chart_versions, git, make_deployment, publish
+from tests.support.harness import assert_clean_failure, git_state, popen_cli, run_cli
+
+LOCK = "helmfile/charts/external/versions.lock"
+
+
+@pytest.fixture(autouse=True)
+def _no_index_refresh(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The tests' own `git status` must not refresh the index file they compare byte for byte.
+    monkeypatch.setenv("GIT_OPTIONAL_LOCKS", "0")
+
+
+@pytest.fixture
+def upstream(repo_server, tmp_path: Path):
+    charts = demo_chart_versions(
+        tmp_path / "src", "demo", {"1.0.0": {"tag": "1.0.0"}, "1.1.0": {"tag": "1.1.0"}, "1.2.0-rc.1": {}, "2.0.0": {}}
+    )
+    publish(repo_server.root, charts)
+    return repo_server
+
+
+@pytest.fixture
+def deploy(upstream, tmp_path: Path) -> Path:
+    root = make_deployment(tmp_path / "deploy", upstream.url, {"demo": "1.0.0"}, constraint={"demo": "~1.0 || ~1.1"})
+    (root / "notes.txt").write_text("my untracked notes\n")  # untracked work must survive untouched
+    return root
+
+
+def _bump(root: Path, *args: str, **kw) -> subprocess.CompletedProcess[str]:
+    return run_cli(["-C", str(root), "bump", *args], cwd=root, **kw)
+
+
+def _show(root: Path, ref: str, path: str) -> str:
+    return git(root, "show", f"{ref}:{path}")
+
+
+def test_full_bump_on_a_branch(deploy: Path) -> None:
+    before = git_state(deploy)
+    base = git(deploy, "rev-parse", "HEAD")
+    proc = _bump(deploy, "demo", "--json")
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads(proc.stdout)
+    branch = "chartkeeper/demo-1.1.0"
+    assert (res["status"], res["branch"], res["old"], res["new"]) == ("bumped", branch, "1.0.0", "1.1.0")
+    assert res["report"] == "reports/demo/1.0.0-to-1.1.0.md"
+    assert res["ready"] is True, res["problems"]
+
+    # the user's checkout, index, HEAD, branch and untracked files: byte-identical
+    assert git_state(deploy) == before
+    assert not (deploy / ".git" / "chartkeeper-worktrees").exists() or not any(
+        (deploy / ".git" / "chartkeeper-worktrees").iterdir()
+    )
+    assert git(deploy, "worktree", "list", "--porcelain").count("worktree ") == 1
+
+    # one commit on top of the base, with the promised message
+    assert git(deploy, "rev-list", "--count", f"{base}..{branch}") == "1"
+    assert git(deploy, "rev-parse", f"{branch}~1") == base
+    message = git(deploy, "log", "-1", "--format=%B", branch)
+    assert message.splitlines()[0] == "chore(charts): bump demo 1.0.0 → 1.1.0"
+    assert "Verdict: " in message and "breaking" in message and "review" in message
+
+    changed = sorted(git(deploy, "diff", "--no-renames", "--name-only", base, branch).splitlines())
+    ext = "helmfile/charts/external"
+    assert f"{ext}/demo-1.1.0/Chart.yaml" in changed and f"{ext}/demo-1.0.0/Chart.yaml" in changed
+    others = [p for p in changed if not p.startswith((f"{ext}/demo-1.0.0/", f"{ext}/demo-1.1.0/"))]
+    assert others == sorted(
+        [
+            "CHANGELOG.md",
+            "helmfile/helmfile.yaml",
+            LOCK,
+            f"{ext}/.treesums/demo.sums",
+            "reports/demo/1.0.0-to-1.1.0.images.txt",
+            "reports/demo/1.0.0-to-1.1.0.json",
+            "reports/demo/1.0.0-to-1.1.0.md",
+        ]
+    )
+    # the old folder is gone, the new one is the upstream chart
+    assert git(deploy, "ls-tree", "--name-only", branch, f"{ext}/").splitlines() == [
+        f"{ext}/.treesums", f"{ext}/demo-1.1.0", f"{ext}/versions.lock"
+    ]
+    assert "version: 1.1.0" in _show(deploy, branch, f"{ext}/demo-1.1.0/Chart.yaml")
+
+    # the lock: version, digest, checksum, fetch time; the constraint kept
+    from chartkeeper.lockfile import parse_lock
+    from chartkeeper.vendor.treesum import tree_checksum
+
+    entry = parse_lock(_show(deploy, branch, LOCK) + "\n").require("demo")
+    assert entry.version == "1.1.0" and entry.constraint == "~1.0 || ~1.1"
+    assert entry.digest and entry.digest.startswith("sha256:") and entry.fetched
+    wt = deploy.parent / "check"
+    git(deploy, "worktree", "add", "-q", str(wt), branch)
+    try:
+        assert tree_checksum(wt / ext / "demo-1.1.0") == entry.tree_checksum
+    finally:
+        git(deploy, "worktree", "remove", "--force", str(wt))
+
+    # helmfile.yaml: only the two chart: lines changed, comments and quoting kept
+    old_hf = _show(deploy, base, "helmfile/helmfile.yaml").splitlines()
+    new_hf = _show(deploy, branch, "helmfile/helmfile.yaml").splitlines()
+    diff = [(a, b) for a, b in zip(old_hf, new_hf) if a != b]
+    assert len(old_hf) == len(new_hf) and diff == [
+        ("    chart: ./charts/external/demo-1.0.0   # vendored by chartkeeper",
+         "    chart: ./charts/external/demo-1.1.0   # vendored by chartkeeper"),
+        ('    chart: "./charts/external/demo-1.0.0"', '    chart: "./charts/external/demo-1.1.0"'),
+    ]
+
+    # report, images, changelog
+    report = _show(deploy, branch, "reports/demo/1.0.0-to-1.1.0.md")
+    assert "demo" in report and "1.1.0" in report
+    for committed in (report, message, _show(deploy, branch, "reports/demo/1.0.0-to-1.1.0.json")):
+        assert str(deploy) not in committed and "chartkeeper-worktrees" not in committed  # no path of this machine
+    assert json.loads(_show(deploy, branch, "reports/demo/1.0.0-to-1.1.0.json"))["newVersion"] == "1.1.0"
+    changelog = _show(deploy, branch, "CHANGELOG.md")
+    assert changelog.startswith(_show(deploy, base, "CHANGELOG.md").split("## [1.0.0]")[0].rstrip("\n"))
+    unreleased = changelog.split("## [1.0.0]")[0]
+    assert "### Changed\n- Bump `demo` 1.0.0 → 1.1.0" in unreleased
+    assert "[upgrade report](reports/demo/1.0.0-to-1.1.0.md)" in unreleased
+
+
+def test_already_at_target_creates_nothing(deploy: Path) -> None:
+    before = git_state(deploy)
+    branches = git(deploy, "branch", "--list")
+    proc = _bump(deploy, "demo", "1.0.0")
+    assert proc.returncode == 0, proc.stderr
+    assert "already at 1.0.0" in proc.stdout
+    assert git_state(deploy) == before and git(deploy, "branch", "--list") == branches
+
+
+def test_downgrade_and_missing_version_refused(deploy: Path) -> None:
+    make = git(deploy, "branch", "--list")
+    assert_clean_failure(_bump(deploy, "demo", "0.9.0"), "no published version")
+    assert git(deploy, "branch", "--list") == make
+
+
+def test_dirty_tree_refused(deploy: Path) -> None:
+    (deploy / "helmfile" / "values" / "demo.yaml").write_text("image:\n  tag: edited\n")
+    before = git_state(deploy)
+    line = assert_clean_failure(_bump(deploy, "demo"), "uncommitted changes", "helmfile/values/demo.yaml")
+    assert line
+    assert git_state(deploy) == before
+    assert "chartkeeper/" not in git(deploy, "branch", "--list")
+
+
+def test_drift_refused(deploy: Path) -> None:
+    chart_values = deploy / "helmfile/charts/external/demo-1.0.0/values.yaml"
+    chart_values.write_text(chart_values.read_text() + "handEdit: true\n")
+    git(deploy, "commit", "-qam", "hand edit in a vendored chart")
+    before = git_state(deploy)
+    proc = _bump(deploy, "demo")
+    assert proc.returncode == 2
+    assert "drift" in proc.stderr and "modified: helmfile/charts/external/demo-1.0.0/values.yaml" in proc.stderr
+    assert "patches/demo/" in proc.stderr
+    assert git_state(deploy) == before
+    assert "chartkeeper/" not in git(deploy, "branch", "--list")
+
+
+def test_not_a_git_repository(upstream, tmp_path: Path) -> None:
+    root = make_deployment(tmp_path / "d", upstream.url, {"demo": "1.0.0"})
+    import shutil
+
+    shutil.rmtree(root / ".git")
+    assert_clean_failure(_bump(root, "demo"), "not inside a git repository")
+
+
+def test_unversioned_folder_is_refilled_and_helmfile_untouched(upstream, tmp_path: Path) -> None:
+    root = make_deployment(tmp_path / "d", upstream.url, {"demo": "1.0.0"}, paths={"demo": "demo"})
+    base = git(root, "rev-parse", "HEAD")
+    proc = _bump(root, "demo", "1.1.0")
+    assert proc.returncode == 0, proc.stderr
+    branch = "chartkeeper/demo-1.1.0"
+    changed = git(root, "diff", "--no-renames", "--name-only", base, branch).splitlines()
+    assert "helmfile/helmfile.yaml" not in changed
+    assert "helmfile/charts/external/demo/Chart.yaml" in changed
+    assert "version: 1.1.0" in _show(root, branch, "helmfile/charts/external/demo/Chart.yaml")
+    assert "path: demo\n" in _show(root, branch, LOCK)
+
+
+def test_dry_run_writes_nothing(deploy: Path) -> None:
+    before = git_state(deploy)
+    proc = _bump(deploy, "demo", "--dry-run")
+    assert proc.returncode == 0, proc.stderr
+    assert "dry run: demo 1.0.0 → 1.1.0" in proc.stdout
+    assert git_state(deploy) == before and "chartkeeper/" not in git(deploy, "branch", "--list")
+
+
+def test_fail_on_still_makes_the_branch(deploy: Path) -> None:
+    proc = _bump(deploy, "demo", "2.0.0", "--fail-on", "review", "--json")
+    res = json.loads(proc.stdout)
+    if res["counts"].get("review", 0) + res["counts"].get("breaking", 0) == 0:
+        pytest.skip("this upgrade has no review finding to fail on")
+    assert proc.returncode == 1
+    assert res["branch"] == "chartkeeper/demo-2.0.0"
+    assert git(deploy, "rev-parse", "--verify", "chartkeeper/demo-2.0.0")
+
+
+def test_push_to_bare_remote(deploy: Path, tmp_path: Path) -> None:
+    remote = tmp_path / "remote.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(remote)], check=True)
+    git(deploy, "remote", "add", "origin", str(remote))
+    proc = _bump(deploy, "demo", "--push")
+    assert proc.returncode == 0, proc.stderr
+    assert "pushed to origin" in proc.stdout
+    assert git(remote, "rev-parse", "chartkeeper/demo-1.1.0") == git(deploy, "rev-parse", "chartkeeper/demo-1.1.0")
+
+
+def test_all_continues_past_a_failing_chart(upstream, tmp_path: Path) -> None:
+    other = demo_chart_versions(tmp_path / "src2", "other", {"3.0.0": {}, "3.0.1": {}})
+    publish(upstream.root, other)
+    root = make_deployment(tmp_path / "d", upstream.url, {"demo": "1.0.0", "other": "3.0.0"}, constraint={"demo": "~1.0 || ~1.1"})
+    # the upstream now lies about other 3.0.1: its archive does not match the published digest
+    (upstream.root / "other-3.0.1.tgz").write_bytes(b"not the archive the index describes")
+    proc = _bump(root, "--all")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "summary:" in proc.stdout and "failed: other" in proc.stdout
+    assert "bumped: demo 1.0.0 → 1.1.0" in proc.stdout
+    branches = git(root, "branch", "--list", "chartkeeper/*")
+    assert "chartkeeper/demo-1.1.0" in branches and "other" not in branches
+
+
+def test_in_place_without_git(upstream, tmp_path: Path) -> None:
+    root = make_deployment(tmp_path / "d", upstream.url, {"demo": "1.0.0"})
+    import shutil
+
+    shutil.rmtree(root / ".git")
+    proc = _bump(root, "demo", "1.1.0", "--in-place")
+    assert proc.returncode == 0, proc.stderr
+    ext = root / "helmfile/charts/external"
+    assert (ext / "demo-1.1.0" / "Chart.yaml").is_file() and not (ext / "demo-1.0.0").exists()
+    assert "./charts/external/demo-1.1.0   # vendored" in (root / "helmfile/helmfile.yaml").read_text()
+    assert (root / "reports/demo/1.0.0-to-1.1.0.md").is_file()
+    assert not list(ext.glob(".chartkeeper-*"))
+
+
+# --- killed runs -------------------------------------------------------------------------------
+
+STAGES = ["resolved", "worktree", "chart-staged", "staged", "journal-written", "swapping", "committed", "verified"]
+
+
+def _kill_at(root: Path, stage: str, *args: str) -> None:
+    proc = popen_cli(["-C", str(root), "bump", *args], cwd=root, env={"CHARTKEEPER_TEST_PAUSE_AT": stage})
+    deadline = time.monotonic() + 120
+    seen = b""
+    assert proc.stderr is not None
+    os.set_blocking(proc.stderr.fileno(), False)
+    while f"paused at {stage}".encode() not in seen:
+        if proc.poll() is not None:
+            seen += proc.stderr.read() or b""
+            raise AssertionError(f"exited {proc.returncode} before {stage}: {seen.decode(errors='replace')}")
+        assert time.monotonic() < deadline, f"never reached {stage}"
+        chunk = proc.stderr.read()
+        if chunk:
+            seen += chunk
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_killed_bump_then_clean_rerun(deploy: Path, stage: str) -> None:
+    before = git_state(deploy)
+    _kill_at(deploy, stage, "demo")
+    assert git_state(deploy) == before  # the checkout never sees anything, whatever the stage
+    proc = _bump(deploy, "demo", "--json")
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads(proc.stdout)
+    assert res["status"] in (("exists",) if stage in ("committed", "verified") else ("bumped",))
+    assert git_state(deploy) == before
+    branch = "chartkeeper/demo-1.1.0"
+    assert git(deploy, "log", "-1", "--format=%s", branch) == "chore(charts): bump demo 1.0.0 → 1.1.0"
+    assert git(deploy, "rev-list", "--count", f"HEAD..{branch}") == "1"
+    assert git(deploy, "worktree", "list", "--porcelain").count("worktree ") == 1
+    assert "version: 1.1.0" in _show(deploy, branch, "helmfile/charts/external/demo-1.1.0/Chart.yaml")
+
+
+@pytest.mark.parametrize("stage", ["staged", "swapping"])
+def test_killed_in_place_is_finished_or_undone(upstream, tmp_path: Path, stage: str) -> None:
+    root = make_deployment(tmp_path / "d", upstream.url, {"demo": "1.0.0"})
+    _kill_at(root, stage, "demo", "1.1.0", "--in-place")
+    ext = root / "helmfile/charts/external"
+    proc = _bump(root, "demo", "1.1.0", "--in-place", "--allow-dirty")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (ext / "demo-1.1.0").is_dir() and not (ext / "demo-1.0.0").exists()
+    assert not list(ext.glob(".chartkeeper-*"))
+    text = (root / "helmfile/helmfile.yaml").read_text()
+    assert "demo-1.0.0" not in text and text.count("demo-1.1.0") == 2
