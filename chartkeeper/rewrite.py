@@ -97,7 +97,10 @@ def state_files(helmfile_dir: Path) -> list[Path]:
     for dirpath, dirnames, filenames in os.walk(helmfile_dir):
         # Charts (vendored or custom) hold their own YAML, sometimes with `chart:` keys; not state files.
         dirnames[:] = sorted(
-            d for d in dirnames if not d.startswith(".") and not (Path(dirpath) / d / "Chart.yaml").exists()
+            d
+            for d in dirnames
+            if d not in (".git", ".treesums") and not d.startswith(".chartkeeper")
+            and not (Path(dirpath) / d / "Chart.yaml").exists()
         )
         for fn in sorted(filenames):
             if fn.endswith(STATE_SUFFIXES):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -47,12 +48,16 @@ def _show(root: Path, ref: str, path: str) -> str:
     return git(root, "show", f"{ref}:{path}")
 
 
-def test_full_bump_on_a_branch(deploy: Path) -> None:
+@pytest.mark.parametrize("renderer", ["embedded", "helmfile"])
+def test_full_bump_on_a_branch(deploy: Path, renderer: str) -> None:
+    if renderer == "helmfile" and not shutil.which("helmfile"):
+        pytest.skip("no helmfile binary (scripts/install-tools.sh installs one)")
     before = git_state(deploy)
     base = git(deploy, "rev-parse", "HEAD")
-    proc = _bump(deploy, "demo", "--json")
+    proc = _bump(deploy, "demo", "--json", env={"CHARTKEEPER_HELMFILE": "none" if renderer == "embedded" else ""})
     assert proc.returncode == 0, proc.stderr
     res = json.loads(proc.stdout)
+    assert res["checks"] and all(("helmfile template" in c) == (renderer == "helmfile") for c in res["checks"][1:])
     branch = "chartkeeper/demo-1.1.0"
     assert (res["status"], res["branch"], res["old"], res["new"]) == ("bumped", branch, "1.0.0", "1.1.0")
     assert res["report"] == "reports/demo/1.0.0-to-1.1.0.md"
@@ -242,6 +247,27 @@ def test_in_place_without_git(upstream, tmp_path: Path) -> None:
     assert "./charts/external/demo-1.1.0   # vendored" in (root / "helmfile/helmfile.yaml").read_text()
     assert (root / "reports/demo/1.0.0-to-1.1.0.md").is_file()
     assert not list(ext.glob(".chartkeeper-*"))
+
+
+def test_not_ready_branch_is_kept_and_marked(upstream, tmp_path: Path) -> None:
+    broken = demo_chart_versions(tmp_path / "src3", "demo", {"1.0.1": {"broken": "yes"}})
+    publish(upstream.root, broken)
+    root = make_deployment(tmp_path / "d", upstream.url, {"demo": "1.0.0"})
+    proc = _bump(root, "demo", "1.0.1", env={"CHARTKEEPER_HELMFILE": "none"})
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "NOT READY (the branch is kept for inspection)" in proc.stdout
+    assert "this chart version does not render" in proc.stdout
+    assert git(root, "rev-parse", "--verify", "chartkeeper/demo-1.0.1")
+
+
+def test_second_run_refused_while_one_holds_the_lock(deploy: Path) -> None:
+    from chartkeeper import runlock
+
+    before = git_state(deploy)
+    with runlock.hold(deploy / ".git" / "chartkeeper.lock"):
+        proc = _bump(deploy, "demo")
+    assert_clean_failure(proc, "another chartkeeper process")
+    assert git_state(deploy) == before and "chartkeeper/" not in git(deploy, "branch", "--list")
 
 
 # --- killed runs -------------------------------------------------------------------------------

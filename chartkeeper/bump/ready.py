@@ -96,6 +96,14 @@ def render_embedded(settings: Settings, applied: Any, envs: list[str]) -> tuple[
     return checks, problems
 
 
+def helmfile_binary() -> str | None:
+    """`$CHARTKEEPER_HELMFILE` (a path, or `none` to never use one), else `helmfile` on PATH."""
+    chosen = (os.environ.get("CHARTKEEPER_HELMFILE") or "").strip()
+    if chosen.lower() == "none":
+        return None
+    return chosen or shutil.which("helmfile")
+
+
 def check_ready(settings: Settings, applied: Any, analysis: Any) -> tuple[list[str], list[str]]:
     checks, problems = verify_lock(settings)
     envs = list(getattr(analysis, "envs", ()) or ())
@@ -103,7 +111,7 @@ def check_ready(settings: Settings, applied: Any, analysis: Any) -> tuple[list[s
         from chartkeeper.bump import releases as rel_mod
 
         envs = rel_mod.environments(settings)
-    binary = shutil.which("helmfile")
+    binary = helmfile_binary()
     if binary:
         c, p = render_with_helmfile(settings, binary, envs or ["default"])
     else:
