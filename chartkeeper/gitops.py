@@ -186,6 +186,8 @@ def delete_branch(root: Path, branch: str) -> None:
 def commit_all(tree: Path, message: str) -> str:
     """Stage everything in the worktree `tree` and commit it; returns the new commit."""
     git(tree, "add", "--all", ".")
+    # --no-verify: a formatter in a pre-commit hook would rewrite vendored upstream files and break
+    # their tree checksum; the branch is reviewed in a merge request, where the hooks' CI runs.
     git(tree, "commit", "--quiet", "--no-verify", "-F", "-", input=message)
     return git(tree, "rev-parse", "HEAD")
 

@@ -162,11 +162,20 @@ def _finish_exit(res: BumpResult, opts: BumpOptions) -> None:
 def bump_one(settings: Settings, out: Output, name: str, spec: str | None, opts: BumpOptions) -> BumpResult:
     if opts.allow_dirty and not opts.in_place:
         raise InputError("--allow-dirty works only with --in-place (a branch is made from committed files)")
-    if opts.dry_run:
-        return _dry_run(settings, out, name, spec, opts)
-    if opts.in_place:
-        return _in_place(settings, out, name, spec, opts)
-    return _on_branch(settings, out, name, spec, opts)
+    try:
+        if opts.dry_run:
+            return _dry_run(settings, out, name, spec, opts)
+        if opts.in_place:
+            return _in_place(settings, out, name, spec, opts)
+        return _on_branch(settings, out, name, spec, opts)
+    except OSError as exc:  # a full disk, a permission problem: say which file, and what state we left
+        where = f"{exc.filename}: " if exc.filename else ""
+        raise ChartkeeperError(
+            f"{name}: cannot write {where}{exc.strerror or exc}",
+            hint="run the same command again once fixed: it finishes or discards the interrupted swap"
+            if opts.in_place
+            else "your checkout was not touched; the temporary worktree and branch were removed",
+        ) from exc
 
 
 def _resolve(settings: Settings, lock: Lock, name: str, spec: str | None, opts: BumpOptions) -> tuple[BumpResult, Target]:
