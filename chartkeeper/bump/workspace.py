@@ -137,7 +137,13 @@ def create(repo: Path, branch: str, base: str) -> Workspace:
     path = gitops.worktrees_home(repo) / branch[len(gitops.BRANCH_PREFIX) :]
     if path.exists():  # not ours to keep: a leftover clean_leftovers did not see (no registration)
         gitops.remove_worktree(repo, path)
-    gitops.add_worktree(repo, path, branch, base)
+    try:
+        gitops.add_worktree(repo, path, branch, base)
+    except BaseException:
+        gitops.remove_worktree(repo, path)
+        if gitops.branch_exists(repo, branch) and gitops.head_commit(repo, f"refs/heads/{branch}") == base:
+            gitops.delete_branch(repo, branch)
+        raise
     return Workspace(repo, path, branch, base)
 
 
