@@ -82,18 +82,17 @@ def _rebased(settings: Settings, old_root: Path, new_root: Path) -> Settings:
 
 @contextlib.contextmanager
 def _run_lock(settings: Settings, repo: Path | None) -> Iterator[None]:
-    """Hold the deployment's run lock. In a git repository it lives in the git folder, so a
-    bump adds no untracked file to the checkout; the lock `sync` uses is held too when it exists."""
+    """Hold the run lock. A bump on a branch writes only inside the git folder (worktree, refs),
+    so its lock lives there too and even a killed run leaves no file in the checkout; with
+    `--in-place` it is the deployment's lock that `sync` and `add` hold."""
     from chartkeeper import runlock
 
-    with contextlib.ExitStack() as stack:
-        if repo is not None:
-            stack.enter_context(runlock.hold(gitops.common_dir(repo) / "chartkeeper.lock"))
-            if runlock.lock_path_for(settings).exists():
-                stack.enter_context(runlock.run_lock(settings))
-        else:
-            stack.enter_context(runlock.run_lock(settings))
-        yield
+    if repo is not None:
+        with runlock.hold(gitops.common_dir(repo) / "chartkeeper.lock", what="chartkeeper bump"):
+            yield
+    else:
+        with runlock.run_lock(settings):
+            yield
 
 
 def _lock_at(repo: Path, commit: str, settings: Settings) -> Lock:
