@@ -266,7 +266,7 @@ def test_second_run_refused_while_one_holds_the_lock(deploy: Path) -> None:
     before = git_state(deploy)
     with runlock.hold(deploy / ".git" / "chartkeeper.lock"):
         proc = _bump(deploy, "demo")
-    assert_clean_failure(proc, "another chartkeeper process")
+    assert_clean_failure(proc, "another chartkeeper bump process", "is working on this deployment")
     assert git_state(deploy) == before and "chartkeeper/" not in git(deploy, "branch", "--list")
 
 
