@@ -166,7 +166,8 @@ def test_drift_refused(deploy: Path) -> None:
     before = git_state(deploy)
     proc = _bump(deploy, "demo")
     assert proc.returncode == 2
-    assert "drift" in proc.stderr and "modified: helmfile/charts/external/demo-1.0.0/values.yaml" in proc.stderr
+    assert "drift" in proc.stderr and "demo (demo-1.0.0): drift" in proc.stderr
+    assert [ln.split() for ln in proc.stderr.splitlines() if ln.strip().startswith("modified")] == [["modified", "values.yaml"]]
     assert "patches/demo/" in proc.stderr
     assert git_state(deploy) == before
     assert "chartkeeper/" not in git(deploy, "branch", "--list")

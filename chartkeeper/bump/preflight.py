@@ -27,33 +27,26 @@ def require_clean(repo: Path) -> None:
 
 
 def require_no_drift(lock: Lock, entry: LockEntry, repo_root: Path) -> str | None:
-    """Refuse when the vendored folder differs from its lock checksum; returns a warning, if any."""
-    from chartkeeper.vendor import treesum
+    """Refuse unless the vendored folder matches its lock checksum (`verify`); returns a warning, if any."""
+    from chartkeeper.vendor.report import chart_report_lines
+    from chartkeeper.vendor.verify import CLEAN, NO_CHECKSUM, check_entry
 
-    folder = lock.folder_of(entry)
-    rel = os.path.relpath(folder, repo_root)
-    if not folder.is_dir():
-        raise RefusedError(
-            f"{entry.name}: the vendored folder {rel} is missing",
-            hint=f"run `chartkeeper sync {entry.name}` to restore it from the lock first",
-        )
-    if entry.tree_checksum is None:
-        return f"{entry.name}: the lock has no treeChecksum, so hand edits in {rel} cannot be detected"
-    actual = treesum.tree_manifest(folder)
-    if treesum.checksum_of_manifest(actual) == entry.tree_checksum:
+    report = check_entry(lock, entry)
+    if report.state == CLEAN:
         return None
-    stored = treesum.read_manifest(lock.root, entry.name, entry.tree_checksum)
-    lines = [f"{entry.name}: the vendored chart {rel} differs from its lock checksum (drift)"]
-    if stored is not None:
-        drift = treesum.diff_manifests(stored, actual)
-        for label, paths in (("modified", drift.modified), ("added", drift.added), ("removed", drift.removed)):
-            lines += [f"  {label}: {rel}/{p}" for p in paths[:_SHOW]]
-            if len(paths) > _SHOW:
-                lines.append(f"  … and {len(paths) - _SHOW} more {label}")
-    else:
-        lines.append(f"  expected {entry.tree_checksum}, found {treesum.checksum_of_manifest(actual)}")
+    rel = os.path.relpath(lock.folder_of(entry), repo_root)
+    if report.state == NO_CHECKSUM:
+        return f"{entry.name}: the lock has no treeChecksum, so hand edits in {rel} cannot be detected"
+    lines = chart_report_lines(report)
+    if len(lines) > _SHOW + 1:
+        lines = lines[: _SHOW + 1] + [f"  … and {len(lines) - _SHOW - 1} more"]
+    if report.drift is None:  # missing, never vendored, or drift without a manifest naming files
+        raise RefusedError(
+            "\n".join(lines), hint=f"run `chartkeeper sync {entry.name}` to vendor it as the lock says, then bump"
+        )
     raise RefusedError(
-        "\n".join(lines),
+        f"{entry.name}: the vendored chart {rel} differs from versions.lock (drift); `chartkeeper verify` says:\n"
+        + "\n".join(lines),
         hint=f"a bump replaces the whole folder and would drop these edits: move them into "
-        f"patches/{entry.name}/ (kustomize) or values, then `chartkeeper sync {entry.name}`",
+        f"patches/{entry.name}/ (kustomize) or values, then `chartkeeper sync {entry.name}` to restore the folder",
     )

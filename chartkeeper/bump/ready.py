@@ -20,18 +20,19 @@ from chartkeeper.settings import Settings
 
 
 def verify_lock(settings: Settings) -> tuple[list[str], list[str]]:
-    from chartkeeper.vendor import treesum
+    """`chartkeeper verify` on the result: every pinned chart, unowned folders, leftovers."""
+    from chartkeeper.vendor.report import chart_report_lines
+    from chartkeeper.vendor.verify import verify_tree
 
     lock = load_lock(settings.lock_file)
+    report = verify_tree(settings, lock)
     problems: list[str] = []
-    for e in lock.entries:
-        folder = lock.folder_of(e)
-        rel = os.path.relpath(folder, settings.root)
-        if not folder.is_dir():
-            problems.append(f"verify: {e.name}: the vendored folder {rel} is missing")
-        elif e.tree_checksum and treesum.tree_checksum(folder) != e.tree_checksum:
-            problems.append(f"verify: {e.name}: {rel} does not match its tree checksum")
-    checks = [] if problems else [f"verify: {len(lock.entries)} vendored chart(s) match versions.lock"]
+    for r in report.charts:
+        if not r.ok:
+            problems.append("verify: " + "; ".join(ln.strip() for ln in chart_report_lines(r)))
+    problems += [f"verify: {name}: a folder next to the lock that no entry owns" for name in report.unowned]
+    problems += [f"verify: {name}: left over from an interrupted run" for name in report.leftovers]
+    checks = [] if problems else [f"verify: {len(report.charts)} vendored chart(s) match versions.lock"]
     return checks, problems
 
 
