@@ -53,3 +53,21 @@ with hold(Path({str(lock)!r}), wait=30):
     assert [p.wait(60) for p in procs] == [0] * 6
     assert log.read_text() == "in\nout\n" * 6  # never interleaved
     assert not lock.exists()
+
+
+def test_sync_refuses_while_another_process_holds_the_deployment(tmp_path: Path) -> None:
+    from tests.support.harness import assert_clean_failure, run_cli
+
+    ext = tmp_path / "helmfile" / "charts" / "external"
+    ext.mkdir(parents=True)
+    (ext / "versions.lock").write_text("version: 1\ncharts: []\n")
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(ext / ".chartkeeper.lock")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+        for args in (["sync"], ["add", "x", "--repo", "http://127.0.0.1:9", "--version", "1.0.0"], ["import"]):
+            res = run_cli(args, cwd=tmp_path, env={"CHARTKEEPER_LOCK_WAIT": "0.3"})
+            assert_clean_failure(res, "another chartkeeper process", f"pid {proc.pid}")
+    finally:
+        proc.kill()
+        proc.wait()
+    assert run_cli(["sync"], cwd=tmp_path).returncode == 0

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+from pathlib import Path
 from typing import Any
 
 from chartkeeper.context import AppContext
@@ -12,6 +14,7 @@ from chartkeeper.runlock import run_lock
 from chartkeeper.vendor.report import entry_json
 from chartkeeper.vendor.stage import clean_leftovers
 from chartkeeper.vendor.sync import FAILED, OK, SyncResult, bundle_source, sync_lock
+from chartkeeper.vendor.unpack import STAGING_PREFIX
 
 
 def run(ctx: AppContext, charts: list[str] | None = None, source_from: str | None = None, force: bool = False) -> int:
@@ -52,12 +55,24 @@ def _run(ctx: AppContext, lock: Any, names: list[str], source_url: str | None, f
     if not out.show_progress:
         _, results = sync_lock(ctx.settings, lock, names, source_from=source_url, force=force, out=out)
         return results
+    import threading
+
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     total = len(names) if names else len(lock.entries)
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=out.err, transient=True) as progress:
-        task = progress.add_task("sync", total=total)
+                  TextColumn("{task.fields[bytes]}"), TimeElapsedColumn(), console=out.err, transient=True) as progress:
+        task = progress.add_task("sync", total=total, bytes="")
+        stop = threading.Event()
+
+        def watch() -> None:
+            # Sources write downloads into the staging folder: its growing size is the download.
+            while not stop.wait(0.2):
+                size = _staging_bytes(lock.root)
+                progress.update(task, bytes=f"{_human(size)} staged" if size else "")
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
 
         def start(e: LockEntry) -> None:
             progress.update(task, description=f"{e.name} {e.version}")
@@ -65,9 +80,33 @@ def _run(ctx: AppContext, lock: Any, names: list[str], source_url: str | None, f
         def done(_: SyncResult) -> None:
             progress.advance(task)
 
-        _, results = sync_lock(ctx.settings, lock, names, source_from=source_url, force=force, out=None,
-                               on_start=start, on_done=done)
+        try:
+            _, results = sync_lock(ctx.settings, lock, names, source_from=source_url, force=force, out=None,
+                                   on_start=start, on_done=done)
+        finally:
+            stop.set()
+            watcher.join(1)
     return results
+
+
+def _staging_bytes(root: Path) -> int:
+    total = 0
+    for d in root.glob(STAGING_PREFIX + "*"):
+        for dirpath, _, files in os.walk(d):
+            for f in files:
+                try:
+                    total += os.lstat(os.path.join(dirpath, f)).st_size
+                except OSError:
+                    pass
+    return total
+
+
+def _human(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return str(n)
 
 
 def _json(r: SyncResult) -> dict[str, Any]:
