@@ -39,6 +39,22 @@ RELEASES = {
 CUSTOM = {"astrago": "astrago", "gpu-process-exporter": "monitoring"}
 
 
+TOOLS = ROOT / ".tools/bin"  # scripts/install-tools.sh puts real helm/helm3/kubectl/helmfile here
+
+
+def _tool(name: str) -> str | None:
+    found = shutil.which(name)
+    if found:
+        return found
+    local = TOOLS / name
+    return str(local) if os.access(local, os.X_OK) else None
+
+
+def _tools_env() -> dict:
+    """The environment for subprocesses that look tools up on PATH (the post-renderer runs kubectl)."""
+    return dict(os.environ, PATH=f"{os.environ.get('PATH', '')}{os.pathsep}{TOOLS}")
+
+
 def _yaml_files() -> list[Path]:
     out = []
     for base in (HELMFILE, PATCHES):
@@ -204,7 +220,7 @@ def test_custom_charts_render_and_lint_in_every_environment(model, settings, cha
 @pytest.mark.tools
 @pytest.mark.parametrize("chart", sorted(CUSTOM))
 def test_custom_charts_pass_helm_lint_binary(chart: str) -> None:
-    helm = shutil.which("helm") or shutil.which("helm3")
+    helm = _tool("helm") or _tool("helm3")
     if helm is None:
         pytest.skip("no helm binary (scripts/install-tools.sh installs one)")
     out = subprocess.run([helm, "lint", "--strict", str(HELMFILE / "charts/custom" / chart)], capture_output=True, text=True)
@@ -215,7 +231,7 @@ def test_custom_charts_pass_helm_lint_binary(chart: str) -> None:
 
 
 def _kustomize_available() -> bool:
-    return bool(shutil.which("kustomize") or shutil.which("kubectl"))
+    return bool(_tool("kustomize") or _tool("kubectl"))
 
 
 @pytest.mark.tools
@@ -230,7 +246,7 @@ def test_post_renderer_applies_the_gpu_operator_patch() -> None:
         "          resources: {limits: {cpu: 500m, memory: 350Mi}}\n"
         "---\napiVersion: v1\nkind: ServiceAccount\nmetadata: {name: gpu-operator, namespace: gpu-operator}\n"
     )
-    out = subprocess.run([str(PATCHES / "kustomize-post-renderer.sh"), str(PATCHES / "gpu-operator")], input=rendered, capture_output=True, text=True)
+    out = subprocess.run([str(PATCHES / "kustomize-post-renderer.sh"), str(PATCHES / "gpu-operator")], input=rendered, capture_output=True, text=True, env=_tools_env())
     assert out.returncode == 0, out.stderr
     docs = [d for d in yamlio.loads_all(out.stdout) if d]
     dep = next(d for d in docs if d["kind"] == "Deployment")
@@ -246,7 +262,7 @@ def test_post_renderer_adds_the_prometheus_scrape_config() -> None:
         "apiVersion: monitoring.coreos.com/v1\nkind: Prometheus\nmetadata:\n  name: prometheus-kube-prometheus-prometheus\n"
         "  namespace: monitoring\nspec:\n  replicas: 1\n"
     )
-    out = subprocess.run([str(PATCHES / "kustomize-post-renderer.sh"), str(PATCHES / "kube-prometheus-stack")], input=rendered, capture_output=True, text=True)
+    out = subprocess.run([str(PATCHES / "kustomize-post-renderer.sh"), str(PATCHES / "kube-prometheus-stack")], input=rendered, capture_output=True, text=True, env=_tools_env())
     assert out.returncode == 0, out.stderr
     docs = [d for d in yamlio.loads_all(out.stdout) if d]
     prom = next(d for d in docs if d["kind"] == "Prometheus")
@@ -262,7 +278,7 @@ def test_post_renderer_adds_the_prometheus_scrape_config() -> None:
 @pytest.mark.tools
 def test_post_renderer_refuses_a_kustomization_with_resources(tmp_path: Path) -> None:
     (tmp_path / "kustomization.yaml").write_text("resources:\n  - x.yaml\n")
-    out = subprocess.run([str(PATCHES / "kustomize-post-renderer.sh"), str(tmp_path)], input="", capture_output=True, text=True)
+    out = subprocess.run([str(PATCHES / "kustomize-post-renderer.sh"), str(tmp_path)], input="", capture_output=True, text=True, env=_tools_env())
     assert out.returncode != 0 and "must not list resources" in out.stderr
 
 
@@ -270,11 +286,11 @@ def test_post_renderer_refuses_a_kustomization_with_resources(tmp_path: Path) ->
 
 
 def _helmfile_cmd() -> list[str] | None:
-    helmfile = shutil.which("helmfile")
+    helmfile = _tool("helmfile")
     if helmfile is None:
         return None
     # helmfile 0.16x calls `helm version --client`, which Helm v4 rejects: prefer a Helm 3 binary
-    helm3 = shutil.which("helm3")
+    helm3 = _tool("helm3")
     return [helmfile] + (["--helm-binary", helm3] if helm3 else [])
 
 
@@ -372,3 +388,31 @@ def test_workflow_lint_step_passes_on_the_tree_and_fails_on_a_broken_copy(tmp_pa
     bad = subprocess.run(["bash", "-e", "-c", script], cwd=run_dir, env=_shim(run_dir, broken), capture_output=True, text=True)
     assert bad.returncode == 1
     assert "lint.schema-violation" in (run_dir / "lint.json").read_text()
+
+
+@pytest.mark.tools
+def test_helmfile_binary_runs_the_post_renderer_from_a_tier_helmfile(tmp_path: Path) -> None:
+    """The `../../../patches/...` paths hold when helmfile runs a tier's sub-helmfile from its folder."""
+    cmd = _helmfile_cmd()
+    if cmd is None or not _kustomize_available():
+        pytest.skip("needs helmfile and kubectl (scripts/install-tools.sh installs them)")
+    copy = _copy_tree(tmp_path / "repo")
+    patch = copy / "patches/astrago"
+    patch.mkdir()
+    (patch / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\npatches:\n"
+        "  - path: annotate.yaml\n    target:\n      kind: Deployment\n      name: astrago\n"
+    )
+    (patch / "annotate.yaml").write_text(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: astrago\n  annotations:\n    astrago.io/patched: \"yes\"\n"
+    )
+    release = copy / "helmfile/releases/applications/astrago.yaml"
+    release.write_text(
+        release.read_text()
+        + "    postRenderer: ../../../patches/kustomize-post-renderer.sh\n    postRendererArgs:\n      - ../../../patches/astrago\n"
+    )
+    run_env = dict(_tools_env(), HELM_CACHE_HOME=str(tmp_path / "cache"), HELM_DATA_HOME=str(tmp_path / "data"))
+    out = subprocess.run(cmd + ["-e", "dev", "-l", "app=astrago", "template"], cwd=copy / "helmfile", capture_output=True, text=True, env=run_env)
+    assert out.returncode == 0, out.stderr
+    deployment = next(d for d in yamlio.loads_all(out.stdout) if d and d.get("kind") == "Deployment")
+    assert deployment["metadata"]["annotations"]["astrago.io/patched"] == "yes"
