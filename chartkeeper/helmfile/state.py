@@ -455,6 +455,8 @@ class StateLoader:
         if not isinstance(name, str) or not name:
             raise InputError(f"{where}: a release without a `name:` (line {lines.get((), '?')})")
         where = f"{where}: release {name}"
+        r = self._render_release_fields(r, ctx, where, layer.base_dir)
+        name = r["name"]
         chart = r.get("chart")
         if not isinstance(chart, str) or not chart:
             raise InputError(f"{where}: `chart:` is required")
@@ -533,6 +535,63 @@ class StateLoader:
             post_renderer=r.get("postRenderer", defaults.get("postRenderer")) or None,
             post_renderer_args=tuple(str(a) for a in renderer_args),
         )
+
+    def _render_release_fields(self, r: dict, ctx: _EnvCtx, where: str, base_dir: Path) -> dict:
+        """helmfile's release templates: `{{ .Release.Name }}` left in a release's fields after the
+        state was rendered (written as {{`{{ … }}`}}) is rendered with the release's own context.
+        Like helmfile, inline values maps are left as they are."""
+        fields = ("name", "namespace", "chart", "version", "installed", "condition")
+        strings = [r.get(f) for f in fields]
+        strings += list((r.get("labels") or {}).values()) if isinstance(r.get("labels"), dict) else []
+        for key in ("values", "secrets"):
+            strings += [v for v in (r.get(key) or []) if isinstance(v, str)] if isinstance(r.get(key), list) else []
+        for item in r.get("set") or [] if isinstance(r.get("set"), list) else []:
+            if isinstance(item, dict):
+                strings += [item.get("name"), item.get("value"), item.get("file")] + list(item.get("values") or [])
+        if not any(isinstance(x, str) and "{{" in x for x in strings):
+            return r
+        r = dict(r)
+
+        def render(text: Any, release_ctx: dict) -> Any:
+            if not isinstance(text, str) or "{{" not in text:
+                return text
+            return self.render(text, ctx.template_context(Release=release_ctx), where, base_dir)
+
+        def release_ctx() -> dict:
+            return {
+                "Name": r.get("name"),
+                "Namespace": r.get("namespace") or "",
+                "Labels": dict(r.get("labels") or {}),
+                "Chart": r.get("chart") or "",
+                "KubeContext": r.get("kubeContext") or "",
+            }
+
+        r["name"] = render(r.get("name"), release_ctx())
+        for f in ("namespace", "chart", "version"):
+            r[f] = render(r.get(f), release_ctx())
+        if isinstance(r.get("labels"), dict):
+            r["labels"] = {k: render(v, release_ctx()) for k, v in r["labels"].items()}
+        rc = release_ctx()
+        for f in ("installed", "condition"):
+            if isinstance(r.get(f), str):
+                r[f] = render(r[f], rc).strip()
+        for key in ("values", "secrets"):
+            if isinstance(r.get(key), list):
+                r[key] = [render(v, rc) if isinstance(v, str) else v for v in r[key]]
+        if isinstance(r.get("set"), list):
+            new = []
+            for item in r["set"]:
+                if isinstance(item, dict):
+                    item = dict(item)
+                    for f in ("name", "value", "file"):
+                        item[f] = render(item.get(f), rc) if f in item else None
+                        if item[f] is None:
+                            item.pop(f)
+                    if isinstance(item.get("values"), list):
+                        item["values"] = [render(v, rc) for v in item["values"]]
+                new.append(item)
+            r["set"] = new
+        return r
 
     @staticmethod
     def _chart_line(part: _Part, lines: dict[tuple, int], chart: str) -> int | None:

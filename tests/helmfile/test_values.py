@@ -85,3 +85,16 @@ def test_missing_file_handler_warn_skips_the_file(layered: Settings) -> None:
     st = load_state(layered, "production")
     v = effective_values(st, st.release("app")).values
     assert v["replicas"] == 5 and v["zone2"] == "c" and v["env"]["REGION"] == "eu-1"
+
+
+def test_release_templates_render_per_release(layered: Settings) -> None:
+    st = load_state(layered, "staging")
+    api, web = st.release("api"), st.release("web")
+    assert dict(api.labels) == {"component": "api"} and web.namespace == "apps-web"
+    assert [v.path.name for v in web.values if v.path] == ["web.yaml"]
+    assert effective_values(st, web).values == {
+        "replicas": 2,
+        "port": 80,
+        "host": "{{ .Release.Name }}.apps.svc",  # inline maps are not release-templated (as in helmfile)
+        "fullnameOverride": "web-apps-web",
+    }
