@@ -196,8 +196,11 @@ def rewrite_action(raw: str, fenv: FuncEnv, where: str, line: int = 0) -> str:
     def is_end(t: Token | None) -> bool:
         return t is None or (t.kind == "punct" and t.text in (")", "|"))
 
+    inserts: dict[int, str] = {}
     prev: Token | None = None
     while i < len(toks):
+        if i in inserts:
+            out.append(inserts.pop(i))
         t = toks[i]
         if t.kind == "field" and t.text != "." and not (prev is not None and prev.text == ")" and out and not out[-1].isspace()):
             fields = t.text[1:].split(".")
@@ -242,6 +245,10 @@ def rewrite_action(raw: str, fenv: FuncEnv, where: str, line: int = 0) -> str:
             i = consumed + 1
             prev = toks[consumed]
             continue
+        elif t.kind == "ident" and t.text == "toYaml":
+            # helmfile's toYaml keeps the trailing newline that Helm's trims
+            inserts[_command_end(toks, i)] = ' | printf "%s\\n"'
+            out.append(t.text)
         elif t.kind == "ident" and t.text in HELMFILE_ONLY:
             raise UnsupportedTemplate(
                 f"{where}: the helmfile function `{t.text}` ({HELMFILE_ONLY[t.text]}) is not available in the embedded renderer",
@@ -254,8 +261,48 @@ def rewrite_action(raw: str, fenv: FuncEnv, where: str, line: int = 0) -> str:
         if t.kind != "ws":
             prev = t
         i += 1
-    del sig
-    return left + "".join(out) + right
+    if len(toks) in inserts:
+        out.append(inserts.pop(len(toks)))
+    body = "".join(out)
+    if _prints(sig):
+        # helmfile prints a nil as "<no value>"; Helm's engine erases that text, so mark it
+        return (
+            f"{left} $__ck := ({body}) }}}}{{{{ if kindIs \"invalid\" $__ck }}}}{_NIL}"
+            f"{{{{ else }}}}{{{{ $__ck }}}}{{{{ end{right}"
+        )
+    return left + body + right
+
+
+_KEYWORDS = {"if", "else", "end", "range", "with", "define", "template", "block", "break", "continue"}
+_NIL = "__ck_nil__"
+
+
+def _prints(sig: list[Token]) -> bool:
+    """Does this action print its pipeline (not a control keyword, not a variable assignment)?"""
+    if not sig:
+        return False
+    first = sig[0]
+    if first.kind == "ident" and first.text in _KEYWORDS:
+        return False
+    if first.kind == "var" and len(sig) > 1 and sig[1].text in (":=", "=", ","):
+        return False
+    return True
+
+
+def _command_end(toks: list[Token], start: int) -> int:
+    """Index of the token that ends the command starting at `start` (`|` or an unmatched `)`)."""
+    depth = 0
+    for j in range(start + 1, len(toks)):
+        t = toks[j]
+        if t.kind == "punct" and t.text == "(":
+            depth += 1
+        elif t.kind == "punct" and t.text == ")":
+            if depth == 0:
+                return j
+            depth -= 1
+        elif t.kind == "punct" and t.text == "|" and depth == 0:
+            return j
+    return len(toks)
 
 
 def _eval_helmfile_func(name: str, arg: str, fenv: FuncEnv, where: str) -> str:
@@ -387,6 +434,7 @@ def _render_body(body: str, context: dict[str, Any], where: str) -> str:
 
 
 def _finish(out: str, context: dict[str, Any], where: str) -> str:
+    out = out.replace(_NIL, "<no value>")
     if _GET_MISSING in out.lower():
         raise InputError(f"{where}: get: no value exists for a path (use getOrNil or a default)")
     big: dict[str, str] = {}

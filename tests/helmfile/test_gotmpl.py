@@ -79,4 +79,14 @@ def test_strings_and_comments_with_braces_are_left_alone() -> None:
 
 def test_to_yaml_and_sprig() -> None:
     out = _r("x:\n{{ toYaml .Values.m | indent 2 }}\ny: {{ .Values.l | join \",\" }}", {"m": {"a": 1, "b": [1, 2]}, "l": ["p", "q"]})
-    assert out == "x:\n  a: 1\n  b:\n  - 1\n  - 2\ny: p,q"
+    # helmfile's toYaml ends with a newline, which `indent` indents too
+    assert out == "x:\n  a: 1\n  b:\n  - 1\n  - 2\n  \ny: p,q"
+
+
+def test_helmfile_print_quirks_are_kept() -> None:
+    # helmfile's toYaml keeps its trailing newline; a nil prints as "<no value>"
+    assert _r("{{ toYaml .Values.m | quote }}", {"m": {"k": "v"}}) == '"k: v\\n"'
+    assert _r("{{ (toYaml .Values.m) | len }}", {"m": {"k": "v"}}) == "5"
+    assert _r('{{ .Values | getOrNil "a.b" }}|{{ .Values.n }}', {"n": None}) == "<no value>|<no value>"
+    assert _r("{{ $x := .Values.n }}{{ if $x }}set{{ else }}unset{{ end }}", {"n": None}) == "unset"
+    assert _r("{{- .Values.s -}} \n {{ .Values.s }}", {"s": "a"}) == "aa"
