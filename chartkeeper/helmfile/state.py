@@ -179,7 +179,6 @@ class StateLoader:
         self.files.append(path)
         layer = _Layer(path, base_dir)
         defined = False
-        any_envs = False
         chunks, file_lines = self._parts(path, referrer)
         for index, (chunk, offset, templated) in enumerate(chunks):
             if not chunk.strip():
@@ -202,14 +201,12 @@ class StateLoader:
                 raise InputError(f"{self.where(path)}: a base helmfile cannot have `bases:` of its own (helmfile refuses nested bases)")
             own = self._layer_of_part(path, base_dir, part)
             self._stack_layer(current, own)
-            if current.environments:
-                any_envs = True
             if self.env in current.environments:
                 defined = True
             # this part's environment values, for the parts after it
             ctx = self._next_ctx(ctx, current)
             self._merge_part(layer, current)
-        if not any_envs and self.env == DEFAULT_ENV:
+        if self.env == DEFAULT_ENV:  # helmfile always accepts the default environment
             defined = True
         layer_defined = defined
         return layer, ctx, layer_defined
@@ -339,7 +336,7 @@ class StateLoader:
     def _expand_file(self, raw: str, base_dir: Path, source: Path, what: str, missing: str | None) -> list[Path]:
         if "://" in raw or raw.startswith("git::"):
             raise InputError(f"{self.where(source)}: {what} {raw}: remote values files are not supported (vendor the file)")
-        p = Path(raw) if os.path.isabs(raw) else base_dir / raw
+        p = Path(os.path.normpath(raw if os.path.isabs(raw) else base_dir / raw))
         if any(c in raw for c in "*?["):
             found = sorted(Path(x) for x in globmod.glob(str(p)))
             if not found and (missing or "Error") == "Error":

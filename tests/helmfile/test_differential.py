@@ -18,9 +18,11 @@ from .conftest import FIXTURES, REPO, tree_settings
 
 pytestmark = pytest.mark.tools
 
+# (fixture, entry file, environments checked besides the listed ones)
 TREES = [
-    ("astrago", "helmfile/helmfile.yaml"),
-    ("layered", "helmfile.yaml.gotmpl"),
+    ("astrago", "helmfile/helmfile.yaml", []),
+    ("layered", "helmfile.yaml.gotmpl", []),
+    ("minimal", "helmfile.yaml", ["default"]),
 ]
 
 
@@ -32,18 +34,19 @@ def _helmfile() -> Path:
 
 
 def _cases() -> list[tuple[str, Settings]]:
-    cases = [(name, tree_settings(FIXTURES / name, entry)) for name, entry in TREES]
+    cases = [(name, tree_settings(FIXTURES / name, entry), extra) for name, entry, extra in TREES]
     if (REPO / "helmfile" / "helmfile.yaml").exists():
-        cases.append(("project", tree_settings(REPO, "helmfile/helmfile.yaml")))
+        cases.append(("project", tree_settings(REPO, "helmfile/helmfile.yaml"), []))
     return cases
 
 
-@pytest.mark.parametrize("name,settings", _cases(), ids=lambda x: x if isinstance(x, str) else "")
-def test_embedded_values_equal_helmfile_write_values(name: str, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("name,settings,extra", _cases(), ids=lambda x: x if isinstance(x, str) else "")
+def test_embedded_values_equal_helmfile_write_values(
+    name: str, settings: Settings, extra: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     exe = _helmfile()
     monkeypatch.delenv("CK_FIXTURE_ASTRAGO_TAG", raising=False)
-    envs = list_environments(settings)
-    assert envs
+    envs = list(dict.fromkeys(list_environments(settings) + extra))
     for env in envs:
         state = load_state(settings, env)
         ours = {(r.namespace, r.name): effective_values(state, r).file_values for r in state.releases if r.active}

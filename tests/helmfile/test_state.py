@@ -109,3 +109,18 @@ def test_releases_for_chart_on_the_projects_own_tree() -> None:
             for r in rels:
                 assert r.chart_line is not None
                 assert "chart:" in r.chart_file.read_text().splitlines()[r.chart_line - 1]
+
+
+def test_default_environment_and_skipped_sub_helmfiles(tmp_path: Path) -> None:
+    import shutil
+
+    from .conftest import FIXTURES, tree_settings
+
+    shutil.copytree(FIXTURES / "minimal", tmp_path / "m")
+    s = tree_settings(tmp_path / "m", "helmfile.yaml")
+    assert list_environments(s) == ["dev"]
+    dev = load_state(s, "dev")
+    assert [r.name for r in dev.releases] == ["r"]
+    assert [p.name for p in dev.skipped] == ["helmfile.yaml"]  # sub/ defines no `dev`
+    default = load_state(s, "default")  # helmfile always accepts the default environment
+    assert sorted(r.name for r in default.releases) == ["r", "s"] and not default.skipped
