@@ -27,6 +27,16 @@ csi/csi-driver-nfs,v4.9.0,sha256:{csi},1756893600
 nvidia/network-operator,25.1.0,{net},2025-09-03 10:00:00
 """
 
+RELEASES = """\
+releases:
+  - name: gpu-operator
+    namespace: gpu-operator   # keep this comment
+    chart: ../../charts/external/gpu-operator
+  - name: other
+    chart: ../../charts/external/gpu-operator-extra
+    postRendererArgs: [--dir, ../../charts/external/gpu-operator]
+"""
+
 
 def _deployment(tmp_path: Path) -> Path:
     root = tmp_path / "deploy"
@@ -36,9 +46,7 @@ def _deployment(tmp_path: Path) -> Path:
     write_chart(ext, "csi-driver-nfs", "v4.9.0", folder="csi-driver-nfs-v4.9.0")
     rel = root / "helmfile" / "releases" / "infrastructure"
     rel.mkdir(parents=True)
-    (rel / "gpu-operator.yaml").write_text(
-        "releases:\n  - name: gpu-operator\n    namespace: gpu-operator\n    chart: ../../charts/external/gpu-operator\n"
-        "  - name: other\n    chart: ../../charts/external/gpu-operator-extra\n")
+    (rel / "gpu-operator.yaml").write_text(RELEASES)
     (root / "legacy").mkdir()
     (root / "legacy" / "charts.json").write_text(json.dumps(CHARTS_JSON, indent=2))
     (root / "legacy" / "charts.lock.csv").write_text(CSV_LOCK.format(gpu="a" * 64, csi="b" * 64, net="c" * 64))
@@ -54,9 +62,15 @@ def test_import_both_legacy_formats_then_verify_clean(tmp_path: Path) -> None:
     assert set(adopted) == {"gpu-operator", "csi-driver-nfs", "network-operator"}
     gpu = adopted["gpu-operator"]
     assert gpu["renamedFrom"] == "gpu-operator"
-    assert gpu["helmfileReferences"] == [
+    assert gpu["helmfileRewritten"] == [
         "helmfile/releases/infrastructure/gpu-operator.yaml:4: chart: ../../charts/external/gpu-operator"
+        " -> ../../charts/external/gpu-operator-v25.3.2"
     ]  # the -extra line is another folder
+    assert gpu["helmfileReferences"] == [
+        "helmfile/releases/infrastructure/gpu-operator.yaml:7: postRendererArgs: [--dir, ../../charts/external/gpu-operator]"
+    ]
+    state = (root / "helmfile" / "releases" / "infrastructure" / "gpu-operator.yaml").read_text()
+    assert state == RELEASES.replace("chart: ../../charts/external/gpu-operator\n", "chart: ../../charts/external/gpu-operator-v25.3.2\n")
     assert (root / EXT / "gpu-operator-v25.3.2" / "Chart.yaml").is_file() and not (root / EXT / "gpu-operator").exists()
     lock = load_lock(root / EXT / "versions.lock")
     g = lock.require("gpu-operator")

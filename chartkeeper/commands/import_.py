@@ -30,7 +30,8 @@ def run(ctx: AppContext, charts_json: Path | None = None, csv_lock: Path | None 
     if out.json_mode:
         out.emit_json({
             "adopted": [
-                {"entry": entry_json(a.entry), "renamedFrom": a.renamed_from, "helmfileReferences": list(a.references),
+                {"entry": entry_json(a.entry), "renamedFrom": a.renamed_from, "helmfileRewritten": list(a.rewritten),
+                 "helmfileReferences": list(a.references),
                  "notes": list(a.notes)}
                 for a in result.adopted
             ],
@@ -41,9 +42,11 @@ def run(ctx: AppContext, charts_json: Path | None = None, csv_lock: Path | None 
             e = a.entry
             out.text(f"adopted {e.name}: {e.chart} {e.version} from {e.repository} -> {e.folder}")
             if a.renamed_from:
-                out.text(f"  renamed {a.renamed_from} -> {e.folder}; helmfile lines still naming {a.renamed_from}:")
-                for ref in a.references or ("(none found)",):
-                    out.text(f"    {ref}")
+                out.text(f"  renamed {a.renamed_from} -> {e.folder}")
+                for line in a.rewritten:
+                    out.text(f"    rewrote {line}")
+                for ref in a.references:
+                    out.text(f"    still names {a.renamed_from} (fix by hand): {ref}")
             for note in a.notes:
                 out.text(f"  note: {note}")
         for s in result.skipped:

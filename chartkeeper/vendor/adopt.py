@@ -8,8 +8,9 @@ Inputs, all optional except the folders themselves:
 * its CSV lock: `alias/chart,version,sha256,timestamp` lines after `#` comments.
 
 A folder becomes a lock entry whose treeChecksum is the folder as it is now (adoption
-accepts what is deployed); a folder not named `<name>-<version>` is renamed to that, and the
-helmfile lines that point at the old name are reported. Charts the map or CSV lock name but
+accepts what is deployed); a folder not named `<name>-<version>` is renamed to that, the
+releases' `chart:` lines that resolve to the old folder are rewritten on their own line
+(chartkeeper.rewrite, as `bump` does), and any other line still naming it is reported. Charts the map or CSV lock name but
 that have no folder become entries that are "not vendored yet" (`sync` fetches them).
 """
 
@@ -22,7 +23,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from chartkeeper import yamlio
+from chartkeeper import rewrite, yamlio
 from chartkeeper.errors import InputError
 from chartkeeper.lockfile import Lock, LockEntry, Subchart
 from chartkeeper.vendor import treesum
@@ -47,8 +48,9 @@ class LegacyChart:
 class Adopted:
     entry: LockEntry
     renamed_from: str | None = None
-    references: tuple[str, ...] = ()  # "file:line: text" of helmfile lines naming the old folder
+    references: tuple[str, ...] = ()  # "file:line: text" of helmfile lines still naming the old folder
     notes: tuple[str, ...] = ()
+    rewritten: tuple[str, ...] = ()  # "file:line: chart: old -> new" of release `chart:` lines rewritten
 
 
 @dataclass
@@ -151,8 +153,16 @@ def helmfile_references(search_root: Path, lock_dir_name: str, folder: str) -> l
             continue
         for i, line in enumerate(lines, start=1):
             if pattern.search(line):
-                found.append(f"{p.relative_to(search_root.parent) if search_root.parent != p else p}:{i}: {line.strip()}")
+                found.append(f"{_shown(p, search_root)}:{i}: {line.strip()}")
     return found
+
+
+def _shown(path: Path, helmfile_root: Path) -> str:
+    """`path` relative to the deployment root (the helmfile folder's parent) when it is inside it."""
+    try:
+        return path.relative_to(helmfile_root.parent).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def _subcharts(folder: Path, label: str) -> tuple[Subchart, ...]:
@@ -199,13 +209,20 @@ def adopt(lock: Lock, legacy: dict[str, LegacyChart], helmfile_root: Path) -> Ad
         target = f"{name}-{version}"
         renamed_from = None
         refs: tuple[str, ...] = ()
+        rewritten: tuple[str, ...] = ()
         if folder.name != target:
             if (root / target).exists():
                 result.skipped.append(f"{folder.name}: cannot rename to {target}, which exists")
                 continue
-            refs = tuple(helmfile_references(helmfile_root, root.name, folder.name))
             folder.rename(root / target)
             renamed_from = folder.name
+            changes = rewrite.rewrite_chart_paths(rewrite.state_files(helmfile_root), folder, root / target)
+            rewritten = tuple(
+                f"{_shown(c.file, helmfile_root)}:{c.line}: chart: {c.old} -> {c.new}" + (" (templated: review)" if c.templated else "")
+                for c in changes
+            )
+            # Whatever still names the old folder (postrenderer args, values paths) is for a person to fix.
+            refs = tuple(helmfile_references(helmfile_root, root.name, renamed_from))
             folder = root / target
         manifest = treesum.tree_manifest(folder)
         digest = old.digest if old.version and ChartVersion.try_parse(old.version) == ChartVersion.try_parse(version) else None
@@ -217,7 +234,7 @@ def adopt(lock: Lock, legacy: dict[str, LegacyChart], helmfile_root: Path) -> Ad
         )
         treesum.write_manifest(root, name, manifest)
         result.lock = result.lock.upsert(entry)
-        result.adopted.append(Adopted(entry, renamed_from, refs, tuple(notes)))
+        result.adopted.append(Adopted(entry, renamed_from, refs, tuple(notes), rewritten))
     for name, old in sorted(legacy.items()):
         if name in seen or result.lock.get(name) is not None:
             continue
