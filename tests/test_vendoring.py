@@ -152,6 +152,16 @@ def test_add_from_oci_and_subchart_missing_from_archive_fetched_from_oci(
     assert any("gpu-nfd" in text for text in rendered.values())
     assert run_cli(["verify"], cwd=root).returncode == 0
 
+    # Upstream publishes a newer subchart inside the range; re-vendoring from the lock keeps the pinned one.
+    newer = write_chart(tmp_path / "nfdsrc2", "node-feature-discovery", "0.17.4", values={"v": "newer"},
+                        templates={"cm.yaml": CM % "nfd"})
+    oci_registry.push_chart(package_chart(newer, tmp_path / "pkg2"), ns)
+    before = tree_state(root)
+    shutil.rmtree(folder)
+    proc = run_cli(["sync", "gpu-stack"], cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    assert tree_state(root) == before
+
 
 def test_bundle_round_trip_into_an_offline_site(repo_server: ChartRepoServer, tmp_path: Path) -> None:
     sub = write_chart(tmp_path / "subsrc", "redis", "17.1.0", templates={"cm.yaml": CM % "redis"})

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Callable, Mapping
 
 from chartkeeper import yamlio
 from chartkeeper.errors import InputError, IntegrityError, SourceError
-from chartkeeper.lockfile import LockEntry
+from chartkeeper.lockfile import LockEntry, Subchart
 from chartkeeper.sources.base import ChartRelease, Source, open_source
 from chartkeeper.vendor import treesum
 from chartkeeper.vendor.offline import Dependency, Fetched, make_offline
@@ -68,8 +68,20 @@ def find_release(source: Source, chart: str, version: str) -> ChartRelease:
     return describe(release) if describe is not None else release
 
 
-def _dependency_fetcher(settings: "Settings", work: Path, out: "Output | None") -> Callable[[Dependency, str], Fetched]:
+def _dependency_fetcher(
+    settings: "Settings",
+    work: Path,
+    out: "Output | None",
+    pinned: Mapping[str, Subchart] | None = None,
+) -> Callable[[Dependency, str], Fetched]:
+    """Fetch a dependency missing from the archive. `pinned` maps "<chart>/charts/<name>" to the
+    subchart the lock recorded, whose version (and digest) then win over Chart.lock and ranges,
+    so re-vendoring from the lock gives the same tree after upstream published newer subcharts."""
+
     def fetch(dep: Dependency, where: str) -> Fetched:
+        recorded = (pinned or {}).get(where)
+        if recorded is not None:
+            dep = Dependency(dep.name, dep.version, dep.repository, dep.alias, recorded.version)
         repo = dep.repository
         if not repo.startswith(("http://", "https://", "oci://")):
             why = "it names no repository" if not repo else f"its repository {repo!r} is not an HTTP(S) or OCI URL"
@@ -94,8 +106,15 @@ def _dependency_fetcher(settings: "Settings", work: Path, out: "Output | None") 
             describe = getattr(source, "describe", None)
             if describe is not None:
                 release = describe(release)
+            if recorded is not None and ChartVersion.try_parse(recorded.version) != release.version:
+                raise SourceError(f"{where}: {dep.name} {recorded.version}, pinned in the lock, is not in {repo} any more")
             dest = work / f"dep-{uuid.uuid4().hex}.tgz"
             digest = source.fetch(release, dest)
+            if recorded is not None and recorded.digest and digest != recorded.digest:
+                dest.unlink(missing_ok=True)
+                raise IntegrityError(
+                    f"{where}: {dep.name} {release.version.text} archive digest {digest} does not match the pinned {recorded.digest}"
+                )
         finally:
             source.close()
         return Fetched(dest, release.version.text, digest, repo)
@@ -126,11 +145,13 @@ def stage_chart(
     expected_tree: str | None = None,
     source_url: str | None = None,
     limits: ExtractLimits | None = None,
+    pinned_subcharts: tuple[Subchart, ...] = (),
 ) -> StagedChart:
     """Fetch `chart` `version` from `repository` and prepare it for vendoring (see module doc).
 
     `expected_digest` (the lock's archive digest) must equal the fetched archive's, unless the
     archive comes from a bundle (`source_url`) whose repackaged tree checksums to `expected_tree`.
+    `pinned_subcharts` (the lock's `subcharts`) fix the versions of dependencies that must be fetched.
     Nothing outside the returned `work_dir` is written; on failure nothing at all is left.
     """
     limits = limits or ExtractLimits.from_settings(settings)
@@ -161,7 +182,9 @@ def stage_chart(
             raise _digest_mismatch(name, chart, release, digest, expected_digest)
         folder = safe_extract(archive, work / chart, chart, limits)
         archive.unlink()
-        subcharts = make_offline(folder, fetch_missing=_dependency_fetcher(settings, work, out), limits=limits, label=chart)
+        pinned = {f"{chart}/charts/{s.name}": s for s in pinned_subcharts if s.version}
+        fetcher = _dependency_fetcher(settings, work, out, pinned)
+        subcharts = make_offline(folder, fetch_missing=fetcher, limits=limits, label=chart)
         for leftover in work.glob("dep-*.tgz"):
             leftover.unlink()
         manifest = treesum.tree_manifest(folder)

@@ -83,6 +83,7 @@ def sync_lock(
                     expected_digest=entry.digest,
                     expected_tree=entry.tree_checksum,
                     source_url=source_from,
+                    pinned_subcharts=entry.subcharts,
                 )
             except ChartkeeperError as exc:
                 result = SyncResult(entry.name, FAILED, entry, before.state, exc.message, exc.hint)
