@@ -4,7 +4,7 @@
 # examples/demo/charts and served on 127.0.0.1; the demo deployment (examples/demo/deployment)
 # is copied to a scratch folder whose chartkeeper.yaml mirrors the lock's upstream URL to it.
 #
-# Steps are functions so later demos (bump, diff) can add their own after `demo_check`.
+# Steps are functions: check, then bump (which ends with the path of the upgrade report).
 # KEEP=1 keeps the scratch folder (its path is printed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -61,3 +61,26 @@ demo_check() {
 demo_repository
 demo_deployment
 demo_check
+
+# `bump` works on a git repository: the scratch copy becomes one (committed), then the upgrade is
+# made on its own branch; the checkout stays as it was. The run ends with the report's path.
+demo_bump() {
+  step "git init && git commit   (the scratch deployment becomes a repository)"
+  git init -q -b main .
+  git config user.name "chartkeeper demo"
+  git config user.email "demo@example.invalid"
+  git add -A
+  git commit -q -m "demo deployment"
+  step chartkeeper bump demo-operator
+  chartkeeper bump demo-operator
+  BRANCH=$(git for-each-ref --format='%(refname:short)' 'refs/heads/chartkeeper/demo-operator-*' | head -n 1)
+  git switch -q "$BRANCH"
+  REPORT=$(git show --name-only --format= HEAD -- reports | grep '\.md$' | head -n 1)
+  step "git switch $BRANCH && head $REPORT"
+  head -n 12 "$REPORT"
+  echo
+  echo "report: $DEPLOY/$REPORT"
+  [ "${KEEP:-0}" = 1 ] || echo "(the scratch folder is removed on exit; run with KEEP=1 to keep it)" >&2
+}
+
+demo_bump
