@@ -135,6 +135,19 @@ def test_full_bump_on_a_branch(deploy: Path, renderer: str) -> None:
     assert "[upgrade report](reports/demo/1.0.0-to-1.1.0.md)" in unreleased
 
 
+def test_base_ref_and_next_steps(deploy: Path) -> None:
+    base = git(deploy, "rev-parse", "HEAD")
+    (deploy / "helmfile" / "values" / "demo.yaml").write_text("# later work on main\nimage:\n  tag: newer\n")
+    git(deploy, "commit", "-qam", "later work")
+    proc = _bump(deploy, "demo", "--base", base, "--json")
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads(proc.stdout)
+    assert git(deploy, "rev-parse", f"{res['branch']}~1") == base  # branched from --base, not HEAD
+    assert _show(deploy, res["branch"], "helmfile/values/demo.yaml") == _show(deploy, base, "helmfile/values/demo.yaml")
+    assert res["next_steps"][0] == "git switch chartkeeper/demo-1.1.0"
+    assert "helmfile --file helmfile/helmfile.yaml --environment prod diff" in res["next_steps"]
+
+
 def test_already_at_target_creates_nothing(deploy: Path) -> None:
     before = git_state(deploy)
     branches = git(deploy, "branch", "--list")

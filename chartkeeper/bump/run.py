@@ -137,14 +137,16 @@ def _fill_from_analysis(res: BumpResult, analysis: Analysis) -> None:
     res.analysis = analysis
 
 
-def _next_steps(res: BumpResult, analysis: Analysis | None, in_place: bool) -> list[str]:
+def _next_steps(settings: Settings, res: BumpResult, analysis: Analysis | None, in_place: bool) -> list[str]:
+    """What to run next, from the deployment root: switch, CRDs first (Helm never upgrades them), diff."""
     steps = []
     if res.branch and not in_place:
         steps.append(f"git switch {res.branch}")
     if analysis is not None:
         steps += list(analysis.crd_steps)
+        hf = settings.helmfile_path.as_posix() if not settings.helmfile_path.is_absolute() else "helmfile.yaml"
         for env in analysis.envs:
-            steps.append(f"helmfile -e {env} diff")
+            steps.append(f"helmfile --file {hf} --environment {env} diff")
     return steps
 
 
@@ -264,7 +266,7 @@ def _on_branch(settings: Settings, out: Output, name: str, spec: str | None, opt
         if opts.push:
             gitops.push(repo, opts.push, res.branch)
             res.pushed = opts.push
-    res.next_steps = _next_steps(res, analysis, False)
+    res.next_steps = _next_steps(settings, res, analysis, False)
     _finish_exit(res, opts)
     return res
 
@@ -295,7 +297,7 @@ def _in_place(settings: Settings, out: Output, name: str, spec: str | None, opts
         res.report = os.path.relpath(applied.report_md, repo or settings.root).replace(os.sep, "/")
         res.status = "in-place"
         _readiness(settings, applied, analysis, res, out)
-    res.next_steps = _next_steps(res, analysis, True)
+    res.next_steps = _next_steps(settings, res, analysis, True)
     _finish_exit(res, opts)
     return res
 
