@@ -289,7 +289,7 @@ def test_second_run_refused_while_one_holds_the_lock(deploy: Path) -> None:
 STAGES = ["resolved", "worktree", "chart-staged", "staged", "journal-written", "swapping", "committed", "verified"]
 
 
-def _kill_at(root: Path, stage: str, *args: str) -> None:
+def _kill_at(root: Path, stage: str, *args: str, sig: int = signal.SIGKILL) -> int:
     proc = popen_cli(["-C", str(root), "bump", *args], cwd=root, env={"CHARTKEEPER_TEST_PAUSE_AT": stage})
     deadline = time.monotonic() + 120
     seen = b""
@@ -304,8 +304,11 @@ def _kill_at(root: Path, stage: str, *args: str) -> None:
         if chunk:
             seen += chunk
         time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    if sig == signal.SIGKILL:
+        os.killpg(proc.pid, sig)
+    else:
+        os.kill(proc.pid, sig)  # Ctrl-C reaches the chartkeeper process
+    return proc.wait(timeout=60)
 
 
 @pytest.mark.parametrize("stage", STAGES)
@@ -336,3 +339,14 @@ def test_killed_in_place_is_finished_or_undone(upstream, tmp_path: Path, stage: 
     assert not list(ext.glob(".chartkeeper-*"))
     text = (root / "helmfile/helmfile.yaml").read_text()
     assert "demo-1.0.0" not in text and text.count("demo-1.1.0") == 2
+
+
+def test_ctrl_c_removes_worktree_and_branch(deploy: Path) -> None:
+    before = git_state(deploy)
+    code = _kill_at(deploy, "chart-staged", "demo", sig=signal.SIGINT)
+    assert code == 130
+    assert git_state(deploy) == before
+    assert "chartkeeper/" not in git(deploy, "branch", "--list")
+    assert git(deploy, "worktree", "list", "--porcelain").count("worktree ") == 1
+    home = deploy / ".git" / "chartkeeper-worktrees"
+    assert not home.exists() or not any(home.iterdir())
