@@ -472,8 +472,14 @@ def _check_patches(ctx: _Ctx, manifests: list[dict[str, Any]], folder: Path) -> 
     try:
         from chartkeeper.kustomize import check_patches  # type: ignore[attr-defined]
     except ImportError:
-        return _targets_present(ctx, manifests, folder)
-    return list(check_patches(manifests, folder))
+        try:
+            from chartkeeper.kustomize.findings import check_patches  # type: ignore[no-redef]
+        except ImportError:
+            return _targets_present(ctx, manifests, folder)
+    try:
+        return list(check_patches(manifests, folder, root=ctx.settings.root))
+    except ChartkeeperError as exc:  # a kustomization the engine cannot model
+        return [Finding("lint.patch-invalid", Severity.BREAKING, exc.message, file=ctx.rel(folder / "kustomization.yaml"))]
 
 
 def _targets_present(ctx: _Ctx, manifests: list[dict[str, Any]], folder: Path) -> list[Finding]:

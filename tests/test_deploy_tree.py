@@ -207,7 +207,7 @@ def test_custom_charts_render_and_lint_in_every_environment(model, settings, cha
     images = [c["image"] for m in result.manifests if m.obj["kind"] in ("Deployment", "DaemonSet") for c in m.obj["spec"]["template"]["spec"]["containers"]]
     assert images and all(i.startswith("docker.io/astrago/") for i in images)
     if chart == "gpu-process-exporter":
-        assert {k for k, _ in kinds} >= {"DaemonSet", "Service", "ServiceMonitor", "ServiceAccount"}
+        assert {k for k, _ in kinds} >= {"DaemonSet", "Service", "ServiceMonitor", "ServiceAccount", "Secret"}
     else:
         assert {k for k, _ in kinds} >= {"Deployment", "Service", "ConfigMap", "PersistentVolumeClaim", "Ingress"}
         replicas = next(m.obj["spec"]["replicas"] for m in result.manifests if m.obj["kind"] == "Deployment")
@@ -255,7 +255,7 @@ def test_post_renderer_applies_the_gpu_operator_patch() -> None:
 
 
 @pytest.mark.tools
-def test_post_renderer_adds_the_prometheus_scrape_config() -> None:
+def test_post_renderer_points_prometheus_at_the_extra_scrape_configs() -> None:
     if not _kustomize_available():
         pytest.skip("no kustomize or kubectl binary")
     rendered = (
@@ -265,14 +265,31 @@ def test_post_renderer_adds_the_prometheus_scrape_config() -> None:
     out = subprocess.run([str(PATCHES / "kustomize-post-renderer.sh"), str(PATCHES / "kube-prometheus-stack")], input=rendered, capture_output=True, text=True, env=_tools_env())
     assert out.returncode == 0, out.stderr
     docs = [d for d in yamlio.loads_all(out.stdout) if d]
-    prom = next(d for d in docs if d["kind"] == "Prometheus")
-    assert prom["spec"]["additionalScrapeConfigs"] == {"name": "astrago-additional-scrape-configs", "key": "additional-scrape-configs.yaml"}
-    secret = next(d for d in docs if d["kind"] == "Secret")
-    assert secret["metadata"]["name"] == "astrago-additional-scrape-configs"
-    import base64
+    assert [d["kind"] for d in docs] == ["Prometheus"]
+    assert docs[0]["spec"]["additionalScrapeConfigs"] == {
+        "name": "gpu-process-exporter-scrape-configs",
+        "key": "scrape-configs.yaml",
+        "optional": True,
+    }
+    assert docs[0]["spec"]["replicas"] == 1
 
-    jobs = yamlio.loads(base64.b64decode(secret["data"]["additional-scrape-configs.yaml"]))
-    assert jobs[0]["job_name"] == "astrago-workloads"
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_prometheus_patch_names_the_secret_the_exporter_renders(model, settings, env: str) -> None:
+    from chartkeeper.render import render_chart
+
+    state = model.load_state(settings, env)
+    release = state.release("gpu-process-exporter")
+    values = model.effective_values(state, release).values
+    result = render_chart(HELMFILE / "charts/custom/gpu-process-exporter", values, release=release.name, namespace=release.namespace, kube_version=settings.kube_version)
+    secret = next(m.obj for m in result.manifests if m.obj["kind"] == "Secret")
+    patch = yamlio.load_file(PATCHES / "kube-prometheus-stack/prometheus-additional-scrape-configs.yaml")
+    ref = patch["spec"]["additionalScrapeConfigs"]
+    assert secret["metadata"]["name"] == ref["name"]
+    jobs = yamlio.loads(secret["stringData"][ref["key"]])
+    assert [j["job_name"] for j in jobs] == ["astrago-workloads"]
+    # the exporter and Prometheus share the namespace the Secret must be in
+    assert release.namespace == state.release("prometheus").namespace == "monitoring"
 
 
 @pytest.mark.tools
