@@ -204,6 +204,24 @@ def oversized(declared: int = 8 << 30, *, send: int = 1 << 20) -> Fault:
     return Fault("oversized-body", act)
 
 
+def trickle(seconds: float, *, pieces: int = 20, sent: threading.Event | None = None) -> Fault:
+    """The real body, complete and correct, but spread over `seconds` (a slow mirror).
+    `sent` is set once the last byte went out (tests time kills from it)."""
+
+    def act(h: Handler, real: bytes | None) -> None:
+        data = real or b""
+        _send(h, 200, length=len(data), headers={"Content-Type": _ctype(h)})
+        step = max(1, -(-len(data) // pieces))
+        for i in range(0, len(data), step):
+            _write(h, data[i : i + step])
+            if _owner(h).stopping.wait(seconds / pieces):
+                return
+        if sent is not None:
+            sent.set()
+
+    return Fault("slow-body", act)
+
+
 def corrupt(*, offset: int = -40) -> Fault:
     """The real bytes with one byte flipped: the published digest no longer matches."""
 

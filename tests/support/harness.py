@@ -113,7 +113,9 @@ def tree_state(root: Path, *, exclude: tuple[str, ...] = (".git",)) -> dict[str,
 
 
 def git(repo: Path, *args: str, check: bool = True) -> str:
-    proc = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=False)
+    # GIT_OPTIONAL_LOCKS=0: our own `git status` must not refresh the index file we compare.
+    env = dict(os.environ, GIT_OPTIONAL_LOCKS="0")
+    proc = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=False, env=env)
     if check and proc.returncode != 0:
         raise AssertionError(f"git {' '.join(args)} failed: {proc.stderr}")
     return proc.stdout
