@@ -18,7 +18,7 @@ from chartkeeper.settings import Settings
 from chartkeeper.sources import credentials
 from chartkeeper.sources.base import ChartRelease, Source, VersionListing
 from chartkeeper.sources.cache import IndexCache
-from chartkeeper.sources.index import chart_entries, entry_record, listing_from_records
+from chartkeeper.sources.index import IndexReader, entry_record, listing_from_records
 from chartkeeper.sources.staging import staged_write
 from chartkeeper.sources.transport import TlsOptions, Transport, origin_of, strip_userinfo
 
@@ -41,6 +41,7 @@ class HttpSource(Source):
         self._cache = IndexCache(settings.cache_dir, self.index_url)
         self._lock = threading.Lock()
         self._loaded: tuple[str, bytes | None] | None = None  # (sha256 of the index, body when read)
+        self._reader: IndexReader | None = None
         # what the last calls did; tests and `--verbose` read it
         self.stats: dict[str, int] = {"downloaded": 0, "not_modified": 0, "extracted": 0, "extract_hits": 0}
 
@@ -98,7 +99,9 @@ class HttpSource(Source):
                 sha, body = self._get_index(conditional=False)  # the stored body is gone or damaged
             self._loaded = (sha, body)
         assert body is not None
-        items = chart_entries(body, chart, self.display_url + "/index.yaml")
+        if self._reader is None or self._reader.body is not body:
+            self._reader = IndexReader(body, self.display_url + "/index.yaml")
+        items = self._reader.entries(chart)
         self.stats["extracted"] += 1
         records = None
         if items is not None:

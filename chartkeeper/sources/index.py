@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Iterable
 from urllib.parse import urljoin
@@ -20,7 +21,7 @@ from chartkeeper.errors import SourceError
 from chartkeeper.sources.base import ChartRelease, VersionListing
 from chartkeeper.versions import ChartVersion
 
-_ENTRIES_RE = re.compile(rb"^(?:entries|\"entries\"|'entries')[ \t]*:[ \t]*(?:#[^\n]*)?\r?$", re.M)
+_ENTRIES_RE = re.compile(rb"(?:entries|\"entries\"|'entries')[ \t]*:[ \t]*(?:#[^\n]*)?\r?$", re.M)
 _TOP_KEY_RE = re.compile(rb"\n[^\s#-]")
 _SIMPLE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -56,38 +57,68 @@ def full_parse(body: bytes, label: str) -> dict[str, Any]:
     return entries
 
 
-def _fast_slice(body: bytes, chart: str) -> bytes | None:
+@dataclass(frozen=True)
+class Layout:
+    """Where the block-style `entries:` mapping of one index body is, and its key indentation."""
+
+    start: int  # first byte after the `entries:` line
+    end: int  # first byte of the next top-level line (or len(body))
+    indent: int | None  # None: the block is empty
+
+
+def index_layout(body: bytes) -> Layout:
+    """Locate `entries:` once per body (plain `find`, no regex over the whole file).
+
+    Raises IndexFormatError when the layout is not the plain block style we can read.
+    """
+    if body.lstrip()[:1] in (b"{", b"["):
+        raise IndexFormatError("flow style / JSON")
+    found: list[int] = []
+    for key in (b"entries", b'"entries"', b"'entries'"):
+        if body.startswith(key):
+            found.append(0)
+        pos = body.find(b"\n" + key)
+        while pos != -1:
+            found.append(pos + 1)
+            pos = body.find(b"\n" + key, pos + 1)
+    lines = []
+    for at in found:
+        m = _ENTRIES_RE.match(body, at)
+        if m is not None:
+            lines.append(m)
+    if len(lines) != 1:
+        raise IndexFormatError("no single block-style entries key")
+    start = lines[0].end() + 1
+    # The block ends at the next line starting at column 0 (a top-level key or document marker).
+    m = _TOP_KEY_RE.search(body, start - 1)
+    end = m.start() + 1 if m else len(body)
+    pos = start
+    while pos < end:
+        nl = body.find(b"\n", pos, end)
+        nl = end if nl == -1 else nl
+        line = body[pos:nl]
+        stripped = line.lstrip(b" ")
+        if stripped.strip() and not stripped.startswith(b"#"):
+            if stripped.startswith(b"- ") or stripped.rstrip() == b"-":
+                raise IndexFormatError("entries is a list")
+            if len(line) == len(stripped):
+                raise IndexFormatError("entries not indented")
+            return Layout(start, end, len(line) - len(stripped))
+        pos = nl + 1
+    return Layout(start, end, None)
+
+
+def _fast_slice(body: bytes, chart: str, layout: Layout | None = None) -> bytes | None:
     """The lines of `chart`'s block under `entries:` (key line included), or None if absent.
 
     Raises IndexFormatError when the layout is not the plain block style we can read.
     """
     if not _SIMPLE_NAME_RE.match(chart):
         raise IndexFormatError("unusual chart name")
-    if body.lstrip()[:1] in (b"{", b"["):
-        raise IndexFormatError("flow style / JSON")
-    found = list(_ENTRIES_RE.finditer(body))
-    if len(found) != 1:
-        raise IndexFormatError("no single block-style entries key")
-    start = found[0].end() + 1
-    # The block ends at the next line starting at column 0 (a top-level key or document marker).
-    m = _TOP_KEY_RE.search(body, start - 1)
-    end = m.start() + 1 if m else len(body)
-    # The indentation of chart keys: the first content line of the block.
-    indent = None
-    pos = start
-    while pos < end:
-        nl = body.find(b"\n", pos)
-        nl = end if nl == -1 or nl > end else nl
-        line = body[pos:nl]
-        stripped = line.lstrip(b" ")
-        if stripped and not stripped.startswith(b"#") and stripped.strip():
-            if stripped.startswith(b"- ") or stripped == b"-":
-                raise IndexFormatError("entries is a list")
-            indent = len(line) - len(stripped)
-            break
-        pos = nl + 1
-    if indent is None or indent == 0:
-        return None if indent is None else b""
+    layout = layout or index_layout(body)
+    if layout.indent is None:
+        return None
+    start, end, indent = layout.start, layout.end, layout.indent
     hits: list[tuple[int, int]] = []  # (start of key line, end of key line)
     pad = b"\n" + b" " * indent
     tail_re = re.compile(rb"[ \t]*:[ \t]*(?:#[^\n]*)?\r?(?:\n|$)")
@@ -111,36 +142,67 @@ def _fast_slice(body: bytes, chart: str) -> bytes | None:
     return body[k_start:stop]
 
 
-def chart_entries(body: bytes, chart: str, label: str) -> list[dict[str, Any]] | None:
-    """The raw index entries of `chart` (None when the index does not list it)."""
-    try:
-        piece = _fast_slice(body, chart)
-        if piece is None:
-            raise IndexFormatError("chart not found textually")  # make sure with a full parse
-        from chartkeeper import yamlio
+class IndexReader:
+    """Reads the entries of several charts from one index body: the layout is found once, and a
+    full parse (when the fast path cannot be sure) happens at most once."""
 
-        data = yamlio.loads(b"entries:\n" + piece, label)
+    def __init__(self, body: bytes, label: str) -> None:
+        self.body = body
+        self.label = label
+        self._layout: Layout | None = None
+        self._layout_error = False
+        self._full: dict[str, Any] | None = None
+        self.full_parses = 0
+
+    def _fast(self, chart: str) -> list[dict[str, Any]] | None:
+        if self._layout_error:
+            return None
+        try:
+            if self._layout is None:
+                self._layout = index_layout(self.body)
+            piece = _fast_slice(self.body, chart, self._layout)
+        except IndexFormatError:
+            self._layout_error = self._layout is None
+            return None
+        if piece is None:
+            return None  # not found textually: only a full parse can say it is absent
+        from chartkeeper import yamlio
+        from chartkeeper.errors import InputError
+
+        try:
+            data = yamlio.loads(b"entries:\n" + piece, self.label)
+        except InputError:
+            return None  # a slice that fails to parse: the full parse decides (and reports)
         got = data.get("entries") if isinstance(data, dict) else None
         if not isinstance(got, dict) or len(got) != 1:
-            raise IndexFormatError("slice is not one chart")
+            return None
         items = next(iter(got.values()))
         if not isinstance(items, list) or not items:
-            raise IndexFormatError("slice has no entries")
+            return None
         for it in items:
             if not isinstance(it, dict) or str(it.get("name", chart)) != chart:
-                raise IndexFormatError("slice holds entries of another chart")
+                return None
         return items
-    except IndexFormatError:
-        pass
-    except Exception:  # a slice that fails to parse: the full parse decides (and reports)
-        pass
-    entries = full_parse(body, label)
-    items = entries.get(chart)
-    if items is None:
-        return None
-    if not isinstance(items, list):
-        raise SourceError(f"{label}: malformed index: entries.{chart} is not a list")
-    return items
+
+    def entries(self, chart: str) -> list[dict[str, Any]] | None:
+        """The raw index entries of `chart` (None when the index does not list it)."""
+        items = self._fast(chart)
+        if items is not None:
+            return items
+        if self._full is None:
+            self._full = full_parse(self.body, self.label)
+            self.full_parses += 1
+        items = self._full.get(chart)
+        if items is None:
+            return None
+        if not isinstance(items, list):
+            raise SourceError(f"{self.label}: malformed index: entries.{chart} is not a list")
+        return items
+
+
+def chart_entries(body: bytes, chart: str, label: str) -> list[dict[str, Any]] | None:
+    """The raw index entries of `chart` in `body` (None when the index does not list it)."""
+    return IndexReader(body, label).entries(chart)
 
 
 def chart_names(body: bytes, label: str) -> list[str]:

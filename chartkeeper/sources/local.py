@@ -16,7 +16,7 @@ from urllib.parse import unquote, urlsplit
 from chartkeeper.errors import SourceError
 from chartkeeper.settings import Settings
 from chartkeeper.sources.base import ChartRelease, Source, VersionListing
-from chartkeeper.sources.index import chart_entries, entry_record, listing_from_records
+from chartkeeper.sources.index import IndexReader, entry_record, listing_from_records
 from chartkeeper.sources.staging import staged_write
 
 
@@ -37,13 +37,13 @@ class LocalSource(Source):
         self.display_url = display_url or url
         self.settings = settings
         self._lock = threading.Lock()
-        self._body: bytes | None = None
+        self._reader: IndexReader | None = None
 
-    def _index_body(self) -> bytes:
-        if self._body is None:
+    def _index(self) -> IndexReader:
+        if self._reader is None:
             index = self.folder / "index.yaml"
             try:
-                self._body = index.read_bytes()
+                self._reader = IndexReader(index.read_bytes(), f"{self.display_url}/index.yaml")
             except FileNotFoundError:
                 if not self.folder.is_dir():
                     raise SourceError(f"{self.display_url}: folder {self.folder} does not exist") from None
@@ -53,15 +53,14 @@ class LocalSource(Source):
                 ) from None
             except OSError as exc:
                 raise SourceError(f"{self.display_url}: cannot read {index} ({exc.strerror})") from None
-        return self._body
+        return self._reader
 
     def _base_url(self) -> str:
         return self.folder.resolve().as_uri()
 
     def versions(self, chart: str) -> VersionListing:
         with self._lock:
-            body = self._index_body()
-        items = chart_entries(body, chart, f"{self.display_url}/index.yaml")
+            items = self._index().entries(chart)
         if items is None:
             raise SourceError(f"{self.display_url}: the index lists no chart named {chart!r}")
         records: list[dict[str, Any]] = [
