@@ -366,3 +366,39 @@ def test_gzip_encoded_index(server: ChartRepoServer, settings: Settings) -> None
 
     server.faults["/index.yaml"] = gz
     assert len(open_source(server.url, settings).versions("demo").releases) == 2
+
+
+# --- TLS with an internal CA ------------------------------------------------------------------
+
+
+def test_https_with_an_internal_ca_bundle(tmp_path: Path) -> None:
+    from tests.support.tls import make_pki, server_context
+
+    pki = make_pki(tmp_path / "pki")
+    with ChartRepoServer(tmp_path / "tls-repo", ssl_context=server_context(pki)) as server:
+        make_repo(server.root, {"demo": ["1.0.0"]})
+        base = Settings(root=tmp_path, cache_dir=tmp_path / "c", retries=0, timeout=5)
+        with pytest.raises(SourceError, match="not trusted") as err:
+            open_source(server.url, base).versions("demo")
+        assert err.value.hint and "caBundle" in err.value.hint
+        from dataclasses import replace
+
+        wrong = replace(base, ca_bundle=str(pki.other_ca_pem))
+        with pytest.raises(SourceError, match="not trusted"):
+            open_source(server.url, wrong).versions("demo")
+        good = replace(base, ca_bundle=str(pki.ca_pem))
+        src = open_source(server.url, good)
+        release = src.versions("demo").releases[0]
+        assert src.fetch(release, tmp_path / "d.tgz") == release.digest
+
+
+def test_https_redirect_to_plain_http_is_refused(tmp_path: Path, repo_server: ChartRepoServer) -> None:
+    from tests.support.tls import make_pki, server_context
+
+    pki = make_pki(tmp_path / "pki")
+    make_repo(repo_server.root, {"demo": ["1.0.0"]})
+    with ChartRepoServer(tmp_path / "tls-repo", ssl_context=server_context(pki)) as server:
+        server.faults["/index.yaml"] = _status(302, {"Location": f"{repo_server.url}/index.yaml"})
+        settings = Settings(root=tmp_path, cache_dir=tmp_path / "c", retries=0, ca_bundle=str(pki.ca_pem))
+        with pytest.raises(SourceError, match="refusing a redirect from HTTPS"):
+            open_source(server.url, settings).versions("demo")
