@@ -4,7 +4,7 @@
 that kustomize accepts must give the same result here:
 - `replace` of a missing key in an existing object adds the key;
 - `test` of a missing path against `null` passes;
-- `copy` from a missing path copies `null`.
+- `copy` from a missing key of an existing object copies `null`.
 """
 
 from __future__ import annotations
@@ -57,7 +57,9 @@ def apply_op(doc: Any, op: dict[str, Any], index: int = 0) -> tuple[Any, OpFailu
     elif name == "test" and op.get("value") is None and not _exists(doc, path):
         return doc, None
     elif name == "copy" and not _exists(doc, op.get("from", "")):
-        effective = {"op": "add", "path": path, "value": None}
+        found = _resolve_parent(doc, op.get("from", ""))
+        if found is not None and isinstance(found[0], dict):
+            effective = {"op": "add", "path": path, "value": None}
     try:
         return jsonpatch.JsonPatch([effective]).apply(copy.deepcopy(doc)), None
     except jsonpatch.JsonPatchTestFailed as exc:

