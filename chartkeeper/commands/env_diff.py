@@ -46,7 +46,7 @@ def run(ctx: AppContext, env_a: str, env_b: str, chart: str | None = None, fail_
 
     from chartkeeper.helmfile import effective_values, load_state
     from chartkeeper.helmfile.merge import format_path
-    from chartkeeper.helmfile.select import lock_of, releases_matching
+    from chartkeeper.helmfile.select import lock_of, register_state_secrets, releases_matching
     from chartkeeper.masking import mask_values
 
     lock = lock_of(ctx.settings)
@@ -60,6 +60,7 @@ def run(ctx: AppContext, env_a: str, env_b: str, chart: str | None = None, fail_
                 continue
             ev = effective_values(st, r)
             found[r.id] = (ev.values, mask_values(ev.values, secret_files=ev.secret_files, provenance=ev.provenance), ev)
+            register_state_secrets(st, ev.secret_files)
         per_env.append(found)
     ids = list(per_env[0]) + [i for i in per_env[1] if i not in per_env[0]]
     results = []

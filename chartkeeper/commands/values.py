@@ -44,12 +44,13 @@ def release_report(state: Any, release: Any) -> dict[str, Any]:
 def run(ctx: AppContext, chart: str, env: str | None = None, explain: bool = False) -> int:
     from chartkeeper import yamlio
     from chartkeeper.helmfile import load_state
-    from chartkeeper.helmfile.select import lock_of, releases_matching, resolve_env
+    from chartkeeper.helmfile.select import lock_of, register_state_secrets, releases_matching, resolve_env
 
     env = resolve_env(ctx.settings, env)
     state = load_state(ctx.settings, env)
     releases = releases_matching(state, lock_of(ctx.settings), chart)
     reports = [release_report(state, r) for r in releases]
+    register_state_secrets(state, tuple(f for rep in reports for f in rep["secretFiles"]))
     if ctx.out.json_mode:
         ctx.out.emit_json({"environment": env, "chart": chart, "releases": reports})
         return EXIT_OK

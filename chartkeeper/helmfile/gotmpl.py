@@ -11,6 +11,11 @@ before rendering:
   which keeps the value and its type, and fails exactly where helmfile fails.
 - `env`, `requiredEnv`, `expandenv`, `readFile`, `isFile` with literal arguments are evaluated
   here and replaced by their value; `get`/`getOrNil` with a literal path become sprig's `dig`.
+- helmfile's `toYaml` keeps the trailing newline Helm's trims (`| printf "%s\n"` is added), and
+  helmfile prints a nil as `<no value>` where Helm's engine erases that text (printing actions
+  mark a nil and the mark is turned back into `<no value>`).
+- Helm's engine holds numbers as float64 and prints 10485760 as 1.048576e+07; the big integers of
+  the context are printed back as helmfile prints them.
 - Anything else helmfile-only (`exec`, `readDir`, `fetchSecretValue`…) or a non-literal
   argument is an `UnsupportedTemplate` error that names the function: never a guess.
 
@@ -331,7 +336,26 @@ def _expand_env(s: str, environ: dict[str, str]) -> str:
     return re.sub(r"\$(?:\{([^}]*)\}|([A-Za-z0-9_]+))", lambda m: environ.get(m.group(1) or m.group(2), ""), s)
 
 
+_IMPURE_RE = re.compile(r"\b(env|requiredEnv|expandenv|readFile|isFile)\b")
+_REWRITTEN: dict[tuple[str, str], str] = {}
+
+
 def rewrite_template(text: str, fenv: FuncEnv, where: str) -> str:
+    # A template that reads no environment variable or file rewrites the same way every time.
+    pure = not _IMPURE_RE.search(text)
+    if pure:
+        hit = _REWRITTEN.get((text, where))
+        if hit is not None:
+            return hit
+    out = _rewrite_template(text, fenv, where)
+    if pure:
+        if len(_REWRITTEN) > 1024:
+            _REWRITTEN.clear()
+        _REWRITTEN[(text, where)] = out
+    return out
+
+
+def _rewrite_template(text: str, fenv: FuncEnv, where: str) -> str:
     try:
         pieces = split_template(text)
     except ValueError as exc:

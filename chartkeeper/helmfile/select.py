@@ -61,3 +61,31 @@ def releases_matching(state: HelmfileState, lock: "Lock", chart: str) -> list[Re
         return found
     known = ", ".join(sorted({r.name for r in state.releases})) or "none"
     raise InputError(f"no release uses chart {chart!r} in environment {state.environment!r} (releases: {known})")
+
+
+def register_state_secrets(state: HelmfileState, extra_files: tuple[str, ...] = ()) -> None:
+    """Tell `output.redact` every string of the environment's secrets files (and `extra_files`,
+    relative to the root), so a secret a template copied under a harmless key is still hidden."""
+    from chartkeeper import yamlio
+    from chartkeeper.errors import ChartkeeperError
+    from chartkeeper.masking import is_sops_encrypted
+    from chartkeeper.output import register_secret
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+        elif isinstance(node, str) and len(node) >= 6:
+            register_secret(node)
+
+    files = list(state.secret_files) + [state.root / f for f in extra_files]
+    for f in files:
+        try:
+            data = yamlio.load_file(f)
+        except ChartkeeperError:
+            continue
+        if not is_sops_encrypted(data):
+            walk(data)

@@ -97,3 +97,21 @@ def test_errors_are_one_line_exit_2(astrago: Settings) -> None:
     assert p.returncode == 2 and "no release uses chart 'nosuch'" in p.stderr
     p = ck(astrago, "values", "gpu-operator")
     assert p.returncode == 2 and "choose one with --env" in p.stderr
+
+
+def test_secret_copied_under_a_harmless_key_is_redacted(astrago: Settings) -> None:
+    _configure(astrago)
+    hf = astrago.root / "helmfile"
+    tpl = hf / "values/templates/astrago.yaml.gotmpl"
+    tpl.write_text(tpl.read_text() + "dsn: postgres://astrago:{{ .Values.astrago.db.password }}@db:5432/astrago\nnote: pw={{ .Values.astrago.db.password }}\n")
+    apps = hf / "releases/applications/helmfile.yaml.gotmpl"
+    apps.write_text(apps.read_text().replace(
+        "    - ../../environments/{{ .Environment.Name }}/values.yaml\n",
+        "    - ../../environments/{{ .Environment.Name }}/values.yaml\n    - ../../environments/base/secrets.yaml\n",
+        1,
+    ))
+    p = ck(astrago, "values", "astrago", "--env", "dev")
+    assert p.returncode == 0, p.stderr
+    assert "dsn: postgres://" in p.stdout and "***@db:5432/astrago" in p.stdout
+    assert "note: pw=***" in p.stdout  # no URL here: only the secrets-file registration hides it
+    assert "dev-only-db" not in p.stdout
