@@ -83,18 +83,31 @@ def plain_merge(base: dict, override: dict) -> dict:
     return out
 
 
+def _strip_nulls(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _strip_nulls(v) for k, v in node.items() if v is not None}
+    return copy_tree(node)
+
+
 def coalesce(defaults: Any, overrides: Any) -> Any:
-    """The values a chart sees: its defaults overlaid with user values; `null` deletes the default."""
+    """The values a chart sees (Helm's coalescing): its defaults overlaid with user values.
+
+    A user `null` deletes the default of that key (and stays `null` when the default is missing or null);
+    `null`s among the chart's own defaults are dropped.
+    """
     if not isinstance(defaults, dict) or not isinstance(overrides, dict):
-        return copy.deepcopy(overrides)
-    out = copy.deepcopy(defaults)
+        return copy_tree(overrides)
+    out = _strip_nulls(defaults)
     for k, v in overrides.items():
         if v is None:
-            out.pop(k, None)
-        elif isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = coalesce(out[k], v)
+            if defaults.get(k) is not None:
+                del out[k]
+            else:
+                out[k] = None
+        elif isinstance(v, dict) and isinstance(defaults.get(k), dict):
+            out[k] = coalesce(defaults[k], v)
         else:
-            out[k] = copy.deepcopy(v)
+            out[k] = copy_tree(v)
     return out
 
 
