@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EffectiveValues",
+    "clear_caches",
     "HelmfileState",
     "Release",
     "SetEntry",
@@ -33,6 +34,16 @@ __all__ = [
     "load_state",
     "releases_for_chart",
 ]
+
+
+def clear_caches() -> None:
+    """Forget parsed and rendered files (they are keyed by content, so this is only for measuring)."""
+    from chartkeeper.helmfile import gotmpl, state
+
+    state._PARSED.clear()
+    state._PARTS.clear()
+    gotmpl._RENDERED.clear()
+    gotmpl._REWRITTEN.clear()
 
 
 def entry_file(settings: "Settings") -> Path:

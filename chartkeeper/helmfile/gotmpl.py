@@ -336,7 +336,8 @@ def _expand_env(s: str, environ: dict[str, str]) -> str:
     return re.sub(r"\$(?:\{([^}]*)\}|([A-Za-z0-9_]+))", lambda m: environ.get(m.group(1) or m.group(2), ""), s)
 
 
-_IMPURE_RE = re.compile(r"\b(env|requiredEnv|expandenv|readFile|isFile)\b")
+# These read the environment or files, but only with a literal argument (anything else is refused).
+_IMPURE_RE = re.compile(r"\b(env|requiredEnv|expandenv|readFile|isFile)\s+[\"`]")
 _REWRITTEN: dict[tuple[str, str], str] = {}
 
 
@@ -404,7 +405,7 @@ def _big_ints(node: Any, acc: dict[str, str], floats: set[str]) -> None:
 
 def _archive(files: dict[str, str]) -> bytes:
     buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz", compresslevel=1) as tf:
+    with tarfile.open(fileobj=buf, mode="w:gz", compresslevel=0) as tf:  # stored: never sent anywhere
         for name, text in files.items():
             data = text.encode("utf-8")
             info = tarfile.TarInfo("ck/" + name)

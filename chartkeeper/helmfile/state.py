@@ -107,11 +107,15 @@ class StateLoader:
         self.secret_files: list[Path] = []
         self.encrypted_files: list[Path] = []
         self._values_cache: dict[tuple, tuple[dict, dict[tuple, int], str]] = {}
+        self._where: dict[Path, str] = {}
 
     # --- files and parts -----------------------------------------------------------------
 
     def where(self, p: Path) -> str:
-        return _rel(self.root, p)
+        hit = self._where.get(p)
+        if hit is None:
+            hit = self._where[p] = _rel(self.root, p)
+        return hit
 
     def _read(self, path: Path, what: str, referrer: Path | None) -> str:
         try:
