@@ -8,7 +8,8 @@ then times, for every environment:
 - the embedded model: `load_state` + `effective_values` for every release (a fresh model per
   run; the first run in the process also pays for loading Helm's engine and is reported apart);
 - `helmfile write-values --skip-deps` on the same tree, when a helmfile binary is found
-  (PATH, $CHARTKEEPER_HELMFILE or .tools/bin), and the ratio embedded / helmfile (goal < 0.1).
+  (PATH, $CHARTKEEPER_HELMFILE or .tools/bin), and the ratio embedded / helmfile (goal < 0.1);
+  once more without `--skip-deps`, as helmfile runs by default.
 
 It also checks that both give the same values, so the timing compares equal work.
 
@@ -106,6 +107,22 @@ def embedded(settings: Settings) -> dict:
     return out
 
 
+def _helmfile_default_mode(exe: Path, settings: Settings, work: Path) -> float:
+    import subprocess
+
+    from chartkeeper.helmfile.binary import find_helm_for
+
+    helm = find_helm_for(exe)
+    t0 = time.perf_counter()
+    for env in ENVS:
+        cmd = [str(exe), "--file", str(settings.helmfile_file), "--environment", env, "--quiet"]
+        if helm is not None:
+            cmd += ["--helm-binary", str(helm)]
+        out = str(work / "default-mode" / "{{ .Release.Name }}.yaml")
+        subprocess.run(cmd + ["write-values", "--output-file-template", out], check=True, capture_output=True)
+    return time.perf_counter() - t0
+
+
 def _fresh_process(settings: Settings) -> float:
     """Wall time of a new Python process computing every environment's values (what a CLI run pays)."""
     import subprocess
@@ -174,6 +191,11 @@ def main() -> int:
         print(
             f"ratio embedded / helmfile: first pass {med(cold) / h:.3f}x, again {med(warm) / h:.3f}x, "
             f"fresh process {fresh / h:.3f}x (goal < 0.1x)"
+        )
+        full = _helmfile_default_mode(exe, settings, work)
+        print(
+            f"helmfile write-values as a user runs it (no --skip-deps: `helm dependency build` per local chart), "
+            f"once: {full:.3f} s; ratio first pass {med(cold) / full:.3f}x, again {med(warm) / full:.3f}x"
         )
         same = ours == theirs
         print(f"values identical: {same}")
