@@ -350,3 +350,53 @@ def test_ctrl_c_removes_worktree_and_branch(deploy: Path) -> None:
     assert git(deploy, "worktree", "list", "--porcelain").count("worktree ") == 1
     home = deploy / ".git" / "chartkeeper-worktrees"
     assert not home.exists() or not any(home.iterdir())
+
+
+def test_oci_only_chart_with_oci_subchart_in_an_unversioned_folder(oci_registry, tmp_path: Path) -> None:
+    """The Astrago pattern: gpu-operator in `charts/external/gpu-operator`, from OCI, whose newer
+    version depends on node-feature-discovery hosted in another OCI repository."""
+    import uuid
+
+    from tests.support.charts import package_chart, write_chart
+
+    ns = "b" + uuid.uuid4().hex[:8]
+    oci = f"oci://{oci_registry.host}/{ns}"
+    pkg = tmp_path / "pkg"
+    nfd = write_chart(tmp_path / "nfd", "node-feature-discovery", "0.17.3", values={"enabled": True},
+                      templates={"cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: nfd\n"})
+    oci_registry.push_chart(package_chart(nfd, pkg), ns + "/nfd")
+    cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\ndata:\n  v: {{ .Values.v | quote }}\n"
+    old = write_chart(tmp_path / "old", "gpu-operator", "v25.3.2", values={"v": "old"}, templates={"cm.yaml": cm})
+    new = write_chart(
+        tmp_path / "new", "gpu-operator", "v26.3.0", values={"v": "new", "nfd": {"enabled": True}},
+        templates={"cm.yaml": cm},
+        dependencies=[{"name": "node-feature-discovery", "version": "0.17.x", "repository": f"{oci}/nfd",
+                       "condition": "nfd.enabled"}],
+    )
+    for c in (old, new):
+        oci_registry.push_chart(package_chart(c, pkg), ns)
+    settings_yaml = f"plainHttp: [{oci_registry.host}]\n"
+    root = tmp_path / "d"
+    root.mkdir()
+    (root / "chartkeeper.yaml").write_text(settings_yaml)
+    from tests.support import deployment
+
+    deployment.make_deployment(root, oci, {"gpu-operator": "v25.3.2"}, paths={"gpu-operator": "gpu-operator"},
+                               constraint={"gpu-operator": ">=v25"}, exist_ok=True)
+    base = git(root, "rev-parse", "HEAD")
+    proc = _bump(root, "gpu-operator", "--json")
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads(proc.stdout)
+    branch = "chartkeeper/gpu-operator-v26.3.0"
+    assert (res["new"], res["branch"], res["ready"]) == ("v26.3.0", branch, True), res
+    changed = git(root, "diff", "--no-renames", "--name-only", base, branch).splitlines()
+    assert "helmfile/helmfile.yaml" not in changed  # the folder name carries no version: no path changes
+    ext = "helmfile/charts/external/gpu-operator"
+    assert "version: v26.3.0" in _show(root, branch, f"{ext}/Chart.yaml")
+    assert "repository: file://charts/node-feature-discovery" in _show(root, branch, f"{ext}/Chart.yaml")
+    assert "name: node-feature-discovery" in _show(root, branch, f"{ext}/charts/node-feature-discovery/Chart.yaml")
+    from chartkeeper.lockfile import parse_lock
+
+    entry = parse_lock(_show(root, branch, LOCK) + "\n").require("gpu-operator")
+    assert (entry.version, entry.path, entry.repository) == ("v26.3.0", "gpu-operator", oci)
+    assert [(s.name, s.version, s.repository) for s in entry.subcharts] == [("node-feature-discovery", "0.17.3", f"{oci}/nfd")]

@@ -233,7 +233,10 @@ def _on_branch(settings: Settings, out: Output, name: str, spec: str | None, opt
         existing = workspace.prepare_branch(repo, res.branch, base, name, new)
         if existing is not None:
             res.status, res.commit = "exists", existing.commit
-            res.notes.append(f"branch {res.branch} already holds this bump (from an earlier run); kept as it is")
+            res.notes.append(
+                f"branch {res.branch} already holds this bump (from an earlier run); kept as it is "
+                f"(delete it with `git branch -D {res.branch}` to redo it from the current base)"
+            )
             res.next_steps = [f"git switch {res.branch}"]
             return res
         out.info(f"{name}: {target.entry.version} → {new} on branch {res.branch}")

@@ -112,11 +112,11 @@ def vendor(root: Path, name: str, repository: str, version: str, *, path: str | 
 
 
 def make_deployment(root: Path, repository: str, charts: Mapping[str, str], *, constraint: Mapping[str, str] | None = None,
-                    paths: Mapping[str, str] | None = None) -> Path:
+                    paths: Mapping[str, str] | None = None, exist_ok: bool = False) -> Path:
     """A committed deployment repository at `root` using `charts` ({name: version}) from `repository`."""
     from chartkeeper.lockfile import load_lock, write_lock
 
-    root.mkdir(parents=True)
+    root.mkdir(parents=True, exist_ok=exist_ok)
     git(root, "init", "-q", "-b", "main")
     hf = root / "helmfile"
     (hf / "environments").mkdir(parents=True)
