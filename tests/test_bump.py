@@ -144,8 +144,8 @@ def test_base_ref_and_next_steps(deploy: Path) -> None:
     res = json.loads(proc.stdout)
     assert git(deploy, "rev-parse", f"{res['branch']}~1") == base  # branched from --base, not HEAD
     assert _show(deploy, res["branch"], "helmfile/values/demo.yaml") == _show(deploy, base, "helmfile/values/demo.yaml")
-    assert res["next_steps"][0] == "git switch chartkeeper/demo-1.1.0"
-    assert "helmfile --file helmfile/helmfile.yaml --environment prod diff" in res["next_steps"]
+    assert res["nextSteps"][0] == "git switch chartkeeper/demo-1.1.0"
+    assert "helmfile --file helmfile/helmfile.yaml --environment prod diff" in res["nextSteps"]
 
 
 def test_already_at_target_creates_nothing(deploy: Path) -> None:

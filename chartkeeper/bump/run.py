@@ -60,8 +60,14 @@ class BumpResult:
     analysis: Analysis | None = field(default=None, repr=False)
 
     def to_json(self) -> dict[str, Any]:
-        d = {k: v for k, v in self.__dict__.items() if k != "analysis"}
-        return d
+        """camelCase keys, like the other commands' JSON."""
+        out: dict[str, Any] = {}
+        for k, v in self.__dict__.items():
+            if k == "analysis":
+                continue
+            head, *rest = k.split("_")
+            out[head + "".join(w.capitalize() for w in rest)] = v
+        return out
 
 
 # --- helpers ---------------------------------------------------------------------------------
