@@ -117,6 +117,24 @@ def _error_row(entry: LockEntry, exc: ChartkeeperError) -> CheckRow:
     )
 
 
+def _with_dates(source: Source, row: CheckRow, wanted: ChartRelease | None, latest: ChartRelease | None) -> CheckRow:
+    """OCI tag lists carry no dates: ask for the two releases the row shows. Dates are
+    information, not the verdict, so a release that cannot be described keeps its row."""
+    described: dict[ChartVersion, ChartRelease] = {}
+    for rel in (wanted, latest):
+        if rel is None or rel.created is not None or rel.version in described:
+            continue
+        try:
+            described[rel.version] = source.describe(rel)
+        except ChartkeeperError:
+            described[rel.version] = rel
+    if wanted is not None and wanted.version in described:
+        row = replace(row, wanted_published=described[wanted.version].created)
+    if latest is not None and latest.version in described:
+        row = replace(row, latest_published=described[latest.version].created)
+    return row
+
+
 def _check_repository(
     repository: str, entries: Sequence[LockEntry], settings: Settings, pre: bool, opener: Callable[[str, Settings], Source]
 ) -> list[CheckRow]:
@@ -129,13 +147,7 @@ def _check_repository(
         for entry in entries:
             try:
                 row, wanted, latest = assess(entry, source.versions(entry.chart), pre=pre)
-                # OCI tag lists carry no dates: ask for the two releases the row shows.
-                if wanted is not None and wanted.created is None:
-                    wanted = source.describe(wanted)
-                    row = replace(row, wanted_published=wanted.created)
-                if latest is not None and latest.created is None:
-                    latest = wanted if wanted is not None and latest.version == wanted.version else source.describe(latest)
-                    row = replace(row, latest_published=latest.created)
+                row = _with_dates(source, row, wanted, latest)
                 rows.append(row)
             except ChartkeeperError as exc:
                 rows.append(_error_row(entry, exc))

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 USER_AGENT = "chartkeeper"
 MAX_REDIRECTS = 5
-MAX_BODY = 1 << 30  # an index or manifest over 1 GiB is hostile, not a repository
+MAX_BODY = 1 << 30  # an index, manifest or chart archive over 1 GiB is hostile, not a repository
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 BACKOFF_BASE = 0.5  # seconds; doubles per attempt
 BACKOFF_MAX = 8.0
@@ -253,11 +253,15 @@ class Transport:
                     raise _Transient(f"connection to {_short(url)} broke mid-body ({type(exc).__name__})") from None
                 return Response(status, hdrs, body, url)
             digest = hashlib.sha256()
+            total = 0
             try:
                 while True:
                     chunk = raw.read(_CHUNK)
                     if not chunk:
                         break
+                    total += len(chunk)
+                    if total > MAX_BODY:  # a hostile server must not fill the disk
+                        raise SourceError(f"{self.label}: download from {_short(url)} is over the {MAX_BODY} byte limit")
                     digest.update(chunk)
                     sink.write(chunk)
                 _ensure_complete(raw)
