@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from chartkeeper.kustomize.embedded import PatchEffect
 from chartkeeper.kustomize.engine import KustomizeResult, apply_kustomization, sort_manifests
+from chartkeeper.kustomize.findings import check_patches, patch_findings
 from chartkeeper.kustomize.loader import find_kustomization, load_kustomization
 from chartkeeper.kustomize.model import ImageRule, Kustomization, Patch, Target
 
@@ -16,7 +17,9 @@ __all__ = [
     "PatchEffect",
     "Target",
     "apply_kustomization",
+    "check_patches",
     "find_kustomization",
     "load_kustomization",
+    "patch_findings",
     "sort_manifests",
 ]

@@ -10,6 +10,7 @@ with a warning. Errors name the file, the entry and the field.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -262,6 +263,9 @@ def _parse_patch(
                 kind="strategic", body=doc, target=target, file=source, line=line_of(n),
                 allow_name_change=bool(options.get("allowNameChange")),
                 allow_kind_change=bool(options.get("allowKindChange")),
+                field_lines=tuple(
+                    (path, base_line + ln - 1) for path, ln in (maps[n] if n < len(maps) else {}).items()
+                ) if base_line is not None else (),
             )
         )
     return out
@@ -348,7 +352,7 @@ def _load_patches(value: Any, ctx: _Ctx, where: str, lines: dict) -> list[Patch]
                 f"{at}: {label} holds {len(parsed)} strategic-merge documents and a `target:`; kustomize "
                 "refuses that (split it into one entry per document)"
             )
-        out += parsed
+        out += [replace(p, target_file=where, target_line=line) if target else p for p in parsed]
         if target is None and parsed[-1].kind == "json6902":
             raise InputError(f"{at}: {label} is a JSON 6902 patch and needs a `target:` (kustomize refuses it)")
     return out
@@ -395,11 +399,12 @@ def _load_legacy_json(value: Any, ctx: _Ctx, where: str, lines: dict) -> list[Pa
             raise InputError(f"{at}: {label} needs exactly one of `patch:` and `path:`")
         if has_path:
             text, shown = _read_patch_file(entry["path"], ctx, at, label)
-            out += _parse_patch(text, shown, 1, label, target, json_only=True)
+            parsed = _parse_patch(text, shown, 1, label, target, json_only=True)
         else:
             if not isinstance(entry["patch"], str):
                 raise InputError(f"{at}: {label}.patch must be a string")
-            out += _parse_patch(entry["patch"], where, patch_line or line, label, target, json_only=True)
+            parsed = _parse_patch(entry["patch"], where, patch_line or line, label, target, json_only=True)
+        out += [replace(p, target_file=where, target_line=line) for p in parsed]
     return out
 
 

@@ -61,6 +61,11 @@ class Patch:
     op_lines: tuple[int | None, ...] = ()
     allow_name_change: bool = False
     allow_kind_change: bool = False
+    # where the `target:` selector is written (the kustomization entry), when there is one
+    target_file: str | None = None
+    target_line: int | None = None
+    # line of each field of a strategic-merge document: ((key or index, ...), line)
+    field_lines: tuple[tuple[tuple[Any, ...], int], ...] = field(default=(), compare=False, repr=False)
 
     def describe(self) -> str:
         kind = "strategic-merge patch" if self.kind == "strategic" else "JSON 6902 patch"

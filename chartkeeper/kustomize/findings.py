@@ -1,0 +1,270 @@
+"""What an upgrade does to our kustomize patches (`patch.*` findings, documented in docs/findings.md).
+
+Both versions are patched with the embedded engine, keeping every matched resource before and
+after each step, and the two runs are compared step by step:
+- a step that matched in OLD but matches nothing in NEW lost its target (`patch.target-missing`);
+  one that matches nothing in either never worked (`patch.target-missing-old`);
+- a JSON 6902 op that fails on NEW (`patch.json6902-path-missing`, `patch.json6902-test-failed`), or a
+  `replace` whose path NEW no longer has (kustomize then silently adds the key instead);
+- a step that matches but changes nothing in NEW (`patch.no-op`): upstream adopted it;
+- a field the step sets whose upstream value changed while ours stayed put (`patch.upstream-changed`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from chartkeeper.analysis.findings import Finding, Severity
+from chartkeeper.kustomize import embedded
+from chartkeeper.kustomize import paths as fp
+from chartkeeper.kustomize.embedded import PatchEffect, Trace, same
+from chartkeeper.kustomize.json6902 import _exists
+from chartkeeper.kustomize.loader import load_kustomization
+from chartkeeper.kustomize.model import ImageRule, Kustomization, Patch, Step
+
+MAX_CONFLICTS_PER_STEP = 20  # a patch replacing a whole subtree would otherwise list every leaf
+
+
+def _guess_root(directory: Path) -> Path | None:
+    """The repository holding the patches (for file names relative to it), if recognisable."""
+    for parent in [directory.resolve(), *directory.resolve().parents]:
+        if (parent / "chartkeeper.yaml").is_file() or (parent / ".git").exists():
+            return parent
+    return None
+
+
+def _load(directory: Path, root: Path | None) -> Kustomization:
+    directory = Path(directory)
+    return load_kustomization(directory, root=root if root is not None else _guess_root(directory))
+
+
+def _prefix(chart: str | None) -> str:
+    return f"{chart}: " if chart else ""
+
+
+def _what(step: Step) -> str:
+    if isinstance(step, ImageRule):
+        return f"images rule {step.label} (image {step.name})"
+    target = step.target.describe() if step.target else "the resource it names"
+    kind = "strategic-merge patch" if step.kind == "strategic" else "JSON 6902 patch"
+    return f"{kind} {step.label} (target: {target})"
+
+
+def _finding(code: str, severity: Severity, message: str, step: Step, **kw: Any) -> Finding:
+    kw.setdefault("line", step.line)
+    kw.setdefault("file", step.file)
+    return Finding(code, severity, message, **kw)
+
+
+def patch_findings(
+    old_manifests: list[dict[str, Any]],
+    new_manifests: list[dict[str, Any]],
+    kustomization_dir: Path,
+    *,
+    chart: str | None = None,
+    root: Path | None = None,
+) -> list[Finding]:
+    """Findings about our patches when the chart's rendered output goes from OLD to NEW."""
+    kz = _load(kustomization_dir, root)
+    _, old_effects, old_traces = embedded.run(old_manifests, kz, keep_traces=True)
+    _, new_effects, new_traces = embedded.run(new_manifests, kz, keep_traces=True)
+    pre = _prefix(chart)
+    out: list[Finding] = []
+    for step, eo, en, to, tn in zip(kz.steps, old_effects, new_effects, old_traces, new_traces):
+        if not en.matched:
+            out.append(_missing(step, eo, en, pre))
+            continue
+        out += _op_failures(step, en, eo, pre)
+        if isinstance(step, Patch) and step.kind == "json6902":
+            failed = {(rid, f.index) for rid, f in en.op_failures}
+            out += _vanished_replace_paths(step, to, tn, pre, failed)
+        if not en.changed and not en.error:
+            adopted = bool(eo.changed)
+            reason = (
+                "upstream adopted it: NEW already renders what it sets; it can be dropped"
+                if adopted
+                else "it already changed nothing in OLD"
+            )
+            out.append(_finding(
+                "patch.no-op", Severity.INFO, f"{pre}{_what(step)} changes nothing in NEW: {reason}", step,
+                path=", ".join(en.matched),
+            ))
+            continue
+        out += _conflicts(step, to, tn, pre)
+    return out
+
+
+def check_patches(
+    manifests: list[dict[str, Any]], kustomization_dir: Path, *, chart: str | None = None, root: Path | None = None
+) -> list[Finding]:
+    """Lint: every step of the kustomization finds its target and applies to the current render."""
+    kz = _load(kustomization_dir, root)
+    _, effects, _ = embedded.run(manifests, kz)
+    pre = _prefix(chart)
+    out: list[Finding] = []
+    for step, eff in zip(kz.steps, effects):
+        if not eff.matched:
+            fails = " (kustomize build fails)" if eff.error else " (kustomize skips it silently)"
+            where = {"file": step.target_file, "line": step.target_line} if (
+                isinstance(step, Patch) and step.target_file) else {}
+            out.append(_finding(
+                "patch.target-missing", Severity.BREAKING,
+                f"{pre}{_what(step)} matches nothing in the rendered chart{fails}", step, **where,
+            ))
+            continue
+        out += _op_failures(step, eff, None, pre)
+        if not eff.changed and not eff.error:
+            out.append(_finding(
+                "patch.no-op", Severity.INFO, f"{pre}{_what(step)} changes nothing in the rendered chart", step,
+                path=", ".join(eff.matched),
+            ))
+    return out
+
+
+def _missing(step: Step, eo: PatchEffect, en: PatchEffect, pre: str) -> Finding:
+    """A step without a target; points at the `target:` selector when the step has one."""
+    where: dict[str, Any] = {}
+    if isinstance(step, Patch) and step.target_file:
+        where = {"file": step.target_file, "line": step.target_line}
+    consequence = "kustomize build fails" if en.error else "kustomize skips it silently, so our change is lost"
+    if isinstance(step, ImageRule):
+        consequence = "the image is no longer rewritten (in an air gap it is pulled from upstream)"
+    if eo.matched:
+        return _finding(
+            "patch.target-missing", Severity.BREAKING,
+            f"{pre}{_what(step)} matched {', '.join(eo.matched)} in OLD but matches nothing in NEW: {consequence}",
+            step, path=", ".join(eo.matched), **where,
+        )
+    return _finding(
+        "patch.target-missing-old", Severity.BREAKING,
+        f"{pre}{_what(step)} matches nothing in OLD or NEW: no version of the chart renders its target "
+        "(an object an operator creates at run time cannot be patched by a post-renderer; configure it "
+        f"through the operator instead); {consequence}",
+        step, **where,
+    )
+
+
+def _op_line(step: Step, index: int) -> int | None:
+    if isinstance(step, Patch) and index < len(step.op_lines):
+        return step.op_lines[index]
+    return step.line
+
+
+def _op_failures(step: Step, en: PatchEffect, eo: PatchEffect | None, pre: str) -> list[Finding]:
+    out = []
+    seen: set[tuple[int, str]] = set()
+    old_failed = {(rid, f.index) for rid, f in (eo.op_failures if eo else ())}
+    for rid, failure in en.op_failures:
+        if (failure.index, failure.kind) in seen:
+            continue
+        seen.add((failure.index, failure.kind))
+        code = "patch.json6902-test-failed" if failure.kind == "test-failed" else "patch.json6902-path-missing"
+        already = " (already failing in OLD)" if (rid, failure.index) in old_failed else ""
+        out.append(_finding(
+            code, Severity.BREAKING,
+            f"{pre}{step.label} op {failure.index} `{failure.op.get('op')} {failure.op.get('path')}` fails on "
+            f"{rid}: {failure.reason}; kustomize build fails{already}",
+            step, path=rid, line=_op_line(step, failure.index), details=(("op", dict(failure.op)),),
+        ))
+    return out
+
+
+def _vanished_replace_paths(
+    step: Patch, to: Trace, tn: Trace, pre: str, failed: set[tuple[str, int]]
+) -> list[Finding]:
+    """`replace` of a key NEW no longer has: kustomize adds the key instead, which is rarely what was meant."""
+    out = []
+    for rid, new_before in tn.before.items():
+        old_before = to.before.get(rid)
+        if old_before is None:
+            continue
+        for i, op in enumerate(step.body):
+            if op.get("op") != "replace" or (rid, i) in failed:
+                continue  # a failing op is reported as such
+            path = op.get("path", "")
+            if _exists(old_before, path) and not _exists(new_before, path):
+                out.append(_finding(
+                    "patch.json6902-path-missing", Severity.BREAKING,
+                    f"{pre}{step.label} op {i} `replace {path}`: NEW no longer has this field on {rid}; "
+                    "kustomize adds it instead of replacing it (a renamed or moved field?)",
+                    step, path=rid, line=_op_line(step, i), details=(("op", dict(op)),),
+                ))
+    return out
+
+
+def _conflicts(step: Step, to: Trace, tn: Trace, pre: str) -> list[Finding]:
+    out: list[Finding] = []
+    for rid, new_before in tn.before.items():
+        old_before = to.before.get(rid)
+        if old_before is None:
+            continue
+        old_after, new_after = to.after.get(rid), tn.after.get(rid)
+        if old_after is None or new_after is None:
+            continue  # a deleted resource: nothing field-level to compare
+        touched = fp.leaf_changes(old_before, old_after) + fp.leaf_changes(new_before, new_after)
+        seen: set[str] = set()
+        for path in touched:
+            shown = fp.show(path)
+            if shown in seen:
+                continue
+            seen.add(shown)
+            old_up, new_up = fp.get(old_before, path), fp.get(new_before, path)
+            ours_old, ours_new = fp.get(old_after, path), fp.get(new_after, path)
+            if _same(old_up, new_up) or not _same(ours_old, ours_new) or _same(new_up, ours_new):
+                continue  # upstream kept it, our value follows upstream, or upstream now agrees with us
+            out.append(_finding(
+                "patch.upstream-changed", Severity.REVIEW,
+                f"{pre}{_what(step)} sets {shown} on {rid}, and upstream changed it: "
+                f"OLD {_fmt(old_up)}, NEW {_fmt(new_up)}, ours {_fmt(ours_new)}",
+                step, path=rid, old=_val(old_up), new=_val(new_up), ours=_val(ours_new),
+                line=_field_line(step, path), details=(("field", shown),),
+            ))
+            if len(out) >= MAX_CONFLICTS_PER_STEP:
+                return out
+    return out
+
+
+def _field_line(step: Step, path: fp.Path) -> int | None:
+    """Line of the deepest part of `path` a strategic-merge patch spells out (else the patch's line)."""
+    if not isinstance(step, Patch) or not step.field_lines:
+        return step.line
+    lines = dict(step.field_lines)
+    node: Any = step.body
+    concrete: tuple[Any, ...] = ()
+    best = step.line
+    for part in path:
+        if isinstance(part, tuple) and isinstance(node, list):
+            key, value = part
+            hits = [i for i, item in enumerate(node) if isinstance(item, dict) and str(item.get(key)) == str(value)]
+            if not hits:
+                break
+            concrete += (hits[0],)
+            node = node[hits[0]]
+        elif isinstance(node, dict) and part in node:
+            concrete += (part,)
+            node = node[part]
+        elif isinstance(part, int) and isinstance(node, list) and part < len(node):
+            concrete += (part,)
+            node = node[part]
+        else:
+            break
+        best = lines.get(concrete, best)
+    return best
+
+
+def _same(a: Any, b: Any) -> bool:
+    if a is fp.MISSING or b is fp.MISSING:
+        return a is b
+    return same(a, b)
+
+
+def _val(v: Any) -> Any:
+    return None if v is fp.MISSING else v
+
+
+def _fmt(v: Any) -> str:
+    if v is fp.MISSING:
+        return "(absent)"
+    text = repr(v) if not isinstance(v, str) else v
+    return text if len(text) <= 80 else text[:77] + "..."
