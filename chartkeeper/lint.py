@@ -109,7 +109,7 @@ def lint(settings: Settings, envs: list[str] | None = None) -> LintReport:
     """
     from chartkeeper import helmfile as model
 
-    lock = load_lock(settings.lock_file)
+    lock = load_lock(settings.lock_file, missing_ok=True)  # a deployment of custom charts only has none
     ctx = _Ctx(settings, lock, settings.helmfile_file.parent)
     all_envs = model.list_environments(settings)
     if envs:

@@ -249,3 +249,24 @@ def test_tier_environment_layering_that_drifted(tree: Path) -> None:
     report = _lint(tree, ["dev", "prod"])
     drift = [f for f in report.findings if f.code == "lint.environment-mismatch"]
     assert drift and {f.env for f in drift} == {"dev"}
+
+
+def test_without_a_lock_every_external_release_is_unpinned(tree: Path) -> None:
+    (tree / "helmfile/charts/external/versions.lock").unlink()
+    report = _lint(tree, ["dev"])
+    unpinned = {f.message.split()[1] for f in report.findings if f.code == "lint.unpinned-chart"}
+    assert unpinned == {
+        "kube-system/csi-driver-nfs", "gpu-operator/gpu-operator", "flux-system/flux", "monitoring/prometheus",
+        "monitoring/loki-stack", "keycloak/keycloak", "harbor/harbor", "mpi-operator/mpi-operator",
+    }
+    assert "lint.not-vendored" not in _codes(report)
+
+
+def test_human_output_keeps_bracketed_paths(tree: Path) -> None:
+    import os
+
+    out = subprocess.run(
+        [sys.executable, "-m", "chartkeeper", "-C", str(tree), "lint", "--env", "dev"],
+        capture_output=True, text=True, env=dict(os.environ, COLUMNS="300"),
+    )
+    assert "[helmfile/charts/external/versions.lock]" in out.stdout  # not eaten as rich markup

@@ -8,6 +8,7 @@ but do not fail the run: a fresh clone of the deployment repository is in that s
 from __future__ import annotations
 
 from rich.table import Table
+from rich.text import Text
 
 from chartkeeper.analysis.findings import Severity
 from chartkeeper.context import AppContext
@@ -33,7 +34,8 @@ def run(ctx: AppContext, envs: list[str]) -> int:
         table.add_column("finding", overflow="fold")
         for f in report.findings:
             where = f" [{f.file}{':' + str(f.line) if f.line else ''}]" if f.file else ""
-            table.add_row(f.severity.value, f.code, f.env or "all", f.message + where, style=_STYLE[f.severity])
+            # Text, not markup: messages and paths may hold `[...]`
+            table.add_row(Text(f.severity.value), Text(f.code), Text(f.env or "all"), Text(f.message + where), style=_STYLE[f.severity])
         out.result(table)
     counts = {s: sum(1 for f in report.findings if f.severity is s) for s in Severity}
     summary = (
