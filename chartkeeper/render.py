@@ -222,6 +222,11 @@ class PreparedChart:
         self.notes: list[str] = []
         self._chart: Any = None
         self._helm: str | None = None
+        # Rendered text -> parsed documents. Most templates render the same for every environment;
+        # parsing YAML costs more than rendering it, so each distinct text is parsed once. The
+        # parsed objects are shared between results: treat manifests as read-only.
+        self._parsed: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self._crds: list[tuple[str, str]] | None = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if engine == "helm":
             self._helm = self._require_helm("--engine helm")
@@ -340,13 +345,22 @@ class PreparedChart:
                 continue
             if not source.endswith((".yaml", ".yml", ".tpl", ".json")) and not text.strip():
                 continue
-            for obj in _split_documents(text, source):
+            for obj in self._parse(text, source):
                 out.append(RenderedManifest(source, obj))
         if self.include_crds:
-            for crd in self._chart.crds:
-                for obj in _split_documents(crd["data"], crd["filename"]):
-                    out.append(RenderedManifest(crd["filename"], obj))
+            if self._crds is None:
+                self._crds = [(crd["filename"], crd["data"]) for crd in self._chart.crds]
+            for filename, data in self._crds:
+                for obj in self._parse(data, filename):
+                    out.append(RenderedManifest(filename, obj))
         return out, chart_notes
+
+    def _parse(self, text: str, source: str) -> list[dict[str, Any]]:
+        key = (source, text)
+        docs = self._parsed.get(key)
+        if docs is None:
+            docs = self._parsed[key] = _split_documents(text, source)
+        return docs
 
     def _render_binary(self, values: dict[str, Any], release: str, namespace: str) -> tuple[list[RenderedManifest], str]:
         assert self._helm

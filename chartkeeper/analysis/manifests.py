@@ -92,7 +92,31 @@ def _yaml(obj: dict[str, Any]) -> list[str]:
     return yamlio.dumps(obj).splitlines(keepends=True)
 
 
-def diff_manifests(old: Sequence[dict[str, Any]], new: Sequence[dict[str, Any]], *, namespace: str = "") -> ManifestDiff:
+class DiffCache:
+    """Unified diffs already computed, by the identity of the two objects.
+
+    Rendered objects are shared between environments when a template renders the same for each
+    (see `PreparedChart`), so the same pair is diffed once per upgrade, not once per environment.
+    """
+
+    def __init__(self) -> None:
+        self._diffs: dict[tuple[int, int, str], str] = {}
+        self._keep: list[Any] = []  # ids stay valid while the objects live
+
+    def diff(self, k: ResourceKey, a: dict[str, Any], b: dict[str, Any]) -> str:
+        key = (id(a), id(b), str(k))
+        hit = self._diffs.get(key)
+        if hit is None:
+            mo, mn = _mask_pair(a, b)
+            hit = "".join(difflib.unified_diff(_yaml(mo), _yaml(mn), fromfile=f"old/{k}", tofile=f"new/{k}", n=3))
+            self._diffs[key] = hit
+            self._keep.append((a, b))
+        return hit
+
+
+def diff_manifests(old: Sequence[dict[str, Any]], new: Sequence[dict[str, Any]], *, namespace: str = "",
+                   cache: DiffCache | None = None) -> ManifestDiff:
+    cache = cache or DiffCache()
     a, b = _index(old, namespace), _index(new, namespace)
     # the same object moving to another apiVersion of its group stays "changed", not removed+added
     added = tuple(sorted(k for k in b if k not in a))
@@ -100,11 +124,10 @@ def diff_manifests(old: Sequence[dict[str, Any]], new: Sequence[dict[str, Any]],
     changed: list[ResourceChange] = []
     same = 0
     for k in sorted(set(a) & set(b)):
-        if a[k] == b[k]:
+        if a[k] is b[k] or a[k] == b[k]:
             same += 1
             continue
-        mo, mn = _mask_pair(a[k], b[k])
-        diff = "".join(difflib.unified_diff(_yaml(mo), _yaml(mn), fromfile=f"old/{k}", tofile=f"new/{k}", n=3))
+        diff = cache.diff(k, a[k], b[k])
         changed.append(ResourceChange(k, "changed", diff, str(a[k].get("apiVersion")), str(b[k].get("apiVersion"))))
     return ManifestDiff(added, removed, tuple(changed), same)
 

@@ -92,6 +92,7 @@ def analyze_pair(
     release_reports: list[ReleaseReport] = []
     all_crd_changes: dict[str, crds.CrdChange] = {}
     envs = [r.env for r in releases]
+    diffs = manifests.DiffCache()
     say(f"preparing {old_info.name} {old_info.version} and {new_info.version} for Kubernetes {kube_version}")
     with prepare_chart(old_dir, kube_version=kube_version, engine=engine) as old_chart, \
             prepare_chart(new_dir, kube_version=kube_version, engine=engine) as new_chart:
@@ -127,7 +128,7 @@ def analyze_pair(
                 if patches.findings is not None:
                     findings += [f if f.env else replace(f, env=rel.env)
                                  for f in patches.findings([m.obj for m in old_m], [m.obj for m in new_m], patches.kustomization_dir)]
-            d = manifests.diff_manifests(old_objs, new_objs, namespace=rel.namespace)
+            d = manifests.diff_manifests(old_objs, new_objs, namespace=rel.namespace, cache=diffs)
             ic = manifests.image_changes(old_objs, new_objs)
             findings += manifests.manifest_findings(d, env=rel.env)
             findings += manifests.image_findings(ic, env=rel.env)
