@@ -226,3 +226,53 @@ def test_new_version_that_fails_to_render_is_breaking(tmp_path: Path) -> None:
     (f,) = [f for f in r.findings if f.code == "render.failed"]
     assert f.severity is Severity.BREAKING and "clusterName is required" in f.message
     assert r.releases[0].error and "Rendered analysis not available" in render_markdown(r)
+
+
+def _crd_doc(name: str, versions: list[tuple[str, bool, bool]]) -> str:
+    vs = [{"name": n, "served": s, "storage": st} for n, s, st in versions]
+    return json.dumps({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": name},
+                       "spec": {"group": "example.com", "names": {"kind": "X", "plural": name.split(".")[0]}, "scope": "Namespaced",
+                                "versions": vs}})
+
+
+def test_crd_added_removed_and_template_crd_losing_a_version(tmp_path: Path) -> None:
+    tcrd_old = _crd_doc("gadgets.example.com", [("v1alpha1", True, False), ("v1", True, True)])
+    tcrd_new = _crd_doc("gadgets.example.com", [("v1", True, True)])
+    old = write_chart(tmp_path / "old", "demo", "1.0.0", templates={"crd-gadgets.yaml": tcrd_old, "crd-gone.yaml": _crd_doc("gones.example.com", [("v1", True, True)])})
+    new = write_chart(tmp_path / "new", "demo", "2.0.0", templates={"crd-gadgets.yaml": tcrd_new},
+                      crds={"fresh.yaml": _crd_doc("freshes.example.com", [("v1", True, True)])})
+    r = analyze_pair(old, new, [ReleaseInput("dev", "demo", "apps", {})], chart="demo", kube_version="v1.31.0",
+                     crd_folder="charts/demo-2.0.0")
+    (added,) = by_code(r, "crd.added")
+    assert added.path == "freshes.example.com" and added.severity is Severity.REVIEW and "first install" in added.message
+    (removed,) = by_code(r, "crd.removed")
+    assert removed.path == "gones.example.com" and removed.severity is Severity.BREAKING
+    (changed,) = by_code(r, "crd.changed")
+    assert changed.path == "gadgets.example.com" and changed.severity is Severity.BREAKING
+    assert dict(changed.details)["versionsRemoved"] == ["v1alpha1"] and "Helm never upgrades" not in changed.message
+    # only the crds/ folder needs the manual step
+    assert r.crd_steps == ("kubectl apply --server-side --force-conflicts -f charts/demo-2.0.0/crds/",)
+
+
+def test_subcharts_added_removed_deprecated_and_unreadable_kube_version(tmp_path: Path) -> None:
+    a = write_chart(tmp_path / "a", "alpha", "1.0.0", templates={})
+    b = write_chart(tmp_path / "b", "beta", "1.0.0", templates={})
+    old = write_chart(tmp_path / "old", "demo", "1.0.0", templates={"cm.yaml": CONFIGMAP},
+                      dependencies=[{"name": "alpha", "version": "1.0.0"}], subcharts=[a])
+    new = write_chart(tmp_path / "new", "demo", "2.0.0", templates={"cm.yaml": CONFIGMAP},
+                      dependencies=[{"name": "beta", "version": "1.0.0"}], subcharts=[b],
+                      chart_extra={"deprecated": True, "kubeVersion": "newest please"})
+    r = analyze_pair(old, new, [ReleaseInput("dev", "demo", "apps", {})], chart="demo", kube_version="v1.31.0")
+    assert [(f.path, f.severity) for f in by_code(r, "chart.subchart-added")] == [("beta", Severity.REVIEW)]
+    assert [(f.path, f.severity) for f in by_code(r, "chart.subchart-removed")] == [("alpha", Severity.REVIEW)]
+    assert by_code(r, "chart.deprecated")[0].severity is Severity.REVIEW
+    assert by_code(r, "kube.version-constraint-invalid")[0].new == "newest please"
+
+
+def test_old_version_that_fails_to_render_is_review(tmp_path: Path) -> None:
+    old = write_chart(tmp_path / "old", "demo", "1.0.0",
+                      templates={"cm.yaml": CONFIGMAP + '  req: {{ required "name is required" .Values.name }}\n'})
+    new = write_chart(tmp_path / "new", "demo", "2.0.0", templates={"cm.yaml": CONFIGMAP})
+    r = analyze_pair(old, new, [ReleaseInput("dev", "demo", "apps", {})], chart="demo", kube_version="v1.31.0")
+    (f,) = by_code(r, "render.failed-old")
+    assert f.severity is Severity.REVIEW and "name is required" in f.message and f.env == "dev"
