@@ -43,8 +43,22 @@ class PatchHooks:
     """How to apply our kustomize patches and judge them (the kustomize module, when a kustomization exists)."""
 
     kustomization_dir: Path
-    apply: Callable[[list[dict[str, Any]], Path], list[dict[str, Any]]]
+    apply: Callable[[list[dict[str, Any]], Path], Any]  # a list of manifests, or a result with `.manifests`
     findings: Callable[[list[dict[str, Any]], list[dict[str, Any]], Path], list[Finding]] | None = None
+
+
+def _manifests_of(result: Any, notes: list[str], side: str) -> list[dict[str, Any]]:
+    """Manifests from the kustomize hook; its engine and any build error become notes of the release."""
+    if isinstance(result, list):
+        return result
+    engine = getattr(result, "engine", None)
+    if engine:
+        note = f"kustomize patches applied with {engine}"
+        if note not in notes:
+            notes.append(note)
+    if getattr(result, "build_error", None):
+        notes.append(f"{side}: kustomize would refuse these manifests: {result.build_error}")
+    return list(result.manifests)
 
 
 def _now() -> str:
@@ -115,10 +129,11 @@ def analyze_pair(
                 continue
             old_objs, new_objs = [m.obj for m in old_m], [m.obj for m in new_m]
             patched = False
+            patch_notes: list[str] = []
             if patches is not None:
                 try:
-                    old_objs = patches.apply(old_objs, patches.kustomization_dir)
-                    new_objs = patches.apply(new_objs, patches.kustomization_dir)
+                    old_objs = _manifests_of(patches.apply(old_objs, patches.kustomization_dir), patch_notes, "OLD")
+                    new_objs = _manifests_of(patches.apply(new_objs, patches.kustomization_dir), patch_notes, "NEW")
                     patched = True
                 except Exception as exc:  # a patch that no longer applies is a finding, not a crash
                     msg = getattr(exc, "message", None) or str(exc)
@@ -135,7 +150,8 @@ def analyze_pair(
             findings += kube_compat.api_findings(new_objs, kube_version, env=rel.env, old_objs=old_objs)
             for c in crds.crd_changes(old_m, new_m):
                 all_crd_changes.setdefault(c.name, c)
-            engine_notes = tuple(dict.fromkeys((old_res.notes if old_res else ()) + (new_res.notes if new_res else ())))
+            engine_notes = tuple(dict.fromkeys((old_res.notes if old_res else ()) + (new_res.notes if new_res else ())
+                                               + tuple(patch_notes)))
             release_reports.append(ReleaseReport(
                 rel.env, rel.release, rel.namespace, engine=new_res.engine, engine_version=new_res.engine_version,
                 render_notes=engine_notes, patched=patched, manifest_diff=d, images=ic, values_files=rel.values_files))
@@ -221,19 +237,30 @@ def _rel(path: Path, root: Path) -> str:
 
 
 def patch_hooks(settings: Any, entry: Any) -> tuple[PatchHooks | None, list[str]]:
+    """Our kustomize patches for the chart (`<patches>/<chart>/kustomization.yaml`), when there are any."""
     kdir = settings.path(settings.patches_dir) / entry.name
     if not any((kdir / n).is_file() for n in ("kustomization.yaml", "kustomization.yml", "Kustomization")):
         return None, []
     try:
-        from chartkeeper import kustomize  # provided by the kustomize module
+        from chartkeeper import kustomize  # the post-render engine (embedded, or kubectl/kustomize when present)
     except ImportError:
         return None, [f"{_rel(kdir, settings.root)}: kustomize patches exist but this build cannot apply them; "
                       "the rendered diff ignores them"]
-    def apply(objs: list[dict[str, Any]], d: Path) -> list[dict[str, Any]]:
-        return list(kustomize.apply_kustomization(objs, d, engine="auto").manifests)
+    root = Path(settings.root)
 
-    findings_fn = getattr(kustomize, "patch_findings", None)
-    return PatchHooks(kdir, apply, findings_fn), []
+    def apply(objs: list[dict[str, Any]], d: Path) -> Any:
+        return kustomize.apply_kustomization(objs, d, engine="auto", root=root)
+
+    try:
+        from chartkeeper.kustomize.findings import patch_findings
+    except ImportError:  # pragma: no cover - depends on the kustomize module's version
+        patch_findings = None
+
+    def findings(old: list[dict[str, Any]], new: list[dict[str, Any]], d: Path) -> list[Finding]:
+        assert patch_findings is not None
+        return patch_findings(old, new, d, chart=entry.name, root=root)
+
+    return PatchHooks(kdir, apply, findings if patch_findings is not None else None), []
 
 
 def analyze_upgrade(
