@@ -15,7 +15,8 @@ What the seed design's `validate.sh` meant, in one pass over the helmfile model:
   `helm dependency build`, which reaches the network and writes archives into the vendored folder).
 
 Findings carry stable `lint.*` codes (docs/findings.md, "Lint findings"); the override and patch
-checks keep the `values.*` / `patch.*` codes of the modules that make them.
+checks keep the `values.*` / `patch.*` codes of the modules that make them
+(`chartkeeper.analysis.values.check_overrides`, `chartkeeper.kustomize.check_patches`).
 """
 
 from __future__ import annotations
@@ -469,94 +470,12 @@ def _render(ctx: _Ctx, chart_dir: Path, values: Mapping[str, Any], release: Any,
 
 
 def _check_patches(ctx: _Ctx, manifests: list[dict[str, Any]], folder: Path) -> list[Finding]:
-    try:
-        from chartkeeper.kustomize import check_patches  # type: ignore[attr-defined]
-    except ImportError:
-        try:
-            from chartkeeper.kustomize.findings import check_patches  # type: ignore[no-redef]
-        except ImportError:
-            return _targets_present(ctx, manifests, folder)
+    from chartkeeper.kustomize import check_patches
+
     try:
         return list(check_patches(manifests, folder, root=ctx.settings.root))
     except ChartkeeperError as exc:  # a kustomization the engine cannot model
         return [Finding("lint.patch-invalid", Severity.BREAKING, exc.message, file=ctx.rel(folder / "kustomization.yaml"))]
-
-
-def _targets_present(ctx: _Ctx, manifests: list[dict[str, Any]], folder: Path) -> list[Finding]:
-    """The check that matters most when the kustomize engine is not installed: every patch has a target."""
-    kfile = folder / "kustomization.yaml"
-    try:
-        data = yamlio.load_file(kfile) or {}
-    except InputError:
-        return []  # reported by _check_kustomization_files
-    out: list[Finding] = []
-    selectors: list[tuple[str, dict[str, Any]]] = []
-    for p in data.get("patches") or []:
-        if not isinstance(p, dict):
-            continue
-        label = p.get("path") or "inline patch"
-        if isinstance(p.get("target"), dict):
-            selectors.append((label, p["target"]))
-        else:
-            selectors.extend((label, t) for t in _patch_doc_targets(folder, p))
-    for p in data.get("patchesStrategicMerge") or []:
-        if isinstance(p, str):
-            selectors.extend((p, t) for t in _patch_doc_targets(folder, {"path": p} if "\n" not in p else {"patch": p}))
-    for p in data.get("patchesJson6902") or []:
-        if isinstance(p, dict) and isinstance(p.get("target"), dict):
-            selectors.append((p.get("path") or "inline patch", p["target"]))
-    for label, sel in selectors:
-        if not any(_matches(m, sel) for m in manifests):
-            out.append(
-                Finding(
-                    "lint.patch-target-missing",
-                    Severity.BREAKING,
-                    f"{ctx.rel(folder)}: {label} targets {_describe(sel)}, which the chart does not render",
-                    file=ctx.rel(kfile),
-                    path=_describe(sel),
-                )
-            )
-    return out
-
-
-def _patch_doc_targets(folder: Path, patch: Mapping[str, Any]) -> list[dict[str, Any]]:
-    try:
-        text = patch["patch"] if "patch" in patch else (folder / patch["path"]).read_text(encoding="utf-8")
-        docs = yamlio.loads_all(text)
-    except (OSError, InputError, KeyError):
-        return []
-    out = []
-    for d in docs:
-        if isinstance(d, dict) and isinstance(d.get("kind"), str):
-            meta = d.get("metadata") or {}
-            api = str(d.get("apiVersion") or "")
-            group, _, version = api.rpartition("/")
-            out.append({"group": group, "version": version, "kind": d["kind"], "name": meta.get("name"), "namespace": meta.get("namespace")})
-    return out
-
-
-def _matches(obj: Mapping[str, Any], sel: Mapping[str, Any]) -> bool:
-    api = str(obj.get("apiVersion") or "")
-    group, _, version = api.rpartition("/")
-    meta = obj.get("metadata") or {}
-    actual = {"group": group, "version": version, "kind": obj.get("kind"), "name": meta.get("name"), "namespace": meta.get("namespace")}
-    for key in ("group", "version", "kind", "name", "namespace"):
-        want = sel.get(key)
-        if want in (None, ""):
-            continue
-        if key == "namespace" and actual[key] in (None, ""):
-            continue  # Helm leaves the release namespace implicit
-        if not re.fullmatch(str(want), str(actual[key] or "")):
-            return False
-    return True
-
-
-def _describe(sel: Mapping[str, Any]) -> str:
-    group = sel.get("group") or ""
-    version = sel.get("version") or ""
-    api = f"{group}/{version}" if group else version
-    name = sel.get("name") or "*"
-    return f"{api + ' ' if api else ''}{sel.get('kind') or '*'}/{name}"
 
 
 # --- environment values and secrets ----------------------------------------------------------
