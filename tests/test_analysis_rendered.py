@@ -276,3 +276,22 @@ def test_old_version_that_fails_to_render_is_review(tmp_path: Path) -> None:
     r = analyze_pair(old, new, [ReleaseInput("dev", "demo", "apps", {})], chart="demo", kube_version="v1.31.0")
     (f,) = by_code(r, "render.failed-old")
     assert f.severity is Severity.REVIEW and "name is required" in f.message and f.env == "dev"
+
+
+def test_kustomize_patches_that_do_not_load_are_a_breaking_finding(tmp_path: Path) -> None:
+    from chartkeeper.analysis.upgrade import patch_hooks
+    from chartkeeper.lockfile import LockEntry
+    from chartkeeper.settings import Settings
+
+    old = write_chart(tmp_path / "old", "demo", "1.0.0", templates={"cm.yaml": CONFIGMAP})
+    new = write_chart(tmp_path / "new", "demo", "2.0.0", templates={"cm.yaml": CONFIGMAP})
+    kdir = tmp_path / "repo" / "patches" / "demo"
+    kdir.mkdir(parents=True)
+    (kdir / "kustomization.yaml").write_text("patches:\n  - path: missing-file.yaml\n")
+    settings = Settings(root=tmp_path / "repo")
+    hooks, notes = patch_hooks(settings, LockEntry("demo", "demo", "https://charts.example", "1.0.0"))
+    assert hooks is not None and notes == []
+    r = analyze_pair(old, new, [ReleaseInput("dev", "demo", "apps", {})], chart="demo", kube_version="v1.31.0", patches=hooks)
+    (f,) = by_code(r, "patch.apply-failed")
+    assert f.severity is Severity.BREAKING and "missing-file.yaml" in f.message
+    assert r.verdict == "breaking" and not r.releases[0].patched

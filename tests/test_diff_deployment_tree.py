@@ -111,6 +111,8 @@ def _values(version: str, *, mig_under_operator: bool) -> dict:
     }
     if mig_under_operator:  # NEW moves `mig.strategy` under `operator.mig.strategy` (a rename we must catch)
         values["operator"]["mig"] = {"strategy": "single"}
+        # and raises the operator's CPU limit, which patches/gpu-operator pins: a three-way conflict
+        values["operator"]["resources"]["limits"]["cpu"] = "750m"
     else:
         values["mig"] = {"strategy": "single"}
     return values
@@ -183,6 +185,14 @@ def test_diff_on_the_deployment_tree(tree: Path) -> None:
     assert any(s["code"] == "chart.subchart-version" for s in data["findings"])
     assert data["upstreamNotes"] == [{"version": "v26.3.0", "kind": "changed", "text": "mig.strategy moved under operator"}]
     assert data["verdict"] == "breaking"
+    # the repository's own kustomize patch (patches/gpu-operator) is applied to both sides
+    assert all(r["patched"] for r in data["releases"])
+    assert any("kustomize patches applied with" in n for n in data["releases"][0]["renderNotes"])
+    (conflict,) = [f for f in by["patch.upstream-changed"] if "limits.cpu" in json.dumps(f)]
+    assert conflict["severity"] == "review" and conflict["old"] == "500m" and conflict["new"] == "750m" and conflict["ours"] == "1"
+    # after the patch, upstream's new limit never reaches the output: our patch masks it
+    assert "750m" not in "".join(c["diff"] for c in data["releases"][0]["resources"]["changed"]
+                                   if c["resource"] == "apps/Deployment/gpu-operator/gpu-operator")
 
 
 def test_diff_one_environment_markdown(tree: Path) -> None:

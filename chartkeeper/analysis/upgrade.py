@@ -19,7 +19,7 @@ from chartkeeper.analysis.findings import Finding, Severity
 from chartkeeper.analysis.report import ReleaseReport, UpgradeReport, merge_env_findings
 from chartkeeper.analysis.secrets import register_secret_values
 from chartkeeper.analysis.values import ValuesAnalysis
-from chartkeeper.errors import InputError
+from chartkeeper.errors import ChartkeeperError, InputError
 from chartkeeper.render import PreparedChart, RenderError, RenderedManifest, prepare_chart
 
 Progress = Callable[[str], None]
@@ -132,17 +132,15 @@ def analyze_pair(
             patch_notes: list[str] = []
             if patches is not None:
                 try:
-                    old_objs = _manifests_of(patches.apply(old_objs, patches.kustomization_dir), patch_notes, "OLD")
-                    new_objs = _manifests_of(patches.apply(new_objs, patches.kustomization_dir), patch_notes, "NEW")
-                    patched = True
-                except Exception as exc:  # a patch that no longer applies is a finding, not a crash
-                    msg = getattr(exc, "message", None) or str(exc)
+                    p_old = _manifests_of(patches.apply(old_objs, patches.kustomization_dir), patch_notes, "OLD")
+                    p_new = _manifests_of(patches.apply(new_objs, patches.kustomization_dir), patch_notes, "NEW")
+                    if patches.findings is not None:
+                        findings += [f if f.env else replace(f, env=rel.env)
+                                     for f in patches.findings(old_objs, new_objs, patches.kustomization_dir)]
+                    old_objs, new_objs, patched = p_old, p_new, True
+                except ChartkeeperError as exc:  # a kustomization that does not load is a finding, not a crash
                     findings.append(Finding("patch.apply-failed", Severity.BREAKING,
-                                            f"kustomize patches do not apply: {msg}", env=rel.env,
-                                            file=str(patches.kustomization_dir)))
-                if patches.findings is not None:
-                    findings += [f if f.env else replace(f, env=rel.env)
-                                 for f in patches.findings([m.obj for m in old_m], [m.obj for m in new_m], patches.kustomization_dir)]
+                                            f"kustomize patches cannot be applied: {exc.message}", env=rel.env))
             d = manifests.diff_manifests(old_objs, new_objs, namespace=rel.namespace, cache=diffs)
             ic = manifests.image_changes(old_objs, new_objs)
             findings += manifests.manifest_findings(d, env=rel.env)
