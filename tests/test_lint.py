@@ -270,3 +270,15 @@ def test_human_output_keeps_bracketed_paths(tree: Path) -> None:
         capture_output=True, text=True, env=dict(os.environ, COLUMNS="300"),
     )
     assert "[helmfile/charts/external/versions.lock]" in out.stdout  # not eaten as rich markup
+
+
+def test_a_site_that_enables_its_encrypted_secrets_still_lints_clean(tree: Path) -> None:
+    """The documented way to enable secrets.yaml (docs/deployment.md, "Secrets") keeps lint green."""
+    _edit(tree / "helmfile/helmfile.yaml", "      - environments/dev/values.yaml\n", "      - environments/dev/values.yaml\n    secrets:\n      - environments/dev/secrets.yaml\n")
+    _edit(
+        tree / "helmfile/.helmfile/environments.yaml",
+        "      - ../../environments/dev/values.yaml\n",
+        "      - ../../environments/dev/values.yaml\n    secrets:\n      - ../../environments/dev/secrets.yaml\n",
+    )
+    report = _lint(tree, ["dev"])
+    assert not report.has_problems, [(f.code, f.message) for f in report.findings if f.severity is not Severity.INFO]
