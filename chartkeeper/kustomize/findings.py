@@ -12,6 +12,7 @@ after each step, and the two runs are compared step by step:
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from chartkeeper.kustomize.embedded import PatchEffect, Trace, same
 from chartkeeper.kustomize.json6902 import _exists
 from chartkeeper.kustomize.loader import load_kustomization
 from chartkeeper.kustomize.model import ImageRule, Kustomization, Patch, Step
+from chartkeeper.kustomize.selectors import matches_target, resource_id
 
 MAX_CONFLICTS_PER_STEP = 20  # a patch replacing a whole subtree would otherwise list every leaf
 
@@ -73,7 +75,7 @@ def patch_findings(
     out: list[Finding] = []
     for step, eo, en, to, tn in zip(kz.steps, old_effects, new_effects, old_traces, new_traces):
         if not en.matched:
-            out.append(_missing(step, eo, en, pre))
+            out.append(_missing(step, eo, en, pre, new_manifests))
             continue
         out += _op_failures(step, en, eo, pre)
         if isinstance(step, Patch) and step.kind == "json6902":
@@ -106,6 +108,7 @@ def check_patches(
     for step, eff in zip(kz.steps, effects):
         if not eff.matched:
             fails = " (kustomize build fails)" if eff.error else " (kustomize skips it silently)"
+            fails += _namespace_hint(step, manifests)
             where = {"file": step.target_file, "line": step.target_line} if (
                 isinstance(step, Patch) and step.target_file) else {}
             out.append(_finding(
@@ -122,7 +125,27 @@ def check_patches(
     return out
 
 
-def _missing(step: Step, eo: PatchEffect, en: PatchEffect, pre: str) -> Finding:
+def _namespace_hint(step: Step, manifests: list[dict[str, Any]]) -> str:
+    """Helm leaves `metadata.namespace` out when a template does; kustomize then sees `default`."""
+    if not isinstance(step, Patch) or step.target is None or not step.target.namespace:
+        return ""
+    loose = replace(step.target, namespace=None)
+    near = [
+        rid for m in manifests
+        if isinstance(m, dict) and matches_target(loose, (rid := resource_id(m)), rid, m) and not rid.namespace
+    ]
+    if not near:
+        return ""
+    return (
+        f" ({', '.join(map(str, near[:3]))} would match but has no metadata.namespace in the rendered output: "
+        "Helm only sets what the template writes, and kustomize takes it as `default`; drop `namespace` "
+        "from the target)"
+    )
+
+
+def _missing(
+    step: Step, eo: PatchEffect, en: PatchEffect, pre: str, manifests: list[dict[str, Any]] | None = None
+) -> Finding:
     """A step without a target; points at the `target:` selector when the step has one."""
     where: dict[str, Any] = {}
     if isinstance(step, Patch) and step.target_file:
@@ -130,6 +153,7 @@ def _missing(step: Step, eo: PatchEffect, en: PatchEffect, pre: str) -> Finding:
     consequence = "kustomize build fails" if en.error else "kustomize skips it silently, so our change is lost"
     if isinstance(step, ImageRule):
         consequence = "the image is no longer rewritten (in an air gap it is pulled from upstream)"
+    consequence += _namespace_hint(step, manifests or [])
     if eo.matched:
         return _finding(
             "patch.target-missing", Severity.BREAKING,

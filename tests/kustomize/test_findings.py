@@ -168,3 +168,18 @@ def test_lint_reports_failing_ops_and_no_ops(tmp_path: Path) -> None:
     ))
     findings = check_patches([copy.deepcopy(_deployment())], folder)
     assert _codes(findings) == ["patch.json6902-path-missing", "patch.no-op"]
+
+
+def test_namespace_left_out_by_the_template_is_explained(tmp_path: Path) -> None:
+    folder = _kz(tmp_path, (
+        "patches:\n"
+        "- target: {kind: Deployment, namespace: gpu-operator}\n"
+        "  patch: |-\n"
+        "    - {op: replace, path: /spec/replicas, value: 2}\n"
+    ))
+    rendered = _deployment()
+    del rendered["metadata"]["namespace"]  # what Helm renders when the template omits it
+    (f,) = patch_findings([rendered], [rendered], folder)
+    assert f.code == "patch.target-missing-old" and "no metadata.namespace" in f.message
+    (lint,) = check_patches([rendered], folder)
+    assert "drop `namespace`" in lint.message
