@@ -231,10 +231,6 @@ def _on_branch(settings: Settings, out: Output, name: str, spec: str | None, opt
     with _run_lock(settings, repo):
         for left in workspace.clean_leftovers(repo):
             out.info(f"cleaned up after an interrupted run: {left.what} {left.name} {left.action}")
-        if base == head:  # the checkout is clean, so it shows exactly the base commit's files
-            warn = preflight.require_no_drift(load_lock(settings.lock_file), lock.require(name), repo)
-            if warn:
-                out.warn(warn)
         res.branch = workspace.branch_for(name, new)
         existing = workspace.prepare_branch(repo, res.branch, base, name, new)
         if existing is not None:
@@ -252,10 +248,11 @@ def _on_branch(settings: Settings, out: Output, name: str, spec: str | None, opt
             pause("worktree")
             wt_settings = _rebased(settings, root, ws.path / rel_root)
             wt_lock = load_lock(wt_settings.lock_file)
-            if base != head:
-                warn = preflight.require_no_drift(wt_lock, wt_lock.require(name), ws.path)
-                if warn:
-                    out.warn(warn)
+            # Drift is checked on the base commit's files, which are what the bump replaces: a
+            # concurrent `sync` in the checkout cannot race it, and untracked files do not count.
+            warn = preflight.require_no_drift(wt_lock, wt_lock.require(name), ws.path)
+            if warn:
+                out.warn(warn)
             analysis = analyze(wt_settings, wt_lock, replace(target, entry=wt_lock.require(name)), opts.envs, pre=opts.pre, out=out)
             _fill_from_analysis(res, analysis)
             from chartkeeper.bump.apply import apply_bump
