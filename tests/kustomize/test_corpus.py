@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from chartkeeper.errors import InputError
@@ -11,6 +9,7 @@ from chartkeeper import yamlio
 from chartkeeper.kustomize import Kustomization, apply_kustomization, sort_manifests
 from chartkeeper.kustomize.binary import find_binary, run_binary
 from chartkeeper.kustomize.loader import load_kustomization
+from tests.kustomize.tools import needs_kustomize
 from tests.kustomize.corpus import CORPUS, case_input, case_names, expected
 
 
@@ -39,13 +38,8 @@ def test_corpus_covers_every_feature() -> None:
     assert {"images", "legacy", "selectors", "json-ops", "sm-ports", "sm-patch-delete", "sm-patch-replace"} <= names
 
 
-needs_kubectl = pytest.mark.skipif(
-    shutil.which("kubectl") is None and shutil.which("kustomize") is None, reason="no kubectl/kustomize on PATH"
-)
-
-
 @pytest.mark.tools
-@needs_kubectl
+@needs_kustomize
 @pytest.mark.parametrize("name", case_names())
 def test_embedded_matches_live_kubectl(name: str) -> None:
     tool = find_binary()

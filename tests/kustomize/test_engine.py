@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,7 @@ import pytest
 from chartkeeper.errors import InputError
 from chartkeeper.kustomize import apply_kustomization
 from chartkeeper.kustomize.images import split_image
+from tests.kustomize.tools import needs_kubectl
 from tests.support.charts import write_tree
 
 DEPLOYMENT = {
@@ -100,7 +100,7 @@ def test_unknown_engine_and_missing_binary(tmp_path: Path, monkeypatch: pytest.M
 
 
 @pytest.mark.tools
-@pytest.mark.skipif(shutil.which("kubectl") is None, reason="no kubectl on PATH")
+@needs_kubectl
 def test_auto_uses_the_binary_and_keeps_input_order(tmp_path: Path) -> None:
     service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "a", "namespace": "gpu"}}
     result = _run(tmp_path, "images:\n- name: nvcr.io/nvidia/operator\n  newTag: v1\n", [DEPLOYMENT, service])

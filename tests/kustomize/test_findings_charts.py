@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 from chartkeeper.kustomize import apply_kustomization, patch_findings, sort_manifests
 from chartkeeper.render import render_chart
+from tests.kustomize.tools import needs_kubectl
 from tests.support.charts import write_chart, write_tree
 
 DEPLOYMENT = """\
@@ -98,7 +98,7 @@ def test_findings_between_two_rendered_versions(versions, patches: Path) -> None
 
 
 @pytest.mark.tools
-@pytest.mark.skipif(shutil.which("kubectl") is None, reason="no kubectl on PATH")
+@needs_kubectl
 def test_rendered_chart_patched_the_same_by_both_engines(versions, patches: Path) -> None:
     for manifests in versions:
         ours = apply_kustomization(manifests, patches, engine="embedded")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -12,13 +11,9 @@ from hypothesis import strategies as st
 from chartkeeper import yamlio
 from chartkeeper.kustomize import apply_kustomization, load_kustomization, sort_manifests
 from chartkeeper.kustomize.binary import find_binary, run_binary
+from tests.kustomize.tools import needs_kustomize
 
-pytestmark = [
-    pytest.mark.tools,
-    pytest.mark.skipif(
-        shutil.which("kubectl") is None and shutil.which("kustomize") is None, reason="no kubectl/kustomize on PATH"
-    ),
-]
+pytestmark = [pytest.mark.tools, needs_kustomize]
 
 NAMES = ["A", "B", "C", "D"]
 PORTS = [80, 81, 82]
