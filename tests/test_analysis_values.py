@@ -228,4 +228,5 @@ def test_check_overrides_for_the_current_version(tmp_path: Path) -> None:
     assert any(f.code.startswith("values.schema-violation") and f.path == "replicas" for f in found)
     assert next(f for f in found if f.path == "replicaz").suggestion == "replicas"
     assert next(f for f in found if f.path == "replicaz").file == "v.yaml"
+    assert "the chart has no such key" in next(f for f in found if f.path == "replicaz").message
     assert check_overrides(chart, {"replicas": 3}) == []

@@ -93,9 +93,10 @@ def _same(a: Any, b: Any) -> bool:
 class ValuesAnalysis:
     """Compare one chart's OLD and NEW key universes; judge override trees against them."""
 
-    def __init__(self, old: KeyUniverse, new: KeyUniverse) -> None:
+    def __init__(self, old: KeyUniverse, new: KeyUniverse, *, single_version: bool = False) -> None:
         self.old = old
         self.new = new
+        self.single_version = single_version  # lint: one version, so messages say "the chart", not OLD/NEW
         old_paths = {p for p, _ in iter_leaves(old.defaults)} | _all_map_paths(old.defaults)
         new_paths = {p for p, _ in iter_leaves(new.defaults)} | _all_map_paths(new.defaults)
         self.added_paths = sorted(p for p in new_paths - old_paths if p)
@@ -158,7 +159,8 @@ class ValuesAnalysis:
             else:
                 close = self._close_match(path)
                 finding("values.unknown-key", Severity.BREAKING,
-                        f"{shown}: neither OLD nor NEW has this key (already ignored today)"
+                        (f"{shown}: the chart has no such key; Helm ignores our override" if self.single_version
+                         else f"{shown}: neither OLD nor NEW has this key (already ignored today)")
                         + (f"; did you mean {fmt_path(close)}?" if close else ""),
                         ours=m_ours, suggestion=fmt_path(close) if close else None)
             return
@@ -168,13 +170,13 @@ class ValuesAnalysis:
         ours_kind = kind_of(ours)
         if new_kind not in (None, "null") and ours_kind != new_kind:
             finding("values.type-change", Severity.BREAKING,
-                    f"{shown}: NEW expects a {new_kind}, we set a {ours_kind}"
+                    f"{shown}: {'the chart' if self.single_version else 'NEW'} expects a {new_kind}, we set a {ours_kind}"
                     + (f" (OLD default was a {old_kind})" if old_kind and old_kind != new_kind else ""),
                     old=m_old, new=m_new, ours=m_ours)
             return
         if new_has and _same(ours, new_val) and not (isinstance(ours, dict) and not ours):
             finding("values.override-equals-default", Severity.INFO,
-                    f"{shown}: our override equals the NEW default and can be dropped", old=m_old, new=m_new, ours=m_ours)
+                    f"{shown}: our override equals the {'chart' if self.single_version else 'NEW'} default and can be dropped", old=m_old, new=m_new, ours=m_ours)
             return
         if old_has and new_has and not _same(old_val, new_val):
             what = "changed" if not ours_secret else "changed (values masked)"
@@ -380,7 +382,7 @@ def check_overrides(chart_dir: Path, overrides: Mapping[str, Any], provenance: A
     """The current version only (for lint): unknown keys, type mismatches, overrides equal to the default,
     schema violations. Same codes as the upgrade analysis, judged with OLD = NEW = `chart_dir`."""
     uni = load_universe(chart_dir)
-    analysis = ValuesAnalysis(uni, uni)
+    analysis = ValuesAnalysis(uni, uni, single_version=True)
     ours = dict(overrides or {})
     return (analysis.check_overrides(ours, provenance, env=env, secret_files=secret_files)
             + analysis.schema_findings(ours, env=env, provenance=provenance, secret_files=secret_files))
