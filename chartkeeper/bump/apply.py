@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -18,7 +18,7 @@ from chartkeeper.bump.journal import Staging
 from chartkeeper.bump.summary import Analysis
 from chartkeeper.bump.target import Target
 from chartkeeper.errors import RefusedError
-from chartkeeper.lockfile import Lock, LockEntry, load_lock, render_lock, parse_lock
+from chartkeeper.lockfile import LockEntry, load_lock, parse_lock, render_lock
 from chartkeeper.settings import Settings
 
 Pause = Callable[[str], None]
@@ -149,7 +149,3 @@ def apply_bump(
         raise
     return Applied(new_entry, old_folder, new_folder, tuple(changes), md, js, images, cl)
 
-
-def with_root(settings: Settings, root: Path) -> Settings:
-    """The same settings for a copy of the deployment at `root` (a worktree)."""
-    return replace(settings, root=root)
