@@ -122,3 +122,17 @@ def test_missing_chart_is_none_and_malformed_index_is_an_error() -> None:
 def test_duplicate_key_defers_to_yaml() -> None:
     body = b"entries:\n  demo:\n  - name: demo\n    version: 1.0.0\n  demo:\n  - name: demo\n    version: 2.0.0\n"
     assert chart_entries(body, "demo", "i") == yaml.safe_load(body)["entries"]["demo"]
+
+
+def test_absent_chart_needs_no_full_parse_when_every_key_is_plain() -> None:
+    from chartkeeper.sources.index import IndexReader
+
+    reader = IndexReader(helm_style(ENTRIES), "i")
+    assert reader.entries("nope") is None and reader.entries("demo-") is None
+    assert reader.full_parses == 0
+    assert reader.entries("demo-web") == ENTRIES["demo-web"]
+    # A key the fast path cannot read (an escape in a quoted key) makes absence uncertain.
+    odd = helm_style(ENTRIES).replace(b"\n  demo-web:\n", b'\n  "demo\\x2dweb2":\n')
+    reader = IndexReader(odd, "i")
+    assert reader.entries("demo-web2") == ENTRIES["demo-web"]
+    assert reader.full_parses == 1

@@ -152,9 +152,27 @@ class IndexReader:
         self._layout: Layout | None = None
         self._layout_error = False
         self._full: dict[str, Any] | None = None
+        self._plain_keys: bool | None = None
         self.full_parses = 0
 
-    def _fast(self, chart: str) -> list[dict[str, Any]] | None:
+    def _keys_all_plain(self) -> bool:
+        """True when every line at the chart-key indentation is a plain or quoted simple key.
+
+        Then a chart name not found textually is really absent: no other spelling of a key
+        (escapes, `? ` complex keys, a stray continuation line) exists that could hide it.
+        """
+        if self._plain_keys is None:
+            layout = self._layout
+            assert layout is not None and layout.indent is not None
+            line_re = re.compile(rb"\n {%d}(?![ #\r\n]|- |-\r?\n)([^\n]*)" % layout.indent)
+            key_re = re.compile(rb"(?:[A-Za-z0-9][A-Za-z0-9_.-]*|\"[A-Za-z0-9_.-]+\"|'[A-Za-z0-9_.-]+')[ \t]*:[ \t]*(?:#[^\n]*)?\r?")
+            self._plain_keys = all(
+                key_re.fullmatch(m.group(1)) for m in line_re.finditer(self.body, layout.start - 1, layout.end)
+            )
+        return self._plain_keys
+
+    def _fast(self, chart: str) -> list[dict[str, Any]] | None | bool:
+        """The chart's entries, False when it is surely absent, None when only a full parse can tell."""
         if self._layout_error:
             return None
         try:
@@ -165,6 +183,8 @@ class IndexReader:
             self._layout_error = self._layout is None
             return None
         if piece is None:
+            if self._layout.indent is not None and self._keys_all_plain():
+                return False
             return None  # not found textually: only a full parse can say it is absent
         from chartkeeper import yamlio
         from chartkeeper.errors import InputError
@@ -186,9 +206,11 @@ class IndexReader:
 
     def entries(self, chart: str) -> list[dict[str, Any]] | None:
         """The raw index entries of `chart` (None when the index does not list it)."""
-        items = self._fast(chart)
-        if items is not None:
-            return items
+        fast = self._fast(chart)
+        if fast is False:
+            return None
+        if fast is not None:
+            return fast  # type: ignore[return-value]
         if self._full is None:
             self._full = full_parse(self.body, self.label)
             self.full_parses += 1
