@@ -203,6 +203,11 @@ def test_bundle_round_trip_into_an_offline_site(repo_server: ChartRepoServer, tm
     proc = run_cli(["add", "other", "--repo", (unpacked / "chartkeeper-bundle").as_uri(), "--version", "v2.0.0"], cwd=third)
     assert proc.returncode == 0, proc.stderr
     assert _lock(third).require("other").tree_checksum == _lock(root).require("other").tree_checksum
+    # and `sync --from` takes the folder it was unpacked into
+    shutil.rmtree(site / EXT / "webapp-1.0.0")
+    proc = run_cli(["sync", "--from", str(unpacked)], cwd=site)
+    assert proc.returncode == 0, proc.stderr
+    assert tree_state(site / EXT / "webapp-1.0.0") == tree_state(root / EXT / "webapp-1.0.0")
 
 
 class _Stall:
@@ -249,6 +254,9 @@ def test_sync_killed_mid_download_then_rerun_to_a_clean_state(repo_server: Chart
     assert (root / EXT / "beta-1.0.0" / "values.yaml").read_text() == "v: hand edit\n"
     assert (root / EXT / "beta-1.0.0" / "Chart.yaml").is_file()
     del repo_server.faults["/beta-1.0.0.tgz"]
+    # what a kill inside an atomic write of the lock or a manifest leaves
+    (root / EXT / ".versions.lock.k1ll3d00.tmp").write_text("version: 1\n")
+    (root / EXT / ".treesums" / ".beta.sums.k1ll3d00.tmp").write_text("#")
     proc2 = run_cli(["sync"], cwd=root)
     assert proc2.returncode == 0, proc2.stderr
     assert tree_state(root) == clean

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+import re
 import shutil
 import tempfile
 import uuid
@@ -33,6 +34,31 @@ from chartkeeper.versions import ChartVersion, Constraint, newest
 if TYPE_CHECKING:
     from chartkeeper.output import Output
     from chartkeeper.settings import Settings
+
+
+class SourcePool:
+    """One Source per repository URL for a whole run: an index is read (or revalidated) once,
+    not once per chart. Close it at the end of the run."""
+
+    def __init__(self, settings: "Settings") -> None:
+        self.settings = settings
+        self._open: dict[str, Source] = {}
+
+    def get(self, url: str) -> Source:
+        if url not in self._open:
+            self._open[url] = open_source(url, self.settings)
+        return self._open[url]
+
+    def close(self) -> None:
+        for s in self._open.values():
+            s.close()
+        self._open.clear()
+
+    def __enter__(self) -> "SourcePool":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 @dataclass(frozen=True)
@@ -73,6 +99,7 @@ def _dependency_fetcher(
     work: Path,
     out: "Output | None",
     pinned: Mapping[str, Subchart] | None = None,
+    sources: "SourcePool | None" = None,
 ) -> Callable[[Dependency, str], Fetched]:
     """Fetch a dependency missing from the archive. `pinned` maps "<chart>/charts/<name>" to the
     subchart the lock recorded, whose version (and digest) then win over Chart.lock and ranges,
@@ -88,7 +115,8 @@ def _dependency_fetcher(
             raise IntegrityError(f"{where}: missing from the archive and cannot be fetched: {why}")
         if out is not None:
             out.info(f"  fetching subchart {dep.name} {dep.locked_version or dep.version} from {repo}")
-        source = open_source(repo, settings)
+        pool = sources if sources is not None else SourcePool(settings)
+        source = pool.get(repo)
         try:
             listing = source.versions(dep.name)
             versions = [r.version for r in listing.releases]
@@ -116,7 +144,8 @@ def _dependency_fetcher(
                     f"{where}: {dep.name} {release.version.text} archive digest {digest} does not match the pinned {recorded.digest}"
                 )
         finally:
-            source.close()
+            if sources is None:
+                pool.close()
         return Fetched(dest, release.version.text, digest, repo)
 
     return fetch
@@ -146,6 +175,7 @@ def stage_chart(
     source_url: str | None = None,
     limits: ExtractLimits | None = None,
     pinned_subcharts: tuple[Subchart, ...] = (),
+    sources: "SourcePool | None" = None,
 ) -> StagedChart:
     """Fetch `chart` `version` from `repository` and prepare it for vendoring (see module doc).
 
@@ -158,7 +188,8 @@ def stage_chart(
     staging_parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=staging_parent))
     try:
-        source = open_source(source_url or repository, settings)
+        pool = sources if sources is not None else SourcePool(settings)
+        source = pool.get(source_url or repository)
         try:
             release = find_release(source, chart, version)
             # Helm's provenance names the archive file: keep the name it was published under.
@@ -177,13 +208,14 @@ def stage_chart(
                 elif out is not None:
                     out.warn(f"{name}: {chart} {release.version.text} has no .prov file; provenance not checked")
         finally:
-            source.close()
+            if sources is None:
+                pool.close()
         if expected_digest is not None and digest != expected_digest and source_url is None:
             raise _digest_mismatch(name, chart, release, digest, expected_digest)
         folder = safe_extract(archive, work / chart, chart, limits)
         archive.unlink()
         pinned = {f"{chart}/charts/{s.name}": s for s in pinned_subcharts if s.version}
-        fetcher = _dependency_fetcher(settings, work, out, pinned)
+        fetcher = _dependency_fetcher(settings, work, out, pinned, sources)
         subcharts = make_offline(folder, fetch_missing=fetcher, limits=limits, label=chart)
         for leftover in work.glob("dep-*.tgz"):
             leftover.unlink()
@@ -271,12 +303,23 @@ def _fsync_dir(path: Path) -> None:
 
 
 def clean_leftovers(parent: Path) -> list[Path]:
-    """Remove `.chartkeeper-staging-*` left in `parent` by an interrupted run (hold the run lock)."""
+    """Remove what an interrupted run left in the lock's folder `parent` (hold the run lock):
+    `.chartkeeper-staging-*` folders, and the temp files of atomic writes (`.<file>.*.tmp`) of
+    the lock and of the per-file manifests in `.treesums/`."""
     removed: list[Path] = []
     if not parent.is_dir():
         return removed
-    for p in sorted(parent.iterdir()):
-        if p.name.startswith(STAGING_PREFIX):
-            _remove(p)
-            removed.append(p)
+    for folder in (parent, parent / treesum.MANIFEST_DIR):
+        if not folder.is_dir():
+            continue
+        for p in sorted(folder.iterdir()):
+            if p.name.startswith(STAGING_PREFIX) or (
+                p.name.startswith(".") and p.name.endswith(".tmp") and _ATOMIC_TMP_RE.match(p.name) and p.is_file()
+            ):
+                _remove(p)
+                removed.append(p)
     return removed
+
+
+# lockfile.atomic_write_text: mkstemp(prefix=".<name>.", suffix=".tmp")
+_ATOMIC_TMP_RE = re.compile(r"^\.[^/]+\.[A-Za-z0-9_]{8}\.tmp$")

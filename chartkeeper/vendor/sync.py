@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Callable
 
 from chartkeeper.errors import ChartkeeperError
 from chartkeeper.lockfile import Lock, LockEntry, write_lock
-from chartkeeper.vendor.stage import install, stage_chart
+from chartkeeper.vendor.stage import SourcePool, install, stage_chart
 from chartkeeper.vendor.verify import CLEAN, check_entry
 
 if TYPE_CHECKING:
@@ -61,6 +61,21 @@ def sync_lock(
     on_done: Callable[[SyncResult], None] | None = None,
 ) -> tuple[Lock, list[SyncResult]]:
     entries = [lock.require(n) for n in names] if names else sorted(lock.entries, key=lambda e: e.name)
+    with SourcePool(settings) as pool:
+        return _sync(settings, lock, entries, pool, source_from, force, out, on_start, on_done)
+
+
+def _sync(
+    settings: "Settings",
+    lock: Lock,
+    entries: list[LockEntry],
+    pool: SourcePool,
+    source_from: str | None,
+    force: bool,
+    out: "Output | None",
+    on_start: Callable[[LockEntry], None] | None,
+    on_done: Callable[[SyncResult], None] | None,
+) -> tuple[Lock, list[SyncResult]]:
     results: list[SyncResult] = []
     for entry in entries:
         if on_start:
@@ -84,6 +99,7 @@ def sync_lock(
                     expected_tree=entry.tree_checksum,
                     source_url=source_from,
                     pinned_subcharts=entry.subcharts,
+                    sources=pool,
                 )
             except ChartkeeperError as exc:
                 result = SyncResult(entry.name, FAILED, entry, before.state, exc.message, exc.hint)
@@ -123,4 +139,6 @@ def bundle_source(path: str, staging_parent: Path) -> tuple[str, Path | None]:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         return str(folder), tmp
+    if p.is_dir() and not (p / "index.yaml").exists() and (p / BUNDLE_TOP / "index.yaml").is_file():
+        return str(p / BUNDLE_TOP), None  # the folder the bundle was unpacked into
     return path, None
