@@ -247,7 +247,7 @@ RENDERS_ONLY = """
 import json, sys, time
 sys.path.insert(0, sys.argv[1])
 from pathlib import Path
-from chartkeeper.render import prepare_chart
+from chartkeeper.helm.render import prepare_chart
 from chartkeeper import yamlio
 old, new, envdir = Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4])
 t = time.perf_counter()

@@ -30,10 +30,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from chartkeeper.vendor.bundle import pack_tree  # noqa: E402
-from chartkeeper.vendor.offline import make_offline  # noqa: E402
-from chartkeeper.vendor.treesum import tree_checksum  # noqa: E402
-from chartkeeper.vendor.unpack import ExtractLimits, safe_extract  # noqa: E402
+from chartkeeper.vendoring.bundle import pack_tree  # noqa: E402
+from chartkeeper.vendoring.offline import make_offline  # noqa: E402
+from chartkeeper.vendoring.treesum import tree_checksum  # noqa: E402
+from chartkeeper.vendoring.unpack import ExtractLimits, safe_extract  # noqa: E402
 
 
 def _template(i: int) -> str:

@@ -14,7 +14,7 @@ The file is YAML with a schema version of its own so it can grow:
         path: gpu-operator-v25.3.2      # vendored folder, relative to the lock's folder
         appVersion: v25.3.2
         fetched: 2025-09-03T10:00:00Z
-        treeChecksum: sha256:…          # of the vendored folder (see chartkeeper.vendor)
+        treeChecksum: sha256:…          # of the vendored folder (see chartkeeper.vendoring)
         subcharts:                      # dependencies unpacked under <path>/charts/
           - {name: node-feature-discovery, version: 0.17.3, digest: sha256:…, repository: oci://…}
 

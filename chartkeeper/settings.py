@@ -53,7 +53,7 @@ class Settings:
     mirrors: tuple[tuple[str, str], ...] = ()
     cache_dir: Path = field(default_factory=_default_cache)
     offline: bool = False
-    # safe-extraction limits for chart archives (see chartkeeper.vendor.unpack.ExtractLimits)
+    # safe-extraction limits for chart archives (see chartkeeper.vendoring.unpack.ExtractLimits)
     extract_limits: tuple[tuple[str, Any], ...] = ()
     keyring: str | None = None  # PGP public keyring: verify `.prov` files when published
 

@@ -28,8 +28,8 @@ trap cleanup EXIT
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*" >&2; }
 
 demo_repository() {
-  python -m chartkeeper.demo build examples/demo/charts "$WORK/repo"
-  python -m chartkeeper.demo serve "$WORK/repo" --url-file "$WORK/url" &
+  python scripts/demo_server.py build examples/demo/charts "$WORK/repo"
+  python scripts/demo_server.py serve "$WORK/repo" --url-file "$WORK/url" &
   SERVER_PID=$!
   for _ in $(seq 1 100); do [ -s "$WORK/url" ] && break; sleep 0.05; done
   DEMO_URL=$(cat "$WORK/url")

@@ -8,7 +8,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from chartkeeper.analysis.findings import Severity
+from chartkeeper.findings import Severity
 from chartkeeper.analysis.report import images_txt, render_json, render_markdown, render_text, to_json
 from chartkeeper.analysis.upgrade import ReleaseInput, analyze_pair
 from chartkeeper.sources.base import ChartRelease

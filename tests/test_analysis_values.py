@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from chartkeeper.analysis.chart_keys import load_universe
-from chartkeeper.analysis.findings import Finding, Severity
+from chartkeeper.findings import Finding, Severity
 from chartkeeper.analysis.values import ValuesAnalysis, check_overrides
 from tests.support.charts import write_chart
 

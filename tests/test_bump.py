@@ -100,7 +100,7 @@ def test_full_bump_on_a_branch(deploy: Path, renderer: str) -> None:
 
     # the lock: version, digest, checksum, fetch time; the constraint kept
     from chartkeeper.lockfile import parse_lock
-    from chartkeeper.vendor.treesum import tree_checksum
+    from chartkeeper.vendoring.treesum import tree_checksum
 
     entry = parse_lock(_show(deploy, branch, LOCK) + "\n").require("demo")
     assert entry.version == "1.1.0" and entry.constraint == "~1.0 || ~1.1"

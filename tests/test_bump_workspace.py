@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from chartkeeper import gitops
+from chartkeeper.bump import git as gitops
 from chartkeeper.bump import workspace
 from chartkeeper.errors import RefusedError
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chartkeeper.changelog import insert_entry
+from chartkeeper.bump.changelog import insert_entry
 
 BASE = """# Changelog
 

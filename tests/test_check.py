@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from chartkeeper.lockfile import LockEntry
-from chartkeeper.outdated import assess
+from chartkeeper.check.outdated import assess
 from chartkeeper.sources.base import ChartRelease, VersionListing
 from chartkeeper.sources.credentials import env_key
 from chartkeeper.versions import ChartVersion

@@ -9,7 +9,8 @@ import threading
 import time
 from pathlib import Path
 
-from chartkeeper import demo, yamlio
+from chartkeeper import yamlio
+from tests.support import demo
 from tests.support.charts import sha256_file
 from tests.support.harness import run_cli
 

@@ -9,7 +9,7 @@ import threading
 import time
 from pathlib import Path
 
-from chartkeeper import demo
+from tests.support import demo
 from tests.support.harness import git_state, run_cli
 
 REPO = Path(__file__).resolve().parents[1]

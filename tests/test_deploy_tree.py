@@ -196,7 +196,7 @@ def _copy_tree(dst: Path) -> Path:
 def test_custom_charts_render_and_lint_in_every_environment(model, settings, chart: str, env: str) -> None:
     import helm_python
 
-    from chartkeeper.render import render_chart
+    from chartkeeper.helm.render import render_chart
 
     state = model.load_state(settings, env)
     release = state.release(chart)
@@ -276,7 +276,7 @@ def test_post_renderer_points_prometheus_at_the_extra_scrape_configs() -> None:
 
 @pytest.mark.parametrize("env", ENVS)
 def test_the_prometheus_patch_names_the_secret_the_exporter_renders(model, settings, env: str) -> None:
-    from chartkeeper.render import render_chart
+    from chartkeeper.helm.render import render_chart
 
     state = model.load_state(settings, env)
     release = state.release("gpu-process-exporter")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from chartkeeper.analysis.findings import Severity
+from chartkeeper.findings import Severity
 from chartkeeper.settings import load_settings
 from tests.support.charts import write_chart
 

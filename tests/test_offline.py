@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from chartkeeper.errors import IntegrityError
-from chartkeeper.vendor import chartyaml
-from chartkeeper.vendor.offline import Dependency, Fetched, make_offline
+from chartkeeper.vendoring import chartyaml
+from chartkeeper.vendoring.offline import Dependency, Fetched, make_offline
 from tests.support.charts import package_chart, write_chart
 
 PARENT_CHART_YAML = """\
@@ -113,7 +113,7 @@ def test_offline_chart_renders_and_builds_with_the_helm_engine(tmp_path: Path) -
 
 
 def test_missing_dependency_without_a_fetchable_repository_is_refused(tmp_path: Path) -> None:
-    from chartkeeper.vendor.stage import _dependency_fetcher
+    from chartkeeper.vendoring.stage import _dependency_fetcher
     from chartkeeper.settings import Settings
 
     chart = write_chart(tmp_path, "lonely", "1.0.0", dependencies=[{"name": "gone", "version": "1.0.0", "repository": "file://../gone"}])

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from chartkeeper.render import KubeVersion, RenderError, prepare_chart, render_chart
+from chartkeeper.helm.render import KubeVersion, RenderError, prepare_chart, render_chart
 from tests.support.charts import package_chart, write_chart
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from chartkeeper.rewrite import rewrite_chart_paths, rewrite_text, state_files
+from chartkeeper.helmfile.rewrite import rewrite_chart_paths, rewrite_text, state_files
 
 RELEASES = """\
 # Infrastructure releases. Keep gpu-operator first: others need its CRDs.

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from chartkeeper.vendor.treesum import (
+from chartkeeper.vendoring.treesum import (
     checksum_of_manifest,
     diff_tree,
     parse_manifest,
@@ -53,7 +53,7 @@ def test_checksum_sees_content_exec_bit_names_and_links(tmp_path: Path) -> None:
 
 def test_checksum_is_the_same_in_another_process(tmp_path: Path) -> None:
     a = _chart(tmp_path / "a")
-    code = "import sys; from pathlib import Path; from chartkeeper.vendor.treesum import tree_checksum; print(tree_checksum(Path(sys.argv[1])))"
+    code = "import sys; from pathlib import Path; from chartkeeper.vendoring.treesum import tree_checksum; print(tree_checksum(Path(sys.argv[1])))"
     out = subprocess.run([sys.executable, "-c", code, str(a)], capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONHASHSEED": "123"}).stdout.strip()
     assert out == tree_checksum(a)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from chartkeeper.errors import IntegrityError
-from chartkeeper.vendor.unpack import ExtractLimits, safe_extract
+from chartkeeper.vendoring.unpack import ExtractLimits, safe_extract
 from tests.support.charts import package_chart, raw_archive, write_chart
 
 CHART_YAML = b"apiVersion: v2\nname: demo\nversion: 1.0.0\n"

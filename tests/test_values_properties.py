@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chartkeeper.analysis.chart_keys import ChartInfo, build_universe, iter_leaves
-from chartkeeper.analysis.findings import Severity
+from chartkeeper.findings import Severity
 from chartkeeper.analysis.values import ValuesAnalysis
 
 key = st.from_regex(r"[a-z][a-zA-Z0-9]{0,6}", fullmatch=True)

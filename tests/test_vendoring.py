@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from chartkeeper.lockfile import load_lock
-from chartkeeper.vendor.treesum import tree_checksum
+from chartkeeper.vendoring.treesum import tree_checksum
 from tests.support.charts import build_index, package_chart, write_chart
 from tests.support.harness import assert_clean_failure, leftovers, popen_cli, run_cli, tree_state
 from tests.support.httpserver import ChartRepoServer

@@ -8,7 +8,7 @@ from typing import Any, Iterable
 
 from chartkeeper import yamlio
 from chartkeeper.analysis.chart_keys import ChartInfo
-from chartkeeper.analysis.findings import Finding, Severity
+from chartkeeper.findings import Finding, Severity
 from chartkeeper.errors import InputError
 from chartkeeper.versions import ChartVersion
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from chartkeeper.analysis.findings import Finding, Severity
-from chartkeeper.render import RenderedManifest
+from chartkeeper.findings import Finding, Severity
+from chartkeeper.helm.render import RenderedManifest
 
 
 @dataclass(frozen=True)

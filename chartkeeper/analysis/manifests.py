@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 from chartkeeper import yamlio
-from chartkeeper.analysis.findings import Finding, Severity
+from chartkeeper.findings import Finding, Severity
 from chartkeeper.analysis.secrets import MASK, mask_manifest
 
 # Kinds whose change or removal deserves a second look in any upgrade

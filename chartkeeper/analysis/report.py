@@ -13,7 +13,7 @@ from typing import Any, Iterable
 
 from chartkeeper.analysis.chart_meta import ChangeNote
 from chartkeeper.analysis.crds import CrdChange
-from chartkeeper.analysis.findings import Finding, Severity, counts, sort_findings, verdict
+from chartkeeper.findings import Finding, Severity, counts, sort_findings, verdict
 from chartkeeper.analysis.manifests import ImageChanges, ManifestDiff
 from chartkeeper.output import redact
 

@@ -15,12 +15,12 @@ from typing import Any, Callable, Iterable, Sequence
 
 from chartkeeper.analysis import chart_meta, crds, kube_compat, manifests
 from chartkeeper.analysis.chart_keys import build_universe, read_chart
-from chartkeeper.analysis.findings import Finding, Severity
+from chartkeeper.findings import Finding, Severity
 from chartkeeper.analysis.report import ReleaseReport, UpgradeReport, merge_env_findings
 from chartkeeper.analysis.secrets import register_secret_values
 from chartkeeper.analysis.values import ValuesAnalysis
 from chartkeeper.errors import ChartkeeperError, InputError
-from chartkeeper.render import PreparedChart, RenderError, RenderedManifest, prepare_chart
+from chartkeeper.helm.render import PreparedChart, RenderError, RenderedManifest, prepare_chart
 
 Progress = Callable[[str], None]
 
@@ -294,7 +294,7 @@ def analyze_upgrade(
         source.close()
     target = ChartVersion.parse(new_version)
     upstream = [r for r in listing.releases if r.version <= target]
-    from chartkeeper.vendor.stage import stage_chart  # provided by the vendoring module
+    from chartkeeper.vendoring.stage import stage_chart  # provided by the vendoring module
 
     with tempfile.TemporaryDirectory(prefix="chartkeeper-diff-") as tmp:
         say(f"fetching {entry.chart} {new_version} from {entry.repository}")

@@ -21,7 +21,7 @@ from chartkeeper.analysis.chart_keys import (
     kind_of,
     load_universe,
 )
-from chartkeeper.analysis.findings import Finding, Severity
+from chartkeeper.findings import Finding, Severity
 from chartkeeper.analysis.secrets import MASK, from_secret_file, is_secret_path, mask_at
 
 # A default we inherit that changes is worth a review when it switches behaviour on or off, scales, or

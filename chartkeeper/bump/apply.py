@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from chartkeeper import changelog, rewrite
+from chartkeeper.bump import changelog
+from chartkeeper.helmfile import rewrite
 from chartkeeper.bump.journal import Staging
 from chartkeeper.bump.summary import Analysis
 from chartkeeper.bump.target import Target
@@ -78,8 +79,8 @@ def apply_bump(
     pause: Pause = _noop,
 ) -> Applied:
     """Upgrade `target.entry` to `target.version` in the tree at `settings.root`."""
-    from chartkeeper.vendor import treesum
-    from chartkeeper.vendor.stage import stage_chart
+    from chartkeeper.vendoring import treesum
+    from chartkeeper.vendoring.stage import stage_chart
 
     root = settings.root
     lock = load_lock(settings.lock_file)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from chartkeeper import gitops
+from chartkeeper.bump import git as gitops
 from chartkeeper.errors import RefusedError
 from chartkeeper.lockfile import Lock, LockEntry
 
@@ -28,8 +28,8 @@ def require_clean(repo: Path) -> None:
 
 def require_no_drift(lock: Lock, entry: LockEntry, repo_root: Path) -> str | None:
     """Refuse unless the vendored folder matches its lock checksum (`verify`); returns a warning, if any."""
-    from chartkeeper.vendor.report import chart_report_lines
-    from chartkeeper.vendor.verify import CLEAN, NO_CHECKSUM, check_entry
+    from chartkeeper.vendoring.report import chart_report_lines
+    from chartkeeper.vendoring.verify import CLEAN, NO_CHECKSUM, check_entry
 
     report = check_entry(lock, entry)
     if report.state == CLEAN:

@@ -21,8 +21,8 @@ from chartkeeper.settings import Settings
 
 def verify_lock(settings: Settings) -> tuple[list[str], list[str]]:
     """`chartkeeper verify` on the result: every pinned chart, unowned folders, leftovers."""
-    from chartkeeper.vendor.report import chart_report_lines
-    from chartkeeper.vendor.verify import verify_tree
+    from chartkeeper.vendoring.report import chart_report_lines
+    from chartkeeper.vendoring.verify import verify_tree
 
     lock = load_lock(settings.lock_file)
     report = verify_tree(settings, lock)
@@ -69,7 +69,7 @@ def render_with_helmfile(settings: Settings, binary: str, envs: list[str], timeo
 def render_embedded(settings: Settings, applied: Any, envs: list[str]) -> tuple[list[str], list[str]]:
     """Render each release that uses the new chart, in each environment, with the Helm engine."""
     from chartkeeper.errors import ChartkeeperError
-    from chartkeeper.render import prepare_chart
+    from chartkeeper.helm.render import prepare_chart
 
     from chartkeeper.bump import releases as rel_mod
 

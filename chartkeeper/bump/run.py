@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator
 
-from chartkeeper import gitops
+from chartkeeper.bump import git as gitops
 from chartkeeper.bump import pause, preflight, workspace
 from chartkeeper.bump.summary import Analysis, analyze
 from chartkeeper.bump.target import Target, resolve

@@ -48,7 +48,7 @@ def analyze(
     settings: "Settings", lock: "Lock", target: "Target", envs: Sequence[str] = (), *, pre: bool = False, out: Any = None
 ) -> Analysis:
     from chartkeeper.analysis import report as report_mod
-    from chartkeeper.analysis.findings import sort_findings
+    from chartkeeper.findings import sort_findings
     from chartkeeper.analysis.upgrade import analyze_upgrade
 
     rep = analyze_upgrade(settings, lock, target.entry, str(target.version), list(envs) or None, pre=pre, out=out)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from chartkeeper import gitops
+from chartkeeper.bump import git as gitops
 from chartkeeper.errors import RefusedError
 
 

@@ -8,8 +8,8 @@ from chartkeeper.context import AppContext
 from chartkeeper.errors import EXIT_OK, InputError, RefusedError
 from chartkeeper.lockfile import load_lock, write_lock
 from chartkeeper.runlock import run_lock
-from chartkeeper.vendor.report import entry_json
-from chartkeeper.vendor.stage import clean_leftovers, install, stage_chart
+from chartkeeper.vendoring.report import entry_json
+from chartkeeper.vendoring.stage import clean_leftovers, install, stage_chart
 from chartkeeper.versions import ChartVersion, Constraint
 
 _NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$")

@@ -7,8 +7,8 @@ from pathlib import Path
 from chartkeeper.context import AppContext
 from chartkeeper.errors import EXIT_OK, RefusedError
 from chartkeeper.lockfile import load_lock
-from chartkeeper.vendor.bundle import build_bundle
-from chartkeeper.vendor.verify import verify_tree
+from chartkeeper.vendoring.bundle import build_bundle
+from chartkeeper.vendoring.verify import verify_tree
 
 
 def run(ctx: AppContext, out_file: Path, charts: list[str] | None = None) -> int:

@@ -8,9 +8,9 @@ from chartkeeper.context import AppContext
 from chartkeeper.errors import EXIT_FINDINGS, EXIT_OK
 from chartkeeper.lockfile import load_lock, write_lock
 from chartkeeper.runlock import run_lock
-from chartkeeper.vendor.adopt import adopt, merge_legacy, read_charts_json, read_csv_lock
-from chartkeeper.vendor.report import entry_json
-from chartkeeper.vendor.stage import clean_leftovers
+from chartkeeper.vendoring.adopt import adopt, merge_legacy, read_charts_json, read_csv_lock
+from chartkeeper.vendoring.report import entry_json
+from chartkeeper.vendoring.stage import clean_leftovers
 
 
 def run(ctx: AppContext, charts_json: Path | None = None, csv_lock: Path | None = None) -> int:

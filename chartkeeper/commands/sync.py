@@ -11,10 +11,10 @@ from chartkeeper.context import AppContext
 from chartkeeper.errors import EXIT_ERROR, EXIT_OK
 from chartkeeper.lockfile import LockEntry, load_lock
 from chartkeeper.runlock import run_lock
-from chartkeeper.vendor.report import entry_json
-from chartkeeper.vendor.stage import clean_leftovers
-from chartkeeper.vendor.sync import FAILED, OK, SyncResult, bundle_source, sync_lock
-from chartkeeper.vendor.unpack import STAGING_PREFIX
+from chartkeeper.vendoring.report import entry_json
+from chartkeeper.vendoring.stage import clean_leftovers
+from chartkeeper.vendoring.sync import FAILED, OK, SyncResult, bundle_source, sync_lock
+from chartkeeper.vendoring.unpack import STAGING_PREFIX
 
 
 def run(ctx: AppContext, charts: list[str] | None = None, source_from: str | None = None, force: bool = False) -> int:

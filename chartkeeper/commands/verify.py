@@ -5,8 +5,8 @@ from __future__ import annotations
 from chartkeeper.context import AppContext
 from chartkeeper.errors import EXIT_FINDINGS, EXIT_OK
 from chartkeeper.lockfile import load_lock
-from chartkeeper.vendor.report import chart_report_lines
-from chartkeeper.vendor.verify import CLEAN, verify_tree
+from chartkeeper.vendoring.report import chart_report_lines
+from chartkeeper.vendoring.verify import CLEAN, verify_tree
 
 
 def run(ctx: AppContext, charts: list[str] | None = None) -> int:

@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from chartkeeper.analysis.findings import Finding, Severity
+from chartkeeper.findings import Finding, Severity
 from chartkeeper.kustomize import embedded
 from chartkeeper.kustomize import paths as fp
 from chartkeeper.kustomize.embedded import PatchEffect, Trace, same

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
-from chartkeeper.analysis.findings import Severity
+from chartkeeper.findings import Severity
 from chartkeeper.kustomize.findings import check_patches, patch_findings
 from tests.support.charts import write_tree
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from chartkeeper.kustomize import apply_kustomization, patch_findings, sort_manifests
-from chartkeeper.render import render_chart
+from chartkeeper.helm.render import render_chart
 from tests.kustomize.tools import needs_kubectl
 from tests.support.charts import write_chart, write_tree
 

@@ -99,7 +99,7 @@ def vendor(root: Path, name: str, repository: str, version: str, *, path: str | 
     """Vendor `name` `version` into the deployment at `root` and pin it in the lock."""
     from chartkeeper.lockfile import load_lock, write_lock
     from chartkeeper.settings import load_settings
-    from chartkeeper.vendor.stage import install, stage_chart
+    from chartkeeper.vendoring.stage import install, stage_chart
 
     settings = load_settings(root)
     lock = load_lock(settings.lock_file, missing_ok=True)

@@ -26,8 +26,8 @@ from typing import Any, Callable
 from chartkeeper import yamlio
 from chartkeeper.errors import InputError, IntegrityError
 from chartkeeper.lockfile import Subchart
-from chartkeeper.vendor import chartyaml
-from chartkeeper.vendor.unpack import ExtractLimits, safe_extract
+from chartkeeper.vendoring import chartyaml
+from chartkeeper.vendoring.unpack import ExtractLimits, safe_extract
 from chartkeeper.versions import ChartVersion, Constraint
 
 MAX_DEPTH = 5

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from chartkeeper.lockfile import Lock, LockEntry
-from chartkeeper.vendor import treesum
-from chartkeeper.vendor.treesum import Drift
-from chartkeeper.vendor.unpack import STAGING_PREFIX
+from chartkeeper.vendoring import treesum
+from chartkeeper.vendoring.treesum import Drift
+from chartkeeper.vendoring.unpack import STAGING_PREFIX
 
 CLEAN = "clean"
 DRIFT = "drift"

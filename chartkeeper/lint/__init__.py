@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
 from chartkeeper import yamlio
-from chartkeeper.analysis.findings import Finding, Severity, sort_findings
+from chartkeeper.findings import Finding, Severity, sort_findings
 from chartkeeper.errors import ChartkeeperError, InputError
 from chartkeeper.lockfile import Lock, LockEntry, load_lock
 from chartkeeper.settings import Settings
@@ -449,7 +449,7 @@ def _helm_lint(ctx: _Ctx, chart_dir: Path, values: Mapping[str, Any], release: A
 
 
 def _render(ctx: _Ctx, chart_dir: Path, values: Mapping[str, Any], release: Any, env: str) -> list[dict[str, Any]] | None:
-    from chartkeeper.render import prepare_chart
+    from chartkeeper.helm.render import prepare_chart
 
     ctx.checked.append(f"render {release.id} ({env})")
     try:

@@ -10,7 +10,7 @@ Inputs, all optional except the folders themselves:
 A folder becomes a lock entry whose treeChecksum is the folder as it is now (adoption
 accepts what is deployed); a folder not named `<name>-<version>` is renamed to that, the
 releases' `chart:` lines that resolve to the old folder are rewritten on their own line
-(chartkeeper.rewrite, as `bump` does), and any other line still naming it is reported. Charts the map or CSV lock name but
+(chartkeeper.helmfile.rewrite, as `bump` does), and any other line still naming it is reported. Charts the map or CSV lock name but
 that have no folder become entries that are "not vendored yet" (`sync` fetches them).
 """
 
@@ -23,12 +23,13 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from chartkeeper import rewrite, yamlio
+from chartkeeper import yamlio
+from chartkeeper.helmfile import rewrite
 from chartkeeper.errors import InputError
 from chartkeeper.lockfile import Lock, LockEntry, Subchart
-from chartkeeper.vendor import treesum
-from chartkeeper.vendor.offline import read_dependencies
-from chartkeeper.vendor.unpack import STAGING_PREFIX
+from chartkeeper.vendoring import treesum
+from chartkeeper.vendoring.offline import read_dependencies
+from chartkeeper.vendoring.unpack import STAGING_PREFIX
 from chartkeeper.versions import ChartVersion
 
 _HEX_RE = re.compile(r"^(sha256:)?([0-9a-fA-F]{64})$")

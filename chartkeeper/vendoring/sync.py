@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Callable
 
 from chartkeeper.errors import ChartkeeperError
 from chartkeeper.lockfile import Lock, LockEntry, write_lock
-from chartkeeper.vendor.stage import SourcePool, install, stage_chart
-from chartkeeper.vendor.verify import CLEAN, check_entry
+from chartkeeper.vendoring.stage import SourcePool, install, stage_chart
+from chartkeeper.vendoring.verify import CLEAN, check_entry
 
 if TYPE_CHECKING:
     from chartkeeper.output import Output
@@ -123,8 +123,8 @@ def bundle_source(path: str, staging_parent: Path) -> tuple[str, Path | None]:
     """
     import tempfile
 
-    from chartkeeper.vendor.bundle import BUNDLE_TOP
-    from chartkeeper.vendor.unpack import STAGING_PREFIX, ExtractLimits, safe_extract
+    from chartkeeper.vendoring.bundle import BUNDLE_TOP
+    from chartkeeper.vendoring.unpack import STAGING_PREFIX, ExtractLimits, safe_extract
 
     p = Path(path[len("file://"):] if path.startswith("file://") else path)
     if p.is_file():

@@ -30,7 +30,7 @@ from typing import Any, Iterable
 from chartkeeper import yamlio
 from chartkeeper.errors import InputError, RefusedError
 from chartkeeper.lockfile import Lock, LockEntry, render_lock
-from chartkeeper.vendor.unpack import STAGING_PREFIX
+from chartkeeper.vendoring.unpack import STAGING_PREFIX
 
 BUNDLE_TOP = "chartkeeper-bundle"
 FIXED_MTIME = 315532800  # 1980-01-01: deterministic archives, and old enough for every tool

@@ -1,7 +1,7 @@
 """The built-in offline demo: build a Helm repository from chart sources and serve it on loopback.
 
-    python -m chartkeeper.demo build examples/demo/charts OUT      # OUT/<chart>-<version>.tgz + OUT/index.yaml
-    python -m chartkeeper.demo serve OUT --url-file FILE           # http://127.0.0.1:<port>, until killed
+    python scripts/demo_server.py build examples/demo/charts OUT      # OUT/<chart>-<version>.tgz + OUT/index.yaml
+    python scripts/demo_server.py serve OUT --url-file FILE           # http://127.0.0.1:<port>, until killed
 
 `build` expects `<charts>/<chart>/<version>/Chart.yaml` and an optional `<charts>/published.yaml`
 ({chart: {version: time}}) for the index's `created`. Archives are packaged the way
@@ -94,7 +94,7 @@ def serve(folder: Path, url_file: Path | None = None, host: str = "127.0.0.1", p
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m chartkeeper.demo", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python scripts/demo_server.py", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
     b = sub.add_parser("build", help="package the demo charts and write index.yaml")
     b.add_argument("charts", type=Path)

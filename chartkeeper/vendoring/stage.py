@@ -25,10 +25,10 @@ from chartkeeper import yamlio
 from chartkeeper.errors import InputError, IntegrityError, SourceError
 from chartkeeper.lockfile import LockEntry, Subchart
 from chartkeeper.sources.base import ChartRelease, Source, open_source
-from chartkeeper.vendor import treesum
-from chartkeeper.vendor.offline import Dependency, Fetched, make_offline
-from chartkeeper.vendor.provenance import fetch_provenance, keyring_of, verify_provenance
-from chartkeeper.vendor.unpack import STAGING_PREFIX, ExtractLimits, safe_extract
+from chartkeeper.vendoring import treesum
+from chartkeeper.vendoring.offline import Dependency, Fetched, make_offline
+from chartkeeper.vendoring.provenance import fetch_provenance, keyring_of, verify_provenance
+from chartkeeper.vendoring.unpack import STAGING_PREFIX, ExtractLimits, safe_extract
 from chartkeeper.versions import ChartVersion, Constraint, newest
 
 if TYPE_CHECKING:

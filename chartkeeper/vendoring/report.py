@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from chartkeeper.lockfile import LockEntry
-from chartkeeper.vendor.verify import ChartReport
+from chartkeeper.vendoring.verify import ChartReport
 
 
 def entry_json(entry: LockEntry) -> dict[str, Any]:

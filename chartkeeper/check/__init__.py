@@ -1,0 +1,1 @@
+"""`check`: which pinned charts have updates upstream."""
