@@ -12,6 +12,12 @@ accepts what is deployed); a folder not named `<name>-<version>` is renamed to t
 releases' `chart:` lines that resolve to the old folder are rewritten on their own line
 (chartkeeper.helmfile.rewrite, as `bump` does), and any other line still naming it is reported. Charts the map or CSV lock name but
 that have no folder become entries that are "not vendored yet" (`sync` fetches them).
+
+Nothing the old records claim is adopted unchecked: the folder's Chart.yaml is what gets pinned,
+and every way the records disagree with it (or with each other, or with the repository) is a
+*disagreement* on that chart. An old-lock checksum becomes `digest:` only when it is the sha256
+the repository publishes for that version; when the repository cannot be asked, it is reported
+as unverified and left out of the lock (`sync` records the published digest when it fetches).
 """
 
 from __future__ import annotations
@@ -25,10 +31,11 @@ from pathlib import Path
 
 from chartkeeper import yamlio
 from chartkeeper.helmfile import rewrite
-from chartkeeper.errors import InputError
+from chartkeeper.errors import ChartkeeperError, InputError
 from chartkeeper.lockfile import Lock, LockEntry, Subchart
 from chartkeeper.vendoring import treesum
 from chartkeeper.vendoring.offline import read_dependencies
+from chartkeeper.vendoring.stage import SourcePool, find_release
 from chartkeeper.vendoring.unpack import STAGING_PREFIX
 from chartkeeper.versions import ChartVersion
 
@@ -50,8 +57,10 @@ class Adopted:
     entry: LockEntry
     renamed_from: str | None = None
     references: tuple[str, ...] = ()  # "file:line: text" of helmfile lines still naming the old folder
-    notes: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()  # information: not vendored yet, a checksum that could not be checked
     rewritten: tuple[str, ...] = ()  # "file:line: chart: old -> new" of release `chart:` lines rewritten
+    disagreements: tuple[str, ...] = ()  # where the old records and the folder (or repository) disagree
+    unverified_digest: str | None = None  # the old lock's checksum, when the repository could not confirm it
 
 
 @dataclass
@@ -59,6 +68,66 @@ class AdoptResult:
     lock: Lock
     adopted: list[Adopted] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # "name: why"
+
+    @property
+    def disagreements(self) -> int:
+        return sum(len(a.disagreements) for a in self.adopted)
+
+    @property
+    def unverified(self) -> int:
+        return sum(1 for a in self.adopted if a.unverified_digest)
+
+
+@dataclass(frozen=True)
+class Legacy:
+    """What the previous tool recorded, per source: its chart map and its CSV lock (either may be absent)."""
+
+    charts_json: dict[str, LegacyChart] = field(default_factory=dict)
+    csv_lock: dict[str, LegacyChart] = field(default_factory=dict)
+    csv_name: str | None = None  # the CSV lock's file name, when one was given
+
+    def names(self) -> set[str]:
+        return set(self.charts_json) | set(self.csv_lock)
+
+    def repository(self, name: str) -> tuple[str, str] | None:
+        """(repository URL, chart name in it): charts.json names repositories; the CSV lock may resolve one too."""
+        j, c = self.charts_json.get(name), self.csv_lock.get(name)
+        repo = (j.repository if j else None) or (c.repository if c else None)
+        if not repo:
+            return None
+        return repo, (j.chart if j else c.chart if c else name)
+
+
+@dataclass(frozen=True)
+class DigestCheck:
+    state: str  # "verified" | "differs" | "unverified"
+    published: str | None = None
+    why: str = ""
+
+
+class DigestChecker:
+    """Ask each repository (once per run, mirrors applied) what digest it publishes for a chart version."""
+
+    def __init__(self, pool: SourcePool | None) -> None:
+        self.pool = pool  # None: never contact a repository (every claim stays unverified)
+        self._failed: dict[str, str] = {}  # repository -> why it could not be read (asked once)
+
+    def check(self, repository: str, chart: str, version: str, claimed: str) -> DigestCheck:
+        if self.pool is None:
+            return DigestCheck("unverified", why="repositories not contacted")
+        if repository in self._failed:
+            return DigestCheck("unverified", why=self._failed[repository])
+        try:
+            release = find_release(self.pool.get(repository), chart, version)
+        except ChartkeeperError as exc:
+            if "is not published" not in exc.message:
+                self._failed[repository] = exc.message
+            return DigestCheck("unverified", why=exc.message)
+        if not release.digest:
+            return DigestCheck("unverified", why=f"{repository} publishes no digest for {chart} {version}")
+        if release.digest.lower() == claimed.lower():
+            return DigestCheck("verified", release.digest)
+        return DigestCheck("differs", release.digest)
 
 
 def read_charts_json(path: Path) -> tuple[dict[str, str], dict[str, LegacyChart]]:
@@ -179,8 +248,61 @@ def _subcharts(folder: Path, label: str) -> tuple[Subchart, ...]:
     return tuple(sorted(subs, key=lambda s: (s.alias or s.name, s.name)))
 
 
-def adopt(lock: Lock, legacy: dict[str, LegacyChart], helmfile_root: Path) -> AdoptResult:
+def _same(a: str | None, b: str | None) -> bool:
+    return a is not None and b is not None and ChartVersion.try_parse(a) == ChartVersion.try_parse(b)
+
+
+def _folder_version(folder: str, name: str) -> str | None:
+    """The version a folder named `<name>-<version>` claims, if it claims one."""
+    rest = folder[len(name) + 1:] if folder.startswith(f"{name}-") else None
+    return rest if rest and ChartVersion.try_parse(rest) is not None else None
+
+
+def _version_disagreements(legacy: Legacy, name: str, version: str, folder: str) -> list[str]:
+    """How the records' versions differ from the folder's Chart.yaml (which is what gets pinned)."""
+    out: list[str] = []
+    j, c = legacy.charts_json.get(name), legacy.csv_lock.get(name)
+    json_off = j is not None and j.version and not _same(j.version, version)
+    csv_off = c is not None and c.version and not _same(c.version, version)
+    if json_off and csv_off and _same(j.version, c.version):  # one claim, made twice: one disagreement
+        out.append(f"charts.json and the old lock ({legacy.csv_name}) say {c.version}; the folder holds {version} "
+                   f"(pinned {version}, as vendored; the old lock's checksum, for {c.version}, is not used)")
+        json_off = csv_off = False
+    if json_off:
+        out.append(f"charts.json pins {j.version}; the folder holds {version} (pinned {version}, as vendored)")
+    if csv_off:
+        out.append(f"the old lock ({legacy.csv_name}) says {c.version}; the folder holds {version} "
+                   f"(pinned {version}, as vendored; its checksum, for {c.version}, is not used)")
+    if legacy.csv_name is not None and c is None:
+        out.append(f"vendored, but absent from the old lock ({legacy.csv_name})")
+    named = _folder_version(folder, name)
+    if named is not None and not _same(named, version):
+        out.append(f"the folder name says {named}; its Chart.yaml says {version} (pinned {version})")
+    return out
+
+
+def _digest(checker: DigestChecker, legacy: Legacy, name: str, repository: str, chart: str, version: str,
+            disagreements: list[str], notes: list[str]) -> tuple[str | None, str | None]:
+    """(digest for the lock, unverified claim): the old lock's checksum only once the repository confirms it."""
+    c = legacy.csv_lock.get(name)
+    if c is None or not c.digest or not _same(c.version, version):
+        return None, None
+    result = checker.check(repository, chart, version, c.digest)
+    if result.state == "verified":
+        return result.published, None
+    if result.state == "differs":
+        disagreements.append(
+            f"the old lock's checksum {c.digest} is not the sha256 of the archive {repository} publishes for "
+            f"{chart} {version} ({result.published}); pinned the published digest"
+        )
+        return result.published, None
+    notes.append(f"the old lock's checksum {c.digest} is unverified ({result.why}); not recorded as the digest")
+    return None, c.digest
+
+
+def adopt(lock: Lock, legacy: Legacy, helmfile_root: Path, checker: DigestChecker | None = None) -> AdoptResult:
     """Turn the folders under `lock.root` and the legacy records into lock entries (writes folders' renames and manifests)."""
+    checker = checker or DigestChecker(None)
     root = lock.root
     result = AdoptResult(lock)
     owned = {Path(e.folder).parts[0] for e in lock.entries}
@@ -199,14 +321,14 @@ def adopt(lock: Lock, legacy: dict[str, LegacyChart], helmfile_root: Path) -> Ad
         if result.lock.get(name) is not None:
             result.skipped.append(f"{folder.name}: {name} is already pinned")
             continue
-        old = legacy.get(name)
-        notes: list[str] = []
-        if old is None or not old.repository:
+        where = legacy.repository(name)
+        if where is None:
             result.skipped.append(f"{folder.name}: no repository known for {name} (give --charts-json, or use `chartkeeper add`)")
             continue
+        repository, chart = where
         seen.add(name)
-        if old.version and ChartVersion.try_parse(old.version) != ChartVersion.try_parse(version):
-            notes.append(f"the legacy records say {old.version}; the folder holds {version} (the folder wins)")
+        disagreements = _version_disagreements(legacy, name, version, folder.name)
+        notes: list[str] = []
         target = f"{name}-{version}"
         renamed_from = None
         refs: tuple[str, ...] = ()
@@ -225,42 +347,46 @@ def adopt(lock: Lock, legacy: dict[str, LegacyChart], helmfile_root: Path) -> Ad
             # Whatever still names the old folder (postrenderer args, values paths) is for a person to fix.
             refs = tuple(helmfile_references(helmfile_root, root.name, renamed_from))
             folder = root / target
+        digest, unverified = _digest(checker, legacy, name, repository, chart, version, disagreements, notes)
         manifest = treesum.tree_manifest(folder)
-        digest = old.digest if old.version and ChartVersion.try_parse(old.version) == ChartVersion.try_parse(version) else None
+        csv = legacy.csv_lock.get(name)
         entry = LockEntry(
-            name=name, chart=old.chart, repository=old.repository, version=version, digest=digest, path=target,
+            name=name, chart=chart, repository=repository, version=version, digest=digest, path=target,
             app_version=str(meta["appVersion"]) if meta.get("appVersion") is not None else None,
-            fetched=old.fetched, tree_checksum=treesum.checksum_of_manifest(manifest),
+            fetched=csv.fetched if csv is not None and _same(csv.version, version) else None,
+            tree_checksum=treesum.checksum_of_manifest(manifest),
             subcharts=_subcharts(folder, folder.name),
         )
         treesum.write_manifest(root, name, manifest)
         result.lock = result.lock.upsert(entry)
-        result.adopted.append(Adopted(entry, renamed_from, refs, tuple(notes), rewritten))
-    for name, old in sorted(legacy.items()):
+        result.adopted.append(Adopted(entry, renamed_from, refs, tuple(notes), rewritten, tuple(disagreements), unverified))
+    for name in sorted(legacy.names()):
         if name in seen or result.lock.get(name) is not None:
             continue
-        if not old.repository or not old.version:
+        j, c = legacy.charts_json.get(name), legacy.csv_lock.get(name)
+        where = legacy.repository(name)
+        version = (j.version if j else None) or (c.version if c else None)
+        if where is None or not version:
             result.skipped.append(f"{name}: the legacy records lack its repository or version")
             continue
-        if ChartVersion.try_parse(old.version) is None:
-            result.skipped.append(f"{name}: \"{old.version}\" is not a valid chart version")
+        if ChartVersion.try_parse(version) is None:
+            result.skipped.append(f"{name}: \"{version}\" is not a valid chart version")
             continue
-        entry = LockEntry(name=name, chart=old.chart, repository=old.repository, version=old.version,
-                          digest=old.digest, path=f"{name}-{old.version}", fetched=old.fetched)
-        result.lock = result.lock.upsert(entry)
-        result.adopted.append(Adopted(entry, notes=("no folder yet; `chartkeeper sync` vendors it",)))
-    return result
-
-
-def merge_legacy(json_charts: dict[str, LegacyChart], csv_charts: dict[str, LegacyChart]) -> dict[str, LegacyChart]:
-    """charts.json names repositories; the CSV lock adds digests and times (and repositories it can resolve)."""
-    merged = dict(json_charts)
-    for name, c in csv_charts.items():
-        base = merged.get(name)
-        if base is None:
-            merged[name] = c
+        repository, chart = where
+        disagreements = []
+        notes = []
+        if c is not None:
+            disagreements.append(f"the old lock ({legacy.csv_name}) lists {c.version}, but no folder holds it; "
+                                 "pinned, not vendored yet (`chartkeeper sync` vendors it)")
+            if j is not None and j.version and c.version and not _same(j.version, c.version):
+                disagreements.append(f"charts.json pins {j.version}, the old lock {c.version} (pinned {version}, as charts.json)")
         else:
-            same = c.version is None or base.version is None or ChartVersion.try_parse(c.version) == ChartVersion.try_parse(base.version)
-            merged[name] = LegacyChart(name, base.chart, base.repository or c.repository, base.version or c.version,
-                                       c.digest if same else None, c.fetched if same else None)
-    return merged
+            notes.append("no folder yet; `chartkeeper sync` vendors it")
+        digest, unverified = _digest(checker, legacy, name, repository, chart, version, disagreements, notes)
+        entry = LockEntry(name=name, chart=chart, repository=repository, version=version, digest=digest,
+                          path=f"{name}-{version}",
+                          fetched=c.fetched if c is not None and _same(c.version, version) else None)
+        result.lock = result.lock.upsert(entry)
+        result.adopted.append(Adopted(entry, notes=tuple(notes), disagreements=tuple(disagreements),
+                                      unverified_digest=unverified))
+    return result
