@@ -90,3 +90,20 @@ def _write_values_cached(exe: str, entry: str, env_name: str, _key: float) -> tu
             data = yamlio.load_file(f)
             out[(ns, name)] = data if isinstance(data, dict) else {}
         return tuple(out.items())
+
+
+def list_releases(exe: Path, entry: Path, env_name: str) -> list[dict[str, Any]]:
+    """`helmfile list --output json`: name, namespace, installed, labels, chart of every release."""
+    import json
+
+    proc = _run(exe, entry, env_name, ["list", "--output", "json"])
+    if proc.returncode != 0:
+        msg = (proc.stderr or proc.stdout).strip().splitlines()
+        raise InputError(f"helmfile list -e {env_name} failed: {msg[-1] if msg else 'exit ' + str(proc.returncode)}")
+    text = proc.stdout.strip()
+    start = text.find("[")
+    try:
+        data = json.loads(text[start:]) if start >= 0 else []
+    except ValueError:
+        raise InputError(f"helmfile list -e {env_name}: unexpected output") from None
+    return data if isinstance(data, list) else []

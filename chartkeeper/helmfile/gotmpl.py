@@ -50,7 +50,10 @@ HELMFILE_ONLY = {
     "harvest": "reads live resources",
 }
 # Functions Helm has but helmfile does not: helmfile would fail, so must we.
-HELM_ONLY = {"lookup", "include", "mustToYaml"}
+HELM_ONLY = {"lookup", "mustToYaml"}
+# helmfile >= 0.160 parses every `_*.tpl` file next to the template (its base folder) before it,
+# so `include`/`template` can call their `define`s; a `define` may also sit in the template itself.
+_USES_PARTIALS = re.compile(r"\b(include|template)\b")
 
 _GET_MISSING = "__ck_get_missing__"
 _FAIL_PREFIX = "ck-missing-key:"
@@ -235,20 +238,20 @@ def rewrite_action(raw: str, fenv: FuncEnv, where: str, line: int = 0) -> str:
                     hint="install helmfile (scripts/install-tools.sh) to render this file",
                 )
             keys = " ".join(_go_quote(k) for k in path.split("."))
-            k, second = next_sig(j)
-            default = "nil" if t.text == "getOrNil" else _go_quote(_GET_MISSING)
-            consumed = j
-            literal = second is not None and (
-                second.kind in ("str", "raw", "num", "char") or (second.kind == "ident" and second.text in ("true", "false", "nil"))
-            )
-            if t.text == "get" and literal:
-                # `get "p" "def" .obj` or `.obj | get "p" "def"`: a literal second argument is the default
-                assert second is not None
-                default = second.text
-                consumed = k
-            out.append(f"dig {keys} {default}")
-            i = consumed + 1
-            prev = toks[consumed]
+            # helmfile's get(path, [default,] obj): count the operands to know whether a default
+            # (any expression: `dict`, `list`, `$var`, `(printf …)`) is given; a piped value is
+            # the last operand.
+            operands = _operand_count(toks, j + 1, _command_end(toks, i)) + 1
+            piped = prev is not None and prev.kind == "punct" and prev.text == "|"
+            has_default = operands + (1 if piped else 0) == 3
+            if t.text == "getOrNil":
+                out.append(f"dig {keys} nil")
+            elif has_default:
+                out.append(f"dig {keys}")
+            else:
+                out.append(f"dig {keys} {_go_quote(_GET_MISSING)}")
+            i = j + 1
+            prev = toks[j]
             continue
         elif t.kind == "ident" and t.text == "toYaml":
             # helmfile's toYaml keeps the trailing newline that Helm's trims
@@ -292,6 +295,26 @@ def _prints(sig: list[Token]) -> bool:
     if first.kind == "var" and len(sig) > 1 and sig[1].text in (":=", "=", ","):
         return False
     return True
+
+
+def _operand_count(toks: list[Token], start: int, end: int) -> int:
+    """How many operands toks[start:end] holds (a parenthesised group and `(x).f` count as one)."""
+    n = 0
+    depth = 0
+    prev: Token | None = None
+    for t in toks[start:end]:
+        if t.kind == "ws":
+            prev = t
+            continue
+        if depth == 0 and not (t.kind == "field" and prev is not None and prev.text == ")"):
+            if not (t.kind == "punct" and t.text == ")"):
+                n += 1
+        if t.kind == "punct" and t.text == "(":
+            depth += 1
+        elif t.kind == "punct" and t.text == ")":
+            depth -= 1
+        prev = t
+    return n
 
 
 def _command_end(toks: list[Token], start: int) -> int:
@@ -417,6 +440,7 @@ def _archive(files: dict[str, str]) -> bytes:
 
 _CHART_YAML = "apiVersion: v2\nname: ck\nversion: 0.0.1\n"
 _ERR_LOC_RE = re.compile(r"\(?ck/templates/_body\.tpl:(\d+)(?::(\d+))?\)?:?\s*")
+_PARTIAL_LOC_RE = re.compile(r"\(?ck/templates/_ck_partials\.tpl:\d+(?::\d+)?\)?:?\s*")
 
 
 def render(text: str, context: dict[str, Any], *, where: str, fenv: FuncEnv) -> str:
@@ -424,24 +448,109 @@ def render(text: str, context: dict[str, Any], *, where: str, fenv: FuncEnv) -> 
 
     if "{{" not in text:
         return text
-    body = rewrite_template(text, fenv, where)
+    body, partials = prepare(text, fenv, where)
     ctx_json = json.dumps(_jsonable(context), sort_keys=True)
-    cached = _RENDERED.get((body, ctx_json))
+    cached = _RENDERED.get((body, partials, ctx_json))
     if cached is not None:
         return cached
-    out = _render_body(body, context, where)
+    out = _render_body(body, context, where, partials)
     if len(_RENDERED) > 1024:
         _RENDERED.clear()
-    _RENDERED[(body, ctx_json)] = out
+    _RENDERED[(body, partials, ctx_json)] = out
     return out
+
+
+def prepare(text: str, fenv: FuncEnv, where: str) -> tuple[str, str]:
+    """(rewritten body, rewritten `define`s of the template and of the `_*.tpl` helpers it may call)."""
+    body, defines = extract_defines(text)
+    body = rewrite_template(body, fenv, where)
+    partials = rewrite_template(defines, fenv, where) if defines else ""
+    if _USES_PARTIALS.search(text):
+        for helper, htext in helper_files(fenv.base_dir):
+            partials += rewrite_template(htext, fenv, helper)
+    return body, partials
+
+
+_HELPERS: dict[tuple[str, int, int], str] = {}
+
+
+def helper_files(base_dir: Path) -> list[tuple[str, str]]:
+    """The `_*.tpl` files of `base_dir`, in helmfile's (glob, name) order: [(name, text)]."""
+    out = []
+    try:
+        names = sorted(p for p in os.listdir(base_dir) if p.startswith("_") and p.endswith(".tpl"))
+    except OSError:
+        return []
+    for name in names:
+        path = base_dir / name
+        try:
+            st = path.stat()
+            key = (str(path), st.st_mtime_ns, st.st_size)
+            text = _HELPERS.get(key)
+            if text is None:
+                text = _HELPERS[key] = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"{name}: cannot read helper template ({exc})") from None
+        out.append((name, text))
+    return out
+
+
+_BLOCK_OPENERS = {"if", "range", "with", "define", "block"}
+
+
+def _action_keyword(raw: str) -> str | None:
+    inner = raw[2:-2].strip().lstrip("-").rstrip("-").strip()
+    m = re.match(r"[A-Za-z_]+", inner)
+    return m.group() if m else None
+
+
+def extract_defines(text: str) -> tuple[str, str]:
+    """Split the top-level `{{ define }}…{{ end }}` blocks out of a template: (rest, defines).
+
+    Helm's engine runs the template inside a `define` of its own, where another `define` is a
+    parse error, so they go into a partial file. Each block leaves an empty action with the
+    same trim markers, so the whitespace around it renders as helmfile renders it.
+    """
+    if "define" not in text:
+        return text, ""
+    try:
+        pieces = split_template(text)
+    except ValueError:
+        return text, ""
+    rest: list[str] = []
+    defines: list[str] = []
+    depth = 0
+    left = ""
+    for kind, raw in pieces:
+        kw = _action_keyword(raw) if kind == "action" else None
+        if depth == 0:
+            if kw == "define":
+                depth = 1
+                defines.append(raw)
+                left = "{{- " if raw.startswith("{{-") else "{{"
+                continue
+            rest.append(raw)
+            continue
+        defines.append(raw)
+        if kw in _BLOCK_OPENERS:
+            depth += 1
+        elif kw == "end":
+            depth -= 1
+            if depth == 0:
+                right = " -}}" if raw.rstrip("}").rstrip().endswith("-") else "}}"
+                rest.append(f"{left}/* define */{right}")
+                defines.append("\n")
+    if depth != 0:
+        return text, ""  # unbalanced: let the engine report it on the original text
+    return "".join(rest), "".join(defines)
 
 
 # Rendering is a pure function of the rewritten body (which already holds the values of `env`,
 # `readFile`…) and the context, so one process renders each distinct pair once.
-_RENDERED: dict[tuple[str, str], str] = {}
+_RENDERED: dict[tuple[str, str, str], str] = {}
 
 
-def _render_body(body: str, context: dict[str, Any], where: str) -> str:
+def _render_body(body: str, context: dict[str, Any], where: str, partials: str = "") -> str:
     import helm_python
     from helm_python import Chart
 
@@ -450,6 +559,8 @@ def _render_body(body: str, context: dict[str, Any], where: str) -> str:
         "templates/_body.tpl": '{{ define "ck.body" }}' + body + "{{ end }}",
         "templates/out.txt": '{{ include "ck.body" .Values.ck }}',
     }
+    if partials:
+        files["templates/_ck_partials.tpl"] = partials
     try:
         with Chart.load_archive(_archive(files)) as chart:
             rendered = chart.render({"ck": _jsonable(context)})
@@ -493,11 +604,13 @@ def render_many(jobs: list[tuple[str, dict[str, Any], str, FuncEnv]]) -> int:
         if "{{" not in text:
             continue
         try:
-            body = rewrite_template(text, fenv, where)
+            body, partials = prepare(text, fenv, where)
         except InputError:
             continue
+        if partials:
+            continue  # `define`s of different files may share names: rendered one by one
         ctx_json = json.dumps(_jsonable(context), sort_keys=True)
-        if (body, ctx_json) in _RENDERED or (body, ctx_json) in seen:
+        if (body, "", ctx_json) in _RENDERED or (body, ctx_json) in seen:
             continue
         seen.add((body, ctx_json))
         todo.append((body, context, ctx_json, where))
@@ -518,7 +631,7 @@ def render_many(jobs: list[tuple[str, dict[str, Any], str, FuncEnv]]) -> int:
             out = _finish(rendered.get(f"ck/templates/o{i}.txt", ""), context, where)
         except InputError:
             continue
-        _RENDERED[(body, ctx_json)] = out
+        _RENDERED[(body, "", ctx_json)] = out
         stored += 1
     return stored
 
@@ -539,7 +652,7 @@ def _template_error(msg: str, where: str) -> InputError:
     m = _ERR_LOC_RE.search(msg)
     if m:
         line = f":{m.group(1)}"
-    text = _ERR_LOC_RE.sub("", msg)
+    text = _PARTIAL_LOC_RE.sub("", _ERR_LOC_RE.sub("", msg))
     text = re.sub(r"^(execution error at|parse error at|template:)\s*", "", text).strip()
     text = text.replace("ck/templates/out.txt", "").strip(" :")
     if _FAIL_PREFIX in text:

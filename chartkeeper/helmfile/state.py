@@ -368,7 +368,9 @@ class StateLoader:
             return hit
         text = self._read(path, "values file", referrer)
         if templated:
-            text = self.render(text, context, self.where(path), base_dir)
+            # helmfile renders a values file from its own folder: `readFile`, `isFile` and the
+            # `_*.tpl` helpers resolve there, not from the state file's folder
+            text = self.render(text, context, self.where(path), path.parent)
         data, lines = _parse_values(text, self.where(path))
         result = (data, lines, text)
         self._values_cache[key] = result

@@ -134,7 +134,7 @@ def _warm_up(state: HelmfileState, loader: Any) -> None:
             except (OSError, UnicodeDecodeError):
                 continue
             ctx = ctx or release_context(state, r)
-            jobs.append((text, ctx, loader.where(e.path), gotmpl.FuncEnv(r.base_dir, environ)))
+            jobs.append((text, ctx, loader.where(e.path), gotmpl.FuncEnv(e.path.parent, environ)))
     gotmpl.render_many(jobs)
 
 

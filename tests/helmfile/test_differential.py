@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from chartkeeper.helmfile import effective_values, list_environments, load_state
-from chartkeeper.helmfile.binary import find_helmfile, write_values
+from chartkeeper.helmfile.binary import find_helmfile, list_releases, write_values
 from chartkeeper.settings import Settings
 
 from .conftest import FIXTURES, REPO, tree_settings
@@ -54,6 +54,31 @@ def test_embedded_values_equal_helmfile_write_values(
         assert sorted(ours) == sorted(theirs), f"{name} {env}: releases differ"
         for key, vals in ours.items():
             assert vals == theirs[key], f"{name} {env} {key[0]}/{key[1]}"
+
+
+# One small tree per feature class (tests/fixtures/helmfile/features/): (folder, entry)
+FEATURES = [
+    ("get_default", "helmfile.yaml"),
+    ("include_define", "helmfile.yaml"),
+    ("read_file", "helmfile.yaml"),
+]
+
+
+@pytest.mark.parametrize("name,entry", FEATURES, ids=[f[0] for f in FEATURES])
+def test_feature_tree_equals_helmfile(name: str, entry: str) -> None:
+    """Every environment: values leaf by leaf as `helmfile write-values` writes them, and each
+    release's namespace and installed flag as `helmfile list` prints them."""
+    exe = _helmfile()
+    settings = tree_settings(FIXTURES / "features" / name, entry)
+    for env in list_environments(settings):
+        state = load_state(settings, env)
+        ours = {(r.namespace, r.name): effective_values(state, r).file_values for r in state.releases if r.active}
+        theirs = write_values(exe, state.entry, env)
+        assert sorted(ours) == sorted(theirs), f"{name} {env}: releases differ"
+        for key, vals in ours.items():
+            assert vals == theirs[key], f"{name} {env} {key[0]}/{key[1]}"
+        listed = sorted((r["namespace"], r["name"], r["installed"]) for r in list_releases(exe, state.entry, env))
+        assert sorted((r.namespace, r.name, r.installed) for r in state.releases) == listed, f"{name} {env}: list differs"
 
 
 def test_helmfile_renders_what_the_embedded_renderer_cannot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
