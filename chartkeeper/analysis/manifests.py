@@ -9,31 +9,12 @@ from typing import Any, Iterable, Sequence
 from chartkeeper import yamlio
 from chartkeeper.findings import Finding, Severity
 from chartkeeper.analysis.secrets import MASK, mask_manifest
+from chartkeeper.resources import ResourceKey, Scopes, index, resource_key  # noqa: F401 (re-exported)
+
 
 # Kinds whose change or removal deserves a second look in any upgrade
 _STATEFUL_KINDS = {"StatefulSet", "PersistentVolumeClaim", "PersistentVolume", "CustomResourceDefinition", "Namespace"}
 _IMMUTABLE_SELECTOR_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"}
-
-
-@dataclass(frozen=True, order=True)
-class ResourceKey:
-    group: str
-    kind: str
-    namespace: str
-    name: str
-
-    def __str__(self) -> str:
-        g = self.group or "core"
-        return f"{g}/{self.kind}/{self.namespace or '-'}/{self.name}"
-
-
-def resource_key(obj: dict[str, Any], default_namespace: str = "") -> ResourceKey:
-    api = str(obj.get("apiVersion") or "")
-    group = api.rsplit("/", 1)[0] if "/" in api else ""
-    meta = obj.get("metadata") or {}
-    ns = str(meta.get("namespace") or "") if isinstance(meta, dict) else ""
-    name = str(meta.get("name") or "") if isinstance(meta, dict) else ""
-    return ResourceKey(group, str(obj.get("kind") or ""), ns or default_namespace, name)
 
 
 @dataclass(frozen=True)
@@ -55,24 +36,6 @@ class ManifestDiff:
     @property
     def empty(self) -> bool:
         return not (self.added or self.removed or self.changed)
-
-
-def _index(objs: Iterable[dict[str, Any]], namespace: str) -> dict[ResourceKey, dict[str, Any]]:
-    out: dict[ResourceKey, dict[str, Any]] = {}
-    for o in objs:
-        if isinstance(o, dict) and o.get("kind"):
-            out[resource_key(o, namespace if _namespaced(o) else "")] = o
-    return out
-
-
-_CLUSTER_KINDS = {"Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "PersistentVolume",
-                  "StorageClass", "PriorityClass", "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration",
-                  "APIService", "IngressClass", "RuntimeClass", "CSIDriver", "ValidatingAdmissionPolicy",
-                  "ValidatingAdmissionPolicyBinding", "Node", "ClusterIssuer", "PodSecurityPolicy", "VolumeSnapshotClass"}
-
-
-def _namespaced(obj: dict[str, Any]) -> bool:
-    return obj.get("kind") not in _CLUSTER_KINDS
 
 
 def _mask_pair(old: dict[str, Any], new: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -115,9 +78,11 @@ class DiffCache:
 
 
 def diff_manifests(old: Sequence[dict[str, Any]], new: Sequence[dict[str, Any]], *, namespace: str = "",
-                   cache: DiffCache | None = None) -> ManifestDiff:
+                   cache: DiffCache | None = None, scopes: Scopes | None = None) -> ManifestDiff:
+    """Pair OLD and NEW by their identity in the release `namespace` (chartkeeper.resources)."""
     cache = cache or DiffCache()
-    a, b = _index(old, namespace), _index(new, namespace)
+    scopes = scopes or Scopes.of(new, old)
+    a, b = index(old, namespace, scopes), index(new, namespace, scopes)
     # the same object moving to another apiVersion of its group stays "changed", not removed+added
     added = tuple(sorted(k for k in b if k not in a))
     removed = tuple(sorted(k for k in a if k not in b))

@@ -44,7 +44,7 @@ class PatchHooks:
 
     kustomization_dir: Path
     apply: Callable[[list[dict[str, Any]], Path], Any]  # a list of manifests, or a result with `.manifests`
-    findings: Callable[[list[dict[str, Any]], list[dict[str, Any]], Path], list[Finding]] | None = None
+    findings: Callable[..., list[Finding]] | None = None  # (old, new, dir, namespace=release namespace)
 
 
 def _manifests_of(result: Any, notes: list[str], side: str) -> list[dict[str, Any]]:
@@ -135,8 +135,8 @@ def analyze_pair(
                     p_old = _manifests_of(patches.apply(old_objs, patches.kustomization_dir), patch_notes, "OLD")
                     p_new = _manifests_of(patches.apply(new_objs, patches.kustomization_dir), patch_notes, "NEW")
                     if patches.findings is not None:
-                        findings += [f if f.env else replace(f, env=rel.env)
-                                     for f in patches.findings(old_objs, new_objs, patches.kustomization_dir)]
+                        findings += [f if f.env else replace(f, env=rel.env) for f in patches.findings(
+                            old_objs, new_objs, patches.kustomization_dir, namespace=rel.namespace)]
                     old_objs, new_objs, patched = p_old, p_new, True
                 except ChartkeeperError as exc:  # a kustomization that does not load is a finding, not a crash
                     findings.append(Finding("patch.apply-failed", Severity.BREAKING,
@@ -254,9 +254,9 @@ def patch_hooks(settings: Any, entry: Any) -> tuple[PatchHooks | None, list[str]
     except ImportError:  # pragma: no cover - depends on the kustomize module's version
         patch_findings = None
 
-    def findings(old: list[dict[str, Any]], new: list[dict[str, Any]], d: Path) -> list[Finding]:
+    def findings(old: list[dict[str, Any]], new: list[dict[str, Any]], d: Path, namespace: str = "") -> list[Finding]:
         assert patch_findings is not None
-        return patch_findings(old, new, d, chart=entry.name, root=root)
+        return patch_findings(old, new, d, chart=entry.name, root=root, namespace=namespace)
 
     return PatchHooks(kdir, apply, findings if patch_findings is not None else None), []
 

@@ -16,6 +16,7 @@ from chartkeeper.kustomize.json6902 import OpFailure, apply_ops
 from chartkeeper.kustomize.model import ImageRule, Kustomization, Patch, Step
 from chartkeeper.kustomize.selectors import ResourceId, matches_id, matches_target, resource_id
 from chartkeeper.kustomize.smp import merge_resource
+from chartkeeper.resources import Scopes, resource_key
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,7 @@ class PatchEffect:
     """What one step did to the manifests."""
 
     step: Step
-    matched: tuple[str, ...]  # resource ids (`apps/Deployment/ns/name`)
+    matched: tuple[str, ...]  # resource identities (`apps/Deployment/ns/name`, see chartkeeper.resources)
     changed: tuple[str, ...]
     deleted: tuple[str, ...] = ()
     error: str | None = None  # why `kustomize build` would fail on this step
@@ -51,7 +52,8 @@ class PatchEffect:
 @dataclass
 class _Res:
     manifest: dict[str, Any]
-    original: ResourceId
+    original: ResourceId  # kustomize's id before any patch (targets also match the original name)
+    key: str  # the object's identity for the release (chartkeeper.resources), stable across patches
 
 
 @dataclass
@@ -75,9 +77,19 @@ def same(a: Any, b: Any) -> bool:
 
 
 def run(
-    manifests: list[dict[str, Any]], kustomization: Kustomization, *, keep_traces: bool = False
+    manifests: list[dict[str, Any]],
+    kustomization: Kustomization,
+    *,
+    keep_traces: bool = False,
+    namespace: str = "",
+    scopes: Scopes | None = None,
 ) -> tuple[list[dict[str, Any]], list[PatchEffect], list[Trace]]:
-    resources = [_Res(copy.deepcopy(m), resource_id(m)) for m in manifests if isinstance(m, dict)]
+    """Apply the steps. Effects and traces name resources by their identity in a release installed in
+    `namespace` (so OLD and NEW renders pair up even when only one writes `metadata.namespace`)."""
+    resources = [
+        _Res(copy.deepcopy(m), resource_id(m), str(resource_key(m, namespace, scopes)))
+        for m in manifests if isinstance(m, dict)
+    ]
     effects: list[PatchEffect] = []
     traces: list[Trace] = []
     for step in kustomization.steps:
@@ -128,7 +140,7 @@ def _images(resources: list[_Res], rule: ImageRule, trace: Trace, keep: bool) ->
         before = copy.deepcopy(r.manifest) if keep else None
         hit, did = apply_image_rule(r.manifest, rule)
         if hit:
-            rid = str(resource_id(r.manifest))
+            rid = r.key
             matched.append(rid)
             if did:
                 changed.append(rid)
@@ -172,7 +184,7 @@ def _strategic(resources: list[_Res], patch: Patch, trace: Trace, keep: bool) ->
         old_meta = r.manifest.get("metadata") if isinstance(r.manifest.get("metadata"), dict) else {}
         _stringify_metadata_nulls(body)
         result = merge_resource(r.manifest, body, rid.group, rid.kind)
-        key = str(rid)
+        key = r.key
         matched.append(key)
         if keep:
             trace.before[key] = copy.deepcopy(r.manifest)
@@ -208,7 +220,7 @@ def _json6902(resources: list[_Res], patch: Patch, trace: Trace, keep: bool) -> 
     matched, changed = [], []
     failures: list[tuple[str, OpFailure]] = []
     for r in selected:
-        key = str(resource_id(r.manifest))
+        key = r.key
         matched.append(key)
         new, failed = apply_ops(r.manifest, patch.body)
         _stringify_metadata_nulls(new, r.manifest)

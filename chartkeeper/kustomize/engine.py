@@ -18,6 +18,7 @@ from chartkeeper.kustomize.embedded import PatchEffect
 from chartkeeper.kustomize.loader import load_kustomization
 from chartkeeper.kustomize.model import Kustomization
 from chartkeeper.kustomize.selectors import resource_id
+from chartkeeper.resources import Scopes
 
 ENGINES = ("auto", "embedded", "binary")
 
@@ -61,6 +62,7 @@ def apply_kustomization(
     engine: str = "auto",
     root: Path | None = None,
     kustomization: Kustomization | None = None,
+    namespace: str = "",
 ) -> KustomizeResult:
     """Apply `kustomization_dir`'s kustomization to rendered `manifests` (the input is not modified).
 
@@ -72,7 +74,7 @@ def apply_kustomization(
     if engine not in ENGINES:
         raise InputError(f"unknown kustomize engine {engine!r} (expected one of {', '.join(ENGINES)})")
     kz = kustomization or load_kustomization(Path(kustomization_dir), root=root)
-    out, effects, _ = embedded.run(manifests, kz)
+    out, effects, _ = embedded.run(manifests, kz, namespace=namespace, scopes=Scopes.of(manifests))
     errors = [f"{e.step.describe()}: {e.error}" for e in effects if e.error]
     embedded_error = errors[0] if errors else None
 

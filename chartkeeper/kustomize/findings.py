@@ -24,6 +24,7 @@ from chartkeeper.kustomize.json6902 import _exists
 from chartkeeper.kustomize.loader import load_kustomization
 from chartkeeper.kustomize.model import ImageRule, Kustomization, Patch, Step
 from chartkeeper.kustomize.selectors import matches_target, resource_id
+from chartkeeper.resources import Scopes
 
 MAX_CONFLICTS_PER_STEP = 20  # a patch replacing a whole subtree would otherwise list every leaf
 
@@ -66,11 +67,19 @@ def patch_findings(
     *,
     chart: str | None = None,
     root: Path | None = None,
+    namespace: str = "",
+    scopes: Scopes | None = None,
 ) -> list[Finding]:
-    """Findings about our patches when the chart's rendered output goes from OLD to NEW."""
+    """Findings about our patches when the chart's rendered output goes from OLD to NEW.
+
+    `namespace` is the release namespace: resources pair up between OLD and NEW by their identity in
+    it (`chartkeeper.resources`), so a chart starting to write `metadata.namespace` changes nothing;
+    `scopes` (default: from the CRDs of both renders) tells which custom kinds are cluster-scoped.
+    """
     kz = _load(kustomization_dir, root)
-    _, old_effects, old_traces = embedded.run(old_manifests, kz, keep_traces=True)
-    _, new_effects, new_traces = embedded.run(new_manifests, kz, keep_traces=True)
+    scopes = scopes or Scopes.of(new_manifests, old_manifests)
+    _, old_effects, old_traces = embedded.run(old_manifests, kz, keep_traces=True, namespace=namespace, scopes=scopes)
+    _, new_effects, new_traces = embedded.run(new_manifests, kz, keep_traces=True, namespace=namespace, scopes=scopes)
     pre = _prefix(chart)
     out: list[Finding] = []
     for step, eo, en, to, tn in zip(kz.steps, old_effects, new_effects, old_traces, new_traces):
@@ -98,11 +107,17 @@ def patch_findings(
 
 
 def check_patches(
-    manifests: list[dict[str, Any]], kustomization_dir: Path, *, chart: str | None = None, root: Path | None = None
+    manifests: list[dict[str, Any]],
+    kustomization_dir: Path,
+    *,
+    chart: str | None = None,
+    root: Path | None = None,
+    namespace: str = "",
+    scopes: Scopes | None = None,
 ) -> list[Finding]:
     """Lint: every step of the kustomization finds its target and applies to the current render."""
     kz = _load(kustomization_dir, root)
-    _, effects, _ = embedded.run(manifests, kz)
+    _, effects, _ = embedded.run(manifests, kz, namespace=namespace, scopes=scopes or Scopes.of(manifests))
     pre = _prefix(chart)
     out: list[Finding] = []
     for step, eff in zip(kz.steps, effects):

@@ -183,3 +183,27 @@ def test_namespace_left_out_by_the_template_is_explained(tmp_path: Path) -> None
     assert f.code == "patch.target-missing-old" and "no metadata.namespace" in f.message
     (lint,) = check_patches([rendered], folder)
     assert "drop `namespace`" in lint.message
+
+
+def test_old_and_new_pair_up_when_new_writes_the_release_namespace(tmp_path: Path) -> None:
+    """v24.9 renders the Deployment without a namespace, later versions with `{{ .Release.Namespace }}`."""
+    folder = _kz(tmp_path, (
+        "patches:\n"
+        "- target: {kind: Deployment, name: gpu-operator}\n"
+        "  patch: |-\n"
+        "    apiVersion: apps/v1\n"
+        "    kind: Deployment\n"
+        "    metadata: {name: gpu-operator}\n"
+        "    spec:\n"
+        "      template:\n"
+        "        spec:\n"
+        "          containers:\n"
+        "          - name: gpu-operator\n"
+        "            resources:\n"
+        "              limits: {cpu: '1'}\n"
+    ))
+    old = _deployment()
+    del old["metadata"]["namespace"]
+    (f,) = patch_findings([old], [_deployment(cpu="750m")], folder, namespace="gpu-operator")
+    assert f.code == "patch.upstream-changed" and (f.old, f.new, f.ours) == ("500m", "750m", "1")
+    assert f.path == "apps/Deployment/gpu-operator/gpu-operator"
