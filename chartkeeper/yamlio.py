@@ -32,6 +32,11 @@ class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
     pass
 
 
+# A plain `=` scalar is YAML 1.1's "value" tag, which PyYAML resolves but cannot construct.
+# Helm's Go YAML reads it as the string "=" (PromQL and label matchers in rendered charts use it).
+_Loader.add_constructor("tag:yaml.org,2002:value", lambda loader, node: loader.construct_scalar(node))
+
+
 def _check_alias_bomb(data: Any, path: str | Path | None = None) -> None:
     try:
         _walk_cost(data)
