@@ -16,6 +16,11 @@ Read from `chartkeeper.yaml` at the repository root when present (all keys optio
     mirrors:                        # upstream -> mirror; the lock keeps the upstream
       https://helm.ngc.nvidia.com/nvidia: https://harbor.example.internal/chartrepo/nvidia
       oci://registry-1.docker.io/bitnamicharts: file:///media/bundle
+    images:                         # where each container image lives on the site (docs/images.md)
+      mirror: harbor.example.internal/mirror          # <mirror>/<source registry>/<path>:<tag>
+      rewrite:                                        # longest prefix wins over `mirror`
+        nvcr.io/nvidia: harbor.example.internal/nvidia
+      driverOsSuffixes: [ubuntu22.04]                 # GPU Operator driver tags are pulled as <tag>-<os>
 
 Environment variables win over the file: CHARTKEEPER_CACHE_DIR, CHARTKEEPER_CA_BUNDLE,
 CHARTKEEPER_TIMEOUT, CHARTKEEPER_KUBE_VERSION.
@@ -24,6 +29,7 @@ CHARTKEEPER_TIMEOUT, CHARTKEEPER_KUBE_VERSION.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,6 +62,33 @@ class Settings:
     # safe-extraction limits for chart archives (see chartkeeper.vendoring.unpack.ExtractLimits)
     extract_limits: tuple[tuple[str, Any], ...] = ()
     keyring: str | None = None  # PGP public keyring: verify `.prov` files when published
+    # `images:` -- where the site keeps each container image (see `image_mirror_of`)
+    image_mirror: str | None = None
+    image_rewrite: tuple[tuple[str, str], ...] = ()
+    driver_os_suffixes: tuple[str, ...] = ()
+
+    @property
+    def images_mapped(self) -> bool:
+        """Does chartkeeper.yaml say where images live on the site (so reports can check them)?"""
+        return bool(self.image_mirror or self.image_rewrite)
+
+    def image_mirror_of(self, image: str) -> str:
+        """Where the site keeps `image` (a normalised reference): the longest `rewrite` prefix, else
+        `<mirror>/<image>`, else the image itself. An image already on the site's registry stays put."""
+        site_hosts = {t.split("/", 1)[0] for t in [self.image_mirror or "", *(t for _, t in self.image_rewrite)] if t}
+        if image.split("/", 1)[0] in site_hosts:
+            return image
+        best: tuple[str, str] | None = None
+        for prefix, target in self.image_rewrite:
+            p = prefix.rstrip("/")
+            if image == p or (image.startswith(p) and image[len(p)] in "/:@"):
+                if best is None or len(p) > len(best[0]):
+                    best = (p, target.rstrip("/"))
+        if best is not None:
+            return best[1] + image[len(best[0]):]
+        if self.image_mirror:
+            return f"{self.image_mirror.rstrip('/')}/{image}"
+        return image
 
     def path(self, p: Path) -> Path:
         return p if p.is_absolute() else self.root / p
@@ -90,6 +123,38 @@ def _mapping(value: Any, key: str) -> dict[str, Any]:
     return value
 
 
+def _image_prefix(text: str) -> str:
+    """A `rewrite` key as the normalised references it must match (`bitnami` -> `docker.io/bitnami`)."""
+    text = text.strip().rstrip("/")
+    first = text.split("/", 1)[0]
+    if "." in first or ":" in first or first == "localhost":
+        return text
+    return "docker.io/" + text
+
+
+def _image_settings(raw: Any) -> dict[str, Any]:
+    images = _mapping(raw, "images")
+    unknown = sorted(str(k) for k in images if k not in ("mirror", "rewrite", "driverOsSuffixes"))
+    if unknown:
+        raise InputError(f"{CONFIG_NAME}: images: unknown key(s) {', '.join(unknown)}",
+                         hint="known: mirror, rewrite, driverOsSuffixes")
+    mirror = images.get("mirror")
+    if mirror is not None and (not isinstance(mirror, str) or not mirror.strip() or "://" in mirror):
+        raise InputError(f"{CONFIG_NAME}: images.mirror: must be a registry host and path, e.g. harbor.example.internal/mirror")
+    rewrite = _mapping(images.get("rewrite"), "images.rewrite")
+    if not all(isinstance(k, str) and k.strip() and isinstance(v, str) and v.strip() and "://" not in v
+               for k, v in rewrite.items()):
+        raise InputError(f"{CONFIG_NAME}: images.rewrite: must map image prefixes to registry host/path prefixes")
+    suffixes = images.get("driverOsSuffixes") or []
+    if not isinstance(suffixes, list) or not all(isinstance(x, str) and re.fullmatch(r"[\w.-]+", x) for x in suffixes):
+        raise InputError(f"{CONFIG_NAME}: images.driverOsSuffixes: must be a list of OS tags such as ubuntu22.04")
+    return {
+        "image_mirror": mirror.strip().rstrip("/") if mirror else None,
+        "image_rewrite": tuple(sorted((_image_prefix(k), v.strip().rstrip("/")) for k, v in rewrite.items())),
+        "driver_os_suffixes": tuple(suffixes),
+    }
+
+
 def load_settings(root: Path, overrides: dict[str, Any] | None = None) -> Settings:
     from chartkeeper import yamlio
 
@@ -103,7 +168,8 @@ def load_settings(root: Path, overrides: dict[str, Any] | None = None) -> Settin
         if not isinstance(data, dict):
             raise InputError(f"{CONFIG_NAME}: must be a mapping")
         raw = data
-    known = {"lock", "helmfile", "patches", "reports", "kubeVersion", "timeout", "retries", "caBundle", "plainHttp", "mirrors", "extractLimits", "keyring"}
+    known = {"lock", "helmfile", "patches", "reports", "kubeVersion", "timeout", "retries", "caBundle", "plainHttp", "mirrors",
+             "extractLimits", "keyring", "images"}
     unknown = sorted(str(k) for k in raw if k not in known)
     if unknown:
         raise InputError(f"{CONFIG_NAME}: unknown key(s) {', '.join(unknown)}")
@@ -132,6 +198,7 @@ def load_settings(root: Path, overrides: dict[str, Any] | None = None) -> Settin
         mirrors=tuple(sorted(mirrors.items())),
         extract_limits=tuple(sorted(_mapping(raw.get("extractLimits"), "extractLimits").items())),
         keyring=str(raw["keyring"]) if raw.get("keyring") else None,
+        **_image_settings(raw.get("images")),
     )
     if os.environ.get("CHARTKEEPER_CACHE_DIR"):
         kw["cache_dir"] = Path(os.environ["CHARTKEEPER_CACHE_DIR"])

@@ -1,4 +1,4 @@
-"""Rendered-output analysis: resources added/removed/changed, and the container images they run."""
+"""Rendered-output analysis: resources added/removed/changed (images: `chartkeeper.analysis.images`)."""
 
 from __future__ import annotations
 
@@ -133,59 +133,3 @@ def _selector_changed(diff: str) -> bool:
             elif line[:1] in "+-" and not line.startswith(("+++", "---")):
                 return True
     return False
-
-
-# -- images --------------------------------------------------------------------------------------
-
-def _walk_images(node: Any, out: set[str], depth: int = 0) -> None:
-    if depth > 60:
-        return
-    if isinstance(node, dict):
-        for k, v in node.items():
-            if k == "image" and isinstance(v, str) and v.strip() and " " not in v.strip():
-                out.add(v.strip())
-            else:
-                _walk_images(v, out, depth + 1)
-    elif isinstance(node, list):
-        for v in node:
-            _walk_images(v, out, depth + 1)
-
-
-def images_of(objs: Iterable[dict[str, Any]]) -> set[str]:
-    """Every container image the objects name: pod templates, and `image:` fields of custom resources."""
-    out: set[str] = set()
-    for o in objs:
-        if not isinstance(o, dict) or o.get("kind") in ("ConfigMap", "Secret", "CustomResourceDefinition"):
-            continue
-        _walk_images({k: v for k, v in o.items() if k != "metadata"}, out)
-    return out
-
-
-@dataclass(frozen=True)
-class ImageChanges:
-    old: tuple[str, ...]
-    new: tuple[str, ...]
-
-    @property
-    def to_mirror(self) -> tuple[str, ...]:
-        return tuple(sorted(set(self.new) - set(self.old)))
-
-    @property
-    def dropped(self) -> tuple[str, ...]:
-        return tuple(sorted(set(self.old) - set(self.new)))
-
-
-def image_changes(old: Iterable[dict[str, Any]], new: Iterable[dict[str, Any]]) -> ImageChanges:
-    return ImageChanges(tuple(sorted(images_of(old))), tuple(sorted(images_of(new))))
-
-
-def image_findings(ic: ImageChanges, *, env: str | None) -> list[Finding]:
-    out: list[Finding] = []
-    if ic.to_mirror:
-        out.append(Finding("images.new", Severity.REVIEW,
-                           f"{len(ic.to_mirror)} new image(s) to mirror into the air-gapped registry before deploying",
-                           env=env, details=(("images", list(ic.to_mirror)),)))
-    if ic.dropped:
-        out.append(Finding("images.dropped", Severity.INFO, f"{len(ic.dropped)} image(s) no longer used",
-                           env=env, details=(("images", list(ic.dropped)),)))
-    return out

@@ -14,7 +14,8 @@ from typing import Any, Iterable
 from chartkeeper.analysis.chart_meta import ChangeNote
 from chartkeeper.analysis.crds import CrdChange
 from chartkeeper.findings import Finding, Severity, counts, sort_findings, verdict
-from chartkeeper.analysis.manifests import ImageChanges, ManifestDiff
+from chartkeeper.analysis.images import ImageChanges
+from chartkeeper.analysis.manifests import ManifestDiff
 from chartkeeper.output import redact
 
 REPORT_SCHEMA_VERSION = 1

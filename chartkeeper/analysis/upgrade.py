@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from chartkeeper.analysis import chart_meta, crds, kube_compat, manifests
+from chartkeeper.analysis import chart_meta, crds, images, kube_compat, manifests
 from chartkeeper.analysis.chart_keys import build_universe, read_chart
 from chartkeeper.findings import Finding, Severity
 from chartkeeper.analysis.report import ReleaseReport, UpgradeReport, merge_env_findings
@@ -88,6 +88,7 @@ def analyze_pair(
     crd_folder: str | None = None,
     notes: Sequence[str] = (),
     progress: Progress | None = None,
+    driver_os_suffixes: Sequence[str] = (),
 ) -> UpgradeReport:
     """Analyse the upgrade of the chart in `old_dir` to the one in `new_dir` for every release given.
 
@@ -142,9 +143,12 @@ def analyze_pair(
                     findings.append(Finding("patch.apply-failed", Severity.BREAKING,
                                             f"kustomize patches cannot be applied: {exc.message}", env=rel.env))
             d = manifests.diff_manifests(old_objs, new_objs, namespace=rel.namespace, cache=diffs)
-            ic = manifests.image_changes(old_objs, new_objs)
+            old_x = images.extract(old_objs, os_suffixes=driver_os_suffixes)
+            new_x = images.extract(new_objs, os_suffixes=driver_os_suffixes)
+            ic = images.image_changes(old_x, new_x)
             findings += manifests.manifest_findings(d, env=rel.env)
-            findings += manifests.image_findings(ic, env=rel.env)
+            findings += images.image_findings(ic, env=rel.env)
+            findings += images.invalid_findings(new_x.invalid, env=rel.env)
             findings += kube_compat.api_findings(new_objs, kube_version, env=rel.env, old_objs=old_objs)
             for c in crds.crd_changes(old_m, new_m):
                 all_crd_changes.setdefault(c.name, c)
@@ -305,5 +309,5 @@ def analyze_upgrade(
             chart=entry.name, upstream_chart=entry.chart, repository=entry.repository,
             kube_version=settings.kube_version, engine=engine, patches=hooks, upstream_releases=upstream,
             crd_folder=vendored_folder_after(lock, entry, str(getattr(staged.release, "version", new_version)), settings.root),
-            notes=notes, progress=say,
+            notes=notes, progress=say, driver_os_suffixes=settings.driver_os_suffixes,
         )
