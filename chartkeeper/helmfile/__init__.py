@@ -47,15 +47,23 @@ def clear_caches() -> None:
 
 
 def entry_file(settings: "Settings") -> Path:
-    """The configured helmfile, or its `.gotmpl` twin when only that exists."""
+    """The configured helmfile, its `.gotmpl` twin when only that exists, or — as helmfile does
+    when there is no `helmfile.yaml` — the `helmfile.d/` folder next to it."""
     f = settings.helmfile_file
-    if f.exists():
+    if f.is_file():
         return f
     for alt in (f.with_name(f.name + ".gotmpl"), f.with_name(f.name.removesuffix(".gotmpl"))):
-        if alt != f and alt.exists():
+        if alt != f and alt.is_file():
             return alt
     if f.is_dir():
-        return f / "helmfile.yaml"
+        for name in ("helmfile.yaml", "helmfile.yaml.gotmpl"):
+            if (f / name).is_file():
+                return f / name
+        if (f / "helmfile.d").is_dir():
+            return f / "helmfile.d"
+        return f
+    if (f.parent / "helmfile.d").is_dir():
+        return f.parent / "helmfile.d"
     raise InputError(f"{settings.helmfile_path}: helmfile not found", hint="set `helmfile:` in chartkeeper.yaml")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from pathlib import Path
 from typing import Any
@@ -43,12 +44,24 @@ def _names_in(path: Path, root: Path, seen: set[Path], with_bases: bool = True) 
     return names
 
 
+def state_files_in(folder: Path) -> list[Path]:
+    """helmfile's `helmfile.d/` files: `*.y*ml` and `*.y*ml.gotmpl`, sorted by name."""
+    found = [p for p in folder.iterdir() if p.is_file() and (fnmatch.fnmatch(p.name, "*.y*ml") or fnmatch.fnmatch(p.name, "*.y*ml.gotmpl"))]
+    return sorted(found, key=str)
+
+
 def environment_names(root: Path, entry: Path) -> list[str]:
     """Names under `environments:` of the entry file and its bases, in order of first mention."""
     if not entry.exists():
         raise InputError(f"{entry}: helmfile not found")
     try:
-        names = _names_in(entry.resolve(), root, set())
+        if entry.is_dir():  # helmfile.d/: every state file's environments
+            names = []
+            seen: set[Path] = set()
+            for f in state_files_in(entry.resolve()):
+                names.extend(_names_in(f, root, seen))
+        else:
+            names = _names_in(entry.resolve(), root, set())
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{entry}: cannot read ({exc})") from None
     except ChartkeeperError:

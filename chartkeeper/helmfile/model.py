@@ -63,6 +63,8 @@ class Release:
     base_dir: Path  # relative paths of this release resolve from here
     active: bool = True  # installed and its condition holds in this environment
     kube_context: str | None = None
+    environment_kube_context: str = ""  # the environment's `kubeContext:` (.Environment.KubeContext)
+    namespace_override: str = ""  # the state file's top-level `namespace:` (`.Namespace` in templates)
     # `.Values` and `.Environment.Values` of the state file that declares it (its templates see these)
     state_values: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
     environment_values: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)

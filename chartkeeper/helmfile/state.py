@@ -27,6 +27,7 @@ from typing import Any, Callable
 from chartkeeper import yamlio
 from chartkeeper.errors import InputError
 from chartkeeper.helmfile import gotmpl
+from chartkeeper.helmfile.envs import state_files_in
 from chartkeeper.helmfile.merge import copy_tree, merge_into, plain_merge
 from chartkeeper.helmfile.model import HelmfileState, Release, SetEntry, ValuesEntry
 from chartkeeper.helmfile.yamllines import line_map
@@ -56,6 +57,7 @@ class _EnvCtx:
     name: str
     values: dict[str, Any] = field(default_factory=dict)  # .Environment.Values
     defaults: dict[str, Any] = field(default_factory=dict)  # top-level `values:`
+    kube_context: str = ""  # the environment's `kubeContext:` (.Environment.KubeContext)
 
     @property
     def state_values(self) -> dict[str, Any]:
@@ -64,7 +66,7 @@ class _EnvCtx:
     def template_context(self, **extra: Any) -> dict[str, Any]:
         sv = self.state_values
         ctx = {
-            "Environment": {"Name": self.name, "Values": self.values, "KubeContext": ""},
+            "Environment": {"Name": self.name, "Values": self.values, "KubeContext": self.kube_context},
             "Values": sv,
             "StateValues": sv,
             "Namespace": "",
@@ -88,6 +90,9 @@ class _Layer:
     common_labels: dict[str, Any] = field(default_factory=dict)
     missing_file_handler: str | None = None
     env_missing_file_handler: dict[str, str] = field(default_factory=dict)
+    env_kube_context: dict[str, str] = field(default_factory=dict)
+    namespace: str | None = None  # top-level `namespace:`: overrides every release's namespace
+    templates: dict[str, Any] = field(default_factory=dict)  # `templates:` (for `inherit:`)
 
 
 def _rel(root: Path, p: Path) -> str:
@@ -207,6 +212,13 @@ class StateLoader:
             self._stack_layer(current, own)
             if self.env in current.environments:
                 defined = True
+            if evaluate_bases and self.env != DEFAULT_ENV and (current.environments or layer.environments) and not (
+                defined or self.env in layer.environments
+            ):
+                # helmfile stops at the first part after which environments exist but not this
+                # one: the rest of the file (which may need its values) is never rendered
+                self._merge_part(layer, current)
+                return layer, ctx, False
             # this part's environment values, for the parts after it
             ctx = self._next_ctx(ctx, current)
             self._merge_part(layer, current)
@@ -222,7 +234,7 @@ class StateLoader:
             "bases", "environments", "values", "releases", "helmfiles", "helmDefaults", "commonLabels",
             "repositories", "missingFileHandler", "templates", "apiVersions", "kubeVersion", "hooks",
             "helmBinary", "kustomizeBinary", "lockFilePath", "namespace", "selectors", "context",
-            "missingFileHandlerConfig", "renderedvalues", "filepath", "env", "secrets",
+            "missingFileHandlerConfig", "renderedvalues", "filepath", "env", "secrets", "kubeContext",
         }
         unknown = sorted(str(k) for k in d if k not in known)
         if unknown:
@@ -243,6 +255,8 @@ class StateLoader:
                     entries.append((v, path, part.lines.get(("environments", name, key, i)), _sub_lines(part.lines, ("environments", name, key, i)), key == "secrets"))
             if spec.get("missingFileHandler"):
                 layer.env_missing_file_handler[str(name)] = str(spec["missingFileHandler"])
+            if spec.get("kubeContext"):
+                layer.env_kube_context[str(name)] = str(spec["kubeContext"])
             # helmfile merges the environment's secrets over its values
             layer.environments[str(name)] = [e for e in entries if not e[4]] + [e for e in entries if e[4]]
         top_values = d.get("values") or []
@@ -272,6 +286,12 @@ class StateLoader:
         layer.common_labels = dict(cl)
         if d.get("missingFileHandler"):
             layer.missing_file_handler = str(d["missingFileHandler"])
+        if d.get("namespace"):
+            layer.namespace = str(d["namespace"])
+        templates = d.get("templates") or {}
+        if not isinstance(templates, dict):
+            raise InputError(f"{self.where(path)}: templates: must be a mapping of template names")
+        layer.templates = dict(templates)
         return layer
 
     @staticmethod
@@ -280,6 +300,10 @@ class StateLoader:
         for name, entries in src.environments.items():
             dst.environments.setdefault(name, []).extend(entries)
         dst.env_missing_file_handler.update(src.env_missing_file_handler)
+        dst.env_kube_context.update(src.env_kube_context)
+        dst.templates.update(src.templates)
+        if src.namespace:
+            dst.namespace = src.namespace
         dst.defaults.extend(src.defaults)
         dst.releases.extend(src.releases)
         dst.helmfiles.extend(src.helmfiles)
@@ -294,6 +318,10 @@ class StateLoader:
         for name, entries in src.environments.items():
             dst.environments[name] = list(entries)
         dst.env_missing_file_handler.update(src.env_missing_file_handler)
+        dst.env_kube_context.update(src.env_kube_context)
+        dst.templates.update(src.templates)
+        if src.namespace:
+            dst.namespace = src.namespace
         if src.releases:
             dst.releases = list(src.releases)
         if src.helmfiles:
@@ -315,7 +343,7 @@ class StateLoader:
         if layer.defaults:
             loaded = self.load_values_list(layer.defaults, layer.base_dir, ctx, "state values", layer.missing_file_handler)
             defaults = plain_merge(defaults, loaded)
-        return _EnvCtx(ctx.name, values, defaults)
+        return _EnvCtx(ctx.name, values, defaults, layer.env_kube_context.get(self.env, ctx.kube_context))
 
     # --- values entries --------------------------------------------------------------------
 
@@ -383,11 +411,14 @@ class StateLoader:
         if not entry.exists():
             raise InputError(f"{self.where(entry)}: helmfile not found", hint="set `helmfile:` in chartkeeper.yaml")
         releases: list[Release] = []
-        root_layer, root_ctx, defined = self.load_layer(entry, entry.parent, _EnvCtx(self.env), evaluate_bases=True, referrer=None)
-        if not defined:
-            names = list(root_layer.environments) or [DEFAULT_ENV]
-            raise InputError(f"{self.where(entry)}: environment {self.env!r} is not defined (defined: {', '.join(names)})")
-        self._collect(root_layer, root_ctx, releases, [entry])
+        if entry.is_dir():
+            root_layer, root_ctx = self._load_folder(entry, releases)
+        else:
+            root_layer, root_ctx, defined = self.load_layer(entry, entry.parent, _EnvCtx(self.env), evaluate_bases=True, referrer=None)
+            if not defined:
+                names = list(root_layer.environments) or [DEFAULT_ENV]
+                raise InputError(f"{self.where(entry)}: environment {self.env!r} is not defined (defined: {', '.join(names)})")
+            self._collect(root_layer, root_ctx, releases, [entry])
         return HelmfileState(
             root=self.root,
             entry=entry,
@@ -402,6 +433,26 @@ class StateLoader:
             encrypted_files=tuple(dict.fromkeys(self.encrypted_files)),
             loader=self,
         )
+
+    def _load_folder(self, folder: Path, releases: list[Release]) -> tuple[_Layer, _EnvCtx]:
+        """A `helmfile.d/` entry: every `*.y*ml` then `*.y*ml.gotmpl` file, in file-name order, each
+        loaded as a helmfile of its own; one that does not define the environment is skipped.
+        Returns the first loaded file's layer and environment (what `.Environment` means for
+        the tree as a whole)."""
+        files = state_files_in(folder)
+        if not files:
+            raise InputError(f"{self.where(folder)}: no state file (*.yaml, *.yml, *.yaml.gotmpl) in the folder")
+        first: tuple[_Layer, _EnvCtx] | None = None
+        for f in files:
+            layer, ctx, defined = self.load_layer(f, f.parent, _EnvCtx(self.env), evaluate_bases=True, referrer=None)
+            if not defined:
+                self.skipped.append(f)
+                continue
+            first = first or (layer, ctx)
+            self._collect(layer, ctx, releases, [f])
+        if first is None:
+            raise InputError(f"{self.where(folder)}: environment {self.env!r} is not defined in any of its files")
+        return first
 
     def _collect(self, layer: _Layer, ctx: _EnvCtx, out: list[Release], stack: list[Path]) -> None:
         for raw, source, line in layer.helmfiles:
@@ -441,8 +492,10 @@ class StateLoader:
                 sub_ctx = _EnvCtx(self.env, dict(passed or {}), {})
                 sub_layer, sub_after, defined = self.load_layer(sub, sub.parent, sub_ctx, evaluate_bases=True, referrer=source)
                 if passed is not None:
-                    sub_after = _EnvCtx(self.env, plain_merge(sub_after.values, passed), sub_after.defaults)
-                    defined = True
+                    sub_after = _EnvCtx(self.env, plain_merge(sub_after.values, passed), sub_after.defaults, sub_after.kube_context)
+                    # helmfile: values passed down stand for an environment only in a sub-helmfile
+                    # that defines no environments at all; one that defines others is skipped
+                    defined = defined or not sub_layer.environments
                 if not defined:
                     self.skipped.append(sub)
                     continue
@@ -458,7 +511,14 @@ class StateLoader:
         if not isinstance(name, str) or not name:
             raise InputError(f"{where}: a release without a `name:` (line {lines.get((), '?')})")
         where = f"{where}: release {name}"
-        r = self._render_release_fields(r, ctx, where, layer.base_dir)
+        if r.get("inherit"):
+            r = _inherit(r, layer.templates, where)
+        if layer.common_labels:
+            r = dict(r)
+            r["labels"] = {**(r.get("labels") or {}), **layer.common_labels}
+        if not r.get("kubeContext") and layer.helm_defaults.get("kubeContext"):
+            r = {**r, "kubeContext": layer.helm_defaults["kubeContext"]}
+        r = self._render_release_fields(r, ctx, where, layer.base_dir, layer.namespace)
         name = r["name"]
         chart = r.get("chart")
         if not isinstance(chart, str) or not chart:
@@ -467,9 +527,10 @@ class StateLoader:
         chart_path: Path | None = None
         if chart.startswith(("./", "../", "/")) or chart in (".", "..") or (base_dir / chart).is_dir():
             chart_path = Path(os.path.normpath(base_dir / chart))
-        namespace = r.get("namespace") or ""
+        # helmfile's top-level `namespace:` overrides every release's own
+        namespace = layer.namespace or r.get("namespace") or ""
         version = r.get("version")
-        labels = {str(k): str(v) for k, v in {**layer.common_labels, **(r.get("labels") or {})}.items()}
+        labels = {str(k): str(v) for k, v in (r.get("labels") or {}).items()}
         values: list[ValuesEntry] = []
         for key, secret in (("values", False), ("secrets", True)):
             items = r.get(key) or []
@@ -503,6 +564,8 @@ class StateLoader:
         if not isinstance(needs, list):
             raise InputError(f"{where}: needs: must be a list")
         installed = r.get("installed", True)
+        if installed is None:
+            installed = True
         if isinstance(installed, str):
             installed = installed.strip().lower() not in ("false", "no", "0", "")
         condition = r.get("condition")
@@ -532,6 +595,8 @@ class StateLoader:
             base_dir=base_dir,
             active=active,
             kube_context=r.get("kubeContext"),
+            environment_kube_context=ctx.kube_context,
+            namespace_override=layer.namespace or "",
             state_values=ctx.state_values,
             environment_values=ctx.values,
             skip_deps=_flag(r.get("skipDeps", defaults.get("skipDeps", False))),
@@ -539,62 +604,94 @@ class StateLoader:
             post_renderer_args=tuple(str(a) for a in renderer_args),
         )
 
-    def _render_release_fields(self, r: dict, ctx: _EnvCtx, where: str, base_dir: Path) -> dict:
+    def _render_release_fields(self, r: dict, ctx: _EnvCtx, where: str, base_dir: Path, override_ns: str | None = None) -> dict:
         """helmfile's release templates: `{{ .Release.Name }}` left in a release's fields after the
-        state was rendered (written as {{`{{ … }}`}}) is rendered with the release's own context.
-        Like helmfile, inline values maps are left as they are."""
-        fields = ("name", "namespace", "chart", "version", "installed", "condition")
-        strings = [r.get(f) for f in fields]
-        strings += list((r.get("labels") or {}).values()) if isinstance(r.get("labels"), dict) else []
-        for key in ("values", "secrets"):
-            strings += [v for v in (r.get(key) or []) if isinstance(v, str)] if isinstance(r.get(key), list) else []
-        for item in r.get("set") or [] if isinstance(r.get("set"), list) else []:
-            if isinstance(item, dict):
-                strings += [item.get("name"), item.get("value"), item.get("file")] + list(item.get("values") or [])
-        if not any(isinstance(x, str) and "{{" in x for x in strings):
+        state was rendered (written as {{`{{ … }}`}}) is rendered with the release's own context,
+        and so are the `*Template` fields (`installedTemplate`, `waitTemplate`, `verifyTemplate`,
+        `valuesTemplate`, `setTemplate`). Like helmfile, plain inline `values:` maps are left as
+        they are, `valuesTemplate`/`setTemplate` entries go before `values`/`set`, and the fields
+        are rendered again with the result until nothing changes (at most 6 times)."""
+        if not _has_release_templates(r):
             return r
-        r = dict(r)
 
-        def render(text: Any, release_ctx: dict) -> Any:
-            if not isinstance(text, str) or "{{" not in text:
-                return text
-            return self.render(text, ctx.template_context(Release=release_ctx), where, base_dir)
-
-        def release_ctx() -> dict:
+        def release_ctx(cur: dict) -> dict:
             return {
-                "Name": r.get("name"),
-                "Namespace": r.get("namespace") or "",
-                "Labels": dict(r.get("labels") or {}),
-                "Chart": r.get("chart") or "",
-                "KubeContext": r.get("kubeContext") or "",
+                "Name": cur.get("name"),
+                "Namespace": cur.get("namespace") or "",
+                "Labels": dict(cur.get("labels") or {}),
+                "Chart": cur.get("chart") or "",
+                "KubeContext": cur.get("kubeContext") or "",
             }
 
-        r["name"] = render(r.get("name"), release_ctx())
-        for f in ("namespace", "chart", "version"):
-            r[f] = render(r.get(f), release_ctx())
-        if isinstance(r.get("labels"), dict):
-            r["labels"] = {k: render(v, release_ctx()) for k, v in r["labels"].items()}
-        rc = release_ctx()
-        for f in ("installed", "condition"):
+        prev = r
+        for _ in range(6):
+            rc = release_ctx(prev)
+            extra = {"Release": rc, "Namespace": override_ns or "", "KubeContext": "", "Chart": ""}
+
+            def render(text: Any) -> Any:
+                if not isinstance(text, str) or "{{" not in text:
+                    return text
+                return self.render(text, ctx.template_context(**extra), where, base_dir)
+
+            cur = self._render_release_once(r, render, where)
+            if cur == prev:
+                break
+            prev = cur
+        else:
+            raise InputError(f"{where}: release templates refer to each other: recursive references can't be resolved")
+        for f in ("installedTemplate", "waitTemplate", "verifyTemplate"):
+            if f in cur and cur[f] is not None:
+                target = f.removesuffix("Template")
+                cur[target] = _template_bool(cur.pop(f), f, where)
+        return cur
+
+    @staticmethod
+    def _render_release_once(r: dict, render: Callable[[Any], Any], where: str) -> dict:
+        out = dict(r)
+        for f in ("name", "chart", "namespace", "version", "waitTemplate", "installedTemplate", "verifyTemplate", "condition"):
             if isinstance(r.get(f), str):
-                r[f] = render(r[f], rc).strip()
-        for key in ("values", "secrets"):
-            if isinstance(r.get(key), list):
-                r[key] = [render(v, rc) if isinstance(v, str) else v for v in r[key]]
-        if isinstance(r.get("set"), list):
+                out[f] = render(r[f])
+        if isinstance(r.get("installed"), str):
+            out["installed"] = render(r["installed"]).strip()
+        if isinstance(r.get("labels"), dict):
+            out["labels"] = {k: render(v) for k, v in r["labels"].items()}
+        values = list(r.get("values") or []) if isinstance(r.get("values"), list) else r.get("values")
+        vt = r.get("valuesTemplate")
+        if isinstance(vt, list) and vt:
+            rendered = []
+            for i, t in enumerate(vt):
+                if isinstance(t, dict):
+                    text = render(_dump(t))
+                    data = yamlio.loads(text, f"{where}: valuesTemplate[{i}]")
+                    if data is not None and not isinstance(data, dict):
+                        raise InputError(f"{where}: valuesTemplate[{i}]: must render to a map")
+                    rendered.append(data or {})
+                else:
+                    rendered.append(t)
+            values = rendered + list(values or [])
+        if isinstance(values, list):
+            out["values"] = [render(v) if isinstance(v, str) else v for v in values]
+        if isinstance(r.get("secrets"), list):
+            out["secrets"] = [render(v) if isinstance(v, str) else v for v in r["secrets"]]
+        sets = list(r.get("set") or []) if isinstance(r.get("set"), list) else r.get("set")
+        st = r.get("setTemplate")
+        if isinstance(st, list) and st:
+            sets = list(st) + list(sets or [])
+        if isinstance(sets, list):
             new = []
-            for item in r["set"]:
+            for item in sets:
                 if isinstance(item, dict):
                     item = dict(item)
                     for f in ("name", "value", "file"):
-                        item[f] = render(item.get(f), rc) if f in item else None
-                        if item[f] is None:
-                            item.pop(f)
+                        if f in item:
+                            item[f] = render(item[f])
                     if isinstance(item.get("values"), list):
-                        item["values"] = [render(v, rc) for v in item["values"]]
+                        item["values"] = [render(v) for v in item["values"]]
                 new.append(item)
-            r["set"] = new
-        return r
+            out["set"] = new
+        if isinstance(r.get("needs"), list):
+            out["needs"] = [render(n) for n in r["needs"]]
+        return out
 
     @staticmethod
     def _chart_line(part: _Part, lines: dict[tuple, int], chart: str) -> int | None:
@@ -609,6 +706,98 @@ class StateLoader:
             return ln
         hits = [i + 1 for i, t in enumerate(fl) if _line_has_chart(t, chart)]
         return hits[0] if len(hits) == 1 else None
+
+
+_TEMPLATE_FIELDS = ("installedTemplate", "waitTemplate", "verifyTemplate", "valuesTemplate", "setTemplate")
+
+
+def _has_release_templates(r: dict) -> bool:
+    if any(f in r for f in _TEMPLATE_FIELDS):
+        return True
+    strings = [r.get(f) for f in ("name", "namespace", "chart", "version", "installed", "condition")]
+    strings += list((r.get("labels") or {}).values()) if isinstance(r.get("labels"), dict) else []
+    for key in ("values", "secrets", "needs"):
+        strings += [v for v in (r.get(key) or []) if isinstance(v, str)] if isinstance(r.get(key), list) else []
+    for item in r.get("set") or [] if isinstance(r.get("set"), list) else []:
+        if isinstance(item, dict):
+            strings += [item.get("name"), item.get("value"), item.get("file")] + list(item.get("values") or [])
+    return any(isinstance(x, str) and "{{" in x for x in strings)
+
+
+def _dump(data: Any) -> str:
+    import yaml
+
+    return yaml.safe_dump(data, default_flow_style=False, sort_keys=True, allow_unicode=True)
+
+
+def _template_bool(text: Any, field_name: str, where: str) -> bool:
+    """helmfile reads a rendered `installedTemplate` (…) as a YAML boolean."""
+    if isinstance(text, bool):
+        return text
+    word = str(text).strip()
+    if word in ("true", "True", "TRUE"):
+        return True
+    if word in ("false", "False", "FALSE", ""):
+        return False
+    raise InputError(f"{where}: {field_name}: rendered to {word!r}, not a boolean")
+
+
+# `inherit: [{template: t, except: [...]}]` may leave these out of what a template gives
+_INHERIT_EXCEPT = {"labels", "values", "valuesTemplate", "setTemplate", "set", "secrets"}
+
+
+def _inherit(r: dict, templates: dict[str, Any], where: str, path: tuple[str, ...] = ()) -> dict:
+    """helmfile's `inherit:` (>= 0.159): the named release templates, then the release itself,
+    merged as helmfile's mergo does: lists append, maps merge, a later non-empty value overrides
+    (an empty string, list or map is not carried over)."""
+    inherits = r.get("inherit")
+    if isinstance(inherits, dict):
+        inherits = [inherits]
+    if not isinstance(inherits, list):
+        raise InputError(f"{where}: inherit: must be a list of {{template: NAME}}")
+    merged: dict[str, Any] = {}
+    for item in inherits:
+        if not isinstance(item, dict):
+            raise InputError(f"{where}: inherit: each entry needs `template:`")
+        name = item.get("template")
+        if not name:
+            return r
+        if name in path:
+            raise InputError(f"{where}: cyclic inheritance detected: {'->'.join(path + (name,))}")
+        template = templates.get(name)
+        if not isinstance(template, dict):
+            raise InputError(f"{where}: tried to inherit inexistent release template {name!r}")
+        src = _inherit(template, templates, where, path + (name,)) if template.get("inherit") else dict(template)
+        for k in item.get("except") or []:
+            if k not in _INHERIT_EXCEPT:
+                raise InputError(f"{where}: inherit: {k!r} is not allowed under `except` (allowed: {', '.join(sorted(_INHERIT_EXCEPT))})")
+            src.pop(k, None)
+        _mergo(merged, src)
+    own = {k: v for k, v in r.items() if k != "inherit"}
+    _mergo(merged, own)
+    merged.pop("inherit", None)
+    return merged
+
+
+def _mergo(dst: dict, src: dict) -> None:
+    for k, v in src.items():
+        if _empty(v):
+            continue
+        cur = dst.get(k)
+        if isinstance(cur, list) and isinstance(v, list):
+            dst[k] = cur + copy_tree(v)
+        elif isinstance(cur, dict) and isinstance(v, dict):
+            merged = dict(cur)
+            _mergo(merged, v)
+            dst[k] = merged
+        else:
+            dst[k] = copy_tree(v)
+
+
+def _empty(v: Any) -> bool:
+    # helmfile's optional fields are pointers: `installed: false` is a value, an empty string,
+    # list or map is not
+    return v is None or v == "" or v == [] or v == {}
 
 
 def _flag(value: Any) -> bool:

@@ -24,10 +24,10 @@ def release_context(state: HelmfileState, release: Release) -> dict[str, Any]:
     """What a release's `.gotmpl` values file sees (helmfile's template data for releases)."""
     sv = dict(release.state_values)
     return {
-        "Environment": {"Name": state.environment, "Values": dict(release.environment_values), "KubeContext": ""},
+        "Environment": {"Name": state.environment, "Values": dict(release.environment_values), "KubeContext": release.environment_kube_context},
         "Values": sv,
         "StateValues": sv,
-        "Namespace": release.namespace,
+        "Namespace": release.namespace_override,
         "Release": {
             "Name": release.name,
             "Namespace": release.namespace,

@@ -61,6 +61,12 @@ FEATURES = [
     ("get_default", "helmfile.yaml"),
     ("include_define", "helmfile.yaml"),
     ("read_file", "helmfile.yaml"),
+    ("template_fields", "helmfile.yaml"),
+    ("namespace", "helmfile.yaml"),
+    ("helmfile_d", "helmfile.yaml"),  # no helmfile.yaml: the helmfile.d/ folder next to it
+    ("inherit", "helmfile.yaml"),
+    ("sub_env", "helmfile.yaml"),
+    ("kube_context", "helmfile.yaml"),
 ]
 
 
