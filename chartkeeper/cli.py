@@ -240,6 +240,22 @@ def lint(
     _dispatch(ctx, "lint", json_out, envs=env or [])
 
 
+@app.command()
+def images(
+    ctx: typer.Context,
+    charts: Optional[List[str]] = typer.Argument(None, help="Only the releases of these charts (lock entry, release or chart folder)."),
+    env: Optional[List[str]] = typer.Option(None, "--env", "-e", help="Only these environments (repeatable; default: all)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write one reference per line here (copy pairs with --format copy)."),
+    check: bool = typer.Option(False, "--check", help="Ask the site's registry whether each image is there (exit 1 when one is missing)."),
+    all_components: bool = typer.Option(False, "--all-components", help="Also images of components marked enabled: false."),
+    fmt: Optional[str] = typer.Option(None, "--format", "-f", help="table (default), list (one reference per line) or copy (SOURCE DESTINATION pairs)."),
+    json_out: bool = JsonOpt,
+) -> None:
+    """Every image the deployment pulls, per environment, with where the site keeps it (and --check it is there)."""
+    _dispatch(ctx, "images", json_out, charts=charts or [], envs=env or [], output=output, check=check,
+              all_components=all_components, fmt=fmt)
+
+
 def main() -> None:
     try:
         app()

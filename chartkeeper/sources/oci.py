@@ -38,6 +38,9 @@ HELM_CHART_MEDIA = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
 LEGACY_CHART_MEDIA = "application/tar+gzip"  # charts pushed by Helm 3.0-3.6 experimental OCI
 OCI_MANIFEST_MEDIA = "application/vnd.oci.image.manifest.v1+json"
 MANIFEST_ACCEPT = f"{OCI_MANIFEST_MEDIA}, application/vnd.docker.distribution.manifest.v2+json"
+# an image's manifest in any of the forms registries serve: OCI index, Docker list, single manifests
+IMAGE_ACCEPT = ("application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, "
+                f"{OCI_MANIFEST_MEDIA}, application/vnd.docker.distribution.manifest.v2+json")
 MAX_PAGES = 10_000
 
 _PARAM_RE = re.compile(r'(\w+)="([^"]*)"|(\w+)=([^\s,]+)')
@@ -109,7 +112,8 @@ class OciSource(Source):
         return "/".join(p for p in (self.namespace, chart) if p)
 
     def _get(
-        self, url: str, scope: str, *, headers: dict[str, str] | None = None, sink: BinaryIO | None = None
+        self, url: str, scope: str, *, headers: dict[str, str] | None = None, sink: BinaryIO | None = None,
+        method: str = "GET",
     ) -> Response:
         with self._lock:
             auth = self._tokens.get(scope)
@@ -117,12 +121,12 @@ class OciSource(Source):
             auth = {"Authorization": f"Bearer {self.credentials.token}"}  # an identity token from the environment
         origin = origin_of(self.base)
         resp = self.transport.request(
-            "GET", url, headers=headers, auth=auth, auth_origin=origin, sink=sink, statuses=(200, 401, 404)
+            method, url, headers=headers, auth=auth, auth_origin=origin, sink=sink, statuses=(200, 401, 404)
         )
         if resp.status == 401:
             auth = self._authenticate(resp.header("www-authenticate") or "", scope)
             resp = self.transport.request(
-                "GET", url, headers=headers, auth=auth, auth_origin=origin, sink=sink, statuses=(200, 401, 404)
+                method, url, headers=headers, auth=auth, auth_origin=origin, sink=sink, statuses=(200, 401, 404)
             )
             if resp.status == 401:
                 raise SourceError(
@@ -178,6 +182,17 @@ class OciSource(Source):
         with self._lock:
             self._tokens[scope] = auth
         return auth
+
+    def has_manifest(self, repository: str, reference: str) -> bool:
+        """Does the registry hold `repository` at `reference` (a tag or a digest)? `HEAD` of its manifest,
+        accepting indexes and manifest lists as well as single manifests (what a multi-arch image is)."""
+        resp = self._get(
+            f"{self.base}/v2/{quote(repository)}/manifests/{quote(reference)}",
+            f"repository:{repository}:pull",
+            headers={"Accept": IMAGE_ACCEPT},
+            method="HEAD",
+        )
+        return resp.status == 200
 
     # -- the Source interface ---------------------------------------------------------------
 
