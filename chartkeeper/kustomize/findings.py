@@ -7,11 +7,17 @@ after each step, and the two runs are compared step by step:
 - a JSON 6902 op that fails on NEW (`patch.json6902-path-missing`, `patch.json6902-test-failed`), or a
   `replace` whose path NEW no longer has (kustomize then silently adds the key instead);
 - a step that matches but changes nothing in NEW (`patch.no-op`): upstream adopted it;
+- a JSON 6902 op addressing a list element by index that is another element in NEW
+  (`patch.json6902-index-shifted`): the op still applies, to the wrong element;
 - a field the step sets whose upstream value changed while ours stayed put (`patch.upstream-changed`).
+
+One op gives one finding: a field under a breaking finding of the same step and resource is not
+also reported as `upstream-changed`, nor is an element of a list whose whole change is reported.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -20,7 +26,7 @@ from chartkeeper.findings import Finding, Severity
 from chartkeeper.kustomize import embedded
 from chartkeeper.kustomize import paths as fp
 from chartkeeper.kustomize.embedded import PatchEffect, Trace, same
-from chartkeeper.kustomize.json6902 import _exists
+from chartkeeper.kustomize.json6902 import _exists, apply_op
 from chartkeeper.kustomize.loader import load_kustomization
 from chartkeeper.kustomize.model import ImageRule, Kustomization, Patch, Step
 from chartkeeper.kustomize.selectors import matches_target, resource_id
@@ -87,9 +93,11 @@ def patch_findings(
             out.append(_missing(step, eo, en, pre, new_manifests))
             continue
         out += _op_failures(step, en, eo, pre)
+        covered: list[tuple[str, str]] = []  # (resource, JSON pointer) a breaking finding already reports
         if isinstance(step, Patch) and step.kind == "json6902":
             failed = {(rid, f.index) for rid, f in en.op_failures}
-            out += _vanished_replace_paths(step, to, tn, pre, failed)
+            out += _vanished_replace_paths(step, to, tn, pre, failed, covered)
+            out += _index_shifts(step, to, tn, pre, failed, covered)
         if not en.changed and not en.error:
             adopted = bool(eo.changed)
             reason = (
@@ -102,8 +110,16 @@ def patch_findings(
                 path=", ".join(en.matched),
             ))
             continue
-        out += _conflicts(step, to, tn, pre)
+        out += _conflicts(step, to, tn, pre, covered)
     return out
+
+
+def _covers(covered: list[tuple[str, str]], rid: str, pointers: tuple[str, ...]) -> bool:
+    """Is one of `pointers` on `rid` a field a breaking finding of the step reports, inside it, or around it?"""
+    return any(
+        r == rid and (p == c or p.startswith(c + "/") or c.startswith(p + "/"))
+        for r, c in covered for p in pointers
+    )
 
 
 def check_patches(
@@ -210,7 +226,7 @@ def _op_failures(step: Step, en: PatchEffect, eo: PatchEffect | None, pre: str) 
 
 
 def _vanished_replace_paths(
-    step: Patch, to: Trace, tn: Trace, pre: str, failed: set[tuple[str, int]]
+    step: Patch, to: Trace, tn: Trace, pre: str, failed: set[tuple[str, int]], covered: list[tuple[str, str]]
 ) -> list[Finding]:
     """`replace` of a key NEW no longer has: kustomize adds the key instead, which is rarely what was meant."""
     out = []
@@ -223,16 +239,119 @@ def _vanished_replace_paths(
                 continue  # a failing op is reported as such
             path = op.get("path", "")
             if _exists(old_before, path) and not _exists(new_before, path):
+                covered.append((rid, path))
+                field = _pointer_field(path)
                 out.append(_finding(
                     "patch.json6902-path-missing", Severity.BREAKING,
-                    f"{pre}{step.label} op {i} `replace {path}`: NEW no longer has this field on {rid}; "
+                    f"{field} on {rid}: NEW no longer has this field, so for {pre}{step.label} op {i} `replace {path}` "
                     "kustomize adds it instead of replacing it (a renamed or moved field?)",
-                    step, path=rid, line=_op_line(step, i), details=(("op", dict(op)),),
+                    step, path=rid, line=_op_line(step, i), details=(("op", dict(op)), ("field", field)),
                 ))
     return out
 
 
-def _conflicts(step: Step, to: Trace, tn: Trace, pre: str) -> list[Finding]:
+def _pointer_field(pointer: str) -> str:
+    """`/spec/template/spec/tolerations/0/key` as `spec.template.spec.tolerations[0].key`."""
+    out = ""
+    for part in str(pointer).split("/")[1:]:
+        part = part.replace("~1", "/").replace("~0", "~")
+        out += f"[{part}]" if part.isdigit() or part == "-" else ("." if out else "") + part
+    return out
+
+
+def _element_id(element: Any) -> tuple[Any, ...]:
+    """What tells list elements apart for people: `name`, else `key`, else the whole value."""
+    if element is fp.MISSING:
+        return ("end",)
+    if isinstance(element, dict):
+        for k in ("name", "key"):
+            if k in element:
+                return (k, str(element[k]))
+    return ("value", json.dumps(element, sort_keys=True, default=str))
+
+
+def _describe_element(element: Any) -> str:
+    if element is fp.MISSING:
+        return "nothing (past the end of the list)"
+    ident = _element_id(element)
+    if ident[0] in ("name", "key"):
+        return f"the element with {ident[0]} {ident[1]}"
+    text = json.dumps(element, default=str)
+    return f"the element {text if len(text) <= 80 else text[:77] + '...'}"
+
+
+def _shifted_index(old_doc: Any, new_doc: Any, pointer: str) -> tuple[str, Any, Any] | None:
+    """The first list index on `pointer` whose element differs between OLD and NEW:
+    (pointer of that element, OLD element, NEW element); None when every index addresses the same."""
+    parts = str(pointer).split("/")[1:]
+    a, b = old_doc, new_doc
+    walked = ""
+    for part in parts:
+        part = part.replace("~1", "/").replace("~0", "~")
+        walked += "/" + part.replace("~", "~0").replace("/", "~1")
+        if isinstance(a, list) and isinstance(b, list) and part.isdigit():
+            i = int(part)
+            ea = a[i] if i < len(a) else fp.MISSING
+            eb = b[i] if i < len(b) else fp.MISSING
+            if _element_id(ea) != _element_id(eb):
+                return walked, ea, eb
+            a, b = ea, eb
+        elif isinstance(a, dict) and isinstance(b, dict) and part in a and part in b:
+            a, b = a[part], b[part]
+        else:
+            return None  # a missing path is reported as such (json6902-path-missing)
+        if a is fp.MISSING or b is fp.MISSING:
+            return None
+    return None
+
+
+def _index_shifts(
+    step: Patch, to: Trace, tn: Trace, pre: str, failed: set[tuple[str, int]], covered: list[tuple[str, str]]
+) -> list[Finding]:
+    """Ops that address a list element by index which is another element in NEW.
+
+    The ops are replayed one by one on OLD and NEW (an op sees what the ops before it did), and the
+    element each index addresses is compared by `name`, else `key`, else its whole value. An element
+    an earlier `test` op pins is not reported: the test holds, or fails and is reported as such.
+    """
+    out = []
+    for rid, new_doc in tn.before.items():
+        old_doc = to.before.get(rid)
+        if old_doc is None:
+            continue
+        pinned: list[str] = []
+        for i, op in enumerate(step.body):
+            if not isinstance(op, dict):
+                continue
+            name = op.get("op")
+            pointers = [p for p in (op.get("from") if name in ("move", "copy") else None, op.get("path")) if isinstance(p, str)]
+            for pointer in pointers if (rid, i) not in failed else ():
+                hit = _shifted_index(old_doc, new_doc, pointer)
+                if hit is None:
+                    continue
+                element, was, now = hit
+                if any(element == p or element.startswith(p + "/") or p.startswith(element + "/") for p in pinned):
+                    continue
+                field = _pointer_field(element)
+                covered.append((rid, element))
+                out.append(_finding(
+                    "patch.json6902-index-shifted", Severity.BREAKING,
+                    f"{field} on {rid}: {pre}{step.label} op {i} `{name} {pointer}` addressed "
+                    f"{_describe_element(was)} in OLD but addresses {_describe_element(now)} in NEW "
+                    "(upstream changed the list); address the element with a `test` op before it, or use a "
+                    "strategic-merge patch keyed by name",
+                    step, path=rid, line=_op_line(step, i), old=_val(was), new=_val(now),
+                    details=(("op", dict(op)), ("field", field)),
+                ))
+                break
+            if name == "test" and isinstance(op.get("path"), str):
+                pinned.append(op["path"])  # holds in NEW, or fails and is reported as such
+            old_doc, _ = apply_op(old_doc, op, i)
+            new_doc, _ = apply_op(new_doc, op, i)
+    return out
+
+
+def _conflicts(step: Step, to: Trace, tn: Trace, pre: str, covered: list[tuple[str, str]]) -> list[Finding]:
     out: list[Finding] = []
     for rid, new_before in tn.before.items():
         old_before = to.before.get(rid)
@@ -242,20 +361,23 @@ def _conflicts(step: Step, to: Trace, tn: Trace, pre: str) -> list[Finding]:
         if old_after is None or new_after is None:
             continue  # a deleted resource: nothing field-level to compare
         touched = fp.leaf_changes(old_before, old_after) + fp.leaf_changes(new_before, new_after)
-        seen: set[str] = set()
-        for path in touched:
-            shown = fp.show(path)
-            if shown in seen:
+        # one finding per field: `command` (a list whose length changed) covers `command[2]`
+        paths = {p: None for p in touched}
+        for path in sorted(paths, key=len):
+            if any(path[:n] in paths and paths[path[:n]] for n in range(len(path))):
                 continue
-            seen.add(shown)
             old_up, new_up = fp.get(old_before, path), fp.get(new_before, path)
             ours_old, ours_new = fp.get(old_after, path), fp.get(new_after, path)
             if _same(old_up, new_up) or not _same(ours_old, ours_new) or _same(new_up, ours_new):
                 continue  # upstream kept it, our value follows upstream, or upstream now agrees with us
+            if covered and _covers(covered, rid, (fp.pointer(old_before, path), fp.pointer(new_before, path))):
+                continue  # the op's breaking finding already says it
+            shown = fp.show(path)
+            paths[path] = True
             out.append(_finding(
                 "patch.upstream-changed", Severity.REVIEW,
-                f"{pre}{_what(step)} sets {shown} on {rid}, and upstream changed it: "
-                f"OLD {_fmt(old_up)}, NEW {_fmt(new_up)}, ours {_fmt(ours_new)}",
+                f"{shown} on {rid}: upstream changed it from {_fmt(old_up)} to {_fmt(new_up)}, and "
+                f"{pre}{_what(step)} still makes it {_fmt(ours_new)}",
                 step, path=rid, old=_val(old_up), new=_val(new_up), ours=_val(ours_new),
                 line=_field_line(step, path), details=(("field", shown),),
             ))

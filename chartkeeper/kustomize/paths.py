@@ -83,6 +83,30 @@ def get(doc: Any, path: Path) -> Any:
     return node
 
 
+def pointer(doc: Any, path: Path) -> str:
+    """The JSON pointer of `path` in `doc` (merge keys resolved to indices; stops where `doc` ends)."""
+    node = doc
+    out = ""
+    for step in path:
+        if isinstance(step, tuple):
+            key, value = step
+            hits = [i for i, item in enumerate(node) if isinstance(item, dict) and str(item.get(key)) == str(value)] \
+                if isinstance(node, list) else []
+            if not hits:
+                return out
+            out += f"/{hits[0]}"
+            node = node[hits[0]]
+        else:
+            out += "/" + str(step).replace("~", "~0").replace("/", "~1")
+            if isinstance(step, int) and isinstance(node, list) and step < len(node):
+                node = node[step]
+            elif isinstance(node, dict) and step in node:
+                node = node[step]
+            else:
+                node = None
+    return out
+
+
 def show(path: Path) -> str:
     out = ""
     for step in path:

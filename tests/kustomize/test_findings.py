@@ -207,3 +207,125 @@ def test_old_and_new_pair_up_when_new_writes_the_release_namespace(tmp_path: Pat
     (f,) = patch_findings([old], [_deployment(cpu="750m")], folder, namespace="gpu-operator")
     assert f.code == "patch.upstream-changed" and (f.old, f.new, f.ours) == ("500m", "750m", "1")
     assert f.path == "apps/Deployment/gpu-operator/gpu-operator"
+
+
+def _tolerations(*keys: str) -> dict:
+    d = _deployment()
+    d["spec"]["template"]["spec"]["tolerations"] = [{"key": k, "operator": "Exists", "effect": "NoSchedule"} for k in keys]
+    return d
+
+
+REMOVE_TWO_FIRST = (
+    "patches:\n"
+    "- target: {kind: Deployment}\n"
+    "  patch: |-\n"
+    "    - {op: remove, path: /spec/template/spec/tolerations/0}\n"
+    "    - {op: remove, path: /spec/template/spec/tolerations/0}\n"
+)
+
+
+def test_index_addressed_ops_that_hit_other_elements_in_new(tmp_path: Path) -> None:
+    folder = _kz(tmp_path, REMOVE_TWO_FIRST)
+    old = _tolerations("node-role.kubernetes.io/master", "node-role.kubernetes.io/control-plane", "nvidia.com/gpu")
+    new = _tolerations("node-role.kubernetes.io/control-plane", "nvidia.com/gpu")
+    findings = patch_findings([old], [new], folder)
+    assert _codes(findings) == ["patch.json6902-index-shifted"] * 2
+    first, second = sorted(findings, key=lambda f: f.line or 0)
+    assert first.severity is Severity.BREAKING and first.line == 4 and second.line == 5
+    assert dict(first.details)["field"] == "spec.template.spec.tolerations[0]"
+    assert first.message.startswith("spec.template.spec.tolerations[0] on apps/Deployment/gpu-operator/gpu-operator:")
+    assert "key node-role.kubernetes.io/master in OLD" in first.message
+    assert "key node-role.kubernetes.io/control-plane in NEW" in first.message
+    assert "key nvidia.com/gpu in NEW" in second.message and "`test` op" in second.message
+    assert (first.old["key"], first.new["key"]) == ("node-role.kubernetes.io/master", "node-role.kubernetes.io/control-plane")
+
+
+def test_index_addressed_ops_on_an_unchanged_or_grown_list_are_quiet(tmp_path: Path) -> None:
+    folder = _kz(tmp_path, REMOVE_TWO_FIRST)
+    old = _tolerations("a", "b", "c")
+    assert patch_findings([old], [copy.deepcopy(old)], folder) == []
+    assert patch_findings([old], [_tolerations("a", "b", "c", "d")], folder) == []
+
+
+def test_an_element_pinned_by_a_test_op_is_not_an_index_shift(tmp_path: Path) -> None:
+    folder = _kz(tmp_path, (
+        "patches:\n"
+        "- target: {kind: Deployment}\n"
+        "  patch: |-\n"
+        "    - {op: test, path: /spec/template/spec/tolerations/0/key, value: a}\n"
+        "    - {op: remove, path: /spec/template/spec/tolerations/0}\n"
+    ))
+    findings = patch_findings([_tolerations("a", "b")], [_tolerations("b")], folder)
+    assert _codes(findings) == ["patch.json6902-test-failed"]
+
+
+def test_index_into_a_container_compares_by_name(tmp_path: Path) -> None:
+    folder = _kz(tmp_path, (
+        "patches:\n"
+        "- target: {kind: Deployment}\n"
+        "  patch: |-\n"
+        "    - {op: replace, path: /spec/template/spec/containers/0/image, value: harbor.local/op:1}\n"
+    ))
+    new = _deployment(image="nvcr.io/nvidia/gpu-operator:v25.10.0")  # same container, other image: not a shift
+    assert _codes(patch_findings([_deployment()], [new], folder)) == ["patch.upstream-changed"]
+    sidecar = copy.deepcopy(new)
+    sidecar["spec"]["template"]["spec"]["containers"].insert(0, {"name": "init-sidecar", "image": "busybox"})
+    (f,) = patch_findings([_deployment()], [sidecar], folder)
+    assert f.code == "patch.json6902-index-shifted"
+    assert "name gpu-operator in OLD" in f.message and "name init-sidecar in NEW" in f.message
+
+
+def test_one_op_gives_one_finding(tmp_path: Path) -> None:
+    """A list element replaced by index: the shift, not also an upstream-changed on the same field."""
+    folder = _kz(tmp_path, (
+        "patches:\n"
+        "- target: {kind: Deployment}\n"
+        "  patch: |-\n"
+        "    - {op: replace, path: /spec/template/spec/containers/0/command/2, value: --zap-log-level=debug}\n"
+    ))
+
+    def with_command(*args: str) -> dict:
+        d = _deployment()
+        d["spec"]["template"]["spec"]["containers"][0]["command"] = ["gpu-operator", "--leader-elect", *args]
+        return d
+
+    (f,) = patch_findings([with_command("--zap-log-level=info")], [with_command("--zap-time-encoding=epoch")], folder)
+    assert f.code == "patch.json6902-index-shifted"
+
+
+def test_a_whole_list_change_covers_its_elements(tmp_path: Path) -> None:
+    folder = _kz(tmp_path, (
+        "patches:\n"
+        "- target: {kind: Deployment}\n"
+        "  patch: |-\n"
+        "    apiVersion: apps/v1\n"
+        "    kind: Deployment\n"
+        "    metadata: {name: gpu-operator}\n"
+        "    spec:\n"
+        "      template:\n"
+        "        spec:\n"
+        "          containers:\n"
+        "          - name: gpu-operator\n"
+        "            command: [gpu-operator, --debug, --x]\n"
+    ))
+
+    def with_command(*args: str) -> dict:
+        d = _deployment()
+        d["spec"]["template"]["spec"]["containers"][0]["command"] = list(args)
+        return d
+
+    findings = patch_findings([with_command("gpu-operator", "--a")], [with_command("gpu-operator", "--b", "--c")], folder)
+    assert [dict(f.details)["field"] for f in findings] == ["spec.template.spec.containers[name=gpu-operator].command"]
+
+
+def test_a_replace_of_a_vanished_field_is_one_breaking_finding(tmp_path: Path) -> None:
+    folder = _kz(tmp_path, (
+        "patches:\n"
+        "- target: {kind: Deployment}\n"
+        "  patch: |-\n"
+        "    - {op: replace, path: /spec/replicas, value: 2}\n"
+    ))
+    new = _deployment()
+    del new["spec"]["replicas"]
+    (f,) = patch_findings([_deployment()], [new], folder)
+    assert f.code == "patch.json6902-path-missing" and f.message.startswith("spec.replicas on ")
