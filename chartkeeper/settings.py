@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from chartkeeper import yamlio
 from chartkeeper.errors import InputError
 
 CONFIG_NAME = "chartkeeper.yaml"
@@ -156,8 +157,6 @@ def _image_settings(raw: Any) -> dict[str, Any]:
 
 
 def load_settings(root: Path, overrides: dict[str, Any] | None = None) -> Settings:
-    from chartkeeper import yamlio
-
     root = root.resolve()
     cfg_file = root / CONFIG_NAME
     raw: dict[str, Any] = {}

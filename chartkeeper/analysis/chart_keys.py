@@ -14,6 +14,7 @@ Paths are tuples of keys; `fmt_path` prints them the way people write them (`a.b
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import tarfile
@@ -207,8 +208,6 @@ def _chart_from_files(files: dict[str, bytes], where: str) -> ChartInfo:
     for k in sorted(files):
         parts = k.split("/")
         if len(parts) == 2 and parts[0] == "charts" and k.endswith(".tgz"):
-            import io
-
             with tarfile.open(fileobj=io.BytesIO(files[k])) as tar:
                 sub: dict[str, bytes] = {}
                 for m in tar.getmembers():

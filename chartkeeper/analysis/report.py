@@ -8,7 +8,7 @@ manifest diffs are masked before they get here, and everything passes `output.re
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterable
 
 from chartkeeper.analysis.chart_meta import ChangeNote
@@ -114,8 +114,6 @@ def merge_env_findings(findings: Iterable[Finding], envs: Iterable[str]) -> list
         fs = groups[key]
         fenvs = {f.env for f in fs}
         if None in fenvs or (len(all_envs) > 1 and fenvs >= all_envs):
-            from dataclasses import replace
-
             out.append(replace(fs[0], env=None))
         else:
             seen: set[str | None] = set()

@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
+from chartkeeper import helmfile, kustomize
 from chartkeeper.analysis import chart_meta, crds, images, kube_compat, manifests
 from chartkeeper.analysis.chart_keys import build_universe, read_chart
 from chartkeeper.findings import Finding, Severity
@@ -21,6 +22,10 @@ from chartkeeper.analysis.secrets import register_secret_values
 from chartkeeper.analysis.values import ValuesAnalysis
 from chartkeeper.errors import ChartkeeperError, InputError
 from chartkeeper.helm.render import PreparedChart, RenderError, RenderedManifest, prepare_chart
+from chartkeeper.kustomize.findings import patch_findings
+from chartkeeper.sources.factory import open_source
+from chartkeeper.vendoring.stage import stage_chart
+from chartkeeper.versions import ChartVersion
 
 Progress = Callable[[str], None]
 
@@ -200,8 +205,6 @@ def vendored_folder_after(lock: Any, entry: Any, new_version: str, root: Path) -
 
 def releases_from_helmfile(settings: Any, lock: Any, entry: Any, envs: list[str] | None) -> tuple[list[ReleaseInput], list[str]]:
     """Every release of the chart per environment with its effective overrides, from the helmfile model."""
-    from chartkeeper import helmfile
-
     notes: list[str] = []
     try:
         helmfile.entry_file(settings)
@@ -243,26 +246,15 @@ def patch_hooks(settings: Any, entry: Any) -> tuple[PatchHooks | None, list[str]
     kdir = settings.path(settings.patches_dir) / entry.name
     if not any((kdir / n).is_file() for n in ("kustomization.yaml", "kustomization.yml", "Kustomization")):
         return None, []
-    try:
-        from chartkeeper import kustomize  # the post-render engine (embedded, or kubectl/kustomize when present)
-    except ImportError:
-        return None, [f"{_rel(kdir, settings.root)}: kustomize patches exist but this build cannot apply them; "
-                      "the rendered diff ignores them"]
     root = Path(settings.root)
 
     def apply(objs: list[dict[str, Any]], d: Path) -> Any:
         return kustomize.apply_kustomization(objs, d, engine="auto", root=root)
 
-    try:
-        from chartkeeper.kustomize.findings import patch_findings
-    except ImportError:  # pragma: no cover - depends on the kustomize module's version
-        patch_findings = None
-
     def findings(old: list[dict[str, Any]], new: list[dict[str, Any]], d: Path, namespace: str = "") -> list[Finding]:
-        assert patch_findings is not None
         return patch_findings(old, new, d, chart=entry.name, root=root, namespace=namespace)
 
-    return PatchHooks(kdir, apply, findings if patch_findings is not None else None), []
+    return PatchHooks(kdir, apply, findings), []
 
 
 def analyze_upgrade(
@@ -277,9 +269,6 @@ def analyze_upgrade(
     out: Any = None,
 ) -> UpgradeReport:
     """Fetch NEW into a temp folder and analyse the upgrade of `entry` to it; nothing in the repository changes."""
-    from chartkeeper.sources.base import open_source
-    from chartkeeper.versions import ChartVersion
-
     say: Progress = (lambda m: out.info(m)) if out is not None and hasattr(out, "info") else (lambda _m: None)
     old_dir = lock.folder_of(entry)
     if not (old_dir / "Chart.yaml").is_file():
@@ -298,7 +287,6 @@ def analyze_upgrade(
         source.close()
     target = ChartVersion.parse(new_version)
     upstream = [r for r in listing.releases if r.version <= target]
-    from chartkeeper.vendoring.stage import stage_chart  # provided by the vendoring module
 
     with tempfile.TemporaryDirectory(prefix="chartkeeper-diff-") as tmp:
         say(f"fetching {entry.chart} {new_version} from {entry.repository}")

@@ -21,6 +21,8 @@ from chartkeeper.bump.target import Target
 from chartkeeper.errors import RefusedError
 from chartkeeper.lockfile import LockEntry, load_lock, parse_lock, render_lock
 from chartkeeper.settings import Settings
+from chartkeeper.vendoring import treesum
+from chartkeeper.vendoring.stage import stage_chart
 
 Pause = Callable[[str], None]
 
@@ -79,9 +81,6 @@ def apply_bump(
     pause: Pause = _noop,
 ) -> Applied:
     """Upgrade `target.entry` to `target.version` in the tree at `settings.root`."""
-    from chartkeeper.vendoring import treesum
-    from chartkeeper.vendoring.stage import stage_chart
-
     root = settings.root
     lock = load_lock(settings.lock_file)
     entry = lock.require(target.entry.name)

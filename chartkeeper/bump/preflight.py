@@ -8,6 +8,8 @@ from pathlib import Path
 from chartkeeper.bump import git as gitops
 from chartkeeper.errors import RefusedError
 from chartkeeper.lockfile import Lock, LockEntry
+from chartkeeper.vendoring.report import chart_report_lines
+from chartkeeper.vendoring.verify import CLEAN, NO_CHECKSUM, check_entry
 
 _SHOW = 20
 
@@ -28,9 +30,6 @@ def require_clean(repo: Path) -> None:
 
 def require_no_drift(lock: Lock, entry: LockEntry, repo_root: Path) -> str | None:
     """Refuse unless the vendored folder matches its lock checksum (`verify`); returns a warning, if any."""
-    from chartkeeper.vendoring.report import chart_report_lines
-    from chartkeeper.vendoring.verify import CLEAN, NO_CHECKSUM, check_entry
-
     report = check_entry(lock, entry)
     if report.state == CLEAN:
         return None

@@ -15,15 +15,17 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from chartkeeper.bump import releases as rel_mod
+from chartkeeper.errors import ChartkeeperError
+from chartkeeper.helm.render import prepare_chart
 from chartkeeper.lockfile import load_lock
 from chartkeeper.settings import Settings
+from chartkeeper.vendoring.report import chart_report_lines
+from chartkeeper.vendoring.verify import verify_tree
 
 
 def verify_lock(settings: Settings) -> tuple[list[str], list[str]]:
     """`chartkeeper verify` on the result: every pinned chart, unowned folders, leftovers."""
-    from chartkeeper.vendoring.report import chart_report_lines
-    from chartkeeper.vendoring.verify import verify_tree
-
     lock = load_lock(settings.lock_file)
     report = verify_tree(settings, lock)
     problems: list[str] = []
@@ -68,11 +70,6 @@ def render_with_helmfile(settings: Settings, binary: str, envs: list[str], timeo
 
 def render_embedded(settings: Settings, applied: Any, envs: list[str]) -> tuple[list[str], list[str]]:
     """Render each release that uses the new chart, in each environment, with the Helm engine."""
-    from chartkeeper.errors import ChartkeeperError
-    from chartkeeper.helm.render import prepare_chart
-
-    from chartkeeper.bump import releases as rel_mod
-
     checks: list[str] = []
     problems: list[str] = []
     with prepare_chart(Path(applied.new_folder), kube_version=settings.kube_version) as chart:
@@ -109,8 +106,6 @@ def check_ready(settings: Settings, applied: Any, analysis: Any) -> tuple[list[s
     checks, problems = verify_lock(settings)
     envs = list(getattr(analysis, "envs", ()) or ())
     if not envs:
-        from chartkeeper.bump import releases as rel_mod
-
         envs = rel_mod.environments(settings)
     binary = helmfile_binary()
     if binary:

@@ -14,14 +14,18 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator
 
+from chartkeeper import runlock
 from chartkeeper.bump import git as gitops
-from chartkeeper.bump import pause, preflight, workspace
+from chartkeeper.bump import journal, pause, preflight, workspace
+from chartkeeper.bump.apply import apply_bump
+from chartkeeper.bump.ready import check_ready
 from chartkeeper.bump.summary import Analysis, analyze
 from chartkeeper.bump.target import Target, resolve
 from chartkeeper.errors import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, ChartkeeperError, InputError
 from chartkeeper.lockfile import Lock, load_lock, parse_lock
 from chartkeeper.output import Output
 from chartkeeper.settings import Settings
+from chartkeeper.sources.factory import open_source
 
 
 @dataclass(frozen=True)
@@ -91,8 +95,6 @@ def _run_lock(settings: Settings, repo: Path | None) -> Iterator[None]:
     """Hold the run lock. A bump on a branch writes only inside the git folder (worktree, refs),
     so its lock lives there too and even a killed run leaves no file in the checkout; with
     `--in-place` it is the deployment's lock that `sync` and `add` hold."""
-    from chartkeeper import runlock
-
     if repo is not None:
         with runlock.hold(gitops.common_dir(repo) / "chartkeeper.lock", what="chartkeeper bump"):
             yield
@@ -110,8 +112,6 @@ def _lock_at(repo: Path, commit: str, settings: Settings) -> Lock:
 
 
 def _versions(settings: Settings, entry) -> Any:
-    from chartkeeper.sources.base import open_source
-
     source = open_source(entry.repository, settings)
     try:
         return source.versions(entry.chart)
@@ -255,8 +255,6 @@ def _on_branch(settings: Settings, out: Output, name: str, spec: str | None, opt
                 out.warn(warn)
             analysis = analyze(wt_settings, wt_lock, replace(target, entry=wt_lock.require(name)), opts.envs, pre=opts.pre, out=out)
             _fill_from_analysis(res, analysis)
-            from chartkeeper.bump.apply import apply_bump
-
             applied = apply_bump(wt_settings, target, analysis, pause=pause)
             res.report = os.path.relpath(applied.report_md, ws.path).replace(os.sep, "/")
             res.commit = gitops.commit_all(ws.path, commit_message(target, analysis, res.report))
@@ -278,9 +276,6 @@ def _on_branch(settings: Settings, out: Output, name: str, spec: str | None, opt
 
 
 def _in_place(settings: Settings, out: Output, name: str, spec: str | None, opts: BumpOptions) -> BumpResult:
-    from chartkeeper.bump import journal
-    from chartkeeper.bump.apply import apply_bump
-
     repo: Path | None = None
     with contextlib.suppress(ChartkeeperError):
         repo = gitops.repo_root(settings.root)
@@ -309,8 +304,6 @@ def _in_place(settings: Settings, out: Output, name: str, spec: str | None, opts
 
 
 def _readiness(settings: Settings, applied: Any, analysis: Analysis, res: BumpResult, out: Output) -> None:
-    from chartkeeper.bump.ready import check_ready
-
     out.info(f"{res.name}: checking the result (verify, render every environment)")
     try:
         checks, problems = check_ready(settings, applied, analysis)

@@ -10,6 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
+from chartkeeper.analysis import report as report_mod
+from chartkeeper.analysis.upgrade import analyze_upgrade
+from chartkeeper.findings import sort_findings
+
 if TYPE_CHECKING:
     from chartkeeper.bump.target import Target
     from chartkeeper.lockfile import Lock
@@ -47,10 +51,6 @@ def _relative(text: str, root: Path) -> str:
 def analyze(
     settings: "Settings", lock: "Lock", target: "Target", envs: Sequence[str] = (), *, pre: bool = False, out: Any = None
 ) -> Analysis:
-    from chartkeeper.analysis import report as report_mod
-    from chartkeeper.findings import sort_findings
-    from chartkeeper.analysis.upgrade import analyze_upgrade
-
     rep = analyze_upgrade(settings, lock, target.entry, str(target.version), list(envs) or None, pre=pre, out=out)
     findings = sort_findings(rep.findings)
     return Analysis(

@@ -14,7 +14,8 @@ from typing import Callable, Iterable, Sequence
 from chartkeeper.errors import ChartkeeperError
 from chartkeeper.lockfile import LockEntry
 from chartkeeper.settings import Settings
-from chartkeeper.sources.base import ChartRelease, Source, VersionListing, open_source
+from chartkeeper.sources.base import ChartRelease, Source, VersionListing
+from chartkeeper.sources.factory import open_source
 from chartkeeper.versions import ChartVersion, newest, update_kind
 
 MAX_WORKERS = 8

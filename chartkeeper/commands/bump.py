@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from chartkeeper.bump.run import BumpOptions, BumpResult, bump_all, bump_one
 from chartkeeper.context import AppContext
 from chartkeeper.errors import EXIT_ERROR, EXIT_OK, InputError
@@ -62,8 +64,6 @@ def run(
     if out.json_mode:
         payload = res.to_json()
         if opts.dry_run and res.analysis is not None:
-            import json
-
             payload["report"] = json.loads(res.analysis.json_text)
         out.emit_json(payload)
     else:

@@ -6,10 +6,14 @@ Exit codes: 0 all current (or updates without --fail-on-update), 1 updates with
 
 from __future__ import annotations
 
+from rich.table import Table
+from rich.text import Text
+
 from chartkeeper.context import AppContext
 from chartkeeper.errors import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK
 from chartkeeper.lockfile import load_lock
 from chartkeeper.check.outdated import STATUS_ERROR, STATUS_HELD, STATUS_UPDATE, CheckRow, check_entries, summarize
+from chartkeeper.output import redact
 
 _KIND_STYLE = {"major": "bold red", "minor": "yellow", "patch": "green", "prerelease": "magenta"}
 
@@ -41,11 +45,6 @@ def _note(row: CheckRow) -> str:
 
 
 def _table(rows: list[CheckRow]):
-    from rich.table import Table
-    from rich.text import Text
-
-    from chartkeeper.output import redact
-
     table = Table(box=None, pad_edge=False, header_style="bold")
     # Versions never wrap; dates, sources and notes fold first when the terminal is narrow.
     for col in ("Chart", "Current", "Wanted", "Latest", "Update", "Behind", "Published", "Source", "Note"):
@@ -117,8 +116,6 @@ def run(ctx: AppContext, charts: list[str], pre: bool = False, fail_on_update: b
     failed = [r for r in rows if r.status == STATUS_ERROR]
     if failed:
         # One `error:` line for the run, naming every failed chart (the table shows each on its row).
-        from chartkeeper.output import redact
-
         what = "; ".join(f"{r.name}: {r.error}" for r in failed)
         out.err.print(f"error: {len(failed)} of {len(rows)} charts could not be checked: {redact(what)}", markup=False, style="red")
         return EXIT_ERROR

@@ -6,10 +6,16 @@ reaches that severity, 2 bad input or an unreachable upstream, 3 a bug.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
+from chartkeeper.analysis.report import images_txt, render_json, render_markdown, render_text
+from chartkeeper.analysis.upgrade import analyze_upgrade
 from chartkeeper.context import AppContext
 from chartkeeper.errors import EXIT_FINDINGS, EXIT_OK, InputError
+from chartkeeper.lockfile import atomic_write_text, load_lock
+from chartkeeper.sources.factory import open_source
+from chartkeeper.versions import ChartVersion, newest, resolve_target
 
 FORMATS = ("text", "md", "json")
 ENGINES = {"auto": "auto", "embedded": "embedded", "helm": "helm"}
@@ -17,9 +23,6 @@ ENGINES = {"auto": "auto", "embedded": "embedded", "helm": "helm"}
 
 def resolve_new_version(ctx: AppContext, entry, target: str | None, *, pre: bool):  # type: ignore[no-untyped-def]
     """The version to compare against: exact, a constraint, or the newest the lock's constraint allows."""
-    from chartkeeper.sources.base import open_source
-    from chartkeeper.versions import newest, resolve_target
-
     source = open_source(entry.repository, ctx.settings)
     try:
         listing = source.versions(entry.chart)
@@ -50,11 +53,6 @@ def run(
     fail_on: str | None = None,
     as_json: bool = False,
 ) -> int:
-    from chartkeeper.analysis.report import images_txt, render_json, render_markdown, render_text
-    from chartkeeper.analysis.upgrade import analyze_upgrade
-    from chartkeeper.lockfile import atomic_write_text, load_lock
-    from chartkeeper.versions import ChartVersion
-
     out = ctx.out
     if as_json:
         fmt = "json"
@@ -88,8 +86,6 @@ def run(
     else:
         if fmt == "md":
             out.info(render_text(report).rstrip("\n"))
-        import sys
-
         sys.stdout.write(body)
     if fail_on == "breaking" and report.verdict == "breaking":
         return EXIT_FINDINGS

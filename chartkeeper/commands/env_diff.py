@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
+
+from rich.table import Table
 
 from chartkeeper.context import AppContext
 from chartkeeper.errors import EXIT_FINDINGS, EXIT_OK
+from chartkeeper.helmfile import effective_values, load_state
+from chartkeeper.helmfile.merge import format_path, get_path
+from chartkeeper.helmfile.select import lock_of, register_state_secrets, releases_matching
+from chartkeeper.masking import mask_values
 
 _MISSING = object()
 
@@ -29,8 +36,6 @@ def diff_values(a: Any, b: Any, path: tuple = ()) -> list[tuple[tuple, Any, Any]
 
 
 def _side(values: Any, masked: Any, path: tuple) -> Any:
-    from chartkeeper.helmfile.merge import get_path
-
     try:
         get_path(values, path)
     except KeyError:
@@ -42,13 +47,6 @@ def _side(values: Any, masked: Any, path: tuple) -> Any:
 
 
 def run(ctx: AppContext, env_a: str, env_b: str, chart: str | None = None, fail_on_diff: bool = False) -> int:
-    from rich.table import Table
-
-    from chartkeeper.helmfile import effective_values, load_state
-    from chartkeeper.helmfile.merge import format_path
-    from chartkeeper.helmfile.select import lock_of, register_state_secrets, releases_matching
-    from chartkeeper.masking import mask_values
-
     lock = lock_of(ctx.settings)
     states = [load_state(ctx.settings, e) for e in (env_a, env_b)]
     per_env: list[dict[str, Any]] = []
@@ -110,6 +108,4 @@ def run(ctx: AppContext, env_a: str, env_b: str, chart: str | None = None, fail_
 
 
 def _show(v: Any) -> str:
-    import json
-
     return v if isinstance(v, str) else json.dumps(v, default=str)

@@ -13,13 +13,12 @@ from rich.text import Text
 from chartkeeper.findings import Severity
 from chartkeeper.context import AppContext
 from chartkeeper.errors import EXIT_FINDINGS, EXIT_OK
+from chartkeeper.lint import lint
 
 _STYLE = {Severity.BREAKING: "red", Severity.REVIEW: "yellow", Severity.INFO: "dim"}
 
 
 def run(ctx: AppContext, envs: list[str]) -> int:
-    from chartkeeper.lint import lint
-
     out = ctx.out
     report = lint(ctx.settings, envs or None)
     code = EXIT_FINDINGS if report.has_problems else EXIT_OK

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.table import Table
+
 from chartkeeper.context import AppContext
 from chartkeeper.errors import EXIT_OK
+from chartkeeper.helmfile import entry_file, list_environments, load_state
+from chartkeeper.helmfile.select import chart_kind, lock_of
 
 
 def release_rows(ctx: AppContext, env: str) -> list[dict[str, Any]]:
-    from chartkeeper.helmfile import load_state
-    from chartkeeper.helmfile.select import chart_kind, lock_of
-
     settings = ctx.settings
     state = load_state(settings, env)
     lock = lock_of(settings)
@@ -43,12 +44,6 @@ def release_rows(ctx: AppContext, env: str) -> list[dict[str, Any]]:
 
 
 def run(ctx: AppContext, env: str | None = None) -> int:
-    from rich.table import Table
-
-    from chartkeeper.helmfile import list_environments
-
-    from chartkeeper.helmfile import entry_file
-
     envs = [env] if env else list_environments(ctx.settings)
     # the table shows paths relative to the helmfile's folder: shorter, and how helmfile users read them
     prefix = str(entry_file(ctx.settings).parent.resolve().relative_to(ctx.settings.root.resolve())).rstrip("/") + "/"

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 from pathlib import Path
 from typing import Any
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from chartkeeper.context import AppContext
 from chartkeeper.errors import EXIT_ERROR, EXIT_OK
@@ -55,10 +58,6 @@ def _run(ctx: AppContext, lock: Any, names: list[str], source_url: str | None, f
     if not out.show_progress:
         _, results = sync_lock(ctx.settings, lock, names, source_from=source_url, force=force, out=out)
         return results
-    import threading
-
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
     total = len(names) if names else len(lock.entries)
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.fields[bytes]}"), TimeElapsedColumn(), console=out.err, transient=True) as progress:

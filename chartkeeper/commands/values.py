@@ -5,8 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from chartkeeper import yamlio
 from chartkeeper.context import AppContext
 from chartkeeper.errors import EXIT_OK
+from chartkeeper.helmfile import effective_values, load_state
+from chartkeeper.helmfile.merge import format_path, leaves, where_of
+from chartkeeper.helmfile.select import lock_of, register_state_secrets, releases_matching, resolve_env
+from chartkeeper.masking import mask_values
 
 
 def _scalar(v: Any) -> str:
@@ -16,10 +21,6 @@ def _scalar(v: Any) -> str:
 
 
 def release_report(state: Any, release: Any) -> dict[str, Any]:
-    from chartkeeper.helmfile import effective_values
-    from chartkeeper.helmfile.merge import format_path, leaves, where_of
-    from chartkeeper.masking import mask_values
-
     ev = effective_values(state, release)
     masked = mask_values(ev.values, secret_files=ev.secret_files, provenance=ev.provenance)
     explain = []
@@ -42,10 +43,6 @@ def release_report(state: Any, release: Any) -> dict[str, Any]:
 
 
 def run(ctx: AppContext, chart: str, env: str | None = None, explain: bool = False) -> int:
-    from chartkeeper import yamlio
-    from chartkeeper.helmfile import load_state
-    from chartkeeper.helmfile.select import lock_of, register_state_secrets, releases_matching, resolve_env
-
     env = resolve_env(ctx.settings, env)
     state = load_state(ctx.settings, env)
     releases = releases_matching(state, lock_of(ctx.settings), chart)

@@ -186,7 +186,7 @@ def helm_binary_version(binary: str) -> str:
 
 
 def embedded_version() -> str:
-    import helm_python
+    import helm_python  # lazy: helm-python-sdk loads a large native library; only commands that render need it
 
     return f"helm-python-sdk {helm_python.__version__} (Helm {helm_python.helm_sdk_version()})"
 
@@ -283,7 +283,7 @@ class PreparedChart:
         self._chart = self._load(copy)
 
     def _load(self, path: Path) -> Any:
-        import helm_python
+        import helm_python  # lazy: helm-python-sdk loads a large native library; only commands that render need it
 
         try:
             return helm_python.Chart.load(path)
@@ -328,7 +328,7 @@ class PreparedChart:
         return RenderResult(tuple(manifests), self.engine, self.engine_version, self.kv.version, tuple(notes), chart_notes)
 
     def _render_embedded(self, values: dict[str, Any], release: str, namespace: str) -> tuple[list[RenderedManifest], str]:
-        import helm_python
+        import helm_python  # lazy: helm-python-sdk loads a large native library; only commands that render need it
 
         try:
             rendered = self._chart.render(values, name=release, namespace=namespace, is_install=True)

@@ -14,7 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from chartkeeper.errors import InputError
+from chartkeeper.helmfile import gotmpl, state
+from chartkeeper.helmfile.envs import environment_names
 from chartkeeper.helmfile.model import EffectiveValues, HelmfileState, Release, SetEntry, ValuesEntry
+from chartkeeper.helmfile.state import StateLoader
 from chartkeeper.helmfile.values import effective_values
 
 if TYPE_CHECKING:
@@ -38,8 +41,6 @@ __all__ = [
 
 def clear_caches() -> None:
     """Forget parsed and rendered files (they are keyed by content, so this is only for measuring)."""
-    from chartkeeper.helmfile import gotmpl, state
-
     state._PARSED.clear()
     state._PARTS.clear()
     gotmpl._RENDERED.clear()
@@ -68,14 +69,10 @@ def entry_file(settings: "Settings") -> Path:
 
 
 def load_state(settings: "Settings", env: str) -> HelmfileState:
-    from chartkeeper.helmfile.state import StateLoader
-
     return StateLoader(settings.root, env).load(entry_file(settings))
 
 
 def list_environments(settings: "Settings") -> list[str]:
-    from chartkeeper.helmfile.envs import environment_names
-
     return environment_names(settings.root, entry_file(settings))
 
 

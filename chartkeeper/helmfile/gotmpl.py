@@ -551,8 +551,8 @@ _RENDERED: dict[tuple[str, str, str], str] = {}
 
 
 def _render_body(body: str, context: dict[str, Any], where: str, partials: str = "") -> str:
-    import helm_python
-    from helm_python import Chart
+    import helm_python  # lazy: helm-python-sdk loads a large native library; only commands that render need it
+    from helm_python import Chart  # lazy: helm-python-sdk loads a large native library; only commands that render need it
 
     files = {
         "Chart.yaml": _CHART_YAML,
@@ -595,8 +595,8 @@ def render_many(jobs: list[tuple[str, dict[str, Any], str, FuncEnv]]) -> int:
     go in together. Anything that fails here is simply left for `render`, which reports it.
     Returns how many results were stored.
     """
-    import helm_python
-    from helm_python import Chart
+    import helm_python  # lazy: helm-python-sdk loads a large native library; only commands that render need it
+    from helm_python import Chart  # lazy: helm-python-sdk loads a large native library; only commands that render need it
 
     todo: list[tuple[str, dict[str, Any], str, str]] = []
     seen: set[tuple[str, str]] = set()

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from chartkeeper.errors import InputError
+
 
 @dataclass(frozen=True)
 class ValuesEntry:
@@ -101,8 +103,6 @@ class HelmfileState:
     loader: Any = field(default=None, compare=False, repr=False)
 
     def release(self, name: str, namespace: str | None = None) -> Release:
-        from chartkeeper.errors import InputError
-
         found = [r for r in self.releases if r.name == name and (namespace is None or r.namespace == namespace)]
         if not found:
             raise InputError(f"no release named {name!r} in environment {self.environment!r}")

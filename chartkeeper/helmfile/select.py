@@ -5,8 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from chartkeeper.errors import InputError
+from chartkeeper import yamlio
+from chartkeeper.errors import ChartkeeperError, InputError
+from chartkeeper.helmfile import list_environments, releases_for_chart
 from chartkeeper.helmfile.model import HelmfileState, Release
+from chartkeeper.lockfile import load_lock
+from chartkeeper.masking import is_sops_encrypted
+from chartkeeper.output import register_secret
 
 if TYPE_CHECKING:
     from chartkeeper.lockfile import Lock
@@ -14,8 +19,6 @@ if TYPE_CHECKING:
 
 
 def resolve_env(settings: "Settings", env: str | None) -> str:
-    from chartkeeper.helmfile import list_environments
-
     names = list_environments(settings)
     if env is None:
         if len(names) == 1:
@@ -25,8 +28,6 @@ def resolve_env(settings: "Settings", env: str | None) -> str:
 
 
 def lock_of(settings: "Settings") -> "Lock":
-    from chartkeeper.lockfile import load_lock
-
     return load_lock(settings.lock_file, missing_ok=True)
 
 
@@ -47,8 +48,6 @@ def chart_kind(release: Release, lock: "Lock", root: Path) -> str:
 
 def releases_matching(state: HelmfileState, lock: "Lock", chart: str) -> list[Release]:
     """Releases for CHART: a lock entry name, a release name, a chart folder name or `chart:` as written."""
-    from chartkeeper.helmfile import releases_for_chart
-
     if lock.get(chart) is not None:
         found = releases_for_chart(state, lock, chart)
         if found:
@@ -66,11 +65,6 @@ def releases_matching(state: HelmfileState, lock: "Lock", chart: str) -> list[Re
 def register_state_secrets(state: HelmfileState, extra_files: tuple[str, ...] = ()) -> None:
     """Tell `output.redact` every string of the environment's secrets files (and `extra_files`,
     relative to the root), so a secret a template copied under a harmless key is still hidden."""
-    from chartkeeper import yamlio
-    from chartkeeper.errors import ChartkeeperError
-    from chartkeeper.masking import is_sops_encrypted
-    from chartkeeper.output import register_secret
-
     def walk(node: object) -> None:
         if isinstance(node, dict):
             for v in node.values():

@@ -19,6 +19,7 @@ Order of evaluation (helmfile's, checked against helmfile 0.166 and its source):
 from __future__ import annotations
 
 import glob as globmod
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -388,8 +389,6 @@ class StateLoader:
         templated = path.name.endswith(".gotmpl")
         key: tuple = (path, base_dir)
         if templated:
-            import json
-
             key = key + (json.dumps(context, sort_keys=True, default=str),)
         hit = self._values_cache.get(key)
         if hit is not None:

@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from chartkeeper.errors import InputError
-from chartkeeper.helmfile import gotmpl
+from chartkeeper.helmfile import binary, gotmpl
 from chartkeeper.helmfile.merge import Provenance, copy_tree, merge_into, merge_layers
 from chartkeeper.helmfile.model import EffectiveValues, HelmfileState, Release, SetEntry
+from chartkeeper.helmfile.state import StateLoader, embedded_renderer
 from chartkeeper.masking import is_secret_file, is_sops_encrypted
 
 
@@ -51,12 +52,8 @@ def renderer_mode() -> str:
 
 
 def effective_values(state: HelmfileState, release: Release) -> EffectiveValues:
-    from chartkeeper.helmfile.state import StateLoader
-
     mode = renderer_mode()
     if mode == "helmfile" and release.active:
-        from chartkeeper.helmfile import binary
-
         if binary.find_helmfile(state.root) is None:
             raise InputError("CHARTKEEPER_RENDERER=helmfile but no helmfile binary was found (PATH, $CHARTKEEPER_HELMFILE, .tools/bin)")
         done = _binary_fallback(state, release)
@@ -115,8 +112,6 @@ def effective_values(state: HelmfileState, release: Release) -> EffectiveValues:
 
 def _warm_up(state: HelmfileState, loader: Any) -> None:
     """Render every release's values templates of this state in one engine call, once."""
-    from chartkeeper.helmfile.state import embedded_renderer
-
     if getattr(loader, "warmed", False) or loader.render is not embedded_renderer:
         return
     loader.warmed = True
@@ -197,7 +192,7 @@ def _fast_set(s: SetEntry) -> dict | None:
 
 
 def _parse_set(s: SetEntry, release: Release, state: HelmfileState) -> dict:
-    import helm_python
+    import helm_python  # lazy: helm-python-sdk loads a large native library; only commands that render need it
 
     fast = _fast_set(s)
     if fast is not None:
@@ -221,8 +216,6 @@ def _parse_set(s: SetEntry, release: Release, state: HelmfileState) -> dict:
 
 def _binary_fallback(state: HelmfileState, release: Release) -> EffectiveValues | None:
     """Values rendered by a real helmfile, for templates the embedded renderer cannot run."""
-    from chartkeeper.helmfile import binary
-
     exe = binary.find_helmfile(state.root)
     if exe is None:
         return None

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Union
 
+from chartkeeper.kustomize.embedded import same
+
 Step = Union[str, int, tuple[str, Any]]  # map key, list index, or (merge key, value)
 Path = tuple[Step, ...]
 
@@ -30,8 +32,6 @@ def _list_key(*lists: list[Any]) -> str | None:
 
 def leaf_changes(a: Any, b: Any, prefix: Path = ()) -> list[Path]:
     """Paths of the leaves that differ between `a` and `b` (MISSING where a side lacks the value)."""
-    from chartkeeper.kustomize.embedded import same
-
     if isinstance(a, dict) and isinstance(b, dict):
         out: list[Path] = []
         for k in list(a) + [k for k in b if k not in a]:

@@ -23,13 +23,16 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
-from chartkeeper import yamlio
+from chartkeeper import helmfile as model, yamlio
+from chartkeeper.analysis.values import check_overrides
 from chartkeeper.findings import Finding, Severity, sort_findings
 from chartkeeper.errors import ChartkeeperError, InputError
+from chartkeeper.helm.render import prepare_chart
+from chartkeeper.kustomize import check_patches
 from chartkeeper.lockfile import Lock, LockEntry, load_lock
 from chartkeeper.settings import Settings
 
@@ -108,8 +111,6 @@ def lint(settings: Settings, envs: list[str] | None = None) -> LintReport:
     Raises `ChartkeeperError` only when linting cannot start (no lock, no helmfile, unknown
     environment); everything wrong inside the tree is a finding.
     """
-    from chartkeeper import helmfile as model
-
     lock = load_lock(settings.lock_file, missing_ok=True)  # a deployment of custom charts only has none
     ctx = _Ctx(settings, lock, settings.helmfile_file.parent)
     all_envs = model.list_environments(settings)
@@ -406,8 +407,6 @@ def _kustomization_file_refs(data: Mapping[str, Any]) -> Iterator[str]:
 
 
 def _with_env(findings: Iterable[Finding], env: str) -> list[Finding]:
-    from dataclasses import replace
-
     return [f if f.env else replace(f, env=env) for f in findings]
 
 
@@ -415,8 +414,6 @@ def _with_env(findings: Iterable[Finding], env: str) -> list[Finding]:
 
 
 def _check_overrides(chart_dir: Path, values: Mapping[str, Any], provenance: Any, env: str) -> list[Finding]:
-    from chartkeeper.analysis.values import check_overrides
-
     # The info findings (an override equal to the chart default, ...) are upgrade hints; values
     # driven by environment settings often coincide with a default in one environment.
     return [f for f in check_overrides(chart_dir, values, provenance, env=env) if f.severity is not Severity.INFO]
@@ -424,7 +421,7 @@ def _check_overrides(chart_dir: Path, values: Mapping[str, Any], provenance: Any
 
 def _helm_lint(ctx: _Ctx, chart_dir: Path, values: Mapping[str, Any], release: Any, env: str) -> bool:
     """`helm lint --strict` on a custom chart with the release's values; False when it has errors."""
-    import helm_python
+    import helm_python  # lazy: helm-python-sdk loads a large native library; only commands that render need it
 
     ctx.checked.append(f"helm lint {ctx.rel(chart_dir)} ({env})")
     try:
@@ -449,8 +446,6 @@ def _helm_lint(ctx: _Ctx, chart_dir: Path, values: Mapping[str, Any], release: A
 
 
 def _render(ctx: _Ctx, chart_dir: Path, values: Mapping[str, Any], release: Any, env: str) -> list[dict[str, Any]] | None:
-    from chartkeeper.helm.render import prepare_chart
-
     ctx.checked.append(f"render {release.id} ({env})")
     try:
         prepared = ctx.prepared.get(chart_dir)
@@ -470,8 +465,6 @@ def _render(ctx: _Ctx, chart_dir: Path, values: Mapping[str, Any], release: Any,
 
 
 def _check_patches(ctx: _Ctx, manifests: list[dict[str, Any]], folder: Path) -> list[Finding]:
-    from chartkeeper.kustomize import check_patches
-
     try:
         return list(check_patches(manifests, folder, root=ctx.settings.root))
     except ChartkeeperError as exc:  # a kustomization the engine cannot model
@@ -494,7 +487,7 @@ def _load_schema(ctx: _Ctx, path: Path) -> dict[str, Any] | None:
     except (OSError, ValueError) as exc:
         ctx.add("lint.schema-invalid", Severity.BREAKING, f"{ctx.rel(path)}: not a JSON schema ({_one_line(exc)})", file=ctx.rel(path))
         return None
-    import jsonschema
+    import jsonschema  # lazy: jsonschema takes ~60 ms to import; only charts that ship a values schema need it
 
     try:
         jsonschema.validators.validator_for(schema).check_schema(schema)
@@ -509,7 +502,7 @@ _SECRETISH = re.compile(r"(?i)pass|secret|token|credential|private|key$")
 
 def _validate(ctx: _Ctx, schema_path: Path, instance: Any, *, env: str | None, what: str, file: str | None, secret: bool = False) -> None:
     """Validate; messages name the path and the rule, never a value that may be a secret."""
-    import jsonschema
+    import jsonschema  # lazy: jsonschema takes ~60 ms to import; only charts that ship a values schema need it
 
     schema = _load_schema(ctx, schema_path)
     if schema is None:

@@ -4,9 +4,10 @@
 * `oci`   — an OCI registry (`oci://host/path`), tags through the distribution API
 * `local` — a folder or `file://` path holding `index.yaml` and archives (an offline bundle)
 
-`open_source(repository, settings)` picks the kind from the URL after applying mirrors.
+`open_source(repository, settings)` (factory.py) picks the kind from the URL after applying mirrors.
 """
 
-from chartkeeper.sources.base import ChartRelease, Source, open_source
+from chartkeeper.sources.base import ChartRelease, Source
+from chartkeeper.sources.factory import open_source
 
 __all__ = ["ChartRelease", "Source", "open_source"]

@@ -1,6 +1,6 @@
 """The interface every upstream source implements.
 
-    source = open_source(entry.repository, settings)    # mirrors applied, credentials found
+    source = open_source(entry.repository, settings)    # sources/factory.py: mirrors applied
     listing = source.versions(entry.chart)              # VersionListing, newest first
     release = next(r for r in listing.releases if r.version == wanted)
     release = source.describe(release)                  # OCI: fills digest/created/appVersion
@@ -16,12 +16,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from chartkeeper.versions import ChartVersion
-
-if TYPE_CHECKING:
-    from chartkeeper.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -83,21 +79,3 @@ class Source(ABC):
     def close(self) -> None:  # pragma: no cover - default: nothing to release
         pass
 
-
-def open_source(repository: str, settings: "Settings | None" = None) -> Source:
-    """The source for a repository URL (`https://`, `http://`, `oci://`, `file://` or a folder)."""
-    from chartkeeper.settings import Settings
-
-    settings = settings or Settings()
-    url = settings.mirror_for(repository)
-    if url.startswith("oci://"):
-        from chartkeeper.sources.oci import OciSource
-
-        return OciSource(url, settings, display_url=repository)
-    if url.startswith(("http://", "https://")):
-        from chartkeeper.sources.http import HttpSource
-
-        return HttpSource(url, settings, display_url=repository)
-    from chartkeeper.sources.local import LocalSource
-
-    return LocalSource(url, settings, display_url=repository)

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from chartkeeper import yamlio
+from chartkeeper.errors import ChartkeeperError
 from chartkeeper.output import register_secret
 
 
@@ -105,9 +107,6 @@ def _from_helm_repositories(url: str) -> Credentials | None:
     path = helm_repositories_file()
     if not path.is_file():
         return None
-    from chartkeeper import yamlio
-    from chartkeeper.errors import ChartkeeperError
-
     try:
         data = yamlio.load_file(path)
     except ChartkeeperError:

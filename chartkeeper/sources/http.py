@@ -8,6 +8,7 @@ elsewhere or across redirects.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -76,8 +77,6 @@ class HttpSource(Source):
             stored = self._cache.store(body, resp.header("etag"), resp.header("last-modified"))
             return stored.sha256, body
         except OSError:  # an unwritable cache costs speed, not correctness
-            import hashlib
-
             return hashlib.sha256(body).hexdigest(), body
 
     def _index(self) -> tuple[str, bytes | None]:
@@ -93,8 +92,6 @@ class HttpSource(Source):
             return hit["records"] if hit.get("present") else None
         if body is None:
             body = self._cache.body()
-            import hashlib
-
             if body is None or hashlib.sha256(body).hexdigest() != sha:
                 sha, body = self._get_index(conditional=False)  # the stored body is gone or damaged
             self._loaded = (sha, body)

@@ -17,7 +17,8 @@ from datetime import date, datetime
 from typing import Any, Iterable
 from urllib.parse import urljoin
 
-from chartkeeper.errors import SourceError
+from chartkeeper import yamlio
+from chartkeeper.errors import InputError, SourceError
 from chartkeeper.sources.base import ChartRelease, VersionListing
 from chartkeeper.versions import ChartVersion
 
@@ -40,9 +41,6 @@ def full_parse(body: bytes, label: str) -> dict[str, Any]:
         except ValueError:
             data = None
     if data is None:
-        from chartkeeper import yamlio
-        from chartkeeper.errors import InputError
-
         try:
             data = yamlio.loads(body, label)
         except InputError as exc:
@@ -186,9 +184,6 @@ class IndexReader:
             if self._layout.indent is not None and self._keys_all_plain():
                 return False
             return None  # not found textually: only a full parse can say it is absent
-        from chartkeeper import yamlio
-        from chartkeeper.errors import InputError
-
         try:
             data = yamlio.loads(b"entries:\n" + piece, self.label)
         except InputError:

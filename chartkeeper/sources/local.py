@@ -8,6 +8,7 @@ the bundle was copied from -- those are looked up by file name inside the folder
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -88,8 +89,6 @@ class LocalSource(Source):
                 continue
 
             def write(fh: BinaryIO, src: Path = src) -> str | None:
-                import hashlib
-
                 h = hashlib.sha256()
                 with src.open("rb") as inp:
                     for chunk in iter(lambda: inp.read(1 << 20), b""):

@@ -14,14 +14,17 @@ Errors are `SourceError` with a one-line message that never carries a credential
 
 from __future__ import annotations
 
+import email.utils
+import gzip
 import hashlib
 import http.client
 import socket
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO, Callable, Mapping
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 from chartkeeper.errors import SourceError
 from chartkeeper.output import redact
@@ -50,8 +53,6 @@ def origin_of(url: str) -> tuple[str, str, int]:
 
 def strip_userinfo(url: str) -> tuple[str, str | None, str | None]:
     """The URL without `user:pass@`, and the user and password it carried (percent-decoded)."""
-    from urllib.parse import unquote
-
     parts = urlsplit(url)
     if parts.username is None and parts.password is None:
         return url, None, None
@@ -101,8 +102,6 @@ class Transport:
     def _context(self) -> "ssl.SSLContext":
         with self._lock:
             if self._ssl_context is None:
-                import ssl
-
                 ctx = ssl.create_default_context()
                 cafiles = list(self.tls.ca_files)
                 if self.settings.ca_bundle:
@@ -201,8 +200,6 @@ class Transport:
                 extra = f" ({_tries(attempt)})" if attempt else ""
                 raise SourceError(f"{self.label}: HTTP {resp.status} from {_short(current)}{extra}", hint=_hint(resp.status))
             if resp.header("content-encoding") == "gzip" and sink is None:
-                import gzip
-
                 try:
                     body = gzip.decompress(resp.body)
                 except (OSError, EOFError) as exc:
@@ -229,8 +226,6 @@ class Transport:
             except (ConnectionError, http.client.RemoteDisconnected, http.client.BadStatusLine) as exc:
                 raise _Transient(f"connection to {_short(url)} failed ({type(exc).__name__})") from None
             except OSError as exc:
-                import ssl
-
                 if isinstance(exc, ssl.SSLCertVerificationError):
                     raise SourceError(
                         f"{self.label}: TLS certificate of {_short(url)} not trusted ({exc.verify_message})",
@@ -314,8 +309,6 @@ def _retry_after(value: str | None) -> float:
     if value.isdigit():
         return min(RETRY_AFTER_MAX, float(value))
     try:
-        import email.utils
-
         when = email.utils.parsedate_to_datetime(value)
         return max(0.0, min(RETRY_AFTER_MAX, when.timestamp() - time.time()))
     except (TypeError, ValueError):

@@ -18,6 +18,9 @@ from typing import TYPE_CHECKING
 
 from chartkeeper.errors import InputError, IntegrityError
 from chartkeeper.sources.base import ChartRelease, Source
+from chartkeeper.sources.http import HttpSource
+from chartkeeper.sources.local import LocalSource
+from chartkeeper.sources.transport import origin_of
 
 if TYPE_CHECKING:
     from chartkeeper.settings import Settings
@@ -37,9 +40,6 @@ def keyring_of(settings: "Settings") -> Path | None:
 
 def fetch_provenance(source: Source, release: ChartRelease, dest: Path) -> bool:
     """Write the release's `.prov` to `dest`; False when the source publishes none (or cannot say)."""
-    from chartkeeper.sources.http import HttpSource
-    from chartkeeper.sources.local import LocalSource
-
     for url in release.urls:
         data: bytes | None = None
         if isinstance(source, LocalSource):
@@ -47,8 +47,6 @@ def fetch_provenance(source: Source, release: ChartRelease, dest: Path) -> bool:
             if p.is_file() and p.stat().st_size <= MAX_PROV_BYTES:
                 data = p.read_bytes()
         elif isinstance(source, HttpSource):
-            from chartkeeper.sources.transport import origin_of
-
             buf = io.BytesIO()
             resp = source.transport.request(
                 "GET", source.settings.mirror_for(url) + ".prov", auth=source.credentials.header(),
@@ -64,7 +62,7 @@ def fetch_provenance(source: Source, release: ChartRelease, dest: Path) -> bool:
 
 def verify_provenance(archive: Path, prov: Path, keyring: Path, label: str) -> tuple[str, ...]:
     """Signers of `archive` per `prov` and `keyring`; IntegrityError when the signature does not hold."""
-    import helm_python
+    import helm_python  # lazy: helm-python-sdk loads a large native library; only commands that render need it
 
     try:
         result = helm_python.verify(str(archive), str(keyring), provenance_file=str(prov))

@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Callable, Mapping
 from chartkeeper import yamlio
 from chartkeeper.errors import InputError, IntegrityError, SourceError
 from chartkeeper.lockfile import LockEntry, Subchart
-from chartkeeper.sources.base import ChartRelease, Source, open_source
+from chartkeeper.sources.base import ChartRelease, Source
+from chartkeeper.sources.factory import open_source
 from chartkeeper.vendoring import treesum
 from chartkeeper.vendoring.offline import Dependency, Fetched, make_offline
 from chartkeeper.vendoring.provenance import fetch_provenance, keyring_of, verify_provenance

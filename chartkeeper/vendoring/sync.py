@@ -10,13 +10,17 @@ reported and the others go on.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from chartkeeper.errors import ChartkeeperError
 from chartkeeper.lockfile import Lock, LockEntry, write_lock
+from chartkeeper.vendoring.bundle import BUNDLE_TOP
 from chartkeeper.vendoring.stage import SourcePool, install, stage_chart
+from chartkeeper.vendoring.unpack import ExtractLimits, STAGING_PREFIX, safe_extract
 from chartkeeper.vendoring.verify import CLEAN, check_entry
 
 if TYPE_CHECKING:
@@ -121,11 +125,6 @@ def bundle_source(path: str, staging_parent: Path) -> tuple[str, Path | None]:
 
     Returns (source URL, temp folder to remove afterwards or None).
     """
-    import tempfile
-
-    from chartkeeper.vendoring.bundle import BUNDLE_TOP
-    from chartkeeper.vendoring.unpack import STAGING_PREFIX, ExtractLimits, safe_extract
-
     p = Path(path[len("file://"):] if path.startswith("file://") else path)
     if p.is_file():
         tmp = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX + "bundle-", dir=staging_parent))
@@ -134,8 +133,6 @@ def bundle_source(path: str, staging_parent: Path) -> tuple[str, Path | None]:
         try:
             folder = safe_extract(p, tmp / BUNDLE_TOP, BUNDLE_TOP, big, is_chart=False)
         except BaseException:
-            import shutil
-
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         return str(folder), tmp

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from chartkeeper.errors import InputError
+from chartkeeper.lockfile import atomic_write_text
 
 HEADER = "# chartkeeper tree manifest v1\n"
 MANIFEST_DIR = ".treesums"
@@ -176,8 +177,6 @@ def manifest_path(lock_dir: Path, name: str) -> Path:
 
 
 def write_manifest(lock_dir: Path, name: str, manifest: Manifest) -> Path:
-    from chartkeeper.lockfile import atomic_write_text
-
     path = manifest_path(lock_dir, name)
     atomic_write_text(path, render_manifest(manifest))
     return path
