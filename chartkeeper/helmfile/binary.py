@@ -7,6 +7,7 @@ helmfile 0.166 calls `helm version --client`, which Helm v4 refuses, so a Helm v
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -94,8 +95,6 @@ def _write_values_cached(exe: str, entry: str, env_name: str, _key: float) -> tu
 
 def list_releases(exe: Path, entry: Path, env_name: str) -> list[dict[str, Any]]:
     """`helmfile list --output json`: name, namespace, installed, labels, chart of every release."""
-    import json
-
     proc = _run(exe, entry, env_name, ["list", "--output", "json"])
     if proc.returncode != 0:
         msg = (proc.stderr or proc.stdout).strip().splitlines()
