@@ -9,9 +9,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.table import Table
+from rich.text import Text
+
 from chartkeeper.context import AppContext
 from chartkeeper.errors import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, InputError
 from chartkeeper.imageref import parse_reference
+from chartkeeper.images.inventory import build_inventory, with_presence
+from chartkeeper.lockfile import atomic_write_text
+from chartkeeper.sources.registry import check_images
 
 FORMATS = ("table", "list", "copy")
 
@@ -34,9 +40,6 @@ def run(
     all_components: bool = False,
     fmt: str | None = None,
 ) -> int:
-    from chartkeeper.images.inventory import build_inventory, with_presence
-    from chartkeeper.lockfile import atomic_write_text
-
     out = ctx.out
     fmt = fmt or "table"
     if fmt not in FORMATS:
@@ -44,8 +47,6 @@ def run(
     inv = build_inventory(ctx.settings, envs=envs or [], charts=charts or [], all_components=all_components,
                           progress=out.detail)
     if check:
-        from chartkeeper.sources.registry import check_images
-
         out.info(f"checking {len(inv.images)} image(s) in the site's registry")
         inv = with_presence(inv, check_images(ctx.settings, [u.mirror for u in inv.images]))
 
@@ -91,9 +92,6 @@ def run(
 
 
 def _table(ctx: AppContext, inv, check: bool) -> None:  # type: ignore[no-untyped-def]
-    from rich.table import Table
-    from rich.text import Text
-
     mapped = any(u.mirror != u.image for u in inv.images)
     table = Table(show_lines=False)
     table.add_column("image", overflow="fold")

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import yaml
+
 from chartkeeper import yamlio
 from chartkeeper.errors import InputError
 from chartkeeper.helmfile import gotmpl
@@ -724,8 +726,6 @@ def _has_release_templates(r: dict) -> bool:
 
 
 def _dump(data: Any) -> str:
-    import yaml
-
     return yaml.safe_dump(data, default_flow_style=False, sort_keys=True, allow_unicode=True)
 
 

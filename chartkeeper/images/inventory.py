@@ -9,12 +9,16 @@ rendered here: it is named in the notes, never silently left out.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from chartkeeper import helmfile
 from chartkeeper.analysis.images import Extraction, InvalidImage, extract
 from chartkeeper.errors import ChartkeeperError, InputError
+from chartkeeper.helm.render import PreparedChart, prepare_chart
+from chartkeeper.helmfile.select import chart_kind, lock_of, releases_matching
+from chartkeeper.kustomize import apply_kustomization, find_kustomization
 from chartkeeper.settings import Settings
 
 Progress = Callable[[str], None]
@@ -70,8 +74,6 @@ class Inventory:
 
 def _patch_dir(settings: Settings, release: Any, name: str) -> Path | None:
     """The kustomization the release's post-renderer applies, else `<patches>/<chart>/` when it exists."""
-    from chartkeeper.kustomize import find_kustomization
-
     for arg in tuple(getattr(release, "post_renderer_args", ()) or ()):
         candidate = Path(arg) if Path(arg).is_absolute() else release.base_dir / arg
         if candidate.is_dir() and find_kustomization(candidate) is not None:
@@ -90,11 +92,6 @@ def build_inventory(
     all_components: bool = False,
     progress: Progress | None = None,
 ) -> Inventory:
-    from chartkeeper import helmfile
-    from chartkeeper.helm.render import PreparedChart, prepare_chart
-    from chartkeeper.helmfile.select import chart_kind, lock_of, releases_matching
-    from chartkeeper.kustomize import apply_kustomization
-
     say = progress or (lambda _m: None)
     known = list(helmfile.list_environments(settings))
     wanted = list(envs) or known or ["default"]
@@ -186,8 +183,6 @@ def _aggregate(settings: Settings, per_release: list[tuple[str, str, Extraction]
 
 def with_presence(inv: Inventory, presence: dict[str, Any]) -> Inventory:
     """The inventory with `present`/`error` filled from `sources.registry.check_images` (keyed by mirror)."""
-    from dataclasses import replace
-
     out = []
     for u in inv.images:
         p = presence.get(u.mirror)
