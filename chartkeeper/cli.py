@@ -1,33 +1,43 @@
 """The command line: parse options, build the context, call one function per command.
 
-Each command lives in `chartkeeper/commands/<name>.py` as `run(ctx, ...) -> int`. This module
-imports nothing heavy at start-up so `chartkeeper --help` stays fast; command modules are
-imported when their command runs.
+The command table at the bottom lists every command. Each command function below imports its
+`chartkeeper.commands.<name>.run` inside its body and calls it with typed arguments: that import
+is the one documented lazy load of this module, so `chartkeeper --help` never loads YAML, rich
+tables, git or helm-python-sdk's native library.
+
+The grammar every command shares (README, "Command line conventions"): chart names are
+positional; `-e/--env` is repeatable (a command that takes one environment refuses two);
+`--json` is the one machine-readable switch, `--format` picks a human format; the global options
+`-C`, `--lock`, `-v`, `-q` go before or after the subcommand. Usage errors are one `error:`
+line and exit 2; a closed stdout (`chartkeeper lint | head`) ends the run the way SIGPIPE
+ends other tools.
 """
 
 from __future__ import annotations
 
-import importlib
+import errno
 import os
+import select
+import signal
 import sys
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, List, Optional
 
+import click
 import typer
+import typer.core
 
 from chartkeeper import __version__
-from chartkeeper.errors import EXIT_BUG, EXIT_INTERRUPTED, ChartkeeperError
+from chartkeeper.errors import EXIT_BUG, EXIT_ERROR, EXIT_INTERRUPTED, ChartkeeperError, InputError
 
-app = typer.Typer(
-    name="chartkeeper",
-    help="Keep the vendored Helm charts of an air-gapped helmfile deployment up to date without breaking it.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
+if TYPE_CHECKING:
+    from chartkeeper.context import AppContext
 
-JsonOpt = typer.Option(False, "--json", help="Machine-readable JSON on stdout.")
+# Plain click help and errors: typer's rich rendering imports ~60 ms of rich/markdown modules on
+# every `--help`, and boxes drawn for 80 columns read badly in CI logs and pipes.
+typer.core.HAS_RICH = False
+
+EXAMPLES = "\b\nExamples:\n"
 
 
 def _version(value: bool) -> None:
@@ -36,20 +46,96 @@ def _version(value: bool) -> None:
         raise typer.Exit(0)
 
 
+# --- global options: accepted before the subcommand (root callback) and after it (every command) ---
+
+_ROOT_TYPE = click.Path(exists=True, file_okay=False, path_type=Path)
+_GLOBAL_HELP = {
+    "root": "The deployment repository (default: current folder).",
+    "lock": "versions.lock path (default: helmfile/charts/external/versions.lock).",
+    "verbose": "More detail on stderr; -vv adds traces of internal errors.",
+    "quiet": "Only results and errors.",
+}
+
+
+def _store_global(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+    """Record a global option given after the subcommand; the root callback has run already."""
+    if param.name is None or ctx.get_parameter_source(param.name) is not click.core.ParameterSource.COMMANDLINE:
+        return
+    g = ctx.ensure_object(dict)
+    if param.name == "verbose":
+        g["verbose"] = g.get("verbose", 0) + value
+    else:
+        g[param.name] = value
+
+
+def _global_params() -> list[click.Parameter]:
+    common: dict[str, Any] = {"expose_value": False, "callback": _store_global}
+    return [
+        click.Option(["-C", "--root", "root"], type=_ROOT_TYPE, metavar="PATH", help=_GLOBAL_HELP["root"], **common),
+        click.Option(["--lock", "lock"], type=click.Path(path_type=Path), metavar="PATH", help=_GLOBAL_HELP["lock"], **common),
+        click.Option(["-v", "--verbose", "verbose"], count=True, help=_GLOBAL_HELP["verbose"], **common),
+        click.Option(["-q", "--quiet", "quiet"], is_flag=True, help=_GLOBAL_HELP["quiet"], **common),
+    ]
+
+
+class Command(typer.core.TyperCommand):
+    """A subcommand that also takes the global options after its name (`chartkeeper lint -C repo -v`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.params.extend(_global_params())
+
+
+app = typer.Typer(
+    name="chartkeeper",
+    help="Keep the vendored Helm charts of an air-gapped helmfile deployment up to date without breaking it.",
+    no_args_is_help=True,
+    add_completion=True,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
 @app.callback()
 def _root(
     ctx: typer.Context,
-    root: Path = typer.Option(Path("."), "--root", "-C", help="The deployment repository (default: current folder)."),
-    lock: Optional[Path] = typer.Option(None, "--lock", help="versions.lock path (default: helmfile/charts/external/versions.lock)."),
-    verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More detail on stderr."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only results and errors."),
+    root: Path = typer.Option(Path("."), "-C", "--root", click_type=_ROOT_TYPE, help=_GLOBAL_HELP["root"], show_default=False),
+    lock: Optional[Path] = typer.Option(None, "--lock", help=_GLOBAL_HELP["lock"]),
+    verbose: int = typer.Option(0, "-v", "--verbose", count=True, help=_GLOBAL_HELP["verbose"], show_default=False),
+    quiet: bool = typer.Option(False, "-q", "--quiet", help=_GLOBAL_HELP["quiet"]),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
 ) -> None:
     ctx.obj = {"root": root, "lock": lock, "verbose": verbose, "quiet": quiet}
 
 
-def _dispatch(ctx: typer.Context, command: str, json_mode: bool = False, **kwargs: Any) -> None:
-    """Build the AppContext and run `chartkeeper.commands.<command>.run`; map errors to exit codes."""
+# --- running a command: context, error mapping, exit code ---
+
+
+def _stdout_closed() -> bool:
+    """True when the reader of stdout went away (`| head`): poll reports an error on a widowed pipe."""
+    try:
+        p = select.poll()
+        p.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(ev & select.POLLERR for _, ev in p.poll(0))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _die_of_sigpipe() -> None:
+    """End the process the way a closed pipe ends `cat` or `grep`: silently, status 128+SIGPIPE."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # nothing left to flush into the closed pipe
+    except OSError:
+        pass
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGPIPE)
+    os._exit(128 + signal.SIGPIPE)  # pragma: no cover - the signal ends the process first
+
+
+def _run(ctx: typer.Context, json_mode: bool, command: Callable[["AppContext"], int]) -> None:
+    """Build the AppContext, run one command, map what it raises to an exit code."""
     from chartkeeper.context import AppContext
     from chartkeeper.output import Output, redact
     from chartkeeper.settings import load_settings
@@ -57,9 +143,8 @@ def _dispatch(ctx: typer.Context, command: str, json_mode: bool = False, **kwarg
     g = ctx.obj or {}
     out = Output(json_mode=json_mode, verbose=g.get("verbose", 0), quiet=g.get("quiet", False) or json_mode)
     try:
-        settings = load_settings(g.get("root", Path(".")), {"lock_path": g.get("lock")})
-        module = importlib.import_module(f"chartkeeper.commands.{command}")
-        code = module.run(AppContext(settings, out), **kwargs)
+        settings = load_settings(g.get("root") or Path("."), {"lock_path": g.get("lock")})
+        code = command(AppContext(settings, out))
     except ChartkeeperError as exc:
         out.err.print(f"error: {redact(exc.message)}", markup=False, style="red")
         if exc.hint:
@@ -68,6 +153,11 @@ def _dispatch(ctx: typer.Context, command: str, json_mode: bool = False, **kwarg
     except KeyboardInterrupt:
         out.err.print("interrupted", markup=False)
         code = EXIT_INTERRUPTED
+    except BrokenPipeError:
+        if not _stdout_closed():
+            raise  # a pipe of ours (a subprocess, a socket) broke: a bug, not the reader leaving
+        _die_of_sigpipe()
+        raise  # pragma: no cover
     except Exception as exc:  # a bug: short hint, full trace only when asked
         if os.environ.get("CHARTKEEPER_TRACEBACK") or g.get("verbose", 0) >= 2:
             raise
@@ -81,186 +171,368 @@ def _dispatch(ctx: typer.Context, command: str, json_mode: bool = False, **kwarg
     raise typer.Exit(code)
 
 
-@app.command()
+def _warn(message: str) -> None:
+    click.echo(f"warning: {message}", err=True)
+
+
+def _deprecated(old: str, new: str) -> None:
+    _warn(f"{old} is deprecated and will be removed in the next release; use {new}")
+
+
+def _one_env(envs: Optional[List[str]], command: str) -> Optional[str]:
+    """Commands that show one environment take `-e` like the others but refuse two."""
+    if envs and len(set(envs)) > 1:
+        raise InputError(f"{command} shows one environment at a time; got -e {' -e '.join(dict.fromkeys(envs))}")
+    return envs[0] if envs else None
+
+
+# --- shared option declarations ---
+
+JsonOpt = typer.Option(False, "--json", help="Machine-readable JSON on stdout (the one machine format of every command).")
+FAIL_ON = click.Choice(["breaking", "review"])
+ENGINES = click.Choice(["auto", "embedded", "helm"])
+DIFF_FORMATS = click.Choice(["text", "md", "json"])  # json: deprecated spelling of --json
+IMAGE_FORMATS = click.Choice(["table", "list", "copy"])
+
+
+def _env_opt(help: str) -> Any:
+    return typer.Option(None, "--env", "-e", metavar="ENV", help=help)
+
+
+# --- the commands ---
+
+
 def check(
     ctx: typer.Context,
-    charts: Optional[List[str]] = typer.Argument(None, help="Only these pinned charts."),
+    charts: Optional[List[str]] = typer.Argument(None, metavar="[CHART]...", help="Only these pinned charts (default: all)."),
     pre: bool = typer.Option(False, "--pre", help="Consider prereleases."),
     fail_on_update: bool = typer.Option(False, "--fail-on-update", help="Exit 1 when an update exists."),
     json_out: bool = JsonOpt,
 ) -> None:
-    """List available upgrades for the pinned charts."""
-    _dispatch(ctx, "check", json_out, charts=charts or [], pre=pre, fail_on_update=fail_on_update)
+    """List available upgrades for the pinned charts.
+
+    \b
+    Examples:
+      chartkeeper check
+      chartkeeper check keycloak --pre
+      chartkeeper check --json --fail-on-update
+    """
+    from chartkeeper.commands.check import run
+
+    _run(ctx, json_out, lambda app: run(app, charts or [], pre=pre, fail_on_update=fail_on_update))
 
 
-@app.command()
+def diff(
+    ctx: typer.Context,
+    chart: str = typer.Argument(..., metavar="CHART", help="The pinned chart (its name in versions.lock)."),
+    target: Optional[str] = typer.Argument(None, metavar="[VERSION|CONSTRAINT]", help="Compare with this version or the newest matching this constraint (default: the newest the lock allows)."),
+    env: Optional[List[str]] = _env_opt("Only this environment (repeatable; default: all)."),
+    fmt: Optional[str] = typer.Option(None, "--format", "-f", click_type=DIFF_FORMATS, help="Human format of the report: text (default) or md. For JSON use --json."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", metavar="FILE", help="Write the report (in the chosen format) to FILE, and FILE's images list beside it."),
+    engine: str = typer.Option("auto", "--engine", click_type=ENGINES, help="How to render: auto (the embedded Helm engine, a helm binary when the chart needs it), embedded or helm."),
+    pre: bool = typer.Option(False, "--pre", help="Consider prereleases."),
+    fail_on: Optional[str] = typer.Option(None, "--fail-on", click_type=FAIL_ON, help="Exit 1 when a finding is breaking (breaking) or needs review or worse (review)."),
+    json_out: bool = JsonOpt,
+) -> None:
+    """Analyse an upgrade per environment: values, patches, rendered manifests, images, CRDs.
+
+    \b
+    Examples:
+      chartkeeper diff keycloak
+      chartkeeper diff keycloak 25.2.0 -e prod --format md -o keycloak-25.md
+      chartkeeper diff keycloak '~25' --json --fail-on breaking
+    """
+    from chartkeeper.commands.diff import run
+
+    if fmt == "json":
+        _deprecated("--format json", "--json")
+        fmt, json_out = None, True
+    if fmt is not None and json_out:
+        raise click.UsageError(f"--json and --format {fmt} choose two formats; give one")
+    _run(ctx, json_out, lambda app: run(
+        app, chart, target, envs=env or [], fmt="json" if json_out else fmt, output=output, engine=engine, pre=pre,
+        fail_on=fail_on, as_json=json_out,
+    ))
+
+
 def bump(
     ctx: typer.Context,
-    chart: Optional[str] = typer.Argument(None, help="The pinned chart to upgrade."),
-    target: Optional[str] = typer.Argument(None, help="A version or constraint (default: the newest the lock's constraint allows)."),
+    chart: Optional[str] = typer.Argument(None, metavar="[CHART]", help="The pinned chart to upgrade (or --all)."),
+    target: Optional[str] = typer.Argument(None, metavar="[VERSION|CONSTRAINT]", help="A version or constraint (default: the newest the lock's constraint allows)."),
     all_charts: bool = typer.Option(False, "--all", help="Every chart with an update inside its constraint, one branch each."),
     pre: bool = typer.Option(False, "--pre", help="Consider prereleases."),
     allow_downgrade: bool = typer.Option(False, "--allow-downgrade", help="Allow a target older than the pin."),
-    base: Optional[str] = typer.Option(None, "--base", help="Branch from this ref instead of HEAD."),
+    base: Optional[str] = typer.Option(None, "--base", metavar="REF", help="Branch from this ref instead of HEAD."),
     push: bool = typer.Option(False, "--push", help="Push the branch to the git remote (git's own credentials)."),
-    remote: str = typer.Option("origin", "--remote", help="The remote --push pushes to."),
-    fail_on: Optional[str] = typer.Option(None, "--fail-on", metavar="breaking|review", help="Exit 1 when findings reach this severity (the branch is still made)."),
+    remote: str = typer.Option("origin", "--remote", metavar="NAME", help="The remote --push pushes to."),
+    fail_on: Optional[str] = typer.Option(None, "--fail-on", click_type=FAIL_ON, help="Exit 1 when findings reach this severity (the branch is still made)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Analyse and print the report; write nothing."),
     in_place: bool = typer.Option(False, "--in-place", help="No git: write into the working tree (staged and swapped in)."),
     allow_dirty: bool = typer.Option(False, "--allow-dirty", help="With --in-place: accept uncommitted changes."),
-    env: Optional[List[str]] = typer.Option(None, "--env", "-e", help="Only these environments (repeatable)."),
+    env: Optional[List[str]] = _env_opt("Only this environment (repeatable; default: all)."),
     json_out: bool = JsonOpt,
 ) -> None:
-    """Upgrade a vendored chart on its own git branch, with the upgrade report, ready for helmfile."""
-    _dispatch(
-        ctx, "bump", json_out, chart=chart, target=target, all_charts=all_charts, pre=pre,
-        allow_downgrade=allow_downgrade, base=base, push=remote if push else None, fail_on=fail_on, dry_run=dry_run,
-        in_place=in_place, allow_dirty=allow_dirty, envs=env or [],
-    )
+    """Upgrade a vendored chart on its own git branch, with the upgrade report, ready for helmfile.
+
+    \b
+    Examples:
+      chartkeeper bump keycloak
+      chartkeeper bump keycloak 25.2.0 --push
+      chartkeeper bump --all --dry-run
+    """
+    from chartkeeper.commands.bump import run
+
+    _run(ctx, json_out, lambda app: run(
+        app, chart=chart, target=target, all_charts=all_charts, pre=pre, allow_downgrade=allow_downgrade, base=base,
+        push=remote if push else None, fail_on=fail_on, dry_run=dry_run, in_place=in_place, allow_dirty=allow_dirty,
+        envs=env or [],
+    ))
 
 
-@app.command()
 def add(
     ctx: typer.Context,
-    name: str = typer.Argument(..., help="Our name for the chart (the lock entry)."),
-    repo: str = typer.Option(..., "--repo", help="Repository: https://, oci://, file:// or a folder."),
+    name: str = typer.Argument(..., metavar="CHART", help="Our name for the chart (the lock entry)."),
+    repo: str = typer.Option(..., "--repo", metavar="URL", help="Repository: https://, oci://, file:// or a folder."),
     version: str = typer.Option(..., "--version", help="Exact version to pin, as published."),
-    chart: Optional[str] = typer.Option(None, "--chart", help="Chart name in the repository (default: NAME)."),
+    chart: Optional[str] = typer.Option(None, "--chart", metavar="NAME", help="Chart name in the repository (default: CHART)."),
     constraint: Optional[str] = typer.Option(None, "--constraint", help="What check/bump may move to, e.g. v25.x."),
     json_out: bool = JsonOpt,
 ) -> None:
-    """Start tracking a chart: fetch, verify, vendor and lock it."""
-    _dispatch(ctx, "add", json_out, name=name, repo=repo, version=version, chart=chart, constraint=constraint)
+    """Start tracking a chart: fetch, verify, vendor and lock it.
+
+    \b
+    Examples:
+      chartkeeper add keycloak --repo https://charts.example.org --version 24.0.1 --constraint '~24'
+      chartkeeper add redis --repo oci://registry.example.org/charts --version 20.1.0
+    """
+    from chartkeeper.commands.add import run
+
+    _run(ctx, json_out, lambda app: run(app, name, repo, version, chart=chart, constraint=constraint))
 
 
-@app.command()
 def sync(
     ctx: typer.Context,
-    charts: Optional[List[str]] = typer.Argument(None, help="Only these pinned charts."),
-    source_from: Optional[str] = typer.Option(None, "--from", help="Fetch from this bundle (.tgz or folder) instead of upstream."),
+    charts: Optional[List[str]] = typer.Argument(None, metavar="[CHART]...", help="Only these pinned charts (default: all)."),
+    source_from: Optional[str] = typer.Option(None, "--from", metavar="BUNDLE", help="Fetch from this bundle (.tgz or the folder it was unpacked into) instead of upstream."),
     force: bool = typer.Option(False, "--force", help="Re-vendor even charts that verify clean."),
     json_out: bool = JsonOpt,
 ) -> None:
-    """Make the vendored folders match the lock (idempotent, atomic per chart)."""
-    _dispatch(ctx, "sync", json_out, charts=charts or [], source_from=source_from, force=force)
+    """Make the vendored folders match the lock (idempotent, atomic per chart).
+
+    \b
+    Examples:
+      chartkeeper sync
+      chartkeeper sync --from charts-bundle.tgz
+    """
+    from chartkeeper.commands.sync import run
+
+    _run(ctx, json_out, lambda app: run(app, charts or [], source_from=source_from, force=force))
 
 
-@app.command()
 def verify(
     ctx: typer.Context,
-    charts: Optional[List[str]] = typer.Argument(None, help="Only these pinned charts."),
+    charts: Optional[List[str]] = typer.Argument(None, metavar="[CHART]...", help="Only these pinned charts (default: all)."),
     json_out: bool = JsonOpt,
 ) -> None:
-    """Check vendored folders against their tree checksums; list drift file by file (exit 1 on drift)."""
-    _dispatch(ctx, "verify", json_out, charts=charts or [])
+    """Check vendored folders against their tree checksums; list drift file by file (exit 1 on drift).
+
+    \b
+    Examples:
+      chartkeeper verify
+      chartkeeper verify keycloak --json
+    """
+    from chartkeeper.commands.verify import run
+
+    _run(ctx, json_out, lambda app: run(app, charts or []))
 
 
-@app.command("import")
 def import_(
     ctx: typer.Context,
-    charts_json: Optional[Path] = typer.Option(None, "--charts-json", help="The previous tool's charts.json."),
-    csv_lock: Optional[Path] = typer.Option(None, "--csv-lock", help="The previous tool's CSV lock."),
+    charts_json: Optional[Path] = typer.Option(None, "--charts-json", metavar="FILE", help="The previous tool's charts.json."),
+    csv_lock: Optional[Path] = typer.Option(None, "--csv-lock", metavar="FILE", help="The previous tool's CSV lock."),
     json_out: bool = JsonOpt,
 ) -> None:
-    """Adopt charts already unpacked under charts/external into versions.lock."""
-    _dispatch(ctx, "import_", json_out, charts_json=charts_json, csv_lock=csv_lock)
+    """Adopt charts already unpacked under charts/external into versions.lock.
+
+    \b
+    Examples:
+      chartkeeper import
+      chartkeeper import --charts-json charts.json --csv-lock charts.csv
+    """
+    from chartkeeper.commands.import_ import run
+
+    _run(ctx, json_out, lambda app: run(app, charts_json=charts_json, csv_lock=csv_lock))
 
 
-@app.command()
 def bundle(
     ctx: typer.Context,
     out_file: Path = typer.Argument(..., metavar="OUT.tgz", help="The bundle file to write."),
-    charts: Optional[List[str]] = typer.Option(None, "--chart", help="Only these pinned charts (repeatable)."),
+    charts: Optional[List[str]] = typer.Argument(None, metavar="[CHART]...", help="Only these pinned charts (default: all)."),
+    chart_opt: Optional[List[str]] = typer.Option(None, "--chart", hidden=True, help="Deprecated: name the charts after OUT.tgz."),
     json_out: bool = JsonOpt,
 ) -> None:
-    """Pack the vendored charts, an index.yaml and the lock into one file for the air gap."""
-    _dispatch(ctx, "bundle", json_out, out_file=out_file, charts=charts or [])
+    """Pack the vendored charts, an index.yaml and the lock into one file for the air gap.
+
+    \b
+    Examples:
+      chartkeeper bundle charts-bundle.tgz
+      chartkeeper bundle keycloak-only.tgz keycloak
+    """
+    from chartkeeper.commands.bundle import run
+
+    if chart_opt:
+        _deprecated("bundle --chart NAME", "bundle OUT.tgz NAME...")
+    _run(ctx, json_out, lambda app: run(app, out_file, [*(charts or []), *(chart_opt or [])]))
 
 
-@app.command()
-def diff(
-    ctx: typer.Context,
-    chart: str = typer.Argument(..., help="The pinned chart (its name in versions.lock)."),
-    target: Optional[str] = typer.Argument(None, help="VERSION or CONSTRAINT (default: the newest the lock allows)."),
-    env: Optional[List[str]] = typer.Option(None, "--env", "-e", help="Only these environments (repeatable; default: all)."),
-    fmt: Optional[str] = typer.Option(None, "--format", "-f", help="text (default), md or json."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the report here (and images.txt beside it)."),
-    engine: str = typer.Option("auto", "--engine", help="Render with the embedded Helm engine or a helm binary (embedded|helm)."),
-    pre: bool = typer.Option(False, "--pre", help="Consider prereleases."),
-    fail_on: Optional[str] = typer.Option(None, "--fail-on", help="Exit 1 when a finding is breaking (or needs review)."),
-    json_out: bool = JsonOpt,
-) -> None:
-    """Analyse an upgrade per environment: values, patches, rendered manifests, images, CRDs."""
-    _dispatch(ctx, "diff", json_out, chart=chart, target=target, envs=env or [], fmt=fmt, output=output,
-              engine=engine, pre=pre, fail_on=fail_on, as_json=json_out)
-
-
-@app.command()
 def releases(
     ctx: typer.Context,
-    env: Optional[str] = typer.Option(None, "--env", "-e", help="Only this environment (default: all)."),
+    env: Optional[List[str]] = _env_opt("Only this environment (repeatable; default: all)."),
     json_out: bool = JsonOpt,
 ) -> None:
-    """List the helmfile's releases: chart folder, lock entry, values files in order."""
-    _dispatch(ctx, "releases", json_out, env=env)
+    """List the helmfile's releases: chart folder, lock entry, values files in order.
+
+    \b
+    Examples:
+      chartkeeper releases
+      chartkeeper releases -e dev -e prod --json
+    """
+    from chartkeeper.commands.releases import run
+
+    _run(ctx, json_out, lambda app: run(app, list(dict.fromkeys(env or []))))
 
 
-@app.command()
 def values(
     ctx: typer.Context,
-    chart: str = typer.Argument(..., help="A lock entry, release name or chart folder."),
-    env: Optional[str] = typer.Option(None, "--env", "-e", help="The environment (needed when several exist)."),
+    chart: str = typer.Argument(..., metavar="CHART", help="A lock entry, release name or chart folder."),
+    env: Optional[List[str]] = _env_opt("The environment (needed when several exist; one only)."),
     explain: bool = typer.Option(False, "--explain", help="One line per value with the file:line that set it."),
     json_out: bool = JsonOpt,
 ) -> None:
-    """Show the effective values the deployment passes to a chart (secrets masked)."""
-    _dispatch(ctx, "values", json_out, chart=chart, env=env, explain=explain)
+    """Show the effective values the deployment passes to a chart (secrets masked).
+
+    \b
+    Examples:
+      chartkeeper values keycloak -e prod
+      chartkeeper values keycloak -e prod --explain
+    """
+    from chartkeeper.commands.values import run
+
+    _run(ctx, json_out, lambda app: run(app, chart, env=_one_env(env, "values"), explain=explain))
 
 
-@app.command("env-diff")
 def env_diff(
     ctx: typer.Context,
-    env_a: str = typer.Argument(..., help="First environment."),
-    env_b: str = typer.Argument(..., help="Second environment."),
-    chart: Optional[str] = typer.Argument(None, help="Only the releases of this chart."),
+    env_a: str = typer.Argument(..., metavar="ENV_A", help="First environment."),
+    env_b: str = typer.Argument(..., metavar="ENV_B", help="Second environment."),
+    chart: Optional[str] = typer.Argument(None, metavar="[CHART]", help="Only the releases of this chart."),
     fail_on_diff: bool = typer.Option(False, "--fail-on-diff", help="Exit 1 when the environments differ."),
     json_out: bool = JsonOpt,
 ) -> None:
-    """Compare the effective values of two environments, release by release (secrets masked)."""
-    _dispatch(ctx, "env_diff", json_out, env_a=env_a, env_b=env_b, chart=chart, fail_on_diff=fail_on_diff)
+    """Compare the effective values of two environments, release by release (secrets masked).
+
+    \b
+    Examples:
+      chartkeeper env-diff staging prod
+      chartkeeper env-diff staging prod keycloak --fail-on-diff
+    """
+    from chartkeeper.commands.env_diff import run
+
+    _run(ctx, json_out, lambda app: run(app, env_a, env_b, chart=chart, fail_on_diff=fail_on_diff))
 
 
-@app.command()
 def lint(
     ctx: typer.Context,
-    env: Optional[List[str]] = typer.Option(None, "--env", "-e", help="Only this environment (repeatable; default: all)."),
+    env: Optional[List[str]] = _env_opt("Only this environment (repeatable; default: all)."),
     json_out: bool = JsonOpt,
 ) -> None:
-    """Check the deployment tree: lock, vendored folders, releases, values, schemas, custom charts, patches."""
-    _dispatch(ctx, "lint", json_out, envs=env or [])
+    """Check the deployment tree: lock, vendored folders, releases, values, schemas, custom charts, patches.
+
+    \b
+    Examples:
+      chartkeeper lint
+      chartkeeper lint -e prod --json
+    """
+    from chartkeeper.commands.lint import run
+
+    _run(ctx, json_out, lambda app: run(app, env or []))
 
 
-@app.command()
 def images(
     ctx: typer.Context,
-    charts: Optional[List[str]] = typer.Argument(None, help="Only the releases of these charts (lock entry, release or chart folder)."),
-    env: Optional[List[str]] = typer.Option(None, "--env", "-e", help="Only these environments (repeatable; default: all)."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write one reference per line here (copy pairs with --format copy)."),
+    charts: Optional[List[str]] = typer.Argument(None, metavar="[CHART]...", help="Only the releases of these charts (lock entry, release or chart folder)."),
+    env: Optional[List[str]] = _env_opt("Only this environment (repeatable; default: all)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", metavar="FILE", help="Write one reference per line to FILE (copy pairs with --format copy)."),
     check: bool = typer.Option(False, "--check", help="Ask the site's registry whether each image is there (exit 1 when one is missing)."),
     all_components: bool = typer.Option(False, "--all-components", help="Also images of components marked enabled: false."),
-    fmt: Optional[str] = typer.Option(None, "--format", "-f", help="table (default), list (one reference per line) or copy (SOURCE DESTINATION pairs)."),
+    fmt: Optional[str] = typer.Option(None, "--format", "-f", click_type=IMAGE_FORMATS, help="table (default), list (one reference per line) or copy (SOURCE DESTINATION pairs). For JSON use --json."),
     json_out: bool = JsonOpt,
 ) -> None:
-    """Every image the deployment pulls, per environment, with where the site keeps it (and --check it is there)."""
-    _dispatch(ctx, "images", json_out, charts=charts or [], envs=env or [], output=output, check=check,
-              all_components=all_components, fmt=fmt)
+    """Every image the deployment pulls, per environment, with where the site keeps it (and --check it is there).
+
+    \b
+    Examples:
+      chartkeeper images -e prod
+      chartkeeper images --format copy -o mirror.txt
+      chartkeeper images keycloak --check --json
+    """
+    from chartkeeper.commands.images import run
+
+    if fmt is not None and json_out:
+        raise click.UsageError(f"--json and --format {fmt} choose two formats; give one")
+    _run(ctx, json_out, lambda app: run(
+        app, charts or [], envs=env or [], output=output, check=check, all_components=all_components, fmt=fmt,
+    ))
 
 
-def main() -> None:
+# The command table: name and function, in the order `chartkeeper --help` lists them
+# (the order people use them: look, analyse, take, keep in step, ship, inspect).
+COMMANDS: tuple[tuple[str, Callable[..., None]], ...] = (
+    ("check", check),
+    ("diff", diff),
+    ("bump", bump),
+    ("add", add),
+    ("sync", sync),
+    ("verify", verify),
+    ("import", import_),
+    ("bundle", bundle),
+    ("releases", releases),
+    ("values", values),
+    ("env-diff", env_diff),
+    ("lint", lint),
+    ("images", images),
+)
+for _name, _function in COMMANDS:
+    app.command(_name, cls=Command)(_function)
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    """The console script: run the app, keep every usage error to one line and exit 2."""
     try:
-        app()
+        code = app(args=argv, prog_name="chartkeeper", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:  # bare `chartkeeper`: the help, like git
+        click.echo(exc.ctx.get_help() if exc.ctx else "")
+        code = EXIT_ERROR
+    except click.UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx else "chartkeeper"
+        click.echo(f"error: {exc.format_message()} (see `{where} --help`)", err=True)
+        code = EXIT_ERROR
+    except click.ClickException as exc:
+        click.echo(f"error: {exc.format_message()}", err=True)
+        code = exc.exit_code
+    except click.exceptions.Abort:
+        code = EXIT_INTERRUPTED
     except KeyboardInterrupt:  # pragma: no cover - Ctrl-C during option parsing
-        sys.exit(EXIT_INTERRUPTED)
+        code = EXIT_INTERRUPTED
+    except OSError as exc:
+        if exc.errno == errno.EPIPE and _stdout_closed():
+            _die_of_sigpipe()
+        raise
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _die_of_sigpipe()
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":  # pragma: no cover

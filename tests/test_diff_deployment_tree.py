@@ -158,7 +158,7 @@ def tree(tmp_path: Path, repo_server) -> Path:
 def test_diff_on_the_deployment_tree(tree: Path) -> None:
     before = tree_state(tree)
     out = tree.parent / "report.json"
-    proc = run_cli(["-C", str(tree), "diff", "gpu-operator", "v26.3.0", "--format", "json", "--output", str(out)], cwd=tree, timeout=300)
+    proc = run_cli(["-C", str(tree), "diff", "gpu-operator", "v26.3.0", "--json", "--output", str(out)], cwd=tree, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert tree_state(tree) == before
     data = json.loads(out.read_text())

@@ -160,7 +160,7 @@ RUNS = [
     ["env-diff", "dev", "prod"], ["env-diff", "dev", "prod", "--json"],
     ["diff", "demo", "1.1.0"], ["diff", "demo", "1.1.0", "--format", "md"], ["diff", "demo", "1.1.0", "--json"],
     ["-vv", "diff", "demo", "1.1.0", "--format", "md", "--output", "{out}/report.md"],
-    ["diff", "demo", "1.1.0", "--format", "json", "--output", "{out}/report.json"],
+    ["diff", "demo", "1.1.0", "--json", "--output", "{out}/report.json"],
     ["lint"], ["lint", "--json"],
     ["bundle", "{out}/bundle.tgz"],
     ["-vv", "bump", "demo", "1.1.0", "--dry-run"],

@@ -43,8 +43,8 @@ def release_rows(ctx: AppContext, env: str) -> list[dict[str, Any]]:
     return rows
 
 
-def run(ctx: AppContext, env: str | None = None) -> int:
-    envs = [env] if env else list_environments(ctx.settings)
+def run(ctx: AppContext, envs: list[str] | None = None) -> int:
+    envs = list(envs or ()) or list_environments(ctx.settings)
     # the table shows paths relative to the helmfile's folder: shorter, and how helmfile users read them
     prefix = str(entry_file(ctx.settings).parent.resolve().relative_to(ctx.settings.root.resolve())).rstrip("/") + "/"
     if prefix == "./":
