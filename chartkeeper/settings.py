@@ -7,6 +7,9 @@ Read from `chartkeeper.yaml` at the repository root when present (all keys optio
     patches: patches
     reports: reports
     kubeVersion: v1.31.0            # the clusters this deployment targets
+    apiVersions:                    # extra API versions those clusters serve (CRDs of operators
+      - monitoring.coreos.com/v1/ServiceMonitor   # installed outside the deployment), as
+                                    # `helm template --api-versions` takes them
     timeout: 30                     # seconds, connect and read
     retries: 3
     caBundle: /etc/ssl/internal-ca.pem
@@ -53,6 +56,7 @@ class Settings:
     patches_dir: Path = Path("patches")
     reports_dir: Path = Path("reports")
     kube_version: str = "v1.31.0"
+    api_versions: tuple[str, ...] = ()  # `.Capabilities.APIVersions` beyond Helm's built-in set
     timeout: float = 30.0
     retries: int = 3
     ca_bundle: str | None = None
@@ -167,7 +171,7 @@ def load_settings(root: Path, overrides: dict[str, Any] | None = None) -> Settin
         if not isinstance(data, dict):
             raise InputError(f"{CONFIG_NAME}: must be a mapping")
         raw = data
-    known = {"lock", "helmfile", "patches", "reports", "kubeVersion", "timeout", "retries", "caBundle", "plainHttp", "mirrors",
+    known = {"lock", "helmfile", "patches", "reports", "kubeVersion", "apiVersions", "timeout", "retries", "caBundle", "plainHttp", "mirrors",
              "extractLimits", "keyring", "images"}
     unknown = sorted(str(k) for k in raw if k not in known)
     if unknown:
@@ -178,6 +182,9 @@ def load_settings(root: Path, overrides: dict[str, Any] | None = None) -> Settin
     plain = raw.get("plainHttp") or []
     if not isinstance(plain, list):
         raise InputError(f"{CONFIG_NAME}: plainHttp: must be a list of host[:port]")
+    apis = raw.get("apiVersions") or []
+    if not isinstance(apis, list) or not all(isinstance(a, str) and a.strip() for a in apis):
+        raise InputError(f"{CONFIG_NAME}: apiVersions: must be a list of API versions (group/version or group/version/Kind)")
     try:
         timeout = float(os.environ.get("CHARTKEEPER_TIMEOUT") or raw.get("timeout", 30))
         retries = int(raw.get("retries", 3))
@@ -190,6 +197,7 @@ def load_settings(root: Path, overrides: dict[str, Any] | None = None) -> Settin
         patches_dir=Path(raw.get("patches", "patches")),
         reports_dir=Path(raw.get("reports", "reports")),
         kube_version=str(os.environ.get("CHARTKEEPER_KUBE_VERSION") or raw.get("kubeVersion", "v1.31.0")),
+        api_versions=tuple(a.strip() for a in apis),
         timeout=timeout,
         retries=retries,
         ca_bundle=os.environ.get("CHARTKEEPER_CA_BUNDLE") or raw.get("caBundle"),

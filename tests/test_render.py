@@ -1,11 +1,13 @@
-"""render_chart: the embedded Helm engine, pinned to the configured cluster version, and the helm binary."""
+"""render_chart: the embedded Helm engine at the configured cluster version and API versions, and the helm binary."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
 from chartkeeper.helm.render import KubeVersion, RenderError, prepare_chart, render_chart
 from tests.support.charts import package_chart, write_chart
@@ -65,7 +67,7 @@ def test_embedded_engine_renders_for_configured_kube_version(tmp_path: Path) -> 
         "version": "v1.31.2", "git": "v1.31.2", "minor": "31", "api": "old", "fromValues": "k8s v1.31.2",
     }
     assert cm.obj["metadata"]["namespace"] == "ns"
-    assert any("pinned" in n and "v1.31.2" in n for n in r.notes)
+    assert r.notes == () and r.kube_version == "v1.31.2"
     assert r.chart_notes == "hello rel"
     crd = [m for m in r.manifests if m.obj["kind"] == "CustomResourceDefinition"]
     assert len(crd) == 1 and crd[0].is_crd_file
@@ -73,14 +75,14 @@ def test_embedded_engine_renders_for_configured_kube_version(tmp_path: Path) -> 
     assert "Capabilities.KubeVersion.Version" in (chart / "templates" / "cm.yaml").read_text()
 
 
-def test_override_values_are_pinned_too(tmp_path: Path) -> None:
+def test_override_values_see_the_configured_version_too(tmp_path: Path) -> None:
     chart = kv_chart(tmp_path)
     r = render_chart(chart, {"tplText": "{{ .Capabilities.KubeVersion.Minor }}"}, release="r", namespace="n", kube_version="1.34")
     cm = next(m for m in r.manifests if m.obj["kind"] == "ConfigMap")
     assert cm.obj["data"]["fromValues"] == "34" and cm.obj["data"]["api"] == "new"
 
 
-def test_subchart_archive_templates_are_pinned(tmp_path: Path) -> None:
+def test_subchart_archive_templates_see_the_configured_version(tmp_path: Path) -> None:
     sub = kv_chart(tmp_path / "src")
     parent = write_chart(tmp_path, "parent", "2.0.0", templates={"a.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n"},
                          dependencies=[{"name": "kv", "version": "1.0.0"}])
@@ -99,29 +101,110 @@ def test_chart_without_kube_version_reads_renders_in_place(tmp_path: Path) -> No
     assert r.notes == ()
 
 
-@pytest.mark.parametrize("expr", ["$c.KubeVersion.Version", ".Capabilities.KubeVersion | quote"])
-def test_unpinnable_reference_refused_by_embedded_engine(tmp_path: Path, expr: str) -> None:
+@pytest.mark.parametrize("expr", [
+    "$c.KubeVersion.Version",  # the object kept in a variable
+    "default .Capabilities.KubeVersion.Version .Values.kubeVersionOverride",  # kube-prometheus-stack, Harbor
+    ".Capabilities.KubeVersion | quote",
+])
+def test_every_form_of_reading_the_version_renders_embedded_without_helm(
+        tmp_path: Path, expr: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHARTKEEPER_HELM", str(tmp_path / "no-such-helm"))
+    monkeypatch.setenv("PATH", str(tmp_path))
     chart = write_chart(tmp_path, "var", "1.0.0", templates={
         "cm.yaml": "{{- $c := .Capabilities }}apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata:\n  v: {{ %s }}\n" % expr})
-    with pytest.raises(RenderError, match="cannot pin"):
-        render_chart(chart, {}, release="r", namespace="n", kube_version="v1.31.0", engine="embedded")
+    r = render_chart(chart, {}, release="r", namespace="n", kube_version="v1.27.4", engine="embedded")
+    assert r.engine == "embedded"
+    assert r.objects[0]["data"]["v"] in ("v1.27.4", "{v1.27.4 v1.27.4 1 27}")  # piped, the object prints as a struct
 
 
-def test_unpinnable_reference_falls_back_to_binary_and_says_so(tmp_path: Path, helm: str) -> None:
-    chart = write_chart(tmp_path, "var", "1.0.0", templates={
-        "cm.yaml": "{{- $c := .Capabilities }}apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata:\n  v: {{ $c.KubeVersion.Version }}\n"})
-    r = render_chart(chart, {}, release="r", namespace="n", kube_version="v1.31.0")
-    assert r.engine == "helm" and r.engine_version.startswith("helm v")
-    assert r.objects[0]["data"]["v"] == "v1.31.0"
-    assert any("helm binary" in n for n in r.notes)
+GATED_HELPERS = """\
+{{- define "gated.kubeVersion" -}}
+{{- default .Capabilities.KubeVersion.Version .Values.kubeVersionOverride -}}
+{{- end -}}
+{{- define "gated.ingress.apiVersion" -}}
+{{- if semverCompare ">=1.19-0" (include "gated.kubeVersion" .) -}}networking.k8s.io/v1
+{{- else -}}networking.k8s.io/v1beta1{{- end -}}
+{{- end -}}
+{{- define "gated.pdb.apiVersion" -}}
+{{- if semverCompare ">=1.21-0" (include "gated.kubeVersion" .) -}}policy/v1
+{{- else -}}policy/v1beta1{{- end -}}
+{{- end -}}
+{{- define "gated.cronjob.apiVersion" -}}
+{{- if semverCompare ">=1.21-0" (include "gated.kubeVersion" .) -}}batch/v1
+{{- else -}}batch/v1beta1{{- end -}}
+{{- end -}}
+"""
+GATED_TEMPLATES = {
+    "_helpers.tpl": GATED_HELPERS,
+    "ingress.yaml": "apiVersion: {{ include \"gated.ingress.apiVersion\" . }}\nkind: Ingress\nmetadata:\n  name: web\n",
+    "pdb.yaml": "apiVersion: {{ include \"gated.pdb.apiVersion\" . }}\nkind: PodDisruptionBudget\nmetadata:\n  name: web\n",
+    "cronjob.yaml": "apiVersion: {{ include \"gated.cronjob.apiVersion\" . }}\nkind: CronJob\nmetadata:\n  name: web\n",
+    "servicemonitor.yaml": (
+        "{{- if .Capabilities.APIVersions.Has \"monitoring.coreos.com/v1/ServiceMonitor\" }}\n"
+        "apiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\nmetadata:\n  name: web\n{{- end }}\n"
+    ),
+}
+GATED_EXPECTED = {
+    "v1.20.15": {"Ingress": "networking.k8s.io/v1", "PodDisruptionBudget": "policy/v1beta1", "CronJob": "batch/v1beta1"},
+    "v1.31.0": {"Ingress": "networking.k8s.io/v1", "PodDisruptionBudget": "policy/v1", "CronJob": "batch/v1"},
+}
 
 
-def test_unpinnable_reference_without_binary_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CHARTKEEPER_HELM", str(tmp_path / "no-such-helm"))
-    chart = write_chart(tmp_path, "var", "1.0.0", templates={
-        "cm.yaml": "{{- $c := .Capabilities }}apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata:\n  v: {{ $c.KubeVersion.Version }}\n"})
-    with pytest.raises(RenderError, match="needs a `helm` binary"):
-        render_chart(chart, {}, release="r", namespace="n", kube_version="v1.31.0")
+def gated_chart(parent: Path) -> Path:
+    return write_chart(parent, "gated", "1.0.0", values={"kubeVersionOverride": ""}, templates=GATED_TEMPLATES)
+
+
+@pytest.mark.parametrize("kube_version", sorted(GATED_EXPECTED))
+def test_helper_gated_api_versions_follow_the_configured_cluster(
+        tmp_path: Path, kube_version: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHARTKEEPER_HELM", str(tmp_path / "no-such-helm"))  # no helm anywhere
+    r = render_chart(gated_chart(tmp_path), {}, release="r", namespace="n", kube_version=kube_version)
+    assert {o["kind"]: o["apiVersion"] for o in r.objects} == GATED_EXPECTED[kube_version]
+    # extra API versions the site's cluster serves (an operator installed outside the deployment)
+    r = render_chart(gated_chart(tmp_path), {}, release="r", namespace="n", kube_version=kube_version,
+                     api_versions=["monitoring.coreos.com/v1/ServiceMonitor"])
+    assert {o["kind"]: o["apiVersion"] for o in r.objects} == {
+        **GATED_EXPECTED[kube_version], "ServiceMonitor": "monitoring.coreos.com/v1"}
+
+
+def test_sdk_still_honours_the_cluster_version_option(tmp_path: Path) -> None:
+    """Fails loudly when a helm-python-sdk release stops taking `kube_version`/`api_versions` (see pyproject pins)."""
+    import helm_python
+    from helm_python import _native
+
+    from chartkeeper.helm.render import sdk_render
+
+    chart = helm_python.Chart.load(kv_chart(tmp_path))
+    try:
+        seen = {}
+        for kv in ("v1.20.0", "v1.35.1"):
+            out = sdk_render(chart, {"tplText": "t"}, name="r", namespace="n", is_install=True, kube_version=kv,
+                             api_versions=["example.com/v1alpha1"])
+            seen[kv] = yaml.safe_load(out["kv/templates/cm.yaml"])["data"]
+        assert seen["v1.20.0"]["version"] == "v1.20.0" and seen["v1.20.0"]["api"] == "old"
+        assert seen["v1.35.1"]["version"] == "v1.35.1" and seen["v1.35.1"]["api"] == "new"
+        # and an option it does not know is refused by name (what sdk_render relies on to fail loudly)
+        with pytest.raises(helm_python.HelmError, match="unknown field"):
+            _native.call_string("helm_render", chart._raw(), None, json.dumps({"name": "r", "kube_versionx": "v1.20.0"}))
+    finally:
+        chart.close()
+
+
+def test_api_versions_are_checked(tmp_path: Path) -> None:
+    with pytest.raises(Exception, match="is not an API version"):
+        render_chart(gated_chart(tmp_path), {}, release="r", namespace="n", kube_version="v1.31.0", api_versions=["not an api"])
+
+
+@pytest.mark.tools
+@pytest.mark.parametrize("kube_version", sorted(GATED_EXPECTED))
+def test_gated_chart_agrees_with_helm_template(tmp_path: Path, helm: str, kube_version: str) -> None:
+    chart = gated_chart(tmp_path)
+    apis = ["monitoring.coreos.com/v1/ServiceMonitor"]
+    a = render_chart(chart, {}, release="rel", namespace="ns", kube_version=kube_version, api_versions=apis)
+    b = render_chart(chart, {}, release="rel", namespace="ns", kube_version=kube_version, api_versions=apis, engine="helm")
+    assert (a.engine, b.engine) == ("embedded", "helm")
+    assert sorted(((m.source, m.obj) for m in a.manifests), key=str) == sorted(((m.source, m.obj) for m in b.manifests), key=str)
+    assert {o["kind"]: o["apiVersion"] for o in b.objects} == {**GATED_EXPECTED[kube_version], "ServiceMonitor": "monitoring.coreos.com/v1"}
 
 
 @pytest.mark.tools

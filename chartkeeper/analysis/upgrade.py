@@ -85,6 +85,7 @@ def analyze_pair(
     *,
     chart: str,
     kube_version: str,
+    api_versions: Sequence[str] = (),
     upstream_chart: str | None = None,
     repository: str = "",
     engine: str = "auto",
@@ -114,8 +115,8 @@ def analyze_pair(
     envs = [r.env for r in releases]
     diffs = manifests.DiffCache()
     say(f"preparing {old_info.name} {old_info.version} and {new_info.version} for Kubernetes {kube_version}")
-    with prepare_chart(old_dir, kube_version=kube_version, engine=engine) as old_chart, \
-            prepare_chart(new_dir, kube_version=kube_version, engine=engine) as new_chart:
+    with prepare_chart(old_dir, kube_version=kube_version, engine=engine, api_versions=api_versions) as old_chart, \
+            prepare_chart(new_dir, kube_version=kube_version, engine=engine, api_versions=api_versions) as new_chart:
         for rel in releases:
             say(f"{rel.env}: analysing release {rel.release}")
             register_secret_values(rel.values, rel.secret_files, rel.provenance)
@@ -295,7 +296,7 @@ def analyze_upgrade(
         return analyze_pair(
             old_dir, Path(staged.folder), releases,
             chart=entry.name, upstream_chart=entry.chart, repository=entry.repository,
-            kube_version=settings.kube_version, engine=engine, patches=hooks, upstream_releases=upstream,
+            kube_version=settings.kube_version, api_versions=settings.api_versions, engine=engine, patches=hooks, upstream_releases=upstream,
             crd_folder=vendored_folder_after(lock, entry, str(getattr(staged.release, "version", new_version)), settings.root),
             notes=notes, progress=say, driver_os_suffixes=settings.driver_os_suffixes,
         )

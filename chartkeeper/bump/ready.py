@@ -72,7 +72,8 @@ def render_embedded(settings: Settings, applied: Any, envs: list[str]) -> tuple[
     """Render each release that uses the new chart, in each environment, with the Helm engine."""
     checks: list[str] = []
     problems: list[str] = []
-    with prepare_chart(Path(applied.new_folder), kube_version=settings.kube_version) as chart:
+    with prepare_chart(Path(applied.new_folder), kube_version=settings.kube_version,
+                       api_versions=settings.api_versions) as chart:
         for env in envs:
             try:
                 uses = rel_mod.releases_using(settings, applied.entry.name, env)

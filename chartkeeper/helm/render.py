@@ -1,19 +1,19 @@
-"""Render a chart offline to Kubernetes manifests, for the cluster version the deployment targets.
+"""Render a chart offline to Kubernetes manifests, for the cluster the deployment targets.
 
 Two engines:
 
 - `embedded` (default): Helm v4's own engine inside the `helm-python-sdk` package; no binary needed.
-  helm-python-sdk 0.2.2 fixes `.Capabilities.KubeVersion` at v1.36.0 with no option to change it, so a
-  chart that branches on the cluster version would render for the wrong cluster. We render a temporary
-  copy of the chart in which every `.Capabilities.KubeVersion[.Version|.GitVersion|.Major|.Minor]`
-  reference (templates, values.yaml, and the override values fed to `tpl`) is replaced by the configured
-  version as a constant. When a reference survives that rewrite (the object stored in a variable and read
-  later), the embedded engine cannot be trusted: `auto` switches to a `helm` binary and says so in the
-  result, `embedded` refuses. Never a silent render for the wrong version.
+  The SDK's Python signature has no cluster-version parameter, but the options JSON its native
+  render call hands to Helm takes `kube_version` and `api_versions` (what `helm template
+  --kube-version/--api-versions` set): `.Capabilities.KubeVersion` and `.Capabilities.APIVersions`
+  are the configured cluster's, however a chart reads them (a variable, `default … .Values.x`, a
+  subchart archive). An unknown option is refused by name, so an SDK that stops taking them fails
+  loudly, never renders for its built-in v1.36.0; pyproject pins the SDK versions this was tested
+  with, and tests/test_render.py checks the option is honoured.
 - `helm`: a `helm` binary (`$CHARTKEEPER_HELM` or `helm` on PATH) with `helm template --kube-version`.
 
 `render_chart` is the one-shot entry point; `prepare_chart` keeps a loaded chart for several renders
-(one per environment) so the copy and load happen once.
+(one per environment) so the load happens once.
 """
 
 from __future__ import annotations
@@ -23,26 +23,19 @@ import os
 import re
 import shutil
 import subprocess
-import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Sequence
 
 from chartkeeper import yamlio
 from chartkeeper.errors import ChartkeeperError, InputError
 
 ENGINES = ("auto", "embedded", "helm")
 
-# `.Capabilities.KubeVersion.<field>` reached from `.`, `$` or a variable (`$root.Capabilities…`).
-# The bare object is left alone on purpose: Helm prints it as "v1.31.0" in `{{ }}` but as a struct
-# when piped to a function, so no constant can stand in for it; it makes the chart unpinnable.
-_KV_RE = re.compile(
-    r"(?:\$[A-Za-z0-9_]*)?(?:\.[A-Za-z_][A-Za-z0-9_]*)*?\.Capabilities\.KubeVersion\.(Version|GitVersion|Major|Minor)\b"
-)
-_KV_ANY_RE = re.compile(r"\bKubeVersion\b")
-_KV_FAST = "KubeVersion"
 _SOURCE_RE = re.compile(r"^# Source: (.+)$", re.M)
+# `group/version` or `group/version/Kind`, as `helm template --api-versions` takes them.
+_API_VERSION_RE = re.compile(r"^(?:[a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?v[0-9]+(?:(?:alpha|beta)[0-9]+)?(?:/[A-Za-z][A-Za-z0-9]*)?$")
 
 
 class RenderError(ChartkeeperError):
@@ -66,7 +59,7 @@ class RenderResult:
     engine: str  # "embedded" or "helm"
     engine_version: str  # e.g. "helm-python-sdk 0.2.2 (Helm v4.2.3)"
     kube_version: str  # the cluster version the chart saw
-    notes: tuple[str, ...] = ()  # what the engine did on our behalf (rewrites, fallbacks)
+    notes: tuple[str, ...] = ()  # what the engine did on our behalf
     chart_notes: str = ""  # the chart's rendered NOTES.txt
 
     @property
@@ -88,81 +81,16 @@ class KubeVersion:
         major, minor, patch, rest = m.group(1), m.group(2), m.group(3) or "0", m.group(4) or ""
         return cls(f"v{major}.{minor}.{patch}{rest}", major, minor)
 
-    def field(self, name: str | None) -> str:
-        return {"Major": self.major, "Minor": self.minor}.get(name or "", self.version)
 
-
-def _rewrite_text(text: str, kv: KubeVersion) -> tuple[str, int]:
-    count = 0
-
-    def sub(m: re.Match[str]) -> str:
-        nonlocal count
-        count += 1
-        return json.dumps(kv.field(m.group(1)))
-
-    return _KV_RE.sub(sub, text), count
-
-
-def rewrite_values(values: Any, kv: KubeVersion) -> tuple[Any, int]:
-    """Rewrite KubeVersion references inside string values (charts `tpl` them)."""
-    if isinstance(values, dict):
-        total = 0
-        out = {}
-        for k, v in values.items():
-            out[k], n = rewrite_values(v, kv)
-            total += n
-        return out, total
-    if isinstance(values, list):
-        total = 0
-        items = []
-        for v in values:
-            nv, n = rewrite_values(v, kv)
-            items.append(nv)
-            total += n
-        return items, total
-    if isinstance(values, str) and _KV_FAST in values:
-        return _rewrite_text(values, kv)
-    return values, 0
-
-
-def _chart_files(root: Path) -> Iterator[Path]:
-    """Files Helm treats as templates or default values, in the chart and its unpacked subcharts."""
-    for p in root.rglob("*"):
-        if not p.is_file():
-            continue
-        rel = p.relative_to(root).parts
-        if "templates" in rel or p.name == "values.yaml":
-            yield p
-
-
-def _unpack_subchart_archives(root: Path) -> None:
-    """Expand `charts/*.tgz` in the temp copy so their templates can be rewritten too."""
-    for tgz in list(root.rglob("charts/*.tgz")):
-        dest = tgz.parent / f".{tgz.stem}-unpacked"
-        dest.mkdir()
-        with tarfile.open(tgz) as tar:
-            tar.extractall(dest, filter="data")
-        tops = [p for p in dest.iterdir() if p.is_dir()]
-        if len(tops) != 1:
-            raise InputError(f"{tgz.name}: subchart archive must hold one chart folder")
-        target = tgz.parent / tops[0].name
-        if target.exists():  # Helm would load both; the unpacked folder wins here as it does in our tree
-            shutil.rmtree(dest)
-        else:
-            tops[0].rename(target)
-            shutil.rmtree(dest)
-        tgz.unlink()
-        _unpack_subchart_archives(target)
-
-
-def chart_reads_kube_version(chart_dir: Path) -> bool:
-    for p in _chart_files(chart_dir):
-        try:
-            if _KV_FAST in p.read_text(encoding="utf-8", errors="replace"):
-                return True
-        except OSError:
-            continue
-    return any(chart_dir.rglob("charts/*.tgz"))  # unknown without unpacking: treat as maybe
+def check_api_versions(values: Sequence[str], where: str = "apiVersions") -> tuple[str, ...]:
+    """`apiVersions:` entries as Helm takes them (`group/version` or `group/version/Kind`)."""
+    out = []
+    for v in values:
+        if not isinstance(v, str) or not _API_VERSION_RE.match(v.strip()):
+            raise InputError(f"{where}: {v!r} is not an API version (expected group/version or group/version/Kind, "
+                             "e.g. monitoring.coreos.com/v1)")
+        out.append(v.strip())
+    return tuple(out)
 
 
 def find_helm_binary() -> str | None:
@@ -209,15 +137,17 @@ def _json_values(values: dict[str, Any]) -> dict[str, Any]:
 
 
 class PreparedChart:
-    """A chart ready to render several times (one per environment) for one cluster version."""
+    """A chart ready to render several times (one per environment) for one cluster."""
 
-    def __init__(self, chart_dir: Path, *, kube_version: str, engine: str = "auto", include_crds: bool = True) -> None:
+    def __init__(self, chart_dir: Path, *, kube_version: str, engine: str = "auto", include_crds: bool = True,
+                 api_versions: Sequence[str] = ()) -> None:
         if engine not in ENGINES:
             raise InputError(f"unknown render engine {engine!r} (expected {', '.join(ENGINES)})")
         self.chart_dir = Path(chart_dir)
         if not (self.chart_dir / "Chart.yaml").is_file():
             raise InputError(f"{self.chart_dir}: not a chart folder (no Chart.yaml)")
         self.kv = KubeVersion.parse(kube_version)
+        self.api_versions = check_api_versions(api_versions)
         self.include_crds = include_crds
         self.notes: list[str] = []
         self._chart: Any = None
@@ -227,11 +157,10 @@ class PreparedChart:
         # parsed objects are shared between results: treat manifests as read-only.
         self._parsed: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self._crds: list[tuple[str, str]] | None = None
-        self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if engine == "helm":
             self._helm = self._require_helm("--engine helm")
         else:
-            self._prepare_embedded(engine)
+            self._chart = self._load(self.chart_dir)
 
     # -- set-up -----------------------------------------------------------------------------
 
@@ -243,44 +172,6 @@ class PreparedChart:
                 hint="install helm (v3.13+ or v4) or set CHARTKEEPER_HELM to its path",
             )
         return binary
-
-    def _prepare_embedded(self, engine: str) -> None:
-        if not chart_reads_kube_version(self.chart_dir):
-            self._chart = self._load(self.chart_dir)
-            return
-        self._tmp = tempfile.TemporaryDirectory(prefix="chartkeeper-render-")
-        copy = Path(self._tmp.name) / self.chart_dir.name
-        shutil.copytree(self.chart_dir, copy, symlinks=False)
-        _unpack_subchart_archives(copy)
-        rewritten = 0
-        leftovers: list[str] = []
-        for p in _chart_files(copy):
-            text = p.read_text(encoding="utf-8", errors="surrogateescape")
-            if _KV_FAST not in text:
-                continue
-            new, n = _rewrite_text(text, self.kv)
-            rewritten += n
-            if _KV_ANY_RE.search(new):
-                leftovers.append(p.relative_to(copy).as_posix())
-            if n:
-                p.write_text(new, encoding="utf-8", errors="surrogateescape")
-        if leftovers:
-            why = f"reads .Capabilities.KubeVersion in a form the embedded engine cannot pin ({', '.join(sorted(leftovers)[:3])})"
-            if engine == "embedded":
-                self.close()
-                raise RenderError(
-                    f"{self.chart_dir.name}: {why}; the embedded engine would render it for Kubernetes v1.36.0",
-                    hint="re-run with --engine helm (needs a helm binary)",
-                )
-            self._helm = self._require_helm(f"{why}; rendering it for {self.kv.version}")
-            self.notes.append(f"{why}: rendered with the helm binary for {self.kv.version} instead of the embedded engine")
-            self.close()
-            return
-        if rewritten:
-            self.notes.append(
-                f"pinned {rewritten} .Capabilities.KubeVersion reference(s) to {self.kv.version} for the embedded engine"
-            )
-        self._chart = self._load(copy)
 
     def _load(self, path: Path) -> Any:
         import helm_python  # lazy: helm-python-sdk loads a large native library; only commands that render need it
@@ -294,9 +185,6 @@ class PreparedChart:
         if self._chart is not None:
             self._chart.close()
             self._chart = None
-        if self._tmp is not None:
-            self._tmp.cleanup()
-            self._tmp = None
 
     def __enter__(self) -> "PreparedChart":
         return self
@@ -316,24 +204,15 @@ class PreparedChart:
 
     def render(self, values: dict[str, Any], *, release: str, namespace: str) -> RenderResult:
         values = _json_values(values or {})
-        notes = list(self.notes)
         if self._helm:
             manifests, chart_notes = self._render_binary(values, release, namespace)
         else:
-            rewritten, n = rewrite_values(values, self.kv)
-            if n:
-                values = rewritten
-                notes.append(f"pinned {n} .Capabilities.KubeVersion reference(s) in override values to {self.kv.version}")
             manifests, chart_notes = self._render_embedded(values, release, namespace)
-        return RenderResult(tuple(manifests), self.engine, self.engine_version, self.kv.version, tuple(notes), chart_notes)
+        return RenderResult(tuple(manifests), self.engine, self.engine_version, self.kv.version, tuple(self.notes), chart_notes)
 
     def _render_embedded(self, values: dict[str, Any], release: str, namespace: str) -> tuple[list[RenderedManifest], str]:
-        import helm_python  # lazy: helm-python-sdk loads a large native library; only commands that render need it
-
-        try:
-            rendered = self._chart.render(values, name=release, namespace=namespace, is_install=True)
-        except helm_python.HelmError as exc:
-            raise RenderError(f"{self.chart_dir.name}: render failed: {exc}") from None
+        rendered = sdk_render(self._chart, values, name=release, namespace=namespace, is_install=True,
+                              kube_version=self.kv.version, api_versions=self.api_versions, label=self.chart_dir.name)
         top = self._chart.name
         out: list[RenderedManifest] = []
         chart_notes = ""
@@ -369,6 +248,8 @@ class PreparedChart:
             vfile.write_text(json.dumps(values))
             cmd = [self._helm, "template", release, str(self.chart_dir), "--namespace", namespace,
                    "--kube-version", self.kv.version, "-f", str(vfile)]
+            for api in self.api_versions:
+                cmd += ["--api-versions", api]
             if self.include_crds:
                 cmd.append("--include-crds")
             env = dict(os.environ, HELM_CACHE_HOME=f"{tmp}/cache", HELM_CONFIG_HOME=f"{tmp}/config",
@@ -383,6 +264,33 @@ class PreparedChart:
         return _parse_helm_stream(proc.stdout), ""
 
 
+def sdk_render(chart: Any, values: dict[str, Any], *, name: str, namespace: str, is_install: bool,
+               kube_version: str, api_versions: Sequence[str] = (), label: str = "") -> dict[str, str]:
+    """The SDK's native render with the cluster's version and API versions in Helm's options JSON.
+
+    `Chart.render` (helm-python-sdk 0.2.2) builds the same call without these two fields; they are
+    Helm's `chartutil.Capabilities` as `helm template --kube-version/--api-versions` sets them.
+    """
+    import helm_python  # lazy: helm-python-sdk loads a large native library; only commands that render need it
+    from helm_python import _native  # lazy, as above
+
+    opts = {"name": name, "namespace": namespace, "is_install": is_install, "kube_version": kube_version}
+    if api_versions:
+        opts["api_versions"] = list(api_versions)
+    try:
+        rendered = _native.call_string("helm_render", chart._raw(), json.dumps(values), json.dumps(opts))
+    except helm_python.HelmError as exc:
+        if "unknown field" in str(exc):  # a future SDK renamed the option: never render for the wrong cluster
+            raise ChartkeeperError(
+                f"{label}: helm-python-sdk {helm_python.__version__} does not take the cluster version "
+                f"({exc}); chartkeeper is tested with the versions pinned in its pyproject.toml",
+                hint="install the pinned helm-python-sdk, or re-run with --engine helm",
+            ) from None
+        raise RenderError(f"{label}: render failed: {exc}") from None
+    manifests: dict[str, str] = json.loads(rendered)
+    return manifests
+
+
 def _parse_helm_stream(text: str) -> list[RenderedManifest]:
     """Split `helm template` output into documents, each tagged with its `# Source:` template."""
     out: list[RenderedManifest] = []
@@ -395,8 +303,10 @@ def _parse_helm_stream(text: str) -> list[RenderedManifest]:
     return out
 
 
-def prepare_chart(chart_dir: Path, *, kube_version: str, engine: str = "auto", include_crds: bool = True) -> PreparedChart:
-    return PreparedChart(chart_dir, kube_version=kube_version, engine=engine, include_crds=include_crds)
+def prepare_chart(chart_dir: Path, *, kube_version: str, engine: str = "auto", include_crds: bool = True,
+                  api_versions: Sequence[str] = ()) -> PreparedChart:
+    return PreparedChart(chart_dir, kube_version=kube_version, engine=engine, include_crds=include_crds,
+                         api_versions=api_versions)
 
 
 def render_chart(
@@ -408,8 +318,10 @@ def render_chart(
     kube_version: str,
     engine: str = "auto",
     include_crds: bool = True,
+    api_versions: Sequence[str] = (),
 ) -> RenderResult:
     """Render `chart_dir` with `values` (overrides; the chart's defaults apply underneath)."""
-    with prepare_chart(chart_dir, kube_version=kube_version, engine=engine, include_crds=include_crds) as chart:
+    with prepare_chart(chart_dir, kube_version=kube_version, engine=engine, include_crds=include_crds,
+                       api_versions=api_versions) as chart:
         return chart.render(values, release=release, namespace=namespace)
 

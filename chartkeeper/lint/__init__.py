@@ -425,7 +425,8 @@ def _helm_lint(ctx: _Ctx, chart_dir: Path, values: Mapping[str, Any], release: A
 
     ctx.checked.append(f"helm lint {ctx.rel(chart_dir)} ({env})")
     try:
-        result = helm_python.lint(str(chart_dir), json.loads(json.dumps(values, default=str)), strict=True, namespace=release.namespace)
+        result = helm_python.lint(str(chart_dir), json.loads(json.dumps(values, default=str)), strict=True,
+                                   namespace=release.namespace, kube_version=ctx.settings.kube_version)
     except Exception as exc:  # the engine reports bad charts as exceptions of its own
         ctx.add("lint.chart-lint", Severity.BREAKING, f"{ctx.rel(chart_dir)}: helm lint failed: {_one_line(exc)}", env=env)
         return False
@@ -450,7 +451,8 @@ def _render(ctx: _Ctx, chart_dir: Path, values: Mapping[str, Any], release: Any,
     try:
         prepared = ctx.prepared.get(chart_dir)
         if prepared is None:
-            prepared = ctx.prepared[chart_dir] = prepare_chart(chart_dir, kube_version=ctx.settings.kube_version)
+            prepared = ctx.prepared[chart_dir] = prepare_chart(chart_dir, kube_version=ctx.settings.kube_version,
+                                                               api_versions=ctx.settings.api_versions)
         result = prepared.render(dict(values), release=release.name, namespace=release.namespace)
     except ChartkeeperError as exc:
         ctx.add(
