@@ -133,7 +133,8 @@ def build_inventory(
                     values = dict(helmfile.effective_values(state, rel).values or {})
                     chart = prepared.get(rel.chart_path)
                     if chart is None:
-                        chart = prepared[rel.chart_path] = prepare_chart(rel.chart_path, kube_version=settings.kube_version)
+                        chart = prepared[rel.chart_path] = prepare_chart(
+                            rel.chart_path, kube_version=settings.kube_version, api_versions=settings.api_versions)
                     result = chart.render(values, release=rel.name, namespace=rel.namespace or "default")
                     objs = [m.obj for m in result.manifests if not m.is_crd_file]
                     pdir = _patch_dir(settings, rel, kind if kind not in ("custom", "unpinned") else rel.chart_path.name)
