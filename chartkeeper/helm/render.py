@@ -272,7 +272,7 @@ def sdk_render(chart: Any, values: dict[str, Any], *, name: str, namespace: str,
     Helm's `chartutil.Capabilities` as `helm template --kube-version/--api-versions` sets them.
     """
     import helm_python  # lazy: helm-python-sdk loads a large native library; only commands that render need it
-    from helm_python import _native  # lazy, as above
+    from helm_python import _native  # lazy: the same native library
 
     opts = {"name": name, "namespace": namespace, "is_install": is_install, "kube_version": kube_version}
     if api_versions:
