@@ -7,7 +7,7 @@ from typing import Any
 
 from chartkeeper import yamlio
 from chartkeeper.context import AppContext
-from chartkeeper.errors import EXIT_OK
+from chartkeeper.errors import EXIT_ERROR, EXIT_OK, InputError
 from chartkeeper.helmfile import effective_values, load_state
 from chartkeeper.helmfile.merge import format_path, leaves, where_of
 from chartkeeper.helmfile.select import lock_of, register_state_secrets, releases_matching, resolve_env
@@ -21,7 +21,22 @@ def _scalar(v: Any) -> str:
 
 
 def release_report(state: Any, release: Any) -> dict[str, Any]:
-    ev = effective_values(state, release)
+    base = {
+        "name": release.name,
+        "namespace": release.namespace,
+        "chart": state.rel(release.chart_path) if release.chart_path else release.chart,
+        "installed": release.active,
+    }
+    if not release.active:
+        # helmfile renders nothing for a release it does not install (`installed: false`, a
+        # false `condition:`/`installedTemplate`), so neither do we: its templates may need
+        # values this environment does not have
+        return {**base, "values": {}, "explain": [], "sources": [], "secretFiles": [], "encryptedFiles": []}
+    try:
+        ev = effective_values(state, release)
+    except InputError as exc:
+        # one release that cannot be read does not hide the others
+        return {**base, "error": str(exc), "values": {}, "explain": [], "sources": [], "secretFiles": [], "encryptedFiles": []}
     masked = mask_values(ev.values, secret_files=ev.secret_files, provenance=ev.provenance)
     explain = []
     for path, value in leaves(masked):
@@ -30,10 +45,7 @@ def release_report(state: Any, release: Any) -> dict[str, Any]:
         w = where_of(ev.provenance, path)
         explain.append({"path": format_path(path), "value": value, "file": w[0] if w else None, "line": w[1] if w else None})
     return {
-        "name": release.name,
-        "namespace": release.namespace,
-        "chart": state.rel(release.chart_path) if release.chart_path else release.chart,
-        "installed": release.active,
+        **base,
         "values": masked,
         "explain": explain,
         "sources": list(ev.sources),
@@ -48,14 +60,22 @@ def run(ctx: AppContext, chart: str, env: str | None = None, explain: bool = Fal
     releases = releases_matching(state, lock_of(ctx.settings), chart)
     reports = [release_report(state, r) for r in releases]
     register_state_secrets(state, tuple(f for rep in reports for f in rep["secretFiles"]))
+    failed = [rep for rep in reports if rep.get("error")]
+    code = EXIT_ERROR if failed else EXIT_OK
     if ctx.out.json_mode:
         ctx.out.emit_json({"environment": env, "chart": chart, "releases": reports})
-        return EXIT_OK
+        return code
     for i, rep in enumerate(reports):
         if i:
             ctx.out.text("")
         status = "" if rep["installed"] else "  (not installed in this environment)"
         ctx.out.text(f"# {rep['namespace']}/{rep['name']}  chart: {rep['chart']}  env: {env}{status}")
+        if rep.get("error"):
+            ctx.out.text(f"# error: {rep['error']}")
+            continue
+        if not rep["installed"]:
+            ctx.out.text("# not rendered: helmfile does not install it in this environment")
+            continue
         for f in rep["encryptedFiles"]:
             ctx.out.text(f"# {f}: encrypted (sops); its values are not shown and not decrypted")
         if explain:
@@ -68,4 +88,7 @@ def run(ctx: AppContext, chart: str, env: str | None = None, explain: bool = Fal
                 ctx.out.text("{}  # no overrides")
         else:
             ctx.out.text(yamlio.dumps(rep["values"]).rstrip("\n") if rep["values"] else "{}  # no overrides")
-    return EXIT_OK
+    if failed:
+        names = ", ".join(f"{rep['namespace']}/{rep['name']}" for rep in failed)
+        ctx.out.warn(f"{len(failed)} of {len(reports)} release(s) could not be read: {names}")
+    return code

@@ -59,7 +59,11 @@ _GET_MISSING = "__ck_get_missing__"
 _FAIL_PREFIX = "ck-missing-key:"
 
 
-class UnsupportedTemplate(InputError):
+class TemplateError(InputError):
+    """A template failed in the embedded renderer (helmfile itself may or may not fail on it)."""
+
+
+class UnsupportedTemplate(TemplateError):
     """The embedded renderer cannot evaluate this template faithfully."""
 
 
@@ -263,7 +267,7 @@ def rewrite_action(raw: str, fenv: FuncEnv, where: str, line: int = 0) -> str:
                 hint="install helmfile (scripts/install-tools.sh) so chartkeeper can render this file with it",
             )
         elif t.kind == "ident" and t.text in HELM_ONLY:
-            raise InputError(f"{where}: function `{t.text}` is not defined in helmfile templates")
+            raise TemplateError(f"{where}: function `{t.text}` is not defined in helmfile templates")
         else:
             out.append(t.text)
         if t.kind != "ws":
@@ -339,7 +343,7 @@ def _eval_helmfile_func(name: str, arg: str, fenv: FuncEnv, where: str) -> str:
     if name == "requiredEnv":
         val = fenv.environ.get(arg)
         if not val:
-            raise InputError(f"{where}: required env var `{arg}` is not set")
+            raise TemplateError(f"{where}: required env var `{arg}` is not set")
         return _go_quote(val)
     if name == "expandenv":
         return _go_quote(_expand_env(arg, fenv.environ))
@@ -349,9 +353,9 @@ def _eval_helmfile_func(name: str, arg: str, fenv: FuncEnv, where: str) -> str:
     try:
         return _go_quote(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise InputError(f"{where}: readFile: {arg}: no such file (relative to {fenv.base_dir.name}/)") from None
+        raise TemplateError(f"{where}: readFile: {arg}: no such file (relative to {fenv.base_dir.name}/)") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{where}: readFile: {arg}: {exc}") from None
+        raise TemplateError(f"{where}: readFile: {arg}: {exc}") from None
 
 
 def _expand_env(s: str, environ: dict[str, str]) -> str:
@@ -383,7 +387,7 @@ def _rewrite_template(text: str, fenv: FuncEnv, where: str) -> str:
     try:
         pieces = split_template(text)
     except ValueError as exc:
-        raise InputError(f"{where}: template: {exc}") from None
+        raise TemplateError(f"{where}: template: {exc}") from None
     out = []
     line = 1
     for kind, raw in pieces:
@@ -572,7 +576,7 @@ def _render_body(body: str, context: dict[str, Any], where: str, partials: str =
 def _finish(out: str, context: dict[str, Any], where: str) -> str:
     out = out.replace(_NIL, "<no value>")
     if _GET_MISSING in out.lower():
-        raise InputError(f"{where}: get: no value exists for a path (use getOrNil or a default)")
+        raise TemplateError(f"{where}: get: no value exists for a path (use getOrNil or a default)")
     big: dict[str, str] = {}
     floats: set[str] = set()
     _big_ints(context, big, floats)
@@ -647,7 +651,7 @@ def _jsonable(node: Any) -> Any:
     return str(node)
 
 
-def _template_error(msg: str, where: str) -> InputError:
+def _template_error(msg: str, where: str) -> TemplateError:
     line = ""
     m = _ERR_LOC_RE.search(msg)
     if m:
@@ -657,14 +661,14 @@ def _template_error(msg: str, where: str) -> InputError:
     text = text.replace("ck/templates/out.txt", "").strip(" :")
     if _FAIL_PREFIX in text:
         ln, _, text = text.split(_FAIL_PREFIX, 1)[1].partition(":")
-        return InputError(f"{where}:{ln}: {text} (helmfile fails on missing keys; use `getOrNil` or `hasKey`)")
+        return TemplateError(f"{where}:{ln}: {text} (helmfile fails on missing keys; use `getOrNil` or `hasKey`)")
     fm = re.search(r'function "([^"]+)" not defined', text)
     if fm:
         return UnsupportedTemplate(
             f"{where}{line}: function `{fm.group(1)}` is not defined (not a sprig or helmfile function known to the embedded renderer)",
             hint="if helmfile knows it, install helmfile (scripts/install-tools.sh) and re-run",
         )
-    return InputError(f"{where}{line}: template: {text}")
+    return TemplateError(f"{where}{line}: template: {text}")
 
 
 Renderer = Callable[[str, dict[str, Any], str, FuncEnv], str]

@@ -47,7 +47,14 @@ def chart_kind(release: Release, lock: "Lock", root: Path) -> str:
 
 
 def releases_matching(state: HelmfileState, lock: "Lock", chart: str) -> list[Release]:
-    """Releases for CHART: a lock entry name, a release name, a chart folder name or `chart:` as written."""
+    """Releases for CHART: a lock entry name, `NAMESPACE/NAME` (as `releases` prints a release), a
+    release name, a chart folder name or `chart:` as written."""
+
+    ns, sep, name = chart.partition("/")
+    if sep and ns and name and "/" not in name:
+        found = [r for r in state.releases if r.namespace == ns and r.name == name]
+        if found:
+            return found
     if lock.get(chart) is not None:
         found = releases_for_chart(state, lock, chart)
         if found:

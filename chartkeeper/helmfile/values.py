@@ -72,8 +72,9 @@ def effective_values(state: HelmfileState, release: Release) -> EffectiveValues:
             rel = state.rel(entry.path)
             try:
                 data, lines, _ = loader.values_file(entry.path, ctx, release.base_dir, entry.source)
-            except gotmpl.UnsupportedTemplate:
-                fallback = _binary_fallback(state, release) if mode != "embedded" else None
+            except gotmpl.TemplateError as exc:
+                # whatever failed in the embedded renderer, a real helmfile gets the last word
+                fallback = _fallback_or_none(state, release, exc) if mode != "embedded" else None
                 if fallback is None:
                     raise
                 return fallback
@@ -212,6 +213,22 @@ def _parse_set(s: SetEntry, release: Release, state: HelmfileState) -> dict:
         return helm_python.parse_set_string(f"{_escape(s.name)}={_escape(s.value or '')}")
     except helm_python.HelmError as exc:
         raise InputError(f"{where}: {exc}") from None
+
+
+def _fallback_or_none(state: HelmfileState, release: Release, exc: Exception) -> EffectiveValues | None:
+    """The binary's values after an embedded-renderer error, or None (no binary, or it fails too:
+    then the embedded error, which names the file and line, is the one to show)."""
+    key = (str(state.entry), state.environment)
+    if key in _BINARY_FAILED:
+        return None
+    try:
+        return _binary_fallback(state, release)
+    except InputError:
+        _BINARY_FAILED.add(key)  # one failing helmfile run per environment is enough
+        return None
+
+
+_BINARY_FAILED: set[tuple[str, str]] = set()
 
 
 def _binary_fallback(state: HelmfileState, release: Release) -> EffectiveValues | None:

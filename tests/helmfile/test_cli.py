@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from chartkeeper.settings import Settings
 
 
@@ -115,3 +117,30 @@ def test_secret_copied_under_a_harmless_key_is_redacted(astrago: Settings) -> No
     assert "dsn: postgres://" in p.stdout and "***@db:5432/astrago" in p.stdout
     assert "note: pw=***" in p.stdout  # no URL here: only the secrets-file registration hides it
     assert "dev-only-db" not in p.stdout
+
+
+def test_values_namespace_slash_name_not_installed_and_one_failing_release(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`values NAMESPACE/NAME` picks one of two same-named releases; a release helmfile does not
+    install is not rendered; a release that cannot be read is reported and the others still print."""
+    import shutil
+
+    from .conftest import FIXTURES, tree_settings
+
+    shutil.copytree(FIXTURES / "features" / "c", tmp_path / "c")
+    shutil.copytree(FIXTURES / "features" / "same_name", tmp_path / "t")
+    settings = tree_settings(tmp_path / "t", "helmfile.yaml")
+    _configure(settings)
+    p = ck(settings, "values", "green/api", "--json")
+    assert p.returncode == 0, p.stderr
+    assert [(r["namespace"], r["values"]) for r in json.loads(p.stdout)["releases"]] == [("green", {"color": "green"})]
+    p = ck(settings, "values", "dormant")
+    assert p.returncode == 0, p.stderr
+    assert "not rendered: helmfile does not install it" in p.stdout
+    hf = settings.root / "helmfile.yaml"
+    hf.write_text(hf.read_text() + "- name: api\n  namespace: red\n  chart: ../c\n  values:\n  - broken.yaml.gotmpl\n")
+    monkeypatch.setenv("CHARTKEEPER_RENDERER", "embedded")  # the binary would fail on it just the same
+    p = ck(settings, "values", "api")
+    assert p.returncode == 2
+    assert "color: blue" in p.stdout and "color: green" in p.stdout
+    assert "# error: broken.yaml.gotmpl:1: .Values.notDefinedHere" in p.stdout
+    assert "1 of 3 release(s) could not be read: red/api" in p.stderr

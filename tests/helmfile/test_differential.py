@@ -67,6 +67,7 @@ FEATURES = [
     ("inherit", "helmfile.yaml"),
     ("sub_env", "helmfile.yaml"),
     ("kube_context", "helmfile.yaml"),
+    ("same_name", "helmfile.yaml"),
 ]
 
 
