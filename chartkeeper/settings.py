@@ -25,6 +25,9 @@ Read from `chartkeeper.yaml` at the repository root when present (all keys optio
         nvcr.io/nvidia: harbor.example.internal/nvidia
       driverOsSuffixes: [ubuntu22.04]                 # GPU Operator driver tags are pulled as <tag>-<os>
 
+Commands run anywhere inside the repository: the root is the nearest folder, the current one or
+above, holding `chartkeeper.yaml` or `helmfile/charts/external/versions.lock` (see `find_root`).
+
 Environment variables win over the file: CHARTKEEPER_CACHE_DIR, CHARTKEEPER_CA_BUNDLE,
 CHARTKEEPER_TIMEOUT, CHARTKEEPER_KUBE_VERSION.
 """
@@ -160,8 +163,25 @@ def _image_settings(raw: Any) -> dict[str, Any]:
     }
 
 
+# What marks a deployment repository's root, as `.git` marks a git checkout's.
+ROOT_MARKERS = (CONFIG_NAME, "helmfile/charts/external/versions.lock")
+
+
+def find_root(start: Path) -> Path:
+    """The deployment root for a command run in `start`: the nearest folder, `start` or above, holding
+    `chartkeeper.yaml` or `helmfile/charts/external/versions.lock`; `start` itself when none does
+    (a repository whose first chart is yet to be added)."""
+    start = start.resolve()
+    if not start.is_dir():
+        raise InputError(f"{start}: no such folder (the deployment repository)")
+    for folder in (start, *start.parents):
+        if any((folder / m).is_file() for m in ROOT_MARKERS):
+            return folder
+    return start
+
+
 def load_settings(root: Path, overrides: dict[str, Any] | None = None) -> Settings:
-    root = root.resolve()
+    root = find_root(root)
     cfg_file = root / CONFIG_NAME
     raw: dict[str, Any] = {}
     if cfg_file.exists():
