@@ -365,6 +365,14 @@ def test_validation_workflow_triggers_on_the_tree_and_runs_lint_and_verify() -> 
     assert any(str(s.get("uses", "")).startswith("actions/checkout@") for s in steps)
 
 
+def test_workflow_vendors_the_pinned_charts_after_verify_and_before_lint() -> None:
+    # On GitHub the runner has network: the charts this tree pins but does not carry are synced
+    # before lint, so a pull request that bumps a pin is linted against the real chart.
+    runs = [s.get("run", "") for s in _workflow()["jobs"]["validate"]["steps"]]
+    at = lambda cmd: next(i for i, r in enumerate(runs) if cmd in r)  # noqa: E731
+    assert at("chartkeeper verify") < at("chartkeeper sync") < at("chartkeeper lint")
+
+
 def _step(name_part: str) -> str:
     return next(s["run"] for s in _workflow()["jobs"]["validate"]["steps"] if name_part in s.get("name", ""))
 
