@@ -228,10 +228,11 @@ def diff(
     target: Optional[str] = typer.Argument(None, metavar="[VERSION|CONSTRAINT]", help="Compare with this version or the newest matching this constraint (default: the newest the lock allows)."),
     env: Optional[List[str]] = _env_opt("Only this environment (repeatable; default: all)."),
     fmt: Optional[str] = typer.Option(None, "--format", "-f", click_type=DIFF_FORMATS, help="Human format of the report: text (default) or md. For JSON use --json."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", metavar="FILE", help="Write the report (in the chosen format) to FILE, and FILE's images list beside it."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", metavar="FILE", help="Write the report (in the chosen format) to FILE, with images.txt and the full manifest diff (<old>-to-<new>.diff) beside it."),
     engine: str = typer.Option("auto", "--engine", click_type=ENGINES, help="How to render: auto (the embedded Helm engine, a helm binary when the chart needs it), embedded or helm."),
     pre: bool = typer.Option(False, "--pre", help="Consider prereleases."),
     fail_on: Optional[str] = typer.Option(None, "--fail-on", click_type=FAIL_ON, help="Exit 1 when a finding is breaking (breaking) or needs review or worse (review)."),
+    show_label_churn: bool = typer.Option(False, "--show-label-churn", help="Count chart-version labels and checksum annotations as changes (folded by default)."),
     json_out: bool = JsonOpt,
 ) -> None:
     """Analyse an upgrade per environment: values, patches, rendered manifests, images, CRDs.
@@ -251,7 +252,7 @@ def diff(
         raise click.UsageError(f"--json and --format {fmt} choose two formats; give one")
     _run(ctx, json_out, lambda app: run(
         app, chart, target, envs=env or [], fmt="json" if json_out else fmt, output=output, engine=engine, pre=pre,
-        fail_on=fail_on, as_json=json_out,
+        fail_on=fail_on, as_json=json_out, show_label_churn=show_label_churn,
     ))
 
 

@@ -34,10 +34,11 @@ class Finding:
     line: int | None = None
     suggestion: str | None = None  # e.g. the likely new path of a renamed key
     details: tuple[tuple[str, Any], ...] = field(default=())
+    action: str | None = None  # what a person should do about it (every review/breaking finding has one in a report)
 
     def to_json(self) -> dict[str, Any]:
         d: dict[str, Any] = {"code": self.code, "severity": self.severity.value, "message": self.message}
-        for k in ("path", "env", "old", "new", "ours", "file", "line", "suggestion"):
+        for k in ("path", "env", "old", "new", "ours", "file", "line", "suggestion", "action"):
             v = getattr(self, k)
             if v is not None:
                 d[k] = v

@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 
 from chartkeeper.findings import Severity
-from chartkeeper.analysis.report import images_txt, render_json, render_markdown, render_text, to_json
+from chartkeeper.analysis.report import images_txt, render_diff, render_json, render_markdown, render_text, to_json
 from chartkeeper.analysis.upgrade import ReleaseInput, analyze_pair
 from chartkeeper.sources.base import ChartRelease
 from chartkeeper.versions import ChartVersion
@@ -132,9 +132,16 @@ def test_crd_changes_and_the_manual_step(report) -> None:
     (c,) = report.crd_changes
     assert c.from_crds_dir and c.versions_added == ("v1beta1",) and c.storage_old == "v1alpha1" and c.storage_new == "v1beta1"
     assert c.served_changes == ("v1alpha1: served True -> False",) and c.new_required == ("v1alpha1: spec.owner", "v1beta1: spec.owner")[:1]
-    assert report.crd_steps == ("kubectl apply --server-side --force-conflicts -f helmfile/charts/external/demo-2.0.0/crds/",)
+    # v1alpha1 was the storage version and NEW stops serving it: migrate the stored objects, then apply
+    assert c.storage_version_removed == "v1alpha1"
+    (gone,) = by_code(report, "crd.storage-version-removed")
+    assert gone.severity is Severity.BREAKING and gone.old == "v1alpha1" and gone.new == "v1beta1" and gone.action
+    assert any("status.storedVersions" in s for s in dict(gone.details)["steps"])
+    assert report.crd_steps[-1] == "kubectl apply --server-side --force-conflicts -f helmfile/charts/external/demo-2.0.0/crds/"
+    assert "storedVersions" in report.crd_steps[-2] and len(report.crd_steps) == 5
+    # one change, one finding: crd.changed keeps what else changed, not the storage version again
     f = by_code(report, "crd.changed")[0]
-    assert f.severity is Severity.BREAKING and "Helm never upgrades" in f.message
+    assert f.severity is Severity.REVIEW and "Helm never upgrades" in f.message and "v1alpha1: served" not in f.message
 
 
 def test_kube_compat(report) -> None:
@@ -164,20 +171,20 @@ def test_inherited_default_change_per_env(report) -> None:
 
 
 def test_markdown_report_content(report) -> None:
-    md = render_markdown(report)
+    md = render_markdown(report, diff_file="1.0.0-to-2.0.0.diff")
     assert md.startswith("# Upgrade report: demo 1.0.0 → 2.0.0\n")
     assert "**Verdict:** 🔴 **breaking**" in md
-    # breaking rows come before review and info rows
-    rows = [line for line in md.splitlines() if line.startswith("| 🔴") or line.startswith("| 🟠") or line.startswith("| ⚪")]
-    sev = [0 if "🔴" in r else 1 if "🟠" in r else 2 for r in rows]
-    assert sev == sorted(sev) and 0 in sev and 1 in sev
-    assert "### dev — release `demo` in namespace `apps`" in md and "### prod" in md
+    # actions first, then breaking before review, info collapsed
+    assert md.index("## Before merging") < md.index("### 🔴 Breaking") < md.index("### 🟠 Review") < md.index("<details><summary>⚪ Info")
+    # prod's replicas override renders the same in OLD and NEW: both environments are reported once
+    assert "### dev, prod — release `demo` in namespace `apps`" in md and "### prod" not in md
     assert "```text\nregistry.example/demo:2.0\nregistry.example/side:1\n```" in md
     assert "kubectl apply --server-side --force-conflicts -f helmfile/charts/external/demo-2.0.0/crds/" in md
     assert "[changed] new selector label" in md
-    assert "<details><summary>dev: apps/Deployment/apps/demo</summary>" in md
-    assert "```diff" in md
-    assert "Values files: `values/dev.yaml`" in md
+    # per-resource path-level edits, the unified diff only in the file
+    assert "- `apps/Deployment/apps/demo`" in md and "`spec.template.spec.containers[main].image`: `registry.example/demo:1.0` → `registry.example/demo:2.0`" in md
+    assert "```diff" not in md and "[`1.0.0-to-2.0.0.diff`](1.0.0-to-2.0.0.diff)" in md
+    assert "Values files: dev: `values/dev.yaml`; prod: none" in md
 
 
 def test_no_secret_value_anywhere(report) -> None:
@@ -185,16 +192,19 @@ def test_no_secret_value_anywhere(report) -> None:
     for text in outputs:
         for secret in ("dev-secret-1", "prod-secret-1", "default-pw"):
             assert secret not in text
-    md = outputs[0]
+    diff = render_diff(report)
+    for secret in ("dev-secret-1", "prod-secret-1", "default-pw"):
+        assert secret not in diff
     # the Secret changed: the reviewer sees that, never what to
-    assert "-  password: '***'" in md and "+  password: '*** (changed)'" in md and "+  user: '***'" in md
+    assert "-  password: '***'" in diff and "+  password: '*** (changed)'" in diff and "+  user: '***'" in diff
+    assert "`stringData.password`: `***` → `*** (changed)`" in outputs[0]
 
 
 def test_json_report_matches_its_schema(report) -> None:
     schema = json.loads((Path(__file__).resolve().parents[1] / "chartkeeper" / "data" / "report.schema.json").read_text())
     data = json.loads(render_json(report))
     jsonschema.Draft202012Validator(schema).validate(data)
-    assert data["schemaVersion"] == 1 and data["verdict"] == "breaking"
+    assert data["schemaVersion"] == 2 and data["verdict"] == "breaking"
     assert data["counts"]["breaking"] == len([f for f in report.findings if f.severity is Severity.BREAKING])
     assert data["imagesToMirror"] == ["registry.example/demo:2.0", "registry.example/side:1"]
     assert data["crds"]["steps"] and data["releases"][0]["resources"]["removed"] == ["core/ConfigMap/apps/demo-old"]

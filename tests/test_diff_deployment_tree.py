@@ -172,11 +172,13 @@ def test_diff_on_the_deployment_tree(tree: Path) -> None:
     (ren,) = [f for f in by["values.renamed-key"] if f["path"] == "mig"]
     assert ren["severity"] == "breaking" and ren["suggestion"] == "operator.mig"
     assert ren["file"] == "helmfile/values/templates/gpu-operator.yaml.gotmpl" and isinstance(ren.get("line"), int)
-    # the operator image tag comes from the chart default: an inherited image change to review
-    tags = [f for f in by["values.default-changed"] if f["path"] == "operator.version"]
-    assert tags and tags[0]["severity"] == "review"
-    # our override of defaultRuntime masks nothing new; driver.version changed upstream and is inherited
-    assert any(f["path"] == "driver.version" for f in by["values.default-changed"])
+    # the operator image tag comes from the chart default: one change, one finding, reported with the new
+    # images (to mirror: work, not a decision); driver.version changed upstream and is inherited the same way
+    assert not any(f.get("path") in ("operator.version", "driver.version") for f in by.get("values.default-changed", []))
+    folded = [c for f in by["images.new"] for c in f["details"].get("fromValues", [])]
+    assert any(c.startswith("operator.version:") for c in folded) and any(c.startswith("driver.version:") for c in folded)
+    assert all(f["severity"] == "info" for f in by["images.new"])
+    assert any(a["text"].startswith("Mirror these") for a in data["actions"])
     # the CRD from crds/ changed: the manual step names the folder the bump will create
     assert data["crds"]["steps"] == [
         "kubectl apply --server-side --force-conflicts -f helmfile/charts/external/gpu-operator-v26.3.0/crds/"]
@@ -191,8 +193,8 @@ def test_diff_on_the_deployment_tree(tree: Path) -> None:
     (conflict,) = [f for f in by["patch.upstream-changed"] if "limits.cpu" in json.dumps(f)]
     assert conflict["severity"] == "review" and conflict["old"] == "500m" and conflict["new"] == "750m" and conflict["ours"] == "1"
     # after the patch, upstream's new limit never reaches the output: our patch masks it
-    assert "750m" not in "".join(c["diff"] for c in data["releases"][0]["resources"]["changed"]
-                                   if c["resource"] == "apps/Deployment/gpu-operator/gpu-operator")
+    assert "750m" not in json.dumps([c["edits"] for c in data["releases"][0]["resources"]["changed"]
+                                     if c["resource"] == "apps/Deployment/gpu-operator/gpu-operator"])
 
 
 def test_diff_one_environment_markdown(tree: Path) -> None:

@@ -27,6 +27,21 @@ class CrdChange:
     storage_old: str | None = None
     storage_new: str | None = None
     new_required: tuple[str, ...] = ()  # "v1: spec.foo"
+    served_old: tuple[str, ...] = ()  # versions OLD serves
+    served_new: tuple[str, ...] = ()
+
+    @property
+    def storage_version_removed(self) -> str | None:
+        """OLD's storage version when NEW removes it or stops serving it.
+
+        Objects already stored at that version stay stored at it (`status.storedVersions`): the API server
+        refuses a CRD that drops a version still listed there, so the objects must be migrated first.
+        """
+        if self.change != "changed" or not self.storage_old or self.storage_old == self.storage_new:
+            return None
+        if self.storage_old in self.versions_removed or self.storage_old not in self.served_new:
+            return self.storage_old
+        return None
 
 
 def _crds(manifests: Iterable[RenderedManifest]) -> dict[str, RenderedManifest]:
@@ -106,6 +121,8 @@ def crd_changes(old: Iterable[RenderedManifest], new: Iterable[RenderedManifest]
             name, b[name].source, b[name].is_crd_file or a[name].is_crd_file, "changed",
             versions_added=tuple(sorted(set(vb) - set(va))), versions_removed=tuple(sorted(set(va) - set(vb))),
             served_changes=tuple(served), storage_old=_storage(va), storage_new=_storage(vb), new_required=tuple(required),
+            served_old=tuple(sorted(v for v in va if va[v].get("served"))),
+            served_new=tuple(sorted(v for v in vb if vb[v].get("served"))),
         ))
     return out
 
@@ -130,19 +147,33 @@ def crd_findings(changes: Iterable[CrdChange], *, apply_step: str | None = None)
         details: list[tuple[str, Any]] = []
         sev = Severity.REVIEW if c.from_crds_dir else Severity.INFO
         bits = []
-        if c.versions_removed:
+        gone = c.storage_version_removed
+        if gone:
+            # one change, one finding: the removal of the storage version is this finding, not a crd.changed bit
+            steps = migration_steps(c)
+            out.append(Finding(
+                "crd.storage-version-removed", Severity.BREAKING,
+                f"CRD {c.name}: NEW {'removes' if gone in c.versions_removed else 'stops serving'} {gone}, OLD's storage "
+                f"version; objects stored at {gone} must be migrated to {c.storage_new} before NEW's CRD can be applied",
+                path=c.name, old=gone, new=c.storage_new,
+                action=f"Migrate the objects of `{c.name}` stored at {gone} to {c.storage_new}, then patch "
+                       "`status.storedVersions`, before applying NEW's CRDs (steps under CRDs)",
+                details=(("steps", steps), ("servedOld", list(c.served_old)), ("servedNew", list(c.served_new)))))
+        removed = [v for v in c.versions_removed if v != gone]
+        if removed:
             sev = Severity.BREAKING
-            bits.append(f"versions removed: {', '.join(c.versions_removed)}")
-            details.append(("versionsRemoved", list(c.versions_removed)))
+            bits.append(f"versions removed: {', '.join(removed)}")
+            details.append(("versionsRemoved", removed))
         if c.versions_added:
             bits.append(f"versions added: {', '.join(c.versions_added)}")
             details.append(("versionsAdded", list(c.versions_added)))
-        if c.served_changes:
-            if any(s.endswith("-> False") for s in c.served_changes):
+        served = [s for s in c.served_changes if not (gone and s.startswith(f"{gone}:"))]
+        if served:
+            if any(s.endswith("-> False") for s in served):
                 sev = Severity.BREAKING
-            bits.append("; ".join(c.served_changes))
-            details.append(("served", list(c.served_changes)))
-        if c.storage_old != c.storage_new:
+            bits.append("; ".join(served))
+            details.append(("served", served))
+        if c.storage_old != c.storage_new and not gone:
             sev = min(sev, Severity.REVIEW, key=lambda s: s.rank)
             bits.append(f"storage version {c.storage_old} -> {c.storage_new}")
             details.append(("storage", [c.storage_old, c.storage_new]))
@@ -150,6 +181,8 @@ def crd_findings(changes: Iterable[CrdChange], *, apply_step: str | None = None)
             sev = min(sev, Severity.REVIEW, key=lambda s: s.rank)
             bits.append(f"new required field(s): {', '.join(c.new_required[:5])}{' …' if len(c.new_required) > 5 else ''}")
             details.append(("newRequired", list(c.new_required)))
+        if not bits and gone:
+            continue
         if not bits:
             bits.append("schema or metadata changed")
         msg = f"CRD {c.name} changed in {where}: " + "; ".join(bits)
@@ -158,6 +191,18 @@ def crd_findings(changes: Iterable[CrdChange], *, apply_step: str | None = None)
         out.append(Finding("crd.changed", sev, msg, path=c.name, suggestion=apply_step if c.from_crds_dir else None,
                            details=tuple(details)))
     return out
+
+
+def migration_steps(c: CrdChange) -> list[str]:
+    """Moving objects off a storage version NEW drops (the Kubernetes "upgrade existing objects to a new
+    stored version" procedure), as commands to run before NEW's CRD is applied."""
+    gone, to = c.storage_version_removed, c.storage_new
+    return [
+        f"kubectl get crd {c.name} -o jsonpath='{{.status.storedVersions}}'   # {gone} listed: objects are stored at it",
+        f"# make {to} the storage version while {gone} is still served (an intermediate CRD: both served, {to} storage)",
+        f"kubectl get {c.name} --all-namespaces -o json | kubectl replace -f -   # re-write every object: stored at {to} now",
+        f"kubectl patch crd {c.name} --subresource=status --type=merge -p '{{\"status\":{{\"storedVersions\":[\"{to}\"]}}}}'",
+    ]
 
 
 def crd_dirs(changes: Iterable[CrdChange]) -> list[str]:

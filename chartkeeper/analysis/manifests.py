@@ -1,4 +1,13 @@
-"""Rendered-output analysis: resources added/removed/changed (images: `chartkeeper.analysis.images`)."""
+"""Rendered-output analysis: resources added/removed/changed (images: `chartkeeper.analysis.images`).
+
+A changed resource is described the way dyff does it: path-level edits
+(`spec.template.spec.containers[operator].image: a -> b`), lists of named things (containers, env,
+ports, volumes) matched by `name` rather than by position, computed with dictdiffer. Label and
+annotation edits that only carry the chart or app version (`helm.sh/chart`, `app.kubernetes.io/version`,
+`checksum/*`) are *churn*: they change on every bump, so they are folded and do not make a resource
+"changed" unless asked for (`--show-label-churn`). The unified diff of the YAML is still computed: it
+goes to the `.diff` file next to the report, never into the report itself.
+"""
 
 from __future__ import annotations
 
@@ -6,24 +15,64 @@ import difflib
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
+import dictdiffer
+
 from chartkeeper import yamlio
 from chartkeeper.findings import Finding, Severity
 from chartkeeper.analysis.secrets import MASK, mask_manifest
 from chartkeeper.resources import ResourceKey, Scopes, index, resource_key  # noqa: F401 (re-exported)
-
 
 # Kinds whose change or removal deserves a second look in any upgrade
 _STATEFUL_KINDS = {"StatefulSet", "PersistentVolumeClaim", "PersistentVolume", "CustomResourceDefinition", "Namespace"}
 _IMMUTABLE_SELECTOR_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"}
 
 
+class _Absent:
+    """The value on the side of an edit where the field does not exist (shown as `(absent)`)."""
+
+    _instance: "_Absent | None" = None
+
+    def __new__(cls) -> "_Absent":
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "(absent)"
+
+    def __reduce__(self) -> str:
+        return "ABSENT"
+
+
+ABSENT = _Absent()
+
+
+@dataclass(frozen=True)
+class Edit:
+    """One field-level change of a resource: `path` in dyff's notation, OLD and NEW values (or ABSENT)."""
+
+    path: str
+    old: Any
+    new: Any
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"path": self.path}
+        if self.old is not ABSENT:
+            out["old"] = self.old
+        if self.new is not ABSENT:
+            out["new"] = self.new
+        return out
+
+
 @dataclass(frozen=True)
 class ResourceChange:
     key: ResourceKey
     change: str  # "added" | "removed" | "changed"
-    diff: str  # unified diff of the masked YAML ("" for added/removed)
+    diff: str  # unified diff of the masked YAML ("" for added/removed); for the .diff file
     api_old: str | None = None
     api_new: str | None = None
+    edits: tuple[Edit, ...] = ()  # semantic edits, churn left out unless asked for
+    churn: tuple[Edit, ...] = ()  # version-label/checksum edits folded away
 
 
 @dataclass(frozen=True)
@@ -32,10 +81,18 @@ class ManifestDiff:
     removed: tuple[ResourceKey, ...]
     changed: tuple[ResourceChange, ...]
     unchanged: int
+    churn_only: tuple[ResourceChange, ...] = ()  # changed only in version labels / checksum annotations
 
     @property
     def empty(self) -> bool:
         return not (self.added or self.removed or self.changed)
+
+    def signature(self) -> Any:
+        """What the report shows of this diff: equal signatures render the same (environments merge on it)."""
+        return (tuple(map(str, self.added)), tuple(map(str, self.removed)),
+                tuple((str(c.key), c.api_old, c.api_new, tuple((e.path, repr(e.old), repr(e.new)) for e in c.edits))
+                      for c in self.changed),
+                len(self.churn_only))
 
 
 def _mask_pair(old: dict[str, Any], new: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -77,9 +134,112 @@ class DiffCache:
         return hit
 
 
+    def edits(self, k: ResourceKey, a: dict[str, Any], b: dict[str, Any]) -> list[Edit]:
+        key = (id(a), id(b), "edits:" + str(k))
+        hit = self._diffs.get(key)
+        if hit is None:
+            mo, mn = _mask_pair(a, b)
+            hit = semantic_edits(mo, mn)
+            self._diffs[key] = hit
+            self._keep.append((a, b))
+        return hit
+
+
+# -- semantic (dyff-like) edits ---------------------------------------------------------------------
+
+class _Named(str):
+    """A list item's name used as a map key, so dictdiffer matches `containers[operator]` by name."""
+
+
+def _named_list(items: list[Any]) -> bool:
+    names = [i.get("name") for i in items if isinstance(i, dict)]
+    return (bool(items) and len(names) == len(items) and all(isinstance(n, str) and n for n in names)
+            and len(set(names)) == len(names))
+
+
+def _normal(node: Any) -> Any:
+    """Named lists become maps keyed by name; lists of scalars become one value (args, command: read whole)."""
+    if isinstance(node, dict):
+        return {k: _normal(v) for k, v in node.items()}
+    if isinstance(node, list):
+        if _named_list(node):
+            return {_Named(i["name"]): _normal(i) for i in node}
+        if all(not isinstance(i, (dict, list)) for i in node):
+            return tuple(node)
+        return [_normal(i) for i in node]
+    return node
+
+
+def _plain(value: Any) -> Any:
+    """Back from the normalised form to what the YAML said (for showing a value)."""
+    if isinstance(value, dict):
+        if value and all(isinstance(k, _Named) for k in value):
+            return [_plain(v) for v in value.values()]
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def fmt_path(parts: Sequence[Any]) -> str:
+    out = ""
+    for p in parts:
+        if isinstance(p, _Named) or isinstance(p, int):
+            out += f"[{p}]"
+        else:
+            out += ("." if out else "") + str(p)
+    return out
+
+
+def semantic_edits(old: dict[str, Any], new: dict[str, Any]) -> list[Edit]:
+    """Path-level edits from `old` to `new`, named list items matched by `name`."""
+    out: list[Edit] = []
+    for kind, path, change in dictdiffer.diff(_normal(old), _normal(new), dot_notation=False):
+        parts = list(path) if isinstance(path, (list, tuple)) else ([path] if path != "" else [])
+        if kind == "change":
+            out.append(Edit(fmt_path(parts), _plain(change[0]), _plain(change[1])))
+        elif kind == "add":
+            for k, v in change:
+                out.append(Edit(fmt_path(parts + [k]), ABSENT, _plain(v)))
+        elif kind == "remove":
+            for k, v in change:
+                out.append(Edit(fmt_path(parts + [k]), _plain(v), ABSENT))
+    return out
+
+
+# Labels and annotations whose value is only the chart's or app's version, or a checksum of a rendered
+# file: they change on every bump and say nothing a reviewer must read (helm-diff users ask to fold them).
+_CHURN_KEYS = {"helm.sh/chart", "app.kubernetes.io/version", "chart", "version", "app.kubernetes.io/chart"}
+
+
+def _is_churn(edit: Edit, versions: Sequence[tuple[str, str]]) -> bool:
+    path = edit.path
+    if ".selector" in path or path.startswith("selector"):
+        return False  # a version in a selector is a real (immutable) change
+    for section in (".labels.", ".annotations."):
+        if section in path or path.startswith(section[1:]):
+            key = path.split(section, 1)[1] if section in path else path[len(section) - 1:]
+            break
+    else:
+        return False
+    if key.startswith("checksum/") or key.endswith("/checksum") or ".checksum/" in key:
+        return True
+    if not (isinstance(edit.old, str) and isinstance(edit.new, str)):
+        return False
+    if key in _CHURN_KEYS:
+        return True
+    # any other label whose value is the version with the version swapped (`chart: gpu-operator-v24.9.0`)
+    for a, b in versions:
+        if a and b and a != b and a in edit.old and edit.old.replace(a, b) == edit.new:
+            return True
+    return False
+
+
 def diff_manifests(old: Sequence[dict[str, Any]], new: Sequence[dict[str, Any]], *, namespace: str = "",
-                   cache: DiffCache | None = None, scopes: Scopes | None = None) -> ManifestDiff:
-    """Pair OLD and NEW by their identity in the release `namespace` (chartkeeper.resources)."""
+                   cache: DiffCache | None = None, scopes: Scopes | None = None,
+                   versions: Sequence[tuple[str, str]] = (), show_label_churn: bool = False) -> ManifestDiff:
+    """Pair OLD and NEW by their identity in the release `namespace` (chartkeeper.resources); `versions`
+    are the (OLD, NEW) chart and app versions, whose substitution in a label is churn."""
     cache = cache or DiffCache()
     scopes = scopes or Scopes.of(new, old)
     a, b = index(old, namespace, scopes), index(new, namespace, scopes)
@@ -87,14 +247,24 @@ def diff_manifests(old: Sequence[dict[str, Any]], new: Sequence[dict[str, Any]],
     added = tuple(sorted(k for k in b if k not in a))
     removed = tuple(sorted(k for k in a if k not in b))
     changed: list[ResourceChange] = []
+    churn_only: list[ResourceChange] = []
     same = 0
+    pairs = [(str(x), str(y)) for x, y in versions if x is not None and y is not None]
     for k in sorted(set(a) & set(b)):
         if a[k] is b[k] or a[k] == b[k]:
             same += 1
             continue
-        diff = cache.diff(k, a[k], b[k])
-        changed.append(ResourceChange(k, "changed", diff, str(a[k].get("apiVersion")), str(b[k].get("apiVersion"))))
-    return ManifestDiff(added, removed, tuple(changed), same)
+        edits = cache.edits(k, a[k], b[k])
+        churn = [e for e in edits if _is_churn(e, pairs)]
+        real = edits if show_label_churn else [e for e in edits if e not in churn]
+        api_old, api_new = str(a[k].get("apiVersion")), str(b[k].get("apiVersion"))
+        rc = ResourceChange(k, "changed", cache.diff(k, a[k], b[k]), api_old, api_new, tuple(real),
+                            () if show_label_churn else tuple(churn))
+        if real or api_old != api_new:
+            changed.append(rc)
+        else:
+            churn_only.append(rc)
+    return ManifestDiff(added, removed, tuple(changed), same, tuple(churn_only))
 
 
 def manifest_findings(d: ManifestDiff, *, env: str | None) -> list[Finding]:
@@ -110,26 +280,17 @@ def manifest_findings(d: ManifestDiff, *, env: str | None) -> list[Finding]:
         msg = f"{c.key}: changed"
         if c.api_old != c.api_new:
             msg += f" (apiVersion {c.api_old} -> {c.api_new})"
-        if c.key.kind in _IMMUTABLE_SELECTOR_KINDS and "selector:" in c.diff and _selector_changed(c.diff):
+        selector = [e for e in c.edits if e.path == "spec.selector" or e.path.startswith("spec.selector.")]
+        if c.key.kind in _IMMUTABLE_SELECTOR_KINDS and selector:
             sev = Severity.BREAKING
             msg += "; spec.selector changed (immutable: the upgrade fails unless the resource is deleted first)"
+            out.append(Finding("manifest.changed", sev, msg, path=str(c.key), env=env,
+                               action=f"Delete {c.key.kind} {c.key.name} before `helmfile apply` (orphaning its pods: "
+                                      "`kubectl delete --cascade=orphan`), or keep the OLD selector with a patch",
+                               details=(("edits", [e.to_json() for e in selector]),)))
+            continue
+        n = len(c.edits)
+        if n:
+            msg += f" ({n} field{'s' if n != 1 else ''}: " + ", ".join(e.path for e in c.edits[:3]) + (" …" if n > 3 else "") + ")"
         out.append(Finding("manifest.changed", sev, msg, path=str(c.key), env=env))
     return out
-
-
-def _selector_changed(diff: str) -> bool:
-    """Did lines inside `spec.selector` change? (cheap look at the unified diff of the YAML)"""
-    in_selector = False
-    for line in diff.splitlines():
-        body = line[1:] if line[:1] in "+- " else line
-        stripped = body.lstrip()
-        indent = len(body) - len(stripped)
-        if stripped.startswith("selector:") and indent == 2:
-            in_selector = True
-            continue
-        if in_selector:
-            if indent <= 2 and stripped:
-                in_selector = False
-            elif line[:1] in "+-" and not line.startswith(("+++", "---")):
-                return True
-    return False

@@ -1,8 +1,13 @@
-"""The upgrade report: one value (`UpgradeReport`) and three ways to show it (Markdown, JSON, terminal text).
+"""The upgrade report: one value (`UpgradeReport`) and three ways to show it (Markdown, JSON, terminal text),
+plus the full manifest diff as a file of its own (`<old>-to-<new>.diff`).
 
-The Markdown is what reviewers read in a merge request; the JSON (schema documented in docs/findings.md,
-versioned by `schemaVersion`) is what machines read. Neither ever carries a secret value: findings and
-manifest diffs are masked before they get here, and everything passes `output.redact` on the way out.
+The Markdown is what reviewers read in a merge request, so it is laid out like Renovate's pull-request
+bodies: the verdict and the actions first ("Before merging"), findings by severity with the informational
+ones collapsed, environments that render the same reported once, and a size budget
+(`MARKDOWN_BUDGET`, under GitHub's 65,536-character body limit) that truncates the longest lists with a
+pointer to the JSON and the diff file. The JSON (schema documented in docs/findings.md, versioned by
+`schemaVersion`) is what machines read and is never truncated. Neither ever carries a secret value:
+findings and manifest diffs are masked before they get here, and everything passes `output.redact`.
 """
 
 from __future__ import annotations
@@ -15,12 +20,12 @@ from chartkeeper.analysis.chart_meta import ChangeNote
 from chartkeeper.analysis.crds import CrdChange
 from chartkeeper.findings import Finding, Severity, counts, sort_findings, verdict
 from chartkeeper.analysis.images import ImageChanges
-from chartkeeper.analysis.manifests import ManifestDiff
+from chartkeeper.analysis.manifests import ABSENT, ManifestDiff
 from chartkeeper.output import redact
 
-REPORT_SCHEMA_VERSION = 1
-_COLLAPSED_CODES = {"values.new-keys", "values.removed-keys", "values.override-equals-default", "manifest.added", "manifest.changed"}
-_SEV_ICON = {"breaking": "🔴 breaking", "review": "🟠 review", "info": "⚪ info"}
+REPORT_SCHEMA_VERSION = 2
+MARKDOWN_BUDGET = 60_000  # characters; GitHub refuses pull-request bodies over 65,536
+_SEV_TITLE = {"breaking": "🔴 Breaking", "review": "🟠 Review", "info": "⚪ Info"}
 
 
 @dataclass(frozen=True)
@@ -96,6 +101,102 @@ class UpgradeReport:
     def title(self) -> str:
         return f"{self.chart} {self.old_version} → {self.new_version}"
 
+    @property
+    def diff_file_name(self) -> str:
+        """The full manifest diff's file, next to the report."""
+        return f"{_safe(self.old_version)}-to-{_safe(self.new_version)}.diff"
+
+
+def _safe(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "._-+" else "_" for c in text)
+
+
+@dataclass(frozen=True)
+class EnvGroup:
+    """Environments whose findings and renders are identical: reported once, under one heading."""
+
+    envs: tuple[str, ...]
+    releases: tuple[ReleaseReport, ...]
+
+    @property
+    def first(self) -> ReleaseReport:
+        return self.releases[0]
+
+
+def _release_signature(r: ReleaseReport, findings: Iterable[Finding]) -> Any:
+    own = sorted(json.dumps(dict(f.to_json(), env=None), sort_keys=True, default=str) for f in findings if f.env == r.env)
+    return (r.release, r.namespace, r.error, r.engine_version or r.engine, r.patched, r.render_notes,
+            None if r.manifest_diff is None else r.manifest_diff.signature(),
+            None if r.images is None else (r.images.old, r.images.new), tuple(own))
+
+
+def env_groups(report: "UpgradeReport") -> list[EnvGroup]:
+    groups: dict[Any, list[ReleaseReport]] = {}
+    for r in report.releases:
+        groups.setdefault(_release_signature(r, report.findings), []).append(r)
+    out = []
+    for rs in groups.values():
+        envs = tuple(dict.fromkeys(r.env for r in rs))
+        out.append(EnvGroup(envs, tuple(rs)))
+    return out
+
+
+@dataclass(frozen=True)
+class Action:
+    """One line of "Before merging": what to do, and the findings (by their number in the report) it settles."""
+
+    text: str
+    refs: tuple[int, ...] = ()
+    where: str = ""  # environments it applies to ("" = all)
+
+
+@dataclass(frozen=True)
+class ShownFinding:
+    """A finding as the Markdown shows it: numbered, with the environments it holds in."""
+
+    number: int
+    finding: Finding
+    envs: tuple[str, ...]  # () = every environment
+
+
+def shown_findings(report: "UpgradeReport") -> list[ShownFinding]:
+    """Findings identical but for the environment are shown once, naming the environments."""
+    groups: dict[str, list[Finding]] = {}
+    for f in sort_findings(report.findings):
+        key = json.dumps(dict(f.to_json(), env=None), sort_keys=True, default=str)
+        groups.setdefault(key, []).append(f)
+    all_envs = set(report.envs)
+    out: list[ShownFinding] = []
+    for fs in groups.values():
+        envs = tuple(dict.fromkeys(f.env for f in fs if f.env))
+        if any(f.env is None for f in fs) or (len(all_envs) > 1 and set(envs) >= all_envs):
+            envs = ()
+        out.append(ShownFinding(len(out) + 1, replace(fs[0], env=None), envs))
+    return out
+
+
+def actions_of(report: "UpgradeReport", shown: list[ShownFinding] | None = None) -> list[Action]:
+    """The "Before merging" list: one action per decision or task; the same action for several findings is one."""
+    shown = shown if shown is not None else shown_findings(report)
+    by_text: dict[str, list[ShownFinding]] = {}
+    for s in shown:
+        f = s.finding
+        if f.severity is Severity.INFO or not f.action:
+            continue
+        by_text.setdefault(f.action, []).append(s)
+    out: list[Action] = []
+    for text, ss in by_text.items():
+        envs = tuple(dict.fromkeys(e for s in ss for e in s.envs)) if all(s.envs for s in ss) else ()
+        out.append(Action(text, tuple(s.number for s in ss), ", ".join(envs)))
+    images = report.images_to_mirror
+    if images:
+        out.append(Action(f"Mirror these {len(images)} image(s) into the air-gapped registry before deploying "
+                          "(listed under Images to mirror, and in `images.txt`)"))
+    applies = [c for c in report.crd_steps if c.startswith("kubectl apply")]
+    if applies and not any(applies[0] in a.text for a in out):
+        out.append(Action("Apply these CRDs first (Helm never upgrades `crds/`): " + "; ".join(f"`{c}`" for c in applies)))
+    return out
+
 
 def merge_env_findings(findings: Iterable[Finding], envs: Iterable[str]) -> list[Finding]:
     """Findings that are the same in every environment are shown once, without an environment."""
@@ -124,6 +225,7 @@ def merge_env_findings(findings: Iterable[Finding], envs: Iterable[str]) -> list
     return sort_findings(out)
 
 
+
 # -- JSON ----------------------------------------------------------------------------------------
 
 def _diff_json(d: ManifestDiff | None) -> dict[str, Any] | None:
@@ -132,12 +234,16 @@ def _diff_json(d: ManifestDiff | None) -> dict[str, Any] | None:
     return {
         "added": [str(k) for k in d.added],
         "removed": [str(k) for k in d.removed],
-        "changed": [{"resource": str(c.key), "diff": c.diff} for c in d.changed],
+        "changed": [{"resource": str(c.key), "apiOld": c.api_old, "apiNew": c.api_new,
+                     "edits": [e.to_json() for e in c.edits], "churn": [e.to_json() for e in c.churn]}
+                    for c in d.changed],
+        "labelChurnOnly": [str(c.key) for c in d.churn_only],
         "unchanged": d.unchanged,
     }
 
 
 def to_json(report: UpgradeReport) -> dict[str, Any]:
+    shown = shown_findings(report)
     return {
         "schemaVersion": report.schema_version,
         "chart": report.chart,
@@ -151,7 +257,11 @@ def to_json(report: UpgradeReport) -> dict[str, Any]:
         "generated": report.generated,
         "verdict": report.verdict,
         "counts": report.counts,
+        "actions": [{"text": a.text, "findings": [shown[n - 1].finding.code for n in a.refs], "envs": a.where or None}
+                    for a in actions_of(report, shown)],
         "findings": [f.to_json() for f in report.findings],
+        "environmentGroups": [list(g.envs) for g in env_groups(report)],
+        "manifestDiffFile": report.diff_file_name,
         "releases": [
             {
                 "env": r.env,
@@ -175,7 +285,8 @@ def to_json(report: UpgradeReport) -> dict[str, Any]:
                 {"name": c.name, "source": c.source, "fromCrdsDir": c.from_crds_dir, "change": c.change,
                  "versionsAdded": list(c.versions_added), "versionsRemoved": list(c.versions_removed),
                  "servedChanges": list(c.served_changes), "storageOld": c.storage_old, "storageNew": c.storage_new,
-                 "newRequired": list(c.new_required)}
+                 "servedOld": list(c.served_old), "servedNew": list(c.served_new),
+                 "storageVersionRemoved": c.storage_version_removed, "newRequired": list(c.new_required)}
                 for c in report.crd_changes
             ],
             "steps": list(report.crd_steps),
@@ -190,23 +301,47 @@ def render_json(report: UpgradeReport) -> str:
     return redact(json.dumps(to_json(report), indent=2, default=str, ensure_ascii=False)) + "\n"
 
 
+# -- the full manifest diff (a file next to the report) ---------------------------------------------
+
+def render_diff(report: UpgradeReport) -> str:
+    """Every changed resource's unified diff, per group of environments that render the same."""
+    out: list[str] = []
+    for g in env_groups(report):
+        d = g.first.manifest_diff
+        if d is None:
+            continue
+        for c in list(d.changed) + list(d.churn_only):
+            if c.diff:
+                out.append(f"# environments: {', '.join(g.envs)}\n" + c.diff.rstrip("\n") + "\n")
+        for label, keys in (("added", d.added), ("removed", d.removed)):
+            for k in keys:
+                out.append(f"# environments: {', '.join(g.envs)}: {label} {k}\n")
+    return redact("".join(out))
+
+
 # -- Markdown ------------------------------------------------------------------------------------
 
-def _cell(text: Any) -> str:
-    s = "" if text is None else (text if isinstance(text, str) else json.dumps(text, default=str, sort_keys=True))
-    s = s.replace("|", "\\|").replace("\n", " ")
-    return s if len(s) <= 160 else s[:159] + "…"
+_CELL_LIMIT = 300
 
 
-def _code(text: Any) -> str:
-    s = _cell(text)
-    return f"`{s}`" if s else ""
+def _text(value: Any) -> str:
+    if value is ABSENT:
+        return "(absent)"
+    return "" if value is None else (value if isinstance(value, str) else json.dumps(value, default=str, sort_keys=True))
 
 
-def _verdict_line(report: UpgradeReport) -> str:
-    c = report.counts
-    label = {"breaking": "🔴 **breaking**", "needs review": "🟠 **needs review**", "safe": "🟢 **safe**"}[report.verdict]
-    return f"**Verdict:** {label} — {c['breaking']} breaking, {c['review']} to review, {c['info']} info"
+def _cell(text: Any, limit: int = _CELL_LIMIT) -> str:
+    s = _text(text).replace("|", "\\|").replace("\n", " ")
+    if len(s) <= limit:
+        return s
+    cut = s[:limit]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > limit * 0.6 else cut).rstrip() + " …"  # never mid-word when a space is near
+
+
+def _code(text: Any, limit: int = 120) -> str:
+    s = _cell(text, limit)
+    return f"`{s.replace('`', 'ˋ')}`" if s else ""
 
 
 def _where(f: Finding) -> str:
@@ -215,11 +350,111 @@ def _where(f: Finding) -> str:
     return ""
 
 
-def render_markdown(report: UpgradeReport) -> str:
-    out: list[str] = []
-    w = out.append
+_ABSENT_NEW = {"values.removed-key", "values.renamed-key"}
+
+
+def _side(f: Finding, side: str) -> str:
+    """A cell of the OLD/NEW/ours columns; `(absent)` where the field does not exist on that side."""
+    absent = dict(f.details).get("absent") or []
+    if side in absent or (side == "new" and f.code in _ABSENT_NEW) or (f.code == "values.unknown-key" and side in ("old", "new")):
+        return "(absent)"
+    value = getattr(f, side)
+    return _code(value) if value is not None else ""
+
+
+def _field(f: Finding) -> str:
+    """The path a finding is about, always visible: values path, or resource and field."""
+    field_ = dict(f.details).get("field")
+    text = f.path or ""
+    if field_:
+        text = f"{text} · {field_}" if text else str(field_)
+    return _code(text, 200) if text else ""
+
+
+class _Block:
+    """A list the size budget may shorten: its first `limit` items, then a pointer to the complete data."""
+
+    def __init__(self, items: list[str], more: str, *, keep: int = 3, tail: str = "") -> None:
+        self.items, self.more, self.keep, self.tail = items, more, keep, tail
+        self.limit = len(items)
+
+    def render(self) -> str:
+        lines = self.items[: self.limit]
+        if self.limit < len(self.items):
+            lines.append(self.more.format(n=len(self.items) - self.limit))
+        return "\n".join(lines) + ("\n" + self.tail if self.tail else "")
+
+
+def _fit(parts: list[Any], budget: int) -> str:
+    """Join the parts; while over `budget`, halve the longest shortenable list."""
+    def join() -> str:
+        return "\n".join(p.render() if isinstance(p, _Block) else p for p in parts).rstrip() + "\n"
+
+    text = join()
+    while len(text) > budget:
+        blocks = [b for b in parts if isinstance(b, _Block) and b.limit > b.keep]
+        if not blocks:
+            break
+        b = max(blocks, key=lambda b: len(b.render()))
+        b.limit = max(b.keep, b.limit // 2)
+        text = join()
+    if len(text) > budget:  # only fixed text left: cut at a line, say so
+        note = "\n\n… report cut to fit a merge-request description; the JSON report has everything.\n"
+        text = text[: budget - len(note)]
+        text = text[: text.rfind("\n")] + note
+    return text
+
+
+def _verdict_line(report: UpgradeReport) -> str:
+    c = report.counts
+    label = {"breaking": "🔴 **breaking**", "needs review": "🟠 **needs review**", "safe": "🟢 **safe**"}[report.verdict]
+    return f"**Verdict:** {label} — {c['breaking']} breaking, {c['review']} to review, {c['info']} info"
+
+
+def _why(report: UpgradeReport, shown: list[ShownFinding]) -> str:
+    top = [s for s in shown if s.finding.severity is not Severity.INFO]
+    if not top:
+        if report.images_to_mirror:
+            return "**Why:** nothing to decide: inherited version changes and new images only (mirror them first)."
+        return "**Why:** nothing to decide: no finding needs a person."
+    first = top[0].finding
+    more = len(top) - 1
+    return (f"**Why:** {_cell(first.message, 200)}" + (f" (and {more} more to act on)" if more else "") + ".")
+
+
+def _finding_rows(shown: list[ShownFinding], *, with_code: bool) -> tuple[str, list[str]]:
+    """A table header with only the columns these findings use, and one row each."""
+    fs = [s.finding for s in shown]
+    cols: list[tuple[str, Any]] = [("#", lambda s: f'<a id="f{s.number}"></a>F{s.number}')]
+    if with_code:
+        cols.append(("Code", lambda s: f"`{s.finding.code}`"))
+    if any(f.path or dict(f.details).get("field") for f in fs):
+        cols.append(("Path", lambda s: _field(s.finding)))
+    cols.append(("Finding", lambda s: _cell(s.finding.message)))
+    if any(s.envs for s in shown):
+        cols.append(("Env", lambda s: ", ".join(s.envs) or "all"))
+    if any(f.file for f in fs):
+        cols.append(("Where", lambda s: _cell(_where(s.finding))))
+    for title, side in (("OLD", "old"), ("NEW", "new"), ("Ours", "ours")):
+        if any(_side(f, side) for f in fs):
+            cols.append((title, lambda s, side=side: _side(s.finding, side)))
+    header = "| " + " | ".join(t for t, _ in cols) + " |\n|" + "---|" * len(cols)
+    rows = ["| " + " | ".join(fn(s) for _, fn in cols) + " |" for s in shown]
+    return header, rows
+
+
+def _edit_line(e: Any) -> str:
+    return f"  - `{_cell(e.path, 200)}`: {_code(e.old, 100) or '`null`'} → {_code(e.new, 100) or '`null`'}"
+
+
+def render_markdown(report: UpgradeReport, *, budget: int = MARKDOWN_BUDGET, diff_file: str | None = None) -> str:
+    """The Markdown report; `diff_file` is the name the full manifest diff was written under (linked)."""
+    shown = shown_findings(report)
+    parts: list[Any] = []
+    w = parts.append
     w(f"# Upgrade report: {report.title}\n")
     w(_verdict_line(report) + "\n")
+    w(_why(report, shown) + "\n")
     envs = ", ".join(report.envs) or "none"
     app = ""
     if report.old_app_version != report.new_app_version:
@@ -229,40 +464,55 @@ def render_markdown(report: UpgradeReport) -> str:
     for n in report.notes:
         w(f"> {n}\n")
 
-    w("## Findings\n")
-    shown = [f for f in report.findings if f.code not in _COLLAPSED_CODES]
-    collapsed = [f for f in report.findings if f.code in _COLLAPSED_CODES]
-    if not report.findings:
-        w("No findings.\n")
-    if shown:
-        w("| Severity | Code | Env | Where | Finding | OLD default | NEW default | Ours |")
-        w("|---|---|---|---|---|---|---|---|")
-        for f in shown:
-            path = f"`{_cell(f.path)}`" if f.path else ""
-            msg = _cell(f.message)
-            if f.suggestion and f.suggestion not in f.message:
-                msg += f" → `{_cell(f.suggestion)}`"
-            src = _where(f)
-            w(f"| {_SEV_ICON[f.severity.value]} | `{f.code}` | {f.env or 'all'} | {path}{'<br>' + _cell(src) if src else ''} "
-              f"| {msg} | {_code(f.old)} | {_code(f.new)} | {_code(f.ours)} |")
+    w("## Before merging\n")
+    acts = actions_of(report, shown)
+    if not acts:
+        w("Nothing to decide or do: merge when the pipeline is green.\n")
+    else:
+        items = []
+        for i, a in enumerate(acts, 1):
+            refs = ", ".join(f"[F{n}](#f{n})" for n in a.refs[:5]) + (" …" if len(a.refs) > 5 else "")
+            items.append(f"{i}. {a.text}" + (f" — {a.where}" if a.where else "") + (f" ({refs})" if refs else ""))
+        w(_Block(items, "\n… {n} more actions: see the findings below and the JSON report", keep=10, tail=""))
         w("")
-    if collapsed:
-        w(f"<details><summary>{len(collapsed)} informational finding(s): new and removed keys, overrides that can be dropped, "
-          "added and changed resources</summary>\n")
-        for f in collapsed:
-            w(f"- `{f.code}` ({f.env or 'all'}): {f.message}")
-            for k, v in f.details:
-                if isinstance(v, list) and len(v) > 5:
-                    w(f"  - {k}: " + ", ".join(f"`{x}`" for x in v))
+
+    w("## Findings\n")
+    if not shown:
+        w("No findings.\n")
+    for sev in (Severity.BREAKING, Severity.REVIEW):
+        group = [s for s in shown if s.finding.severity is sev]
+        if not group:
+            continue
+        w(f"### {_SEV_TITLE[sev.value]} ({len(group)})\n")
+        by_code: dict[str, list[ShownFinding]] = {}
+        for s in group:
+            by_code.setdefault(s.finding.code, []).append(s)
+        for code, ss in by_code.items():
+            header, rows = _finding_rows(ss, with_code=False)
+            w(f"**`{code}`**\n")
+            w(header)
+            w(_Block(rows, "| … {n} more, see the JSON report | |", keep=5))
+            w("")
+    info = [s for s in shown if s.finding.severity is Severity.INFO]
+    if info:
+        w(f"<details><summary>{_SEV_TITLE['info']}: {len(info)} finding(s) with nothing to do</summary>\n")
+        header, rows = _finding_rows(info, with_code=True)
+        w(header)
+        w(_Block(rows, "| … {n} more, see the JSON report | |", keep=5))
         w("\n</details>\n")
 
     w("## Environments\n")
     if not report.releases:
         w("No release uses this chart in any environment.\n")
-    for r in report.releases:
-        w(f"### {r.env} — release `{r.release}` in namespace `{r.namespace}`\n")
-        if r.values_files:
-            w("Values files: " + ", ".join(f"`{v}`" for v in r.values_files) + "\n")
+    for g in env_groups(report):
+        r = g.first
+        w(f"### {', '.join(g.envs)} — release `{r.release}` in namespace `{r.namespace}`\n")
+        files = [(x.env, x.values_files) for x in g.releases]
+        if any(v for _, v in files):
+            if len({v for _, v in files}) == 1:
+                w("Values files: " + ", ".join(f"`{v}`" for v in files[0][1]) + "\n")
+            else:
+                w("Values files: " + "; ".join(f"{e}: " + (", ".join(f"`{v}`" for v in vs) or "none") for e, vs in files) + "\n")
         if r.error:
             w(f"**Rendered analysis not available:** {r.error}\n")
         else:
@@ -273,61 +523,94 @@ def render_markdown(report: UpgradeReport) -> str:
             w("")
         d = r.manifest_diff
         if d is not None:
-            w(f"Resources: {len(d.added)} added, {len(d.removed)} removed, {len(d.changed)} changed, {d.unchanged} unchanged.\n")
+            line = f"Resources: {len(d.added)} added, {len(d.removed)} removed, {len(d.changed)} changed, {d.unchanged} unchanged."
+            if d.churn_only:
+                line += f" {len(d.churn_only)} resource(s): chart version labels only (folded; `--show-label-churn` lists them)."
+            w(line + "\n")
             for label, keys in (("Added", d.added), ("Removed", d.removed)):
                 if keys:
-                    w(f"{label}: " + ", ".join(f"`{k}`" for k in keys) + "\n")
-        if r.images is not None and (r.images.to_mirror or r.images.dropped):
-            if r.images.to_mirror:
-                w("New images: " + ", ".join(f"`{i}`" for i in r.images.to_mirror) + "\n")
-            if r.images.dropped:
-                w("Images no longer used: " + ", ".join(f"`{i}`" for i in r.images.dropped) + "\n")
-        env_findings = [f for f in report.findings if f.env == r.env and f.severity != Severity.INFO]
-        if env_findings:
-            w(f"{len(env_findings)} finding(s) specific to {r.env}: " + ", ".join(f"`{f.code}` {f.path or ''}".rstrip() for f in env_findings[:10]) + "\n")
+                    w(f"{label}:\n")
+                    w(_Block([f"- `{k}`" for k in keys], "- … {n} more, see the JSON report", keep=5))
+                    w("")
+            if d.changed:
+                w("Changed:\n")
+                items = []
+                for c in d.changed:
+                    api = f" (apiVersion {c.api_old} → {c.api_new})" if c.api_old != c.api_new else ""
+                    items.append(f"- `{c.key}`{api}")
+                    items += [_edit_line(e) for e in c.edits[:8]]
+                    if len(c.edits) > 8:
+                        items.append(f"  - … {len(c.edits) - 8} more field(s) in the diff file")
+                w(_Block(items, "- … {n} more lines, see the diff file and the JSON report", keep=10))
+                w("")
+        if r.images is not None and r.images.dropped:
+            w("Images no longer used: " + ", ".join(f"`{i}`" for i in r.images.dropped) + "\n")
 
     w("## Images to mirror\n")
     if report.images_to_mirror:
         w("Copy these into the air-gapped registry before deploying (also written as `images.txt`):\n")
-        w("```text\n" + "\n".join(report.images_to_mirror) + "\n```\n")
+        w("```text")
+        w(_Block(list(report.images_to_mirror), "… {n} more in images.txt", keep=20))
+        w("```\n")
     else:
         w("None: every image NEW uses is already used by OLD.\n")
 
     w("## CRDs\n")
     if report.crd_changes:
+        w("| CRD | Change | OLD served (storage) | NEW served (storage) | Notes |\n|---|---|---|---|---|")
+        rows = []
         for c in report.crd_changes:
+            def served(vs: tuple[str, ...], storage: str | None) -> str:
+                return ", ".join(f"**{v}**" if v == storage else v for v in vs) or "—"
             origin = "crds/" if c.from_crds_dir else "template"
-            w(f"- `{c.name}` ({origin}, {c.change})"
-              + (f": versions +{list(c.versions_added)} −{list(c.versions_removed)}" if c.versions_added or c.versions_removed else "")
-              + (f"; storage {c.storage_old} → {c.storage_new}" if c.storage_old != c.storage_new and c.change == "changed" else "")
-              + (f"; new required: {', '.join(c.new_required)}" if c.new_required else ""))
+            notes = []
+            if c.storage_version_removed:
+                notes.append(f"storage version {c.storage_version_removed} removed: migrate first")
+            if c.versions_added and c.change == "changed":
+                notes.append("added " + ", ".join(c.versions_added))
+            if c.new_required:
+                notes.append("new required: " + ", ".join(c.new_required[:3]) + (" …" if len(c.new_required) > 3 else ""))
+            old_s = served(c.served_old, c.storage_old) if c.change == "changed" else ("—" if c.change == "added" else ", ".join(c.versions_removed))
+            new_s = served(c.served_new, c.storage_new) if c.change == "changed" else ("—" if c.change == "removed" else ", ".join(c.versions_added))
+            rows.append(f"| `{c.name}` | {c.change} ({origin}) | {old_s} | {new_s} | {_cell('; '.join(notes))} |")
+        w(_Block(rows, "| … {n} more, see the JSON report | | | | |", keep=5))
         w("")
     else:
         w("No CRD changes.\n")
     if report.crd_steps:
-        w("Helm never upgrades the CRDs under `crds/`. Run this **before** `helmfile apply`:\n")
+        w("Run this **before** `helmfile apply`" + (" (stored versions first, then the CRDs Helm never upgrades)"
+                                                     if any(not s.startswith("kubectl apply") for s in report.crd_steps) else
+                                                     " (Helm never upgrades the CRDs under `crds/`)") + ":\n")
         w("```sh\n" + "\n".join(report.crd_steps) + "\n```\n")
 
     w("## Upstream notes\n")
     if not report.upstream_notes and not report.changelog:
         w("Upstream published no change notes for these versions.\n")
     if report.upstream_notes:
+        notes_lines: list[str] = []
         cur = None
         for n in report.upstream_notes:
             if n.version != cur:
-                w(f"\n**{n.version}**\n")
+                notes_lines.append(("\n" if notes_lines else "") + f"**{n.version}**\n")
                 cur = n.version
-            w(f"- {'[' + n.kind + '] ' if n.kind else ''}{n.text}")
+            notes_lines.append(f"- {'[' + n.kind + '] ' if n.kind else ''}{n.text}")
+        w(_Block(notes_lines, "- … {n} more, see the JSON report", keep=10))
         w("")
     for name, text in report.changelog:
-        w(f"<details><summary>{name} (from the NEW archive)</summary>\n\n```markdown\n{text}\n```\n\n</details>\n")
+        lines = text.splitlines()
+        w(f"<details><summary>{name} (from the NEW archive)</summary>\n\n```markdown")
+        w(_Block(lines, "… {n} more lines, see the JSON report", keep=20))
+        w("```\n\n</details>\n")
 
-    diffs = [(r, c) for r in report.releases if r.manifest_diff is not None for c in r.manifest_diff.changed]
-    if diffs:
-        w("## Appendix: manifest diff\n")
-        for r, c in diffs:
-            w(f"<details><summary>{r.env}: {c.key}</summary>\n\n```diff\n{c.diff.rstrip()}\n```\n\n</details>\n")
-    return redact("\n".join(out).rstrip() + "\n")
+    if any(r.manifest_diff is not None and (r.manifest_diff.changed or r.manifest_diff.churn_only) for r in report.releases):
+        w("## Full manifest diff\n")
+        if diff_file:
+            w(f"The unified diff of every changed resource, label churn included, is in [`{diff_file}`]({diff_file}) "
+              "next to this report.\n")
+        else:
+            w("Write the report with `--output FILE` to get the unified diff of every changed resource as a file "
+              f"(`{report.diff_file_name}`) next to it.\n")
+    return redact(_fit(parts, budget))
 
 
 # -- terminal ------------------------------------------------------------------------------------
@@ -345,8 +628,13 @@ def render_text(report: UpgradeReport, *, top: int = 10) -> str:
         lines.append(f"  {f.severity.value:8} {f.code}{env}: {f.message}")
     if len(important) > top:
         lines.append(f"  … {len(important) - top} more (write the report with --format md --output FILE)")
-    if report.images_to_mirror:
-        lines.append(f"images to mirror: {len(report.images_to_mirror)}")
+    acts = actions_of(report)
+    if acts:
+        lines.append("before merging:")
+        for i, a in enumerate(acts[:top], 1):
+            lines.append(f"  {i}. {a.text}" + (f" [{a.where}]" if a.where else ""))
+        if len(acts) > top:
+            lines.append(f"  … {len(acts) - top} more actions in the report")
     for step in report.crd_steps:
         lines.append(f"before helmfile apply: {step}")
     return redact("\n".join(lines)) + "\n"

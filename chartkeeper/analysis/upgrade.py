@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from chartkeeper import helmfile, kustomize
-from chartkeeper.analysis import chart_meta, crds, images, kube_compat, manifests
+from chartkeeper.analysis import actions, chart_meta, crds, images, kube_compat, manifests
+from chartkeeper.analysis.history import Blame
 from chartkeeper.analysis.chart_keys import build_universe, read_chart
 from chartkeeper.findings import Finding, Severity
 from chartkeeper.analysis.report import ReleaseReport, UpgradeReport, merge_env_findings
@@ -95,11 +96,14 @@ def analyze_pair(
     notes: Sequence[str] = (),
     progress: Progress | None = None,
     driver_os_suffixes: Sequence[str] = (),
+    show_label_churn: bool = False,
+    history: Blame | None = None,
 ) -> UpgradeReport:
     """Analyse the upgrade of the chart in `old_dir` to the one in `new_dir` for every release given.
 
     `crd_folder` is where the NEW chart will be vendored (relative to the repository), for the exact
-    `kubectl apply` step; `upstream_releases` are the source's `ChartRelease`s (for change notes).
+    `kubectl apply` step; `upstream_releases` are the source's `ChartRelease`s (for change notes);
+    `history` tells when and why an override line was written (the masked-default findings show it).
     """
     say = progress or (lambda _m: None)
     old_info, new_info = read_chart(old_dir), read_chart(new_dir)
@@ -114,6 +118,8 @@ def analyze_pair(
     all_crd_changes: dict[str, crds.CrdChange] = {}
     envs = [r.env for r in releases]
     diffs = manifests.DiffCache()
+    versions = [(old_info.version, new_info.version), (old_info.app_version, new_info.app_version)]
+    rendered_envs: list[str] = []
     say(f"preparing {old_info.name} {old_info.version} and {new_info.version} for Kubernetes {kube_version}")
     with prepare_chart(old_dir, kube_version=kube_version, engine=engine, api_versions=api_versions) as old_chart, \
             prepare_chart(new_dir, kube_version=kube_version, engine=engine, api_versions=api_versions) as new_chart:
@@ -148,7 +154,9 @@ def analyze_pair(
                 except ChartkeeperError as exc:  # a kustomization that does not load is a finding, not a crash
                     findings.append(Finding("patch.apply-failed", Severity.BREAKING,
                                             f"kustomize patches cannot be applied: {exc.message}", env=rel.env))
-            d = manifests.diff_manifests(old_objs, new_objs, namespace=rel.namespace, cache=diffs)
+            d = manifests.diff_manifests(old_objs, new_objs, namespace=rel.namespace, cache=diffs, versions=versions,
+                                         show_label_churn=show_label_churn)
+            rendered_envs.append(rel.env)
             old_x = images.extract(old_objs, os_suffixes=driver_os_suffixes)
             new_x = images.extract(new_objs, os_suffixes=driver_os_suffixes)
             ic = images.image_changes(old_x, new_x)
@@ -166,10 +174,16 @@ def analyze_pair(
 
     crd_list = sorted(all_crd_changes.values(), key=lambda c: c.name)
     dirs = crds.crd_dirs(crd_list)
-    steps = crds.apply_commands(crd_folder or str(new_dir), dirs) if dirs else []
-    findings += crds.crd_findings(crd_list, apply_step=steps[0] if len(steps) == 1 else None)
+    applies = crds.apply_commands(crd_folder or str(new_dir), dirs) if dirs else []
+    findings += crds.crd_findings(crd_list, apply_step=applies[0] if len(applies) == 1 else None)
+    # stored objects move off a removed storage version before any CRD is applied
+    steps = [s for c in crd_list if c.storage_version_removed for s in crds.migration_steps(c)] + applies
+    findings = actions.calibrate(findings, rendered_envs=rendered_envs)
+    findings = actions.merge_duplicates(findings)
+    if history is not None:
+        findings = [_with_pin(f, history) for f in findings]
     # crd/manifest findings without an env belong to all; the merge also folds identical per-env findings
-    merged = merge_env_findings(findings, envs)
+    merged = actions.with_actions(merge_env_findings(findings, envs))
     return UpgradeReport(
         chart=chart,
         upstream_chart=upstream_chart or new_info.name,
@@ -188,6 +202,16 @@ def analyze_pair(
         new_app_version=new_info.app_version,
         notes=tuple(notes),
     )
+
+
+def _with_pin(f: Finding, history: Blame) -> Finding:
+    """A masked default carries why we pinned it: the commit that last changed our override line."""
+    if f.code != "values.default-changed-overridden":
+        return f
+    pin = history.pin(f.file, f.line)
+    if pin is None or pin.commit == "uncommitted":
+        return f
+    return replace(f, message=f"{f.message} ({pin})", details=tuple(f.details) + (("pinned", pin.to_json()),))
 
 
 # -- gathering the inputs from the repository ---------------------------------------------------------
@@ -268,6 +292,7 @@ def analyze_upgrade(
     pre: bool = False,
     engine: str = "auto",
     out: Any = None,
+    show_label_churn: bool = False,
 ) -> UpgradeReport:
     """Fetch NEW into a temp folder and analyse the upgrade of `entry` to it; nothing in the repository changes."""
     say: Progress = (lambda m: out.info(m)) if out is not None and hasattr(out, "info") else (lambda _m: None)
@@ -298,5 +323,6 @@ def analyze_upgrade(
             chart=entry.name, upstream_chart=entry.chart, repository=entry.repository,
             kube_version=settings.kube_version, api_versions=settings.api_versions, engine=engine, patches=hooks, upstream_releases=upstream,
             crd_folder=vendored_folder_after(lock, entry, str(getattr(staged.release, "version", new_version)), settings.root),
-            notes=notes, progress=say, driver_os_suffixes=settings.driver_os_suffixes,
+            notes=notes, progress=say, driver_os_suffixes=settings.driver_os_suffixes, show_label_churn=show_label_churn,
+            history=Blame(Path(settings.root)),
         )

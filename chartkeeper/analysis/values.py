@@ -149,7 +149,7 @@ class ValuesAnalysis:
                 rename = self._rename_candidate(path)
                 if rename is not None:
                     finding("values.renamed-key", Severity.BREAKING,
-                            f"{shown}: NEW no longer has this key (likely renamed to {fmt_path(rename)}); Helm ignores our override",
+                            f"{shown}: NEW no longer has this key, probably moved to `{fmt_path(rename)}`; Helm ignores our override",
                             old=m_old, ours=m_ours, suggestion=fmt_path(rename))
                 else:
                     finding("values.removed-key", Severity.BREAKING,
@@ -199,13 +199,21 @@ class ValuesAnalysis:
             best = max(cands, key=lambda c: (_common_prefix(c, removed_at), -len(c)))
             return best + suffix
         old_has, old_val = self.old.default(removed_at)
-        if old_has and old_val not in (None, "", {}, [], True, False, 0):
+        # an empty or boolean default matches too many keys to say anything (and 1 == True in Python: by type)
+        if old_has and not isinstance(old_val, bool) and old_val is not None and old_val not in ("", {}, []) \
+                and not (type(old_val) is int and old_val == 0):
             parent = removed_at[:-1]
+            best: tuple[float, Path_] | None = None
             for cand in self.added_paths:
                 if cand[: len(parent)] == parent and len(cand) <= len(removed_at) + 1:
                     has, val = self.new.default(cand)
                     if has and _same(val, old_val):
-                        return cand + suffix
+                        # the same default under a close name (`replicaCount` -> `replicas`)
+                        close = difflib.SequenceMatcher(None, leaf.lower(), cand[-1].lower()).ratio()
+                        if close >= 0.5 and (best is None or close > best[0]):
+                            best = (close, cand)
+            if best is not None:
+                return best[1] + suffix
         return None
 
     def _close_match(self, path: Path_) -> Path_ | None:

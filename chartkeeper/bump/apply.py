@@ -137,6 +137,8 @@ def apply_bump(
         staging.stage_text(md, analysis.markdown)
         staging.stage_text(js, analysis.json_text)
         staging.stage_text(images, "".join(f"{i}\n" for i in analysis.images))
+        if analysis.diff_text:  # the full manifest diff the report links to, under the same stem
+            staging.stage_text(md.with_suffix(".diff"), analysis.diff_text)
         cl = root / "CHANGELOG.md"
         cl_text = cl.read_text(encoding="utf-8") if cl.exists() else ""
         rel_md = os.path.relpath(md, root).replace(os.sep, "/")

@@ -26,6 +26,7 @@ class Analysis:
     json_text: str
     verdict: str  # "breaking", "needs review" or "safe"
     counts: dict[str, int]  # by severity value
+    diff_text: str = ""  # the full manifest diff, committed next to the report (`<old>-to-<new>.diff`)
     images: tuple[str, ...] = ()  # new images to mirror into the air-gapped registry
     crd_steps: tuple[str, ...] = ()  # commands to run before `helmfile apply`
     envs: tuple[str, ...] = ()
@@ -53,9 +54,11 @@ def analyze(
 ) -> Analysis:
     rep = analyze_upgrade(settings, lock, target.entry, str(target.version), list(envs) or None, pre=pre, out=out)
     findings = sort_findings(rep.findings)
+    diff = _relative(report_mod.render_diff(rep), settings.root)
     return Analysis(
-        markdown=_relative(report_mod.render_markdown(rep), settings.root),
+        markdown=_relative(report_mod.render_markdown(rep, diff_file=rep.diff_file_name if diff else None), settings.root),
         json_text=_relative(report_mod.render_json(rep), settings.root),
+        diff_text=diff,
         verdict=rep.verdict,
         counts=dict(rep.counts),
         images=tuple(rep.images_to_mirror),

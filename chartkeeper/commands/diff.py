@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from chartkeeper.analysis.report import images_txt, render_json, render_markdown, render_text
+from chartkeeper.analysis.report import images_txt, render_diff, render_json, render_markdown, render_text
 from chartkeeper.analysis.upgrade import analyze_upgrade
 from chartkeeper.context import AppContext
 from chartkeeper.errors import EXIT_FINDINGS, EXIT_OK, InputError
@@ -52,6 +52,7 @@ def run(
     pre: bool = False,
     fail_on: str | None = None,
     as_json: bool = False,
+    show_label_churn: bool = False,
 ) -> int:
     out = ctx.out
     if as_json:
@@ -71,16 +72,25 @@ def run(
     if new == ChartVersion.parse(entry.version):
         out.info(f"{entry.name} is already at {entry.version}: nothing to compare")
         return EXIT_OK
-    report = analyze_upgrade(ctx.settings, lock, entry, str(new), envs or None, pre=pre, engine=ENGINES[engine], out=out)
+    report = analyze_upgrade(ctx.settings, lock, entry, str(new), envs or None, pre=pre, engine=ENGINES[engine], out=out,
+                             show_label_churn=show_label_churn)
 
-    body = {"md": render_markdown, "json": render_json, "text": render_text}[fmt](report)
+    # the full manifest diff goes to a file of its own next to the report, which links it
+    diff_text = render_diff(report) if output is not None and fmt != "text" else ""
+    diff_file = report.diff_file_name if diff_text else None
+    body = {"md": lambda r: render_markdown(r, diff_file=diff_file), "json": render_json, "text": render_text}[fmt](report)
     if output is not None:
         path = output if output.is_absolute() else Path.cwd() / output
         atomic_write_text(path, body)
+        extra = []
         if report.images_to_mirror:
             atomic_write_text(path.with_name("images.txt"), images_txt(report))
+            extra.append("images.txt")
+        if diff_file:
+            atomic_write_text(path.with_name(diff_file), diff_text)
+            extra.append(diff_file)
         out.text(render_text(report).rstrip("\n"))
-        out.info(f"report written to {output}" + (" (and images.txt)" if report.images_to_mirror else ""))
+        out.info(f"report written to {output}" + (f" (and {', '.join(extra)})" if extra else ""))
     elif fmt == "text":
         out.text(body.rstrip("\n"))
     else:

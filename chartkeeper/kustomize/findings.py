@@ -379,7 +379,7 @@ def _conflicts(step: Step, to: Trace, tn: Trace, pre: str, covered: list[tuple[s
                 f"{shown} on {rid}: upstream changed it from {_fmt(old_up)} to {_fmt(new_up)}, and "
                 f"{pre}{_what(step)} still makes it {_fmt(ours_new)}",
                 step, path=rid, old=_val(old_up), new=_val(new_up), ours=_val(ours_new),
-                line=_field_line(step, path), details=(("field", shown),),
+                line=_field_line(step, path), details=(("field", shown),) + _absent(old=old_up, new=new_up, ours=ours_new),
             ))
             if len(out) >= MAX_CONFLICTS_PER_STEP:
                 return out
@@ -418,6 +418,12 @@ def _same(a: Any, b: Any) -> bool:
     if a is fp.MISSING or b is fp.MISSING:
         return a is b
     return same(a, b)
+
+
+def _absent(**sides: Any) -> tuple[tuple[str, Any], ...]:
+    """Which of old/new/ours is absent (not null): the report shows `(absent)` there."""
+    gone = [k for k, v in sides.items() if v is fp.MISSING]
+    return (("absent", gone),) if gone else ()
 
 
 def _val(v: Any) -> Any:
