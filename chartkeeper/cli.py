@@ -191,6 +191,7 @@ def _one_env(envs: Optional[List[str]], command: str) -> Optional[str]:
 JsonOpt = typer.Option(False, "--json", help="Machine-readable JSON on stdout (the one machine format of every command).")
 FAIL_ON = click.Choice(["breaking", "review"])
 ENGINES = click.Choice(["auto", "embedded", "helm"])
+CHECK_FORMATS = click.Choice(["text", "md"])
 DIFF_FORMATS = click.Choice(["text", "md", "json"])  # json: deprecated spelling of --json
 IMAGE_FORMATS = click.Choice(["table", "list", "copy"])
 
@@ -207,6 +208,7 @@ def check(
     charts: Optional[List[str]] = typer.Argument(None, metavar="[CHART]...", help="Only these pinned charts (default: all)."),
     pre: bool = typer.Option(False, "--pre", help="Consider prereleases."),
     fail_on_update: bool = typer.Option(False, "--fail-on-update", help="Exit 1 when an update exists."),
+    fmt: str = typer.Option("text", "--format", "-f", click_type=CHECK_FORMATS, help="Human format: text (a table, default) or md (a dependency dashboard to paste into an issue or merge request). For JSON use --json."),
     json_out: bool = JsonOpt,
 ) -> None:
     """List available upgrades for the pinned charts.
@@ -215,11 +217,14 @@ def check(
     Examples:
       chartkeeper check
       chartkeeper check keycloak --pre
+      chartkeeper check --format md > dashboard.md
       chartkeeper check --json --fail-on-update
     """
     from chartkeeper.commands.check import run
 
-    _run(ctx, json_out, lambda app: run(app, charts or [], pre=pre, fail_on_update=fail_on_update))
+    if fmt != "text" and json_out:
+        raise click.UsageError(f"--json and --format {fmt} choose two formats; give one")
+    _run(ctx, json_out, lambda app: run(app, charts or [], pre=pre, fail_on_update=fail_on_update, fmt=fmt))
 
 
 def diff(

@@ -219,3 +219,29 @@ def test_empty_lock(tmp_path: Path) -> None:
     root = _deploy(tmp_path / "d", [])
     proc = _check(root, "--json")
     assert proc.returncode == 0 and json.loads(proc.stdout)["charts"] == []
+
+
+def test_markdown_dependency_dashboard(web: ChartRepoServer, tmp_path: Path) -> None:
+    root = _deploy(tmp_path / "d", [
+        {"name": "nfs", "chart": "csi-driver-nfs", "repository": web.url, "version": "v4.9.0", "constraint": "~4.9"},
+        {"name": "demo-web", "repository": web.url, "version": "1.0.0"},
+    ])
+    # an upgrade report already written where `bump` puts it: the dashboard links it
+    report = root / "reports" / "demo-web" / "1.0.0-to-2.0.0.md"
+    report.parent.mkdir(parents=True)
+    report.write_text("# Upgrade report\n")
+    proc = _check(root, "--format", "md")
+    assert proc.returncode == 0, proc.stderr
+    md = proc.stdout
+    assert md.startswith("## Chart dependency dashboard\n")
+    assert "2 charts pinned: 1 with an update, 1 held back by their constraint." in md
+    assert "| Chart | Current | Wanted | Latest | Update | Age | Report |" in md
+    web_row = next(line for line in md.splitlines() if line.startswith("| demo-web |"))
+    assert "`2.0.0`" in web_row and "🔴 major" in web_row and "days |" in web_row
+    assert "[1.0.0 → 2.0.0](reports/demo-web/1.0.0-to-2.0.0.md)" in web_row
+    nfs_row = next(line for line in md.splitlines() if line.startswith("| nfs (csi-driver-nfs) |"))
+    assert "`v4.9.0` `~4.9`" in nfs_row and "held (minor)" in nfs_row and "`4.13.4`" in nfs_row
+    # updates come first; --json and --format md together are a usage error
+    assert md.index("| demo-web |") < md.index("| nfs (csi-driver-nfs) |")
+    both = _check(root, "--format", "md", "--json")
+    assert both.returncode == 2 and "--json" in both.stderr

@@ -6,12 +6,15 @@ Exit codes: 0 all current (or updates without --fail-on-update), 1 updates with
 
 from __future__ import annotations
 
+import sys
+
 from rich.table import Table
 from rich.text import Text
 
 from chartkeeper.context import AppContext
 from chartkeeper.errors import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK
 from chartkeeper.lockfile import load_lock
+from chartkeeper.check.dashboard import render_dashboard
 from chartkeeper.check.outdated import STATUS_ERROR, STATUS_HELD, STATUS_UPDATE, CheckRow, check_entries, summarize
 from chartkeeper.output import redact
 
@@ -73,7 +76,8 @@ def _table(rows: list[CheckRow]):
     return table
 
 
-def run(ctx: AppContext, charts: list[str], pre: bool = False, fail_on_update: bool = False) -> int:
+def run(ctx: AppContext, charts: list[str], pre: bool = False, fail_on_update: bool = False, fmt: str = "text") -> int:
+    """`fmt` is the human format: `text` (a table) or `md` (a dependency dashboard to paste into an issue)."""
     out, settings = ctx.out, ctx.settings
     lock = load_lock(settings.lock_file)
     if charts:
@@ -105,6 +109,8 @@ def run(ctx: AppContext, charts: list[str], pre: bool = False, fail_on_update: b
                 "summary": {"total": summary.total, "updates": summary.updates, "held": summary.held, "errors": summary.errors},
             }
         )
+    elif fmt == "md":
+        sys.stdout.write(render_dashboard(rows, settings))
     else:
         out.result(_table(rows))
         parts = [f"{summary.total} chart{'s' * (summary.total != 1)}", f"{summary.updates} with updates"]
