@@ -24,15 +24,14 @@ order, so the same lock always gives the same bytes.
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable
 
 from chartkeeper import yamlio
 from chartkeeper.errors import InputError
+from chartkeeper.fsutil import atomic_write_text
 from chartkeeper.versions import ChartVersion, Constraint
 
 LOCK_SCHEMA_VERSION = 1
@@ -353,28 +352,6 @@ def render_lock(lock: Lock) -> str:
                     out.append(("      - " if sfirst else "        ") + f"{key}: {_q(val)}\n")
                     sfirst = False
     return "".join(out)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write `text` to `path` through a temp file in the same folder and os.replace."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if path.exists():
-            os.chmod(tmp, path.stat().st_mode & 0o777)
-        else:
-            os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def write_lock(lock: Lock, path: Path | None = None) -> Path:

@@ -42,13 +42,9 @@ from typing import Any
 
 from chartkeeper import yamlio
 from chartkeeper.errors import InputError
+from chartkeeper.fsutil import default_cache_dir
 
 CONFIG_NAME = "chartkeeper.yaml"
-
-
-def _default_cache() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "chartkeeper"
 
 
 @dataclass(frozen=True)
@@ -65,7 +61,7 @@ class Settings:
     ca_bundle: str | None = None
     plain_http: tuple[str, ...] = ()
     mirrors: tuple[tuple[str, str], ...] = ()
-    cache_dir: Path = field(default_factory=_default_cache)
+    cache_dir: Path = field(default_factory=default_cache_dir)
     offline: bool = False
     # safe-extraction limits for chart archives (see chartkeeper.vendoring.unpack.ExtractLimits)
     extract_limits: tuple[tuple[str, Any], ...] = ()
@@ -227,8 +223,6 @@ def load_settings(root: Path, overrides: dict[str, Any] | None = None) -> Settin
         keyring=str(raw["keyring"]) if raw.get("keyring") else None,
         **_image_settings(raw.get("images")),
     )
-    if os.environ.get("CHARTKEEPER_CACHE_DIR"):
-        kw["cache_dir"] = Path(os.environ["CHARTKEEPER_CACHE_DIR"])
     for k, v in (overrides or {}).items():
         if v is not None:
             kw[k] = v

@@ -7,7 +7,6 @@ and an upstream source, and never changes anything in the repository.
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,6 +21,7 @@ from chartkeeper.analysis.report import ReleaseReport, UpgradeReport, merge_env_
 from chartkeeper.analysis.secrets import register_secret_values
 from chartkeeper.analysis.values import ValuesAnalysis
 from chartkeeper.errors import ChartkeeperError, InputError
+from chartkeeper.fsutil import temp_folder
 from chartkeeper.helm.render import PreparedChart, RenderError, RenderedManifest, prepare_chart
 from chartkeeper.kustomize.findings import patch_findings
 from chartkeeper.sources.factory import open_source
@@ -314,10 +314,10 @@ def analyze_upgrade(
     target = ChartVersion.parse(new_version)
     upstream = [r for r in listing.releases if r.version <= target]
 
-    with tempfile.TemporaryDirectory(prefix="chartkeeper-diff-") as tmp:
+    with temp_folder("diff-", settings.cache_dir) as tmp:
         say(f"fetching {entry.chart} {new_version} from {entry.repository}")
         staged = stage_chart(settings, name=entry.name, chart=entry.chart, repository=entry.repository,
-                             version=new_version, staging_parent=Path(tmp))
+                             version=new_version, staging_parent=tmp)
         return analyze_pair(
             old_dir, Path(staged.folder), releases,
             chart=entry.name, upstream_chart=entry.chart, repository=entry.repository,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from chartkeeper.lockfile import atomic_write_text
+from chartkeeper.fsutil import atomic_write_text
 
 NEW_FILE = (
     "# Changelog\n"

@@ -16,7 +16,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from chartkeeper.lockfile import atomic_write_text
+from chartkeeper.fsutil import atomic_write_text
 
 STAGING_PREFIX = ".chartkeeper-bump-"
 JOURNAL_NAME = "journal.json"

@@ -13,7 +13,8 @@ from chartkeeper.analysis.report import images_txt, render_diff, render_json, re
 from chartkeeper.analysis.upgrade import analyze_upgrade
 from chartkeeper.context import AppContext
 from chartkeeper.errors import EXIT_FINDINGS, EXIT_OK, InputError
-from chartkeeper.lockfile import atomic_write_text, load_lock
+from chartkeeper.fsutil import atomic_write_text
+from chartkeeper.lockfile import load_lock
 from chartkeeper.sources.factory import open_source
 from chartkeeper.versions import ChartVersion, newest, resolve_target
 

@@ -16,7 +16,7 @@ from chartkeeper.context import AppContext
 from chartkeeper.errors import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, InputError
 from chartkeeper.imageref import parse_reference
 from chartkeeper.images.inventory import build_inventory, with_presence
-from chartkeeper.lockfile import atomic_write_text
+from chartkeeper.fsutil import atomic_write_text
 from chartkeeper.sources.registry import check_images
 
 FORMATS = ("table", "list", "copy")

@@ -23,13 +23,13 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 from chartkeeper import yamlio
 from chartkeeper.errors import ChartkeeperError, InputError
+from chartkeeper.fsutil import temp_folder
 
 ENGINES = ("auto", "embedded", "helm")
 
@@ -243,7 +243,7 @@ class PreparedChart:
 
     def _render_binary(self, values: dict[str, Any], release: str, namespace: str) -> tuple[list[RenderedManifest], str]:
         assert self._helm
-        with tempfile.TemporaryDirectory(prefix="chartkeeper-helm-") as tmp:
+        with temp_folder("helm-") as tmp:
             vfile = Path(tmp) / "values.json"
             vfile.write_text(json.dumps(values))
             cmd = [self._helm, "template", release, str(self.chart_dir), "--namespace", namespace,

@@ -18,6 +18,7 @@ from typing import Any
 
 from chartkeeper import yamlio
 from chartkeeper.errors import InputError
+from chartkeeper.fsutil import temp_folder
 
 _SEP = "__ck__"
 
@@ -79,7 +80,7 @@ def _mtime_key(entry: Path) -> float:
 
 @lru_cache(maxsize=16)
 def _write_values_cached(exe: str, entry: str, env_name: str, _key: float) -> tuple:
-    with tempfile.TemporaryDirectory(prefix="ck-write-values-") as tmp:
+    with temp_folder("write-values-") as tmp:
         template = os.path.join(tmp, "{{ .Release.Namespace }}" + _SEP + "{{ .Release.Name }}.yaml")
         proc = _run(Path(exe), Path(entry), env_name, ["write-values", "--output-file-template", template])
         if proc.returncode != 0:

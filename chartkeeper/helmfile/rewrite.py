@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from chartkeeper.lockfile import atomic_write_text
+from chartkeeper.fsutil import atomic_write_text
 
 # `chart: path`, `- chart: "path"`, `chart: 'path'  # comment` — group "val" is the raw path text.
 _CHART_LINE_RE = re.compile(

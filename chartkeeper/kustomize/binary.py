@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 
 from chartkeeper import yamlio
 from chartkeeper.errors import InputError
+from chartkeeper.fsutil import temp_folder
 from chartkeeper.kustomize.loader import KUSTOMIZATION_NAMES
 from chartkeeper.kustomize.model import Kustomization
 
@@ -65,8 +65,8 @@ def run_binary(
     binary: Binary, manifests: list[dict[str, Any]], kustomization: Kustomization
 ) -> tuple[list[dict[str, Any]] | None, str | None]:
     """(patched manifests, None) or (None, the tool's error message)."""
-    with tempfile.TemporaryDirectory(prefix="chartkeeper-kustomize-") as tmp:
-        work = Path(tmp) / "kustomization"
+    with temp_folder("kustomize-") as tmp:
+        work = tmp / "kustomization"
         shutil.copytree(kustomization.directory, work, symlinks=False)
         for name in KUSTOMIZATION_NAMES:
             (work / name).unlink(missing_ok=True)

@@ -8,18 +8,19 @@ One folder per index URL (a hash of the URL; the URL never carries credentials):
 
 A revalidation that answers 304 reuses `charts/<chart>.json` without reading or parsing
 `index.yaml`; a chart asked for the first time is extracted from the stored body once. Every
-file is written through a temp file and os.replace, so concurrent runs never see half a file.
+file is written through a temp file and os.replace (`fsutil`), so concurrent runs never see half a
+file.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from chartkeeper.fsutil import atomic_write_bytes, sweep_temp_files
 
 
 @dataclass(frozen=True)
@@ -31,18 +32,8 @@ class CacheMeta:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    # A cache entry is private (0600 files, 0700 folders) and cheap to lose: no fsync.
+    atomic_write_bytes(path, data, mode=None, fsync=False, dir_mode=0o700)
 
 
 class IndexCache:
@@ -69,6 +60,7 @@ class IndexCache:
 
     def store(self, body: bytes, etag: str | None, last_modified: str | None) -> CacheMeta:
         sha = hashlib.sha256(body).hexdigest()
+        sweep_temp_files(self.dir)  # what a killed run's writes left (their process is gone)
         old = self.meta()
         if old is None or old.sha256 != sha:
             _atomic_write(self.dir / "index.yaml", body)

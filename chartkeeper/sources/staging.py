@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
-import os
-import tempfile
 from pathlib import Path
 from typing import BinaryIO, Callable
 
 from chartkeeper.errors import IntegrityError
+from chartkeeper.fsutil import atomic_file, sha256_of
 
 
 def staged_write(dest: Path, expected: str | None, write: Callable[[BinaryIO], str | None], what: str) -> str:
@@ -16,29 +14,13 @@ def staged_write(dest: Path, expected: str | None, write: Callable[[BinaryIO], s
 
     `write` may return the digest it computed while writing (saves a second read). On a
     mismatch with `expected` an IntegrityError names both digests and no file is left behind.
+    Archives are fsynced before the swap and readable by everyone (0644), like Helm's.
     """
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".partial", dir=dest.parent)
-    try:
-        with os.fdopen(fd, "w+b") as fh:
-            got = write(fh)
+    with atomic_file(Path(dest), mode=0o644, fsync=True) as fh:
+        got = write(fh)
+        if got is None:
             fh.flush()
-            if got is None:
-                fh.seek(0)
-                h = hashlib.sha256()
-                for chunk in iter(lambda: fh.read(1 << 20), b""):
-                    h.update(chunk)
-                got = "sha256:" + h.hexdigest()
-            os.fsync(fh.fileno())
+            got = sha256_of(fh)
         if expected is not None and got != expected:
             raise IntegrityError(f"{what}: digest mismatch: the source publishes {expected}, the archive is {got}")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dest)
-        return got
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    return got

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
-import re
 import shutil
 import tempfile
 import uuid
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING, Callable, Mapping
 
 from chartkeeper import yamlio
 from chartkeeper.errors import InputError, IntegrityError, SourceError
+from chartkeeper.fsutil import sweep_temp_files
 from chartkeeper.lockfile import LockEntry, Subchart
 from chartkeeper.sources.base import ChartRelease, Source
 from chartkeeper.sources.factory import open_source
@@ -305,8 +305,8 @@ def _fsync_dir(path: Path) -> None:
 
 def clean_leftovers(parent: Path) -> list[Path]:
     """Remove what an interrupted run left in the lock's folder `parent` (hold the run lock):
-    `.chartkeeper-staging-*` folders, and the temp files of atomic writes (`.<file>.*.tmp`) of
-    the lock and of the per-file manifests in `.treesums/`."""
+    `.chartkeeper-staging-*` folders, and the temp files of atomic writes (`fsutil`) of the lock
+    and of the per-file manifests in `.treesums/`."""
     removed: list[Path] = []
     if not parent.is_dir():
         return removed
@@ -314,13 +314,8 @@ def clean_leftovers(parent: Path) -> list[Path]:
         if not folder.is_dir():
             continue
         for p in sorted(folder.iterdir()):
-            if p.name.startswith(STAGING_PREFIX) or (
-                p.name.startswith(".") and p.name.endswith(".tmp") and _ATOMIC_TMP_RE.match(p.name) and p.is_file()
-            ):
+            if p.name.startswith(STAGING_PREFIX):
                 _remove(p)
                 removed.append(p)
-    return removed
-
-
-# lockfile.atomic_write_text: mkstemp(prefix=".<name>.", suffix=".tmp")
-_ATOMIC_TMP_RE = re.compile(r"^\.[^/]+\.[A-Za-z0-9_]{8}\.tmp$")
+        removed += sweep_temp_files(folder, all_writers=True)  # the run lock keeps other writers out
+    return sorted(removed)

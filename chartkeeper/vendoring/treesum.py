@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from chartkeeper.errors import InputError
-from chartkeeper.lockfile import atomic_write_text
+from chartkeeper.fsutil import atomic_write_text
 
 HEADER = "# chartkeeper tree manifest v1\n"
 MANIFEST_DIR = ".treesums"
