@@ -129,6 +129,43 @@ def is_sops_encrypted(data: Any) -> bool:
     return isinstance(meta, dict) and any(k in meta for k in ("mac", "lastmodified", "version", "age", "pgp", "kms"))
 
 
+# Keys that, below a secret-ish key, name or place a Secret rather than hold one
+# (`extraSecretMounts[].mountPath`, `volumes[].secret.secretName`, `items[].path`).
+_REFERENCE_WORDS = {"name", "names", "path", "paths", "mountpath", "mount", "subpath", "file", "files", "ref",
+                    "readonly", "mode", "defaultmode", "optional", "enabled", "enable", "create", "type",
+                    "annotations", "labels", "selector", "existing"}
+_FILE_PATH_RE = re.compile(r"^(?:/|\./|\.\./|~/)[^\s:]*$")
+# sops ciphertext (`ENC[AES256_GCM,data:…,type:str]`), as a whole value or inside a rendered one
+_SOPS_RE = re.compile(r"ENC\[[A-Z0-9_]+,data:[^\]]*\]")
+
+
+def _is_reference_key(key: Any) -> bool:
+    if not isinstance(key, str):
+        return False
+    words = _words(key)
+    if not words:
+        return False
+    if words[0] == "existing" or "".join(words) in _REFERENCE_WORDS or words[-1] in _REFERENCE_WORDS:
+        return True
+    return len(words) > 1 and words[-2:] == ["secret", "name"]
+
+
+def is_secret_value(value: Any, key: Any = None, own_key_secret: bool = False) -> bool:
+    """Under a secret-ish key, is this leaf a secret? Masking hides values, not structure:
+    booleans are never secrets, nor are numbers (unless their own key names a credential:
+    `password: 12345`), file paths (`tls.key: /tls/tls.key`), or what a reference key holds
+    (`secretName`, `existingSecret`, `mountPath`: they name or place a Secret, they are not one)."""
+    if value is None or isinstance(value, bool):
+        return False
+    if isinstance(value, (int, float)):
+        return own_key_secret
+    if not own_key_secret and _is_reference_key(key):
+        return False
+    if isinstance(value, str) and _FILE_PATH_RE.match(value) and not _SOPS_RE.search(value):
+        return False
+    return True
+
+
 def _mask_tree(node: Any, masked: Callable[[tuple], bool], path: tuple) -> Any:
     if isinstance(node, dict):
         out = {}
@@ -136,23 +173,43 @@ def _mask_tree(node: Any, masked: Callable[[tuple], bool], path: tuple) -> Any:
         for k, v in node.items():
             p = path + (k,)
             if is_secret_key(k, parent):
-                out[k] = _mask_all(v)
+                out[k] = _mask_secret(v, k, True)
             else:
                 out[k] = _mask_tree(v, masked, p)
         return out
     if isinstance(node, list):
         return [_mask_tree(v, masked, path + (i,)) for i, v in enumerate(node)]
-    if node is not None and masked(path):
+    if node is not None and masked(path) and not isinstance(node, bool):
         return MASK
+    if isinstance(node, str) and "ENC[" in node:
+        return _SOPS_RE.sub(MASK, node)  # a sops secret a template copied into a value
     return node
 
 
-def _mask_all(node: Any) -> Any:
+def _mask_secret(node: Any, key: Any, own: bool) -> Any:
+    """The subtree under a secret-ish key: leaves masked by `is_secret_value`."""
     if isinstance(node, dict):
-        return {k: _mask_all(v) for k, v in node.items()}
+        out = {}
+        for k, v in node.items():
+            if is_secret_key(k, key):
+                out[k] = _mask_secret(v, k, True)
+            elif _is_reference_key(k):
+                out[k] = _unmask_ref(v)
+            else:
+                out[k] = _mask_secret(v, k, False)
+        return out
     if isinstance(node, list):
-        return [_mask_all(v) for v in node]
-    return None if node is None else MASK
+        return [_mask_secret(v, key, own) for v in node]
+    return MASK if is_secret_value(node, key, own) else node
+
+
+def _unmask_ref(node: Any) -> Any:
+    # a reference's subtree (`secretRef: {name: …}`) is names, but a sops value stays hidden
+    if isinstance(node, dict):
+        return {k: _unmask_ref(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_unmask_ref(v) for v in node]
+    return _SOPS_RE.sub(MASK, node) if isinstance(node, str) else node
 
 
 def mask_values(

@@ -363,8 +363,10 @@ class StateLoader:
                 if secret or is_secret_file(p):
                     self.secret_files.append(p)
                 if is_sops_encrypted(data):
+                    # never decrypted: sops leaves the keys readable, so templates still find
+                    # them and render the ciphertext, which masking hides leaf by leaf
                     self.encrypted_files.append(p)
-                    continue  # never decrypted: its keys are simply not known here
+                    data = {k: v for k, v in data.items() if k != "sops"}
                 merge_into(out, data)
         return out
 

@@ -144,3 +144,29 @@ def test_values_namespace_slash_name_not_installed_and_one_failing_release(tmp_p
     assert "color: blue" in p.stdout and "color: green" in p.stdout
     assert "# error: broken.yaml.gotmpl:1: .Values.notDefinedHere" in p.stdout
     assert "1 of 3 release(s) could not be read: red/api" in p.stderr
+
+
+def test_sops_environment_secret_used_in_a_template_is_masked_not_fatal(tmp_path: Path) -> None:
+    """An encrypted environment `secrets:` file is never decrypted; a template that reads it
+    renders, and the secret part of the value is masked."""
+    from tests.support.charts import write_tree
+
+    from .conftest import tree_settings
+
+    write_tree(
+        tmp_path,
+        {
+            "c/Chart.yaml": "apiVersion: v2\nname: c\nversion: 0.1.0\n",
+            "helmfile.yaml": "environments:\n  prod:\n    values:\n    - {db: {host: db}}\n    secrets:\n    - secrets.yaml\n---\n"
+            "releases:\n- name: app\n  namespace: ns\n  chart: ./c\n  values:\n  - v.yaml.gotmpl\n",
+            "secrets.yaml": "db:\n  password: ENC[AES256_GCM,data:cGFzcw==,iv:aXY=,tag:dGFn,type:str]\n"
+            "sops:\n  age: []\n  lastmodified: '2025-09-03T10:00:00Z'\n  mac: ENC[AES256_GCM,data:xyz]\n  version: 3.8.1\n",
+            "v.yaml.gotmpl": "url: pg://app:{{ .Values.db.password }}@{{ .Values.db.host }}\nhost: {{ .Values.db.host }}\n",
+        },
+    )
+    settings = tree_settings(tmp_path, "helmfile.yaml")
+    _configure(settings)
+    p = ck(settings, "values", "app", "--env", "prod")
+    assert p.returncode == 0, p.stderr
+    assert "url: pg://" in p.stdout and "***@db" in p.stdout and "host: db" in p.stdout
+    assert "ENC[" not in p.stdout and "cGFzcw" not in p.stdout
