@@ -33,6 +33,8 @@ releases:
     chart: ./charts/web
     values:
       - values/web.yaml.gotmpl
+    postRenderer: ../patches/kustomize-post-renderer.sh
+    postRendererArgs: [../patches/web]
   - name: cache
     namespace: web
     chart: bitnami/redis

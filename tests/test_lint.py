@@ -282,3 +282,23 @@ def test_a_site_that_enables_its_encrypted_secrets_still_lints_clean(tree: Path)
     )
     report = _lint(tree, ["dev"])
     assert not report.has_problems, [(f.code, f.message) for f in report.findings if f.severity is not Severity.INFO]
+
+
+def test_a_local_chart_in_a_folder_named_like_a_patch_folder_gets_no_patches(tree: Path) -> None:
+    """`patches/gpu-operator/` belongs to the gpu-operator release (its postRendererArgs say so), not to a
+    local chart that happens to live in a folder named `gpu-operator`."""
+    write_chart(tree / "helmfile/charts/custom", "gpu-operator-addons", "0.1.0", folder="gpu-operator", templates={
+        "deployment.yaml": (
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ .Release.Name }}-exporter\n"
+            "spec:\n  selector: {matchLabels: {app: x}}\n  template:\n    metadata: {labels: {app: x}}\n"
+            "    spec:\n      containers: [{name: x, image: registry.example/x:1}]\n"
+        ),
+    })
+    release = tree / "helmfile/releases/applications/astrago.yaml"
+    release.write_text(release.read_text() + (
+        "  - name: gpu-operator-addons\n    namespace: gpu-operator\n    chart: ../../charts/custom/gpu-operator\n"
+    ))
+    report = _lint(tree, ["prod"])
+    assert any("gpu-operator-addons" in c for c in report.checked), report.checked
+    assert not any(c.startswith("patches ") and "gpu-operator-addons" in c for c in report.checked)
+    assert not [f for f in report.findings if f.code.startswith("patch.")], [f.message for f in report.findings]

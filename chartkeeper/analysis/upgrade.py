@@ -42,15 +42,24 @@ class ReleaseInput:
     provenance: Any = None
     values_files: tuple[str, ...] = ()
     secret_files: tuple[str, ...] = ()  # values files whose every value is secret (masked in the report)
+    # the kustomization its post-renderer applies; `from_helmfile` says the helmfile was read, so None
+    # means "no patches" rather than "unknown" (then the chart's `<patches>/<chart>/` is used)
+    kustomization: Path | None = None
+    from_helmfile: bool = False
 
 
 @dataclass(frozen=True)
 class PatchHooks:
-    """How to apply our kustomize patches and judge them (the kustomize module, when a kustomization exists)."""
+    """How to apply our kustomize patches and judge them (the kustomize module)."""
 
-    kustomization_dir: Path
-    apply: Callable[[list[dict[str, Any]], Path], Any]  # a list of manifests, or a result with `.manifests`
+    kustomization_dir: Path | None  # `<patches>/<chart>/`, for releases whose helmfile wiring is unknown
+    # (old, new, kustomization dir, namespace=) -> (patched OLD, patched NEW), both by the same engine;
+    # each a list of manifests or a result with `.manifests`
+    apply_pair: Callable[..., tuple[Any, Any]]
     findings: Callable[..., list[Finding]] | None = None  # (old, new, dir, namespace=release namespace)
+
+    def kustomization_for(self, rel: ReleaseInput) -> Path | None:
+        return rel.kustomization if rel.from_helmfile else (rel.kustomization or self.kustomization_dir)
 
 
 def _manifests_of(result: Any, notes: list[str], side: str) -> list[dict[str, Any]]:
@@ -62,6 +71,8 @@ def _manifests_of(result: Any, notes: list[str], side: str) -> list[dict[str, An
         note = f"kustomize patches applied with {engine}"
         if note not in notes:
             notes.append(note)
+    if getattr(result, "note", None) and result.note not in notes:
+        notes.append(result.note)
     if getattr(result, "build_error", None):
         notes.append(f"{side}: kustomize would refuse these manifests: {result.build_error}")
     return list(result.manifests)
@@ -143,13 +154,15 @@ def analyze_pair(
             old_objs, new_objs = [m.obj for m in old_m], [m.obj for m in new_m]
             patched = False
             patch_notes: list[str] = []
-            if patches is not None:
+            kdir = patches.kustomization_for(rel) if patches is not None else None
+            if patches is not None and kdir is not None:
                 try:
-                    p_old = _manifests_of(patches.apply(old_objs, patches.kustomization_dir), patch_notes, "OLD")
-                    p_new = _manifests_of(patches.apply(new_objs, patches.kustomization_dir), patch_notes, "NEW")
+                    r_old, r_new = patches.apply_pair(old_objs, new_objs, kdir, namespace=rel.namespace)
+                    p_old = _manifests_of(r_old, patch_notes, "OLD")
+                    p_new = _manifests_of(r_new, patch_notes, "NEW")
                     if patches.findings is not None:
                         findings += [f if f.env else replace(f, env=rel.env) for f in patches.findings(
-                            old_objs, new_objs, patches.kustomization_dir, namespace=rel.namespace)]
+                            old_objs, new_objs, kdir, namespace=rel.namespace)]
                     old_objs, new_objs, patched = p_old, p_new, True
                 except ChartkeeperError as exc:  # a kustomization that does not load is a finding, not a crash
                     findings.append(Finding("patch.apply-failed", Severity.BREAKING,
@@ -242,6 +255,7 @@ def releases_from_helmfile(settings: Any, lock: Any, entry: Any, envs: list[str]
     if unknown:
         raise InputError(f"unknown environment(s) {', '.join(unknown)} (the helmfile defines: {', '.join(known) or 'none'})")
     out: list[ReleaseInput] = []
+    patches_root = settings.path(settings.patches_dir)
     for env in wanted:
         state = helmfile.load_state(settings, env)
         for rel in helmfile.releases_for_chart(state, lock, entry.name):
@@ -253,7 +267,9 @@ def releases_from_helmfile(settings: Any, lock: Any, entry: Any, envs: list[str]
                 notes.append(f"{env}: {rel.id} reads encrypted values ({', '.join(eff.encrypted_files)}); "
                              "they are not decrypted, so keys set only there are not analysed")
             out.append(ReleaseInput(env, rel.name, rel.namespace or "default", dict(eff.values or {}), eff.provenance,
-                                    tuple(eff.sources), tuple(eff.secret_files)))
+                                    tuple(eff.sources), tuple(eff.secret_files),
+                                    kustomization=kustomize.release_kustomization(rel, patches_root, entry.name),
+                                    from_helmfile=True))
     if not out:
         notes.append(f"no helmfile release uses {entry.name} in {', '.join(wanted)}: analysed with the chart defaults only")
     return out, notes
@@ -266,20 +282,24 @@ def _rel(path: Path, root: Path) -> str:
         return path.as_posix()
 
 
-def patch_hooks(settings: Any, entry: Any) -> tuple[PatchHooks | None, list[str]]:
-    """Our kustomize patches for the chart (`<patches>/<chart>/kustomization.yaml`), when there are any."""
+def patch_hooks(settings: Any, entry: Any, releases: Sequence[ReleaseInput] = ()) -> tuple[PatchHooks | None, list[str]]:
+    """Our kustomize patches: each release's from its helmfile wiring (`ReleaseInput.kustomization`),
+    `<patches>/<chart>/` for releases whose wiring is unknown. None when no release has patches. The
+    engine (`$CHARTKEEPER_KUSTOMIZE`) is chosen once here and patches OLD and NEW alike."""
     kdir = settings.path(settings.patches_dir) / entry.name
-    if not any((kdir / n).is_file() for n in ("kustomization.yaml", "kustomization.yml", "Kustomization")):
-        return None, []
     root = Path(settings.root)
+    has_own = kdir.is_dir() and kustomize.find_kustomization(kdir) is not None
+    if not has_own and not any(r.kustomization for r in releases):
+        return None, []
+    engine = kustomize.select_engine()  # a bad CHARTKEEPER_KUSTOMIZE is bad input (exit 2), before any work
 
-    def apply(objs: list[dict[str, Any]], d: Path) -> Any:
-        return kustomize.apply_kustomization(objs, d, engine="auto", root=root)
+    def apply_pair(old: list[dict[str, Any]], new: list[dict[str, Any]], d: Path, namespace: str = "") -> tuple[Any, Any]:
+        return kustomize.apply_pair(old, new, d, engine=engine, root=root, namespace=namespace)
 
     def findings(old: list[dict[str, Any]], new: list[dict[str, Any]], d: Path, namespace: str = "") -> list[Finding]:
         return patch_findings(old, new, d, chart=entry.name, root=root, namespace=namespace)
 
-    return PatchHooks(kdir, apply, findings), []
+    return PatchHooks(kdir if has_own else None, apply_pair, findings), []
 
 
 def analyze_upgrade(
@@ -303,7 +323,7 @@ def analyze_upgrade(
     releases, notes = releases_from_helmfile(settings, lock, entry, envs)
     if not releases:
         releases = [ReleaseInput(env, entry.name, "default", {}) for env in (envs or ["default"])]
-    hooks, pnotes = patch_hooks(settings, entry)
+    hooks, pnotes = patch_hooks(settings, entry, releases)
     notes += pnotes
 
     source = open_source(entry.repository, settings)

@@ -18,7 +18,7 @@ from chartkeeper.analysis.images import Extraction, InvalidImage, extract
 from chartkeeper.errors import ChartkeeperError, InputError
 from chartkeeper.helm.render import PreparedChart, prepare_chart
 from chartkeeper.helmfile.select import chart_kind, lock_of, releases_matching
-from chartkeeper.kustomize import apply_kustomization, find_kustomization
+from chartkeeper.kustomize import apply_kustomization, release_kustomization
 from chartkeeper.settings import Settings
 
 Progress = Callable[[str], None]
@@ -72,16 +72,9 @@ class Inventory:
     errors: tuple[str, ...] = field(default=())  # releases that did not render
 
 
-def _patch_dir(settings: Settings, release: Any, name: str) -> Path | None:
-    """The kustomization the release's post-renderer applies, else `<patches>/<chart>/` when it exists."""
-    for arg in tuple(getattr(release, "post_renderer_args", ()) or ()):
-        candidate = Path(arg) if Path(arg).is_absolute() else release.base_dir / arg
-        if candidate.is_dir() and find_kustomization(candidate) is not None:
-            return candidate
-    candidate = settings.path(settings.patches_dir) / name
-    if candidate.is_dir() and find_kustomization(candidate) is not None:
-        return candidate
-    return None
+def _patch_dir(settings: Settings, release: Any, vendored: str | None) -> Path | None:
+    """The kustomization the release's post-renderer applies (see `kustomize.release_kustomization`)."""
+    return release_kustomization(release, settings.path(settings.patches_dir), vendored)
 
 
 def build_inventory(
@@ -137,9 +130,10 @@ def build_inventory(
                             rel.chart_path, kube_version=settings.kube_version, api_versions=settings.api_versions)
                     result = chart.render(values, release=rel.name, namespace=rel.namespace or "default")
                     objs = [m.obj for m in result.manifests if not m.is_crd_file]
-                    pdir = _patch_dir(settings, rel, kind if kind not in ("custom", "unpinned") else rel.chart_path.name)
+                    pdir = _patch_dir(settings, rel, kind if kind not in ("custom", "unpinned") else None)
                     if pdir is not None:
-                        objs = list(apply_kustomization(objs, pdir, engine="auto", root=settings.root).manifests)
+                        objs = list(apply_kustomization(objs, pdir, root=settings.root,
+                                                        namespace=rel.namespace or "default").manifests)
                 except ChartkeeperError as exc:
                     errors.append(f"{rid}: does not render: {exc.message}")
                     continue

@@ -25,10 +25,35 @@ RENDERED_NAME = "chartkeeper-rendered.yaml"
 TIMEOUT = 120
 
 
+# The embedded engine and the differential corpus follow kustomize v5 (kyaml merge2, v5 patch
+# ordering); an older kustomize merges differently, so its output is not used.
+MIN_KUSTOMIZE = (5, 0, 0)
+
+
 @dataclass(frozen=True)
 class Binary:
     command: tuple[str, ...]  # e.g. ("/usr/bin/kubectl", "kustomize")
-    label: str  # e.g. "kubectl 1.35.2 (kustomize v5.7.1)"
+    label: str  # e.g. "kubectl 1.35.2 (kustomize v5.7.1)": shown in reports, never a path
+    kind: str = "kubectl"  # "kubectl" or "kustomize"
+    kustomize_version: tuple[int, ...] | None = None  # None when it cannot be told
+
+    @property
+    def supported(self) -> bool:
+        return self.kustomize_version is not None and self.kustomize_version >= MIN_KUSTOMIZE
+
+    @property
+    def unsupported_reason(self) -> str | None:
+        if self.supported:
+            return None
+        if self.kustomize_version is None:
+            return f"{self.label}: its kustomize version cannot be told"
+        return (f"{self.label}: kustomize older than v{'.'.join(map(str, MIN_KUSTOMIZE))}, whose merges differ "
+                "from what chartkeeper models")
+
+
+def _version_tuple(text: str | None) -> tuple[int, ...] | None:
+    m = re.match(r"v?(\d+)\.(\d+)\.(\d+)", text or "")
+    return tuple(int(x) for x in m.groups()) if m else None
 
 
 @lru_cache(maxsize=8)
@@ -45,26 +70,31 @@ def _probe(path: str, kind: str) -> Binary | None:
         if not kz:
             return None  # a kubectl without built-in kustomize (older than 1.14) cannot help
         label = f"kubectl {client.group(1) if client else '?'} (kustomize {kz.group(1)})"
-        return Binary((path, "kustomize"), label)
+        return Binary((path, "kustomize"), label, "kubectl", _version_tuple(kz.group(1)))
     version = re.search(r"(v?\d+\.\d+\.\d+)", text)
-    return Binary((path, "build"), f"kustomize {version.group(1) if version else '?'}")
+    found = version.group(1) if version else None
+    return Binary((path, "build"), f"kustomize {found or '?'}", "kustomize", _version_tuple(found))
+
+
+def find_tool(kind: str) -> Binary | None:
+    """`kubectl` (with kustomize built in) or `kustomize` first on PATH, supported or not; None when absent."""
+    path = shutil.which(kind)
+    return _probe(path, kind) if path else None
 
 
 def find_binary() -> Binary | None:
-    """`kubectl` (with kustomize built in) on PATH, else `kustomize`; None when neither works."""
-    for name, kind in (("kubectl", "kubectl"), ("kustomize", "kustomize")):
-        path = shutil.which(name)
-        if path:
-            found = _probe(path, kind)
-            if found is not None:
-                return found
+    """A supported `kubectl` on PATH, else a supported `kustomize`; None when neither is there and works."""
+    for kind in ("kubectl", "kustomize"):
+        found = find_tool(kind)
+        if found is not None and found.supported:
+            return found
     return None
 
 
 def run_binary(
     binary: Binary, manifests: list[dict[str, Any]], kustomization: Kustomization
 ) -> tuple[list[dict[str, Any]] | None, str | None]:
-    """(patched manifests, None) or (None, the tool's error message)."""
+    """(patched manifests, None) or (None, the tool's error message: for logs and tests, not for reports)."""
     with temp_folder("kustomize-") as tmp:
         work = tmp / "kustomization"
         shutil.copytree(kustomization.directory, work, symlinks=False)
@@ -85,10 +115,25 @@ def run_binary(
         except OSError as exc:
             return None, f"{binary.label} could not run: {exc.strerror}"
     if proc.returncode != 0:
-        lines = [ln for ln in proc.stderr.splitlines() if ln.strip() and not ln.startswith("# Warning")]
-        return None, (lines[-1] if lines else f"exit code {proc.returncode}").removeprefix("error: ")
+        return None, _error_of(proc.stderr, proc.returncode)
     try:
         docs = yamlio.loads_all(proc.stdout, f"{binary.label} output")
     except InputError as exc:
         return None, str(exc)
     return [d for d in docs if isinstance(d, dict)], None
+
+
+_KLOG = re.compile(r'^[IWEF]\d{4} [\d:.]+\s+\d+ \S+\] "(?P<msg>[^"]*)"(?: err="(?P<err>(?:[^"\\]|\\.)*)")?')
+
+
+def _error_of(stderr: str, code: int) -> str:
+    """The tool's error in one line: the `error:` line, or the `err=` of a klog line (builds that log
+    through klog print `E1201 15:19:18.119014 13396 run.go:72] "command failed" err="..."`)."""
+    for line in reversed(stderr.splitlines()):
+        line = line.strip()
+        if line.lower().startswith("error:"):
+            return line.split(":", 1)[1].strip()
+        m = _KLOG.match(line)
+        if m:
+            return (m.group("err") or m.group("msg")).replace('\\"', '"')
+    return f"exit code {code}"

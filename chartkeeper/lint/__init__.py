@@ -303,14 +303,15 @@ def _check_release(ctx: _Ctx, model: Any, state: Any, release: Any, env: str) ->
     manifests = _render(ctx, chart_dir, ev.values, release, env)
     if manifests is None:
         return
-    if patch_dir is None:
-        name = vendored_entry.name if vendored_entry else chart_dir.name
-        candidate = ctx.settings.path(ctx.settings.patches_dir) / name
+    if patch_dir is None and vendored_entry is not None and not getattr(release, "post_renderer", None):
+        # a vendored chart's release with no post-renderer: `<patches>/<chart>/` is not wired (reported
+        # as such); still tell whether it would apply. A local chart's folder name proves nothing.
+        candidate = ctx.settings.path(ctx.settings.patches_dir) / vendored_entry.name
         if (candidate / "kustomization.yaml").is_file():
-            patch_dir = candidate  # not wired, already reported; still tell whether it would apply
+            patch_dir = candidate
     if patch_dir is not None and (patch_dir / "kustomization.yaml").is_file():
         ctx.checked.append(f"patches {ctx.rel(patch_dir)} on {release.id}/{env}")
-        ctx.extend(_with_env(_check_patches(ctx, manifests, patch_dir), env))
+        ctx.extend(_with_env(_check_patches(ctx, manifests, patch_dir, release.namespace or "default"), env))
 
 
 def _skip_deps(state: Any, release: Any) -> bool:
@@ -466,9 +467,9 @@ def _render(ctx: _Ctx, chart_dir: Path, values: Mapping[str, Any], release: Any,
     return [m.obj for m in result.manifests if not m.is_crd_file]
 
 
-def _check_patches(ctx: _Ctx, manifests: list[dict[str, Any]], folder: Path) -> list[Finding]:
+def _check_patches(ctx: _Ctx, manifests: list[dict[str, Any]], folder: Path, namespace: str) -> list[Finding]:
     try:
-        return list(check_patches(manifests, folder, root=ctx.settings.root))
+        return list(check_patches(manifests, folder, root=ctx.settings.root, namespace=namespace))
     except ChartkeeperError as exc:  # a kustomization the engine cannot model
         return [Finding("lint.patch-invalid", Severity.BREAKING, exc.message, file=ctx.rel(folder / "kustomization.yaml"))]
 
