@@ -7,10 +7,10 @@ and an upstream source, and never changes anything in the repository.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from chartkeeper import helmfile, kustomize
 from chartkeeper.analysis import actions, chart_meta, crds, images, kube_compat, manifests
@@ -46,6 +46,7 @@ class ReleaseInput:
     # means "no patches" rather than "unknown" (then the chart's `<patches>/<chart>/` is used)
     kustomization: Path | None = None
     from_helmfile: bool = False
+    templated: Mapping[tuple, Any] = field(default_factory=dict)  # values a template decides (helmfile.templated_overrides)
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,8 @@ def analyze_pair(
         for rel in releases:
             say(f"{rel.env}: analysing release {rel.release}")
             register_secret_values(rel.values, rel.secret_files, rel.provenance)
-            findings += va.analyze(rel.values, rel.provenance, env=rel.env, secret_files=rel.secret_files)
+            findings += va.analyze(rel.values, rel.provenance, env=rel.env, secret_files=rel.secret_files,
+                                   templated=rel.templated)
             old_m, old_res, old_err = _render(old_chart, rel)
             new_m, new_res, new_err = _render(new_chart, rel)
             if new_err:
@@ -269,7 +271,7 @@ def releases_from_helmfile(settings: Any, lock: Any, entry: Any, envs: list[str]
             out.append(ReleaseInput(env, rel.name, rel.namespace or "default", dict(eff.values or {}), eff.provenance,
                                     tuple(eff.sources), tuple(eff.secret_files),
                                     kustomization=kustomize.release_kustomization(rel, patches_root, entry.name),
-                                    from_helmfile=True))
+                                    from_helmfile=True, templated=helmfile.templated_overrides(state, eff)))
     if not out:
         notes.append(f"no helmfile release uses {entry.name} in {', '.join(wanted)}: analysed with the chart defaults only")
     return out, notes

@@ -84,6 +84,18 @@ def _short(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _as_rendered(tpl: Any) -> str:
+    """"while `offline.registry` is empty (template `{{ … }}`, values/x.yaml.gotmpl:4)"."""
+    expr = " ".join(str(tpl.expression).split())
+    expr = expr if len(expr) <= 100 else expr[:99] + "…"
+    shown = f"template `{expr}`, {tpl.where}" if expr else f"written by a template, {tpl.where}"
+    return f"while {tpl.inputs} ({shown})" if tpl.inputs else f"as its template renders here ({shown})"
+
+
+def _tpl_details(tpl: Any) -> tuple[tuple[str, Any], ...]:
+    return (("templated", True), ("template", tpl.expression), ("templateFile", tpl.where), ("reads", list(tpl.reads)))
+
+
 def _same(a: Any, b: Any) -> bool:
     # YAML 1 and 1.0 and True are distinct to Helm's templates only by type; compare with types.
     return type(a) is type(b) and a == b if not isinstance(a, (dict, list)) else a == b
@@ -107,9 +119,11 @@ class ValuesAnalysis:
     # -- overrides ------------------------------------------------------------------------------
 
     def check_overrides(self, overrides: Mapping[str, Any], provenance: Any = None, *, env: str | None = None,
-                        secret_files: Iterable[str] = ()) -> list[Finding]:
-        """Judge every override; `secret_files` (values files whose every value is secret) masks what came from them."""
+                        secret_files: Iterable[str] = (), templated: Mapping[Path_, Any] | None = None) -> list[Finding]:
+        """Judge every override; `secret_files` (values files whose every value is secret) masks what came from them;
+        `templated` (helmfile.templated_overrides) says which values a template decides."""
         self._secret_files = tuple(secret_files)
+        self._templated = dict(templated or {})
         findings: list[Finding] = []
         covered: set[Path_] = set()
         self._walk(dict(overrides or {}), (), provenance, env, findings, covered)
@@ -173,15 +187,39 @@ class ValuesAnalysis:
                     + (f" (OLD default was a {old_kind})" if old_kind and old_kind != new_kind else ""),
                     old=m_old, new=m_new, ours=m_ours)
             return
+        tpl = self._templated_at(path)
+        default_name = "chart" if self.single_version else "NEW"
         if new_has and _same(ours, new_val) and not (isinstance(ours, dict) and not ours):
+            if tpl is not None:
+                # Equal only as the template renders with this repository's environments: at a site that
+                # sets its inputs (an air-gapped registry, say) the override is the whole point.
+                finding("values.templated-equals-default", Severity.INFO,
+                        f"{shown}: equals the {default_name} default only {_as_rendered(tpl)}; "
+                        + (f"a site that sets {', '.join(f'`{r}`' for r in tpl.reads)} otherwise gets another value: keep the override"
+                           if tpl.reads else "where its inputs differ it may too: keep the override"),
+                        old=m_old, new=m_new, ours=m_ours, details=_tpl_details(tpl))
+                return
             finding("values.override-equals-default", Severity.INFO,
-                    f"{shown}: our override equals the {'chart' if self.single_version else 'NEW'} default and can be dropped", old=m_old, new=m_new, ours=m_ours)
+                    f"{shown}: our override equals the {default_name} default and can be dropped", old=m_old, new=m_new, ours=m_ours)
             return
         if old_has and new_has and not _same(old_val, new_val):
             what = "changed" if not ours_secret else "changed (values masked)"
+            ours_text = _short(m_ours) if tpl is None else f"templated {_short(m_ours)} ({_as_rendered(tpl)})"
             finding("values.default-changed-overridden", Severity.REVIEW,
-                    f"{shown}: upstream default {what} ({_short(m_old)} -> {_short(m_new)}); our {_short(m_ours)} now masks it",
-                    old=m_old, new=m_new, ours=m_ours)
+                    f"{shown}: upstream default {what} ({_short(m_old)} -> {_short(m_new)}); our {ours_text} now masks it",
+                    old=m_old, new=m_new, ours=m_ours, details=_tpl_details(tpl) if tpl is not None else ())
+
+    def _templated_at(self, path: Path_) -> Any:
+        """The template that decides our value at `path` (itself, an ancestor, or any leaf under a map)."""
+        tpl = getattr(self, "_templated", None)
+        if not tpl:
+            return None
+        for i in range(len(path), 0, -1):
+            hit = tpl.get(path[:i])
+            if hit is not None:
+                return hit
+        n = len(path)
+        return next((t for p, t in tpl.items() if len(p) > n and p[:n] == path), None)
 
     def _highest_unknown(self, path: Path_, uni: KeyUniverse) -> Path_:
         for i in range(1, len(path) + 1):
@@ -301,9 +339,9 @@ class ValuesAnalysis:
         return out
 
     def analyze(self, overrides: Mapping[str, Any] | None, provenance: Any = None, *, env: str | None = None,
-                secret_files: Iterable[str] = ()) -> list[Finding]:
+                secret_files: Iterable[str] = (), templated: Mapping[Path_, Any] | None = None) -> list[Finding]:
         ours = dict(overrides or {})
-        return (self.check_overrides(ours, provenance, env=env, secret_files=secret_files)
+        return (self.check_overrides(ours, provenance, env=env, secret_files=secret_files, templated=templated)
                 + self.inherited_changes(ours, env=env)
                 + self.schema_findings(ours, env=env, provenance=provenance, secret_files=secret_files))
 

@@ -17,6 +17,7 @@ from chartkeeper.errors import InputError
 from chartkeeper.helmfile import gotmpl, state
 from chartkeeper.helmfile.envs import environment_names
 from chartkeeper.helmfile.model import EffectiveValues, HelmfileState, Release, SetEntry, ValuesEntry
+from chartkeeper.helmfile.templated import Templated, templated_values
 from chartkeeper.helmfile.state import StateLoader
 from chartkeeper.helmfile.values import effective_values
 
@@ -30,12 +31,14 @@ __all__ = [
     "HelmfileState",
     "Release",
     "SetEntry",
+    "Templated",
     "ValuesEntry",
     "effective_values",
     "entry_file",
     "list_environments",
     "load_state",
     "releases_for_chart",
+    "templated_overrides",
 ]
 
 
@@ -84,3 +87,10 @@ def releases_for_chart(state: HelmfileState, lock: "Lock", entry_name: str) -> l
         folder = state.root / folder
     folder = folder.resolve()
     return [r for r in state.releases if r.chart_path is not None and r.chart_path.resolve() == folder]
+
+
+def templated_overrides(state: HelmfileState, values: EffectiveValues) -> dict[tuple, Templated]:
+    """The release's overrides whose value a template decides, with the environment values it reads."""
+    rel = values.release
+    env_values = {**dict(rel.environment_values or {}), **dict(rel.state_values or {})}
+    return templated_values(state.root, values.provenance, env_values)
