@@ -7,7 +7,7 @@ a CronJob on it; the site's cluster also serves ServiceMonitor (`apiVersions:` i
 from __future__ import annotations
 
 import json
-import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -32,7 +32,7 @@ releases:
 
 def _deployment(tmp_path: Path, server, kube_version: str) -> Path:
     src = tmp_path / "src"
-    for version in ("1.0.0", "1.1.0"):  # 1.1.0 annotates every object (the diff's context then shows apiVersion)
+    for version in ("1.0.0", "1.1.0"):  # 1.1.0 annotates every object
         templates = {k: v.replace("metadata:\n  name: web\n", "metadata:\n  annotations: {tier: web}\n  name: web\n")
                      if version == "1.1.0" else v
                      for k, v in GATED_TEMPLATES.items()}
@@ -53,9 +53,13 @@ def _deployment(tmp_path: Path, server, kube_version: str) -> Path:
 
 
 def _no_helm(tmp_path: Path) -> dict[str, str]:
-    empty = tmp_path / "empty-bin"
-    empty.mkdir(exist_ok=True)
-    return {"PATH": str(empty), "CHARTKEEPER_HELM": ""}
+    """A PATH with git (gitpython needs it) and nothing else: no helm, helmfile or kubectl."""
+    bin_dir = tmp_path / "git-only-bin"
+    bin_dir.mkdir(exist_ok=True)
+    git = shutil.which("git")
+    assert git, "git is needed on PATH"
+    (bin_dir / "git").symlink_to(git)
+    return {"PATH": str(bin_dir), "CHARTKEEPER_HELM": ""}
 
 
 @pytest.mark.parametrize("kube_version", sorted(GATED_EXPECTED))
@@ -71,7 +75,8 @@ def test_diff_and_lint_render_at_the_configured_cluster_without_helm(tmp_path: P
     seen = {}
     for change in rel["resources"]["changed"]:
         kind = change["resource"].split("/")[1]
-        seen[kind] = re.search(r"^ apiVersion: (\S+)$", change["diff"], re.M).group(1)
+        assert change["apiOld"] == change["apiNew"]
+        seen[kind] = change["apiNew"]
     assert seen == {**GATED_EXPECTED[kube_version], "ServiceMonitor": "monitoring.coreos.com/v1"}
 
     proc = run_cli(["-v", "lint"], cwd=root, env=env)
