@@ -158,6 +158,8 @@ def check_patches(
 
 def _namespace_hint(step: Step, manifests: list[dict[str, Any]]) -> str:
     """Helm leaves `metadata.namespace` out when a template does; kustomize then sees `default`."""
+    if isinstance(step, Patch) and step.kind == "strategic" and step.target is None and isinstance(step.body, dict):
+        return _untargeted_namespace_hint(step, manifests)
     if not isinstance(step, Patch) or step.target is None or not step.target.namespace:
         return ""
     loose = replace(step.target, namespace=None)
@@ -171,6 +173,26 @@ def _namespace_hint(step: Step, manifests: list[dict[str, Any]]) -> str:
         f" ({', '.join(map(str, near[:3]))} would match but has no metadata.namespace in the rendered output: "
         "Helm only sets what the template writes, and kustomize takes it as `default`; drop `namespace` "
         "from the target)"
+    )
+
+
+def _untargeted_namespace_hint(step: Patch, manifests: list[dict[str, Any]]) -> str:
+    """A patch without `target:` names its resource, namespace included (none: `default`). A chart that
+    starts writing `namespace: {{ .Release.Namespace }}` makes such a patch match nothing."""
+    pid = resource_id(step.body)
+    if pid.namespace:
+        return ""
+    spaces = sorted({
+        rid.namespace for m in manifests if isinstance(m, dict)
+        for rid in (resource_id(m),)
+        if (rid.group, rid.version, rid.kind, rid.name) == (pid.group, pid.version, pid.kind, pid.name) and rid.namespace
+    })
+    if not spaces:
+        return ""
+    return (
+        f" ({pid.kind} {pid.name} is now rendered with metadata.namespace {', '.join(spaces)}, and a patch without "
+        f"`target:` matches by namespace too: add `namespace: {spaces[0]}` to the patch's metadata, or give it a "
+        "`target:` selector without namespace)"
     )
 
 

@@ -2,7 +2,8 @@
 
 Rules, each checked against `kubectl kustomize` by tests/kustomize/test_differential.py:
 - maps merge key by key; `null` deletes a key; `$patch: delete` removes the map (the whole
-  resource at the top), `$patch: replace` puts the patch's map in place of ours;
+  resource at the top), `$patch: replace` puts the patch's map in place of ours, without its null
+  fields; on an element of a keyed list that we already have, `$patch: replace` changes nothing;
 - a list merges by key only where Kubernetes' schema declares a merge key (the table below);
   every other list, and every list of a kind kyaml has no schema for (custom resources), is
   replaced by the patch's list;
@@ -120,7 +121,7 @@ def _merge_map(dest: Any, patch: dict[str, Any], type_name: str | None) -> Any:
     if directive == "delete":
         return DELETE
     if directive == "replace":
-        return _strip(patch)
+        return _strip_replacement(patch, type_name)
     if not isinstance(dest, dict):
         dest = {}
     for key, value in patch.items():
@@ -158,6 +159,27 @@ def _strip(node: Any) -> Any:
     if isinstance(node, list):
         return [_strip(v) for v in node]
     return node
+
+
+def _strip_replacement(node: dict[str, Any], type_name: str | None) -> dict[str, Any]:
+    """What `$patch: replace` puts in place of a map: kyaml drops the null fields of the replacement's
+    maps, at any depth through maps and the elements of keyed lists (containers, env), but copies
+    other lists (those of custom resources included) as they are."""
+    out: dict[str, Any] = {}
+    for k, v in node.items():
+        if k == "$patch" or v is None:
+            continue
+        if isinstance(v, dict):
+            out[k] = _strip_replacement(v, _child_type(type_name, k))
+        elif isinstance(v, list):
+            rule = _list_rule(type_name, k)
+            if rule is not None and rule[0] != ("",):
+                out[k] = [_strip_replacement(e, rule[1]) if isinstance(e, dict) else _strip(e) for e in v]
+            else:
+                out[k] = _strip(v)
+        else:
+            out[k] = v
+    return out
 
 
 def _list_directive(patch: list[Any]) -> tuple[str | None, list[Any]]:
@@ -227,7 +249,9 @@ def _merge_single_key(dest: list[Any], patch: list[Any], key: str, elem_type: st
                 order.append(k)
     out = []
     for k in order:
-        if k in theirs:
+        if k in theirs and k in ours and theirs[k].get("$patch") == "replace":
+            out.append(ours[k])  # kyaml leaves an existing element alone when the patch's says `$patch: replace`
+        elif k in theirs:
             merged = _merge_map(copy.deepcopy(ours.get(k)) if k in ours else {}, theirs[k], elem_type)
             if merged is DELETE:
                 continue
@@ -245,6 +269,8 @@ def _merge_multi_key(dest: list[Any], patch: list[Any], keys: tuple[str, ...], e
         if pk is None:
             continue
         exact = [i for i, d in enumerate(out) if _key_of(d, keys) == pk]
+        if exact and item.get("$patch") == "replace":
+            continue  # kyaml leaves an existing element alone when the patch's says `$patch: replace`
         if exact:
             i = exact[0]
             merged = _merge_map(copy.deepcopy(out[i]), item, elem_type)

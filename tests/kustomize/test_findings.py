@@ -329,3 +329,14 @@ def test_a_replace_of_a_vanished_field_is_one_breaking_finding(tmp_path: Path) -
     del new["spec"]["replicas"]
     (f,) = patch_findings([_deployment()], [new], folder)
     assert f.code == "patch.json6902-path-missing" and f.message.startswith("spec.replicas on ")
+
+
+def test_a_targetless_patch_losing_its_resource_to_a_new_namespace_is_explained(tmp_path: Path) -> None:
+    """kustomize matches a patch without `target:` by namespace too (none: `default`)."""
+    folder = _kz(tmp_path, "patches:\n- path: replicas.yaml\n", **{"replicas.yaml": (
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: gpu-operator\nspec:\n  replicas: 2\n")})
+    old = _deployment()
+    del old["metadata"]["namespace"]
+    (f,) = patch_findings([old], [_deployment()], folder, namespace="gpu-operator")
+    assert f.code == "patch.target-missing" and "kustomize build fails" in f.message
+    assert "add `namespace: gpu-operator` to the patch's metadata" in f.message
