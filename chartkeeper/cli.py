@@ -238,6 +238,7 @@ def diff(
     pre: bool = typer.Option(False, "--pre", help="Consider prereleases."),
     fail_on: Optional[str] = typer.Option(None, "--fail-on", click_type=FAIL_ON, help="Exit 1 when a finding is breaking (breaking) or needs review or worse (review)."),
     show_label_churn: bool = typer.Option(False, "--show-label-churn", help="Count chart-version labels and checksum annotations as changes (folded by default)."),
+    check_images: bool = typer.Option(False, "--check-images", help="Ask the site's registry whether each new image is there (on by default with images: in chartkeeper.yaml)."),
     json_out: bool = JsonOpt,
 ) -> None:
     """Analyse an upgrade per environment: values, patches, rendered manifests, images, CRDs.
@@ -257,7 +258,7 @@ def diff(
         raise click.UsageError(f"--json and --format {fmt} choose two formats; give one")
     _run(ctx, json_out, lambda app: run(
         app, chart, target, envs=env or [], fmt="json" if json_out else fmt, output=output, engine=engine, pre=pre,
-        fail_on=fail_on, as_json=json_out, show_label_churn=show_label_churn,
+        fail_on=fail_on, as_json=json_out, show_label_churn=show_label_churn, check_images=check_images,
     ))
 
 
@@ -276,6 +277,7 @@ def bump(
     in_place: bool = typer.Option(False, "--in-place", help="No git: write into the working tree (staged and swapped in)."),
     allow_dirty: bool = typer.Option(False, "--allow-dirty", help="With --in-place: accept uncommitted changes."),
     env: Optional[List[str]] = _env_opt("Only this environment (repeatable; default: all)."),
+    check_images: bool = typer.Option(False, "--check-images", help="Ask the site's registry whether each new image is there (on by default with images: in chartkeeper.yaml)."),
     json_out: bool = JsonOpt,
 ) -> None:
     """Upgrade a vendored chart on its own git branch, with the upgrade report, ready for helmfile.
@@ -291,7 +293,7 @@ def bump(
     _run(ctx, json_out, lambda app: run(
         app, chart=chart, target=target, all_charts=all_charts, pre=pre, allow_downgrade=allow_downgrade, base=base,
         push=remote if push else None, fail_on=fail_on, dry_run=dry_run, in_place=in_place, allow_dirty=allow_dirty,
-        envs=env or [],
+        envs=env or [], check_images=check_images,
     ))
 
 

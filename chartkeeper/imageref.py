@@ -107,3 +107,10 @@ def normalize(text: Any) -> str:
     return str(parse_reference(text))
 
 
+def copy_pair(image: str, mirror: str) -> tuple[str, str]:
+    """SOURCE and DESTINATION for `crane copy` / `skopeo copy`: pulled by digest when there is one; the
+    destination keeps the tag (the copy preserves the digest), or the digest when there is no tag."""
+    src, dst = parse_reference(image), parse_reference(mirror)
+    source = f"{src.name}@{src.digest}" if src.digest else f"{src.name}:{src.tag}"
+    dest = f"{dst.name}:{dst.tag}" if dst.tag and not dst.implicit_tag or not dst.digest else f"{dst.name}@{dst.digest}"
+    return source, dest

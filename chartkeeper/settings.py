@@ -70,6 +70,7 @@ class Settings:
     image_mirror: str | None = None
     image_rewrite: tuple[tuple[str, str], ...] = ()
     driver_os_suffixes: tuple[str, ...] = ()
+    check_images: bool = False  # `--check-images` of diff/bump: check new images even without `images:` mapping
 
     @property
     def images_mapped(self) -> bool:

@@ -26,7 +26,7 @@ from typing import Any, Iterable, Mapping
 from chartkeeper.findings import Finding, Severity
 from chartkeeper.imageref import ImageRef, ReferenceError, normalize, parse_reference
 
-__all__ = ["Extraction", "FoundImage", "ImageChanges", "ImageRef", "InvalidImage", "ReferenceError", "extract",
+__all__ = ["Extraction", "FoundImage", "ImageChanges", "ImageCheck", "mirror_findings", "ImageRef", "InvalidImage", "ReferenceError", "extract",
            "image_changes", "image_findings", "invalid_findings", "normalize", "parse_reference"]
 
 # kinds that never pull an image (skipped whole: quick, and no false positives from their data)
@@ -312,4 +312,39 @@ def image_findings(ic: ImageChanges, *, env: str | None) -> list[Finding]:
         out.append(Finding("images.dropped", Severity.INFO, f"{len(ic.dropped)} image(s) no longer used",
                            env=env, details=(("images", list(ic.dropped)),
                                              ("sources", {i: list(ic.sources_of(i)) for i in ic.dropped}))))
+    return out
+
+
+# -- the site's registry: are the new images there? ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImageCheck:
+    """A new image of an upgrade, where the site keeps it, and whether the site's registry has it."""
+
+    image: str
+    mirror: str
+    present: bool | None = None  # None: not checked, or the registry could not tell (`error`)
+    error: str | None = None
+
+
+def mirror_findings(checks: Iterable[ImageCheck], sources: Mapping[str, Iterable[str]],
+                    envs: Mapping[str, Iterable[str]]) -> list[Finding]:
+    """`images.missing-from-mirror` (breaking) naming the copy to make; `images.check-failed` (review)."""
+    from chartkeeper.imageref import copy_pair
+
+    out: list[Finding] = []
+    for c in checks:
+        details: tuple[tuple[str, Any], ...] = (("sources", list(sources.get(c.image, ()))),
+                                                ("environments", list(envs.get(c.image, ()))))
+        if c.present is False:
+            src, dst = copy_pair(c.image, c.mirror)
+            out.append(Finding("images.missing-from-mirror", Severity.BREAKING,
+                               f"{c.image} is not in the site's registry: copy it to {dst} before deploying",
+                               path=c.image, suggestion=f"crane copy {src} {dst}",
+                               details=(("mirror", c.mirror), ("copy", f"{src} {dst}")) + details))
+        elif c.present is None and c.error:
+            out.append(Finding("images.check-failed", Severity.REVIEW,
+                               f"{c.mirror}: the site's registry could not tell whether it holds {c.image} ({c.error})",
+                               path=c.image, details=(("mirror", c.mirror),) + details))
     return out

@@ -19,7 +19,8 @@ from typing import Any, Iterable
 from chartkeeper.analysis.chart_meta import ChangeNote
 from chartkeeper.analysis.crds import CrdChange
 from chartkeeper.findings import Finding, Severity, counts, sort_findings, verdict
-from chartkeeper.analysis.images import ImageChanges
+from chartkeeper.analysis.images import ImageChanges, ImageCheck
+from chartkeeper.analysis.image_report import images_json, images_markdown
 from chartkeeper.analysis.manifests import ABSENT, ManifestDiff
 from chartkeeper.output import redact
 
@@ -64,6 +65,8 @@ class UpgradeReport:
     new_app_version: str | None = None
     schema_version: int = REPORT_SCHEMA_VERSION
     notes: tuple[str, ...] = field(default=())  # about the run itself (no helmfile found, patches skipped…)
+    image_checks: tuple[ImageCheck, ...] = ()  # each new image, where the site keeps it, present or not
+    images_checked: bool = False  # the site's registry was asked (`images:` mapping or --check-images)
 
     @property
     def verdict(self) -> str:
@@ -189,7 +192,12 @@ def actions_of(report: "UpgradeReport", shown: list[ShownFinding] | None = None)
         envs = tuple(dict.fromkeys(e for s in ss for e in s.envs)) if all(s.envs for s in ss) else ()
         out.append(Action(text, tuple(s.number for s in ss), ", ".join(envs)))
     images = report.images_to_mirror
-    if images:
+    if report.images_checked:  # the site's registry was asked: only what it lacks (or could not confirm) is a task
+        todo = [c.image for c in report.image_checks if c.present is not True]
+        if todo:
+            out.append(Action(f"Mirror these {len(todo)} image(s) the site's registry lacks before deploying "
+                              "(the copy list is under Images to mirror; every new image is in `images.txt`)"))
+    elif images:
         out.append(Action(f"Mirror these {len(images)} image(s) into the air-gapped registry before deploying "
                           "(listed under Images to mirror, and in `images.txt`)"))
     applies = [c for c in report.crd_steps if c.startswith("kubectl apply")]
@@ -280,6 +288,7 @@ def to_json(report: UpgradeReport) -> dict[str, Any]:
             for r in report.releases
         ],
         "imagesToMirror": list(report.images_to_mirror),
+        "images": images_json(report),
         "crds": {
             "changes": [
                 {"name": c.name, "source": c.source, "fromCrdsDir": c.from_crds_dir, "change": c.change,
@@ -546,14 +555,7 @@ def render_markdown(report: UpgradeReport, *, budget: int = MARKDOWN_BUDGET, dif
         if r.images is not None and r.images.dropped:
             w("Images no longer used: " + ", ".join(f"`{i}`" for i in r.images.dropped) + "\n")
 
-    w("## Images to mirror\n")
-    if report.images_to_mirror:
-        w("Copy these into the air-gapped registry before deploying (also written as `images.txt`):\n")
-        w("```text")
-        w(_Block(list(report.images_to_mirror), "… {n} more in images.txt", keep=20))
-        w("```\n")
-    else:
-        w("None: every image NEW uses is already used by OLD.\n")
+    w(images_markdown(report))
 
     w("## CRDs\n")
     if report.crd_changes:

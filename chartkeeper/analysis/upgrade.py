@@ -16,7 +16,7 @@ from chartkeeper import helmfile, kustomize
 from chartkeeper.analysis import actions, chart_meta, crds, images, kube_compat, manifests
 from chartkeeper.analysis.history import Blame
 from chartkeeper.analysis.chart_keys import build_universe, read_chart
-from chartkeeper.findings import Finding, Severity
+from chartkeeper.findings import Finding, Severity, sort_findings
 from chartkeeper.analysis.report import ReleaseReport, UpgradeReport, merge_env_findings
 from chartkeeper.analysis.secrets import register_secret_values
 from chartkeeper.analysis.values import ValuesAnalysis
@@ -340,7 +340,7 @@ def analyze_upgrade(
         say(f"fetching {entry.chart} {new_version} from {entry.repository}")
         staged = stage_chart(settings, name=entry.name, chart=entry.chart, repository=entry.repository,
                              version=new_version, staging_parent=tmp)
-        return analyze_pair(
+        report = analyze_pair(
             old_dir, Path(staged.folder), releases,
             chart=entry.name, upstream_chart=entry.chart, repository=entry.repository,
             kube_version=settings.kube_version, api_versions=settings.api_versions, engine=engine, patches=hooks, upstream_releases=upstream,
@@ -348,3 +348,37 @@ def analyze_upgrade(
             notes=notes, progress=say, driver_os_suffixes=settings.driver_os_suffixes, show_label_churn=show_label_churn,
             history=Blame(Path(settings.root)),
         )
+    return check_new_images(report, settings, progress=say)
+
+
+def check_new_images(report: UpgradeReport, settings: Any, *, progress: Progress | None = None) -> UpgradeReport:
+    """Map each new image to where the site keeps it; when `images:` mapping exists (or `--check-images`),
+    ask the site's registry and add `images.missing-from-mirror` / `images.check-failed` findings."""
+    new = report.images_to_mirror
+    if not new:
+        return report
+    mirrors = {i: settings.image_mirror_of(i) for i in new}
+    checked = bool(settings.images_mapped or settings.check_images)
+    presence: dict[str, Any] = {}
+    if checked:
+        from chartkeeper.sources.registry import check_images
+
+        if progress is not None:
+            progress(f"checking {len(new)} new image(s) in the site's registry")
+        presence = check_images(settings, mirrors.values())
+    checks = tuple(images.ImageCheck(i, mirrors[i], getattr(presence.get(mirrors[i]), "present", None),
+                                     getattr(presence.get(mirrors[i]), "error", None)) for i in new)
+    sources: dict[str, list[str]] = {}
+    envs: dict[str, list[str]] = {}
+    for r in report.releases:
+        if r.images is None:
+            continue
+        for i in r.images.to_mirror:
+            if r.env not in envs.setdefault(i, []):
+                envs[i].append(r.env)
+            for s in r.images.sources_of(i):
+                if s not in sources.setdefault(i, []):
+                    sources[i].append(s)
+    found = images.mirror_findings(checks, sources, envs)
+    return replace(report, findings=tuple(sort_findings(list(report.findings) + found)), image_checks=checks,
+                   images_checked=checked)

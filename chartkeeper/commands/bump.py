@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 import json
 
 from chartkeeper.bump.run import BumpOptions, BumpResult, bump_all, bump_one
@@ -26,7 +27,10 @@ def run(
     in_place: bool = False,
     allow_dirty: bool = False,
     envs: list[str] | None = None,
+    check_images: bool = False,
 ) -> int:
+    if check_images:  # ask the site's registry for the new images even without `images:` mapping
+        ctx = AppContext(replace(ctx.settings, check_images=True), ctx.out)
     if fail_on is not None and fail_on not in FAIL_ON:
         raise InputError(f"--fail-on must be one of {', '.join(FAIL_ON)}, not {fail_on!r}")
     if all_charts and (chart or target):

@@ -6,6 +6,7 @@ reaches that severity, 2 bad input or an unreachable upstream, 3 a bug.
 
 from __future__ import annotations
 
+from dataclasses import replace
 import sys
 from pathlib import Path
 
@@ -54,7 +55,10 @@ def run(
     fail_on: str | None = None,
     as_json: bool = False,
     show_label_churn: bool = False,
+    check_images: bool = False,
 ) -> int:
+    if check_images:  # ask the site's registry for the new images even without `images:` mapping
+        ctx = AppContext(replace(ctx.settings, check_images=True), ctx.out)
     out = ctx.out
     if as_json:
         fmt = "json"

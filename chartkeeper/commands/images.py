@@ -14,21 +14,12 @@ from rich.text import Text
 
 from chartkeeper.context import AppContext
 from chartkeeper.errors import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, InputError
-from chartkeeper.imageref import parse_reference
-from chartkeeper.images.inventory import build_inventory, with_presence
 from chartkeeper.fsutil import atomic_write_text
+from chartkeeper.imageref import copy_pair
+from chartkeeper.images.inventory import Inventory, build_inventory, with_presence
 from chartkeeper.sources.registry import check_images
 
 FORMATS = ("table", "list", "copy")
-
-
-def copy_pair(image: str, mirror: str) -> tuple[str, str]:
-    """SOURCE and DESTINATION for `crane copy` / `skopeo copy`: pulled by digest when there is one; the
-    destination keeps the tag (the copy preserves the digest), or the digest when there is no tag."""
-    src, dst = parse_reference(image), parse_reference(mirror)
-    source = f"{src.name}@{src.digest}" if src.digest else f"{src.name}:{src.tag}"
-    dest = f"{dst.name}:{dst.tag}" if dst.tag and not dst.implicit_tag or not dst.digest else f"{dst.name}@{dst.digest}"
-    return source, dest
 
 
 def run(
