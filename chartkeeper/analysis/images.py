@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 from chartkeeper.findings import Finding, Severity
-from chartkeeper.imageref import ImageRef, ReferenceError, normalize, parse_reference
+from chartkeeper.imageref import ImageRef, ReferenceError, copy_pair, normalize, parse_reference
 
 __all__ = ["Extraction", "FoundImage", "ImageChanges", "ImageCheck", "mirror_findings", "ImageRef", "InvalidImage", "ReferenceError", "extract",
            "image_changes", "image_findings", "invalid_findings", "normalize", "parse_reference"]
@@ -331,8 +331,6 @@ class ImageCheck:
 def mirror_findings(checks: Iterable[ImageCheck], sources: Mapping[str, Iterable[str]],
                     envs: Mapping[str, Iterable[str]]) -> list[Finding]:
     """`images.missing-from-mirror` (breaking) naming the copy to make; `images.check-failed` (review)."""
-    from chartkeeper.imageref import copy_pair
-
     out: list[Finding] = []
     for c in checks:
         details: tuple[tuple[str, Any], ...] = (("sources", list(sources.get(c.image, ()))),

@@ -25,6 +25,7 @@ from chartkeeper.fsutil import temp_folder
 from chartkeeper.helm.render import PreparedChart, RenderError, RenderedManifest, prepare_chart
 from chartkeeper.kustomize.findings import patch_findings
 from chartkeeper.sources.factory import open_source
+from chartkeeper.sources.registry import check_images
 from chartkeeper.vendoring.stage import stage_chart
 from chartkeeper.versions import ChartVersion
 
@@ -361,8 +362,6 @@ def check_new_images(report: UpgradeReport, settings: Any, *, progress: Progress
     checked = bool(settings.images_mapped or settings.check_images)
     presence: dict[str, Any] = {}
     if checked:
-        from chartkeeper.sources.registry import check_images
-
         if progress is not None:
             progress(f"checking {len(new)} new image(s) in the site's registry")
         presence = check_images(settings, mirrors.values())

@@ -82,7 +82,7 @@ def run(
     return EXIT_OK
 
 
-def _table(ctx: AppContext, inv, check: bool) -> None:  # type: ignore[no-untyped-def]
+def _table(ctx: AppContext, inv: Inventory, check: bool) -> None:
     mapped = any(u.mirror != u.image for u in inv.images)
     table = Table(show_lines=False)
     table.add_column("image", overflow="fold")
