@@ -107,17 +107,18 @@ def run(
     return [r.manifest for r in resources], effects, traces
 
 
-def _stringify_metadata_nulls(manifest: Any, before: Any = None) -> None:
+def _stringify_metadata_nulls(manifest: Any, before: Any = None, keys: tuple[str, ...] = ("labels", "annotations")) -> None:
     """kustomize holds labels and annotations as string maps: a null a patch writes there is "null".
 
     That includes a strategic-merge patch's `labels: {x: null}`, which therefore does not delete
-    the label (checked against `kubectl kustomize`). Nulls the resource already had stay null.
+    the label (checked against `kubectl kustomize`). Nulls the resource already had stay null. After
+    a JSON 6902 patch only annotations are rewritten so: a null label it writes stays null.
     """
     meta = manifest.get("metadata") if isinstance(manifest, dict) else None
     if not isinstance(meta, dict):
         return
     old_meta = before.get("metadata") if isinstance(before, dict) else None
-    for key in ("labels", "annotations"):
+    for key in keys:
         values = meta.get(key)
         old = old_meta.get(key) if isinstance(old_meta, dict) else None
         old = old if isinstance(old, dict) else {}
@@ -223,7 +224,7 @@ def _json6902(resources: list[_Res], patch: Patch, trace: Trace, keep: bool) -> 
         key = r.key
         matched.append(key)
         new, failed = apply_ops(r.manifest, patch.body)
-        _stringify_metadata_nulls(new, r.manifest)
+        _stringify_metadata_nulls(new, r.manifest, ("annotations",))
         if keep:
             trace.before[key] = copy.deepcopy(r.manifest)
             trace.after[key] = copy.deepcopy(new)  # every op that applies, for the three-way comparison
