@@ -14,6 +14,15 @@ then times, for every environment:
 It also checks that both give the same values, so the timing compares equal work.
 
     python bench/values_bench.py [--releases 10] [--runs 5]
+
+`--big` adds (`--only-big`: only) the line for a large tree shaped like the public repositories
+of issue 18: 60 sub-helmfiles with 150 releases in all, each sub-helmfile with a `bases:`
+environments file, a `templates:` anchor (`<<: *default`) carrying `chart`, `namespace`,
+`installedTemplate` and a values list templated on `{{ .Release.Name }}`, a shared `.gotmpl`
+values template with `include` of a `_helpers.tpl` define, `get` with defaults, `toYaml`. It
+times chartkeeper computing every release's values of one environment in a fresh process
+against `helmfile write-values --skip-deps` for the same environment, in the same run
+(goal <= 0.5x), and checks the values are identical.
 """
 
 from __future__ import annotations
@@ -97,6 +106,105 @@ def generate(root: Path, n_releases: int) -> Settings:
     return Settings(root=root.resolve(), helmfile_path=Path("helmfile/helmfile.yaml"))
 
 
+BIG_ENV = "prod"
+
+
+def generate_big(root: Path, n_subs: int = 60, n_releases: int = 150) -> Settings:
+    """The issue-18 shaped tree (see the module docstring)."""
+    files: dict[str, str] = {
+        "helmfile.yaml": "environments:\n  dev:\n    values:\n    - environments/common.yaml\n    - environments/dev.yaml\n"
+        "  prod:\n    values:\n    - environments/common.yaml\n    - environments/prod.yaml\n---\nhelmfiles:\n"
+        + "".join(f"- path: services/s{i:02d}/helmfile.yaml\n" for i in range(n_subs)),
+        "environments.yaml": "environments:\n  dev:\n    values:\n    - ../../environments/common.yaml\n    - ../../environments/dev.yaml\n"
+        "  prod:\n    values:\n    - ../../environments/common.yaml\n    - ../../environments/prod.yaml\n",
+        "environments/common.yaml": "registry: registry.local:5000\ndomain: example.org\nresources:\n  limits: {cpu: 500m, memory: 512Mi}\n"
+        "replicas: 1\ndisabled: []\nmonitoring: {enabled: true, interval: 30s}\n",
+        "environments/dev.yaml": "domain: dev.example.org\ndisabled: [r003, r010]\n",
+        "environments/prod.yaml": "replicas: 3\ndisabled: [r005]\nresources:\n  limits: {cpu: '2', memory: 2Gi}\n",
+        "values/_helpers.tpl": '{{- define "image" }}{{ .registry }}/{{ .name }}:{{ .tag }}{{ end }}\n',
+        "values/common.yaml.gotmpl": (
+            "image: {{ include \"image\" (dict \"registry\" .Values.registry \"name\" .Release.Name \"tag\" \"1.0\") }}\n"
+            "replicaCount: {{ .Values.replicas }}\n"
+            "ingress:\n  host: {{ .Release.Name }}.{{ .Values.domain }}\n"
+            "resources:\n{{ toYaml .Values.resources | indent 2 }}\n"
+            "monitoring: {{ .Values | get \"monitoring\" dict | toJson }}\n"
+            "storageClass: {{ .Values | get \"storageClass\" \"standard\" }}\n"
+            "namespace: {{ .Release.Namespace }}\n"
+        ),
+    }
+    for k in range(10):
+        files[f"charts/c{k}/Chart.yaml"] = f"apiVersion: v2\nname: c{k}\nversion: 1.0.{k}\n"
+        files[f"charts/c{k}/values.yaml"] = "image: x\n"
+    for n in range(n_releases):
+        sub = n % n_subs
+        name = f"r{n:03d}"
+        files[f"services/s{sub:02d}/values/{name}.yaml"] = (
+            f"service:\n  port: {8000 + n}\nenv:\n" + "".join(f"  VAR_{j}: value-{n}-{j}\n" for j in range(15))
+        )
+    for sub in range(n_subs):
+        names = [f"r{n:03d}" for n in range(sub, n_releases, n_subs)]
+        files[f"services/s{sub:02d}/helmfile.yaml"] = (
+            "bases:\n- ../../environments.yaml\n---\n"
+            "templates:\n  default: &default\n"
+            f"    chart: ../../charts/c{sub % 10}\n    namespace: team{sub % 7}\n"
+            "    installedTemplate: '{{`{{ not (has .Release.Name .Environment.Values.disabled) }}`}}'\n"
+            "    values:\n    - ../../values/common.yaml.gotmpl\n    - values/{{`{{ .Release.Name }}`}}.yaml\n"
+            "releases:\n"
+            + "".join(
+                f"- name: {nm}\n  <<: *default\n  labels: {{service: s{sub:02d}}}\n  set:\n  - name: image.tag\n    value: \"1.{i}\"\n"
+                for i, nm in enumerate(names)
+            )
+        )
+    for rel, text in files.items():
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text)
+    return Settings(root=root.resolve(), helmfile_path=Path("helmfile.yaml"))
+
+
+def embedded_env(settings: Settings, env: str) -> dict:
+    state = load_state(settings, env)
+    return {(r.namespace, r.name): effective_values(state, r).file_values for r in state.releases if r.active}
+
+
+def big_line(work: Path, runs: int) -> bool:
+    """One environment of the big tree: chartkeeper in a fresh process against helmfile write-values."""
+    import subprocess
+
+    from chartkeeper.helmfile import binary
+
+    settings = generate_big(work / "big")
+    exe = find_helmfile(REPO)
+    code = (
+        "import sys; sys.path.insert(0, %r); sys.path.insert(0, %r)\n"
+        "from pathlib import Path\nfrom chartkeeper.settings import Settings\nimport values_bench as vb\n"
+        "vb.embedded_env(Settings(root=Path(%r), helmfile_path=Path('helmfile.yaml')), %r)\n"
+    ) % (str(REPO), str(Path(__file__).parent), str(settings.root), BIG_ENV)
+    ours_t, theirs_t = [], []
+    theirs: dict = {}
+    for _ in range(runs):  # interleaved, so a busy machine slows both sides alike
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True)
+        ours_t.append(time.perf_counter() - t0)
+        if exe is not None:
+            binary._write_values_cached.cache_clear()
+            t0 = time.perf_counter()
+            theirs = write_values(exe, settings.helmfile_file, BIG_ENV)
+            theirs_t.append(time.perf_counter() - t0)
+    ours = embedded_env(settings, BIG_ENV)
+    med = statistics.median
+    print(f"big tree: 60 sub-helmfiles, 150 releases ({len(ours)} installed in {BIG_ENV}), templates and anchors, {runs} interleaved runs")
+    print(f"  chartkeeper, fresh process, every release of {BIG_ENV}: median {med(ours_t):.3f} s")
+    if exe is None:
+        print("  helmfile: not found (PATH, $CHARTKEEPER_HELMFILE, .tools/bin); no ratio")
+        return True
+    print(f"  helmfile write-values --skip-deps -e {BIG_ENV}: median {med(theirs_t):.3f} s")
+    print(f"  ratio chartkeeper / helmfile: {med(ours_t) / med(theirs_t):.3f}x (goal <= 0.5x)")
+    same = ours == theirs
+    print(f"  values identical: {same}")
+    return same
+
+
 def embedded(settings: Settings) -> dict:
     out = {}
     for env in list_environments(settings):
@@ -146,7 +254,15 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--releases", type=int, default=10)
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--big", action="store_true", help="also time the 60 x 150 tree (one environment)")
+    ap.add_argument("--only-big", action="store_true", help="only time the 60 x 150 tree")
     args = ap.parse_args()
+    if args.only_big:
+        work = Path(tempfile.mkdtemp(prefix="ck-values-bench-"))
+        try:
+            return 0 if big_line(work, args.runs) else 1
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
     from chartkeeper.helmfile import binary, clear_caches
 
     work = Path(tempfile.mkdtemp(prefix="ck-values-bench-"))
@@ -199,6 +315,8 @@ def main() -> int:
         )
         same = ours == theirs
         print(f"values identical: {same}")
+        if args.big:
+            same = big_line(work, args.runs) and same
         return 0 if same else 1
     finally:
         shutil.rmtree(work, ignore_errors=True)

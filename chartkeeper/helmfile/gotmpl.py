@@ -452,16 +452,44 @@ def render(text: str, context: dict[str, Any], *, where: str, fenv: FuncEnv) -> 
 
     if "{{" not in text:
         return text
+    literal = _literal_only(text)
+    if literal is not None:
+        return literal
     body, partials = prepare(text, fenv, where)
     ctx_json = json.dumps(_jsonable(context), sort_keys=True)
     cached = _RENDERED.get((body, partials, ctx_json))
     if cached is not None:
         return cached
     out = _render_body(body, context, where, partials)
-    if len(_RENDERED) > 1024:
+    if len(_RENDERED) > 16384:
         _RENDERED.clear()
     _RENDERED[(body, partials, ctx_json)] = out
     return out
+
+
+_LITERAL_ACTION_RE = re.compile(r'\{\{\s*(`[^`]*`|"(?:[^"\\\n]|\\.)*")\s*\}\}')
+
+
+def _literal_only(text: str) -> str | None:
+    """A template whose every action prints a string literal (helmfile's escaping idiom
+    {{`{{ .Release.Name }}`}} in a state file), rendered without the engine; else None.
+    An action with a trim marker, a comment or anything else is not matched and leaves a
+    `{{` between the matches, which sends the template to the engine."""
+    out = []
+    pos = 0
+    for m in _LITERAL_ACTION_RE.finditer(text):
+        between = text[pos : m.start()]
+        if "{{" in between:
+            return None
+        out.append(between)
+        lit = m.group(1)
+        out.append(lit[1:-1] if lit[0] == "`" else _unquote_go(lit))
+        pos = m.end()
+    tail = text[pos:]
+    if "{{" in tail:
+        return None
+    out.append(tail)
+    return "".join(out)
 
 
 def prepare(text: str, fenv: FuncEnv, where: str) -> tuple[str, str]:
@@ -596,14 +624,12 @@ def render_many(jobs: list[tuple[str, dict[str, Any], str, FuncEnv]]) -> int:
     """Render several templates in one engine call and keep the results for `render` (a warm-up).
 
     Loading a chart into the engine costs more than rendering it, so a state's values templates
-    go in together. Anything that fails here is simply left for `render`, which reports it.
-    Returns how many results were stored.
+    (and its releases' template fields) go in together, one engine call per set of `define`s
+    (templates calling the same `_*.tpl` helpers share one). Anything that fails here is simply
+    left for `render`, which reports it. Returns how many results were stored.
     """
-    import helm_python  # lazy: helm-python-sdk loads a large native library; only commands that render need it
-    from helm_python import Chart  # lazy: helm-python-sdk loads a large native library; only commands that render need it
-
-    todo: list[tuple[str, dict[str, Any], str, str]] = []
-    seen: set[tuple[str, str]] = set()
+    groups: dict[str, list[tuple[str, dict[str, Any], str, str]]] = {}
+    seen: set[tuple[str, str, str]] = set()
     for text, context, where, fenv in jobs:
         if "{{" not in text:
             continue
@@ -611,16 +637,24 @@ def render_many(jobs: list[tuple[str, dict[str, Any], str, FuncEnv]]) -> int:
             body, partials = prepare(text, fenv, where)
         except InputError:
             continue
-        if partials:
-            continue  # `define`s of different files may share names: rendered one by one
         ctx_json = json.dumps(_jsonable(context), sort_keys=True)
-        if (body, "", ctx_json) in _RENDERED or (body, ctx_json) in seen:
+        key = (body, partials, ctx_json)
+        if key in _RENDERED or key in seen:
             continue
-        seen.add((body, ctx_json))
-        todo.append((body, context, ctx_json, where))
+        seen.add(key)
+        groups.setdefault(partials, []).append((body, context, ctx_json, where))
+    return sum(_render_group(todo, partials) for partials, todo in groups.items())
+
+
+def _render_group(todo: list[tuple[str, dict[str, Any], str, str]], partials: str) -> int:
+    import helm_python  # lazy: helm-python-sdk loads a large native library; only commands that render need it
+    from helm_python import Chart  # lazy: helm-python-sdk loads a large native library; only commands that render need it
+
     if len(todo) < 2:
         return 0
     files = {"Chart.yaml": _CHART_YAML}
+    if partials:
+        files["templates/_ck_partials.tpl"] = partials
     for i, (body, _, _, _) in enumerate(todo):
         files[f"templates/_b{i}.tpl"] = '{{ define "ck.b%d" }}' % i + body + "{{ end }}"
         files[f"templates/o{i}.txt"] = '{{ include "ck.b%d" (index .Values.ck %d) }}' % (i, i)
@@ -635,7 +669,7 @@ def render_many(jobs: list[tuple[str, dict[str, Any], str, FuncEnv]]) -> int:
             out = _finish(rendered.get(f"ck/templates/o{i}.txt", ""), context, where)
         except InputError:
             continue
-        _RENDERED[(body, "", ctx_json)] = out
+        _RENDERED[(body, partials, ctx_json)] = out
         stored += 1
     return stored
 

@@ -421,7 +421,9 @@ class StateLoader:
             if not defined:
                 names = list(root_layer.environments) or [DEFAULT_ENV]
                 raise InputError(f"{self.where(entry)}: environment {self.env!r} is not defined (defined: {', '.join(names)})")
-            self._collect(root_layer, root_ctx, releases, [entry])
+            groups: list[tuple[_Layer, _EnvCtx]] = []
+            self._collect(root_layer, root_ctx, groups, [entry])
+            releases = self._releases_of(groups)
         return HelmfileState(
             root=self.root,
             entry=entry,
@@ -446,18 +448,69 @@ class StateLoader:
         if not files:
             raise InputError(f"{self.where(folder)}: no state file (*.yaml, *.yml, *.yaml.gotmpl) in the folder")
         first: tuple[_Layer, _EnvCtx] | None = None
+        groups: list[tuple[_Layer, _EnvCtx]] = []
         for f in files:
             layer, ctx, defined = self.load_layer(f, f.parent, _EnvCtx(self.env), evaluate_bases=True, referrer=None)
             if not defined:
                 self.skipped.append(f)
                 continue
             first = first or (layer, ctx)
-            self._collect(layer, ctx, releases, [f])
+            self._collect(layer, ctx, groups, [f])
+        releases.extend(self._releases_of(groups))
         if first is None:
             raise InputError(f"{self.where(folder)}: environment {self.env!r} is not defined in any of its files")
         return first
 
-    def _collect(self, layer: _Layer, ctx: _EnvCtx, out: list[Release], stack: list[Path]) -> None:
+    def _warm_release_fields(self, groups: list[tuple[_Layer, _EnvCtx]]) -> None:
+        """Render the first pass of every release's template fields in one engine call
+        (`_render_release_fields` then finds them rendered)."""
+        if self.render is not embedded_renderer:
+            return
+        environ = dict(os.environ)
+        jobs = []
+        for layer, ctx in groups:
+            fenv = gotmpl.FuncEnv(layer.base_dir, environ)
+            jobs.extend(self._release_field_jobs(layer, ctx, fenv))
+        gotmpl.render_many(jobs)
+
+    def _release_field_jobs(self, layer: _Layer, ctx: _EnvCtx, fenv: gotmpl.FuncEnv) -> list:
+        jobs = []
+        for spec, source, _lines, _pos, _part in layer.releases:
+            where = f"{self.where(source)}: release {spec.get('name')}"
+            try:
+                r = _with_defaults(spec, layer, where)
+            except InputError:
+                continue  # reported when the release is read
+            if not _has_release_templates(r):
+                continue
+            extra = {"Release": _release_ctx(r), "Namespace": layer.namespace or "", "KubeContext": "", "Chart": ""}
+            context = ctx.template_context(**extra)
+            texts: list[str] = []
+
+            def collect(text: Any) -> Any:
+                if isinstance(text, str) and "{{" in text:
+                    texts.append(text)
+                return text
+
+            try:
+                self._render_release_once(r, collect, where)
+            except InputError:
+                pass  # a `valuesTemplate` only parses once rendered: what was collected still helps
+            jobs.extend((t, context, where, fenv) for t in texts)
+        return jobs
+
+    def _releases_of(self, groups: list[tuple[_Layer, _EnvCtx]]) -> list[Release]:
+        """The releases of every state file, in helmfile's order; their template fields are
+        rendered for the whole tree in one engine call first."""
+        self._warm_release_fields(groups)
+        out = []
+        for layer, ctx in groups:
+            for spec, source, lines, _pos, part in layer.releases:
+                out.append(self._release(spec, source, lines, part, layer, ctx))
+        return out
+
+    def _collect(self, layer: _Layer, ctx: _EnvCtx, out: list[tuple[_Layer, _EnvCtx]], stack: list[Path]) -> None:
+        """Every state file with releases of the tree under `layer`, sub-helmfiles first."""
         for raw, source, line in layer.helmfiles:
             if isinstance(raw, str):
                 spec: dict[str, Any] = {"path": raw}
@@ -503,8 +556,8 @@ class StateLoader:
                     self.skipped.append(sub)
                     continue
                 self._collect(sub_layer, sub_after, out, stack + [sub])
-        for spec, source, lines, _pos, part in layer.releases:
-            out.append(self._release(spec, source, lines, part, layer, ctx))
+        if layer.releases:
+            out.append((layer, ctx))
 
     # --- releases ---------------------------------------------------------------------------
 
@@ -514,13 +567,7 @@ class StateLoader:
         if not isinstance(name, str) or not name:
             raise InputError(f"{where}: a release without a `name:` (line {lines.get((), '?')})")
         where = f"{where}: release {name}"
-        if r.get("inherit"):
-            r = _inherit(r, layer.templates, where)
-        if layer.common_labels:
-            r = dict(r)
-            r["labels"] = {**(r.get("labels") or {}), **layer.common_labels}
-        if not r.get("kubeContext") and layer.helm_defaults.get("kubeContext"):
-            r = {**r, "kubeContext": layer.helm_defaults["kubeContext"]}
+        r = _with_defaults(r, layer, where)
         r = self._render_release_fields(r, ctx, where, layer.base_dir, layer.namespace)
         name = r["name"]
         chart = r.get("chart")
@@ -617,18 +664,9 @@ class StateLoader:
         if not _has_release_templates(r):
             return r
 
-        def release_ctx(cur: dict) -> dict:
-            return {
-                "Name": cur.get("name"),
-                "Namespace": cur.get("namespace") or "",
-                "Labels": dict(cur.get("labels") or {}),
-                "Chart": cur.get("chart") or "",
-                "KubeContext": cur.get("kubeContext") or "",
-            }
-
         prev = r
         for _ in range(6):
-            rc = release_ctx(prev)
+            rc = _release_ctx(prev)
             extra = {"Release": rc, "Namespace": override_ns or "", "KubeContext": "", "Chart": ""}
 
             def render(text: Any) -> Any:
@@ -639,6 +677,8 @@ class StateLoader:
             cur = self._render_release_once(r, render, where)
             if cur == prev:
                 break
+            if _release_ctx(cur) == rc:
+                break  # the next pass would see the same context and give `cur` again
             prev = cur
         else:
             raise InputError(f"{where}: release templates refer to each other: recursive references can't be resolved")
@@ -709,6 +749,30 @@ class StateLoader:
             return ln
         hits = [i + 1 for i, t in enumerate(fl) if _line_has_chart(t, chart)]
         return hits[0] if len(hits) == 1 else None
+
+
+def _with_defaults(r: dict, layer: _Layer, where: str) -> dict:
+    """A release as helmfile has it before its templates run: `inherit:` applied, `commonLabels`
+    added, `helmDefaults.kubeContext` when it has none."""
+    if r.get("inherit"):
+        r = _inherit(r, layer.templates, where)
+    if layer.common_labels:
+        r = dict(r)
+        r["labels"] = {**(r.get("labels") or {}), **layer.common_labels}
+    if not r.get("kubeContext") and layer.helm_defaults.get("kubeContext"):
+        r = {**r, "kubeContext": layer.helm_defaults["kubeContext"]}
+    return r
+
+
+def _release_ctx(r: dict) -> dict:
+    """`.Release` of a release's own templates."""
+    return {
+        "Name": r.get("name"),
+        "Namespace": r.get("namespace") or "",
+        "Labels": dict(r.get("labels") or {}),
+        "Chart": r.get("chart") or "",
+        "KubeContext": r.get("kubeContext") or "",
+    }
 
 
 _TEMPLATE_FIELDS = ("installedTemplate", "waitTemplate", "verifyTemplate", "valuesTemplate", "setTemplate")
