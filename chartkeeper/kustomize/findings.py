@@ -52,6 +52,11 @@ def _prefix(chart: str | None) -> str:
     return f"{chart}: " if chart else ""
 
 
+def _owner(pre: str) -> str:
+    """The chart inside a sentence that starts with the field: `gpu-operator's `."""
+    return f"{pre[:-2]}'s " if pre.endswith(": ") else pre
+
+
 def _what(step: Step) -> str:
     if isinstance(step, ImageRule):
         return f"images rule {step.label} (image {step.name})"
@@ -265,7 +270,7 @@ def _vanished_replace_paths(
                 field = _pointer_field(path)
                 out.append(_finding(
                     "patch.json6902-path-missing", Severity.BREAKING,
-                    f"{field} on {rid}: NEW no longer has this field, so for {pre}{step.label} op {i} `replace {path}` "
+                    f"{field} on {rid}: NEW no longer has this field, so for {_owner(pre)}{step.label} op {i} `replace {path}` "
                     "kustomize adds it instead of replacing it (a renamed or moved field?)",
                     step, path=rid, line=_op_line(step, i), details=(("op", dict(op)), ("field", field)),
                 ))
@@ -316,6 +321,8 @@ def _shifted_index(old_doc: Any, new_doc: Any, pointer: str) -> tuple[str, Any, 
             ea = a[i] if i < len(a) else fp.MISSING
             eb = b[i] if i < len(b) else fp.MISSING
             if _element_id(ea) != _element_id(eb):
+                if _element_id(ea)[0] == "value" and len(a) == len(b) and _element_id(ea) not in map(_element_id, b):
+                    return None  # an unnamed value changed in place: `upstream-changed` tells that
                 return walked, ea, eb
             a, b = ea, eb
         elif isinstance(a, dict) and isinstance(b, dict) and part in a and part in b:
@@ -333,8 +340,10 @@ def _index_shifts(
     """Ops that address a list element by index which is another element in NEW.
 
     The ops are replayed one by one on OLD and NEW (an op sees what the ops before it did), and the
-    element each index addresses is compared by `name`, else `key`, else its whole value. An element
-    an earlier `test` op pins is not reported: the test holds, or fails and is reported as such.
+    element each index addresses is compared by `name`, else `key`, else its whole value. An unnamed
+    value that changed in place (same list length, the OLD value gone) is upstream changing that value,
+    not the list moving under the op. An element an earlier `test` op pins is not reported: the test
+    holds, or fails and is reported as such.
     """
     out = []
     for rid, new_doc in tn.before.items():
@@ -358,7 +367,7 @@ def _index_shifts(
                 covered.append((rid, element))
                 out.append(_finding(
                     "patch.json6902-index-shifted", Severity.BREAKING,
-                    f"{field} on {rid}: {pre}{step.label} op {i} `{name} {pointer}` addressed "
+                    f"{field} on {rid}: {_owner(pre)}{step.label} op {i} `{name} {pointer}` addressed "
                     f"{_describe_element(was)} in OLD but addresses {_describe_element(now)} in NEW "
                     "(upstream changed the list); address the element with a `test` op before it, or use a "
                     "strategic-merge patch keyed by name",
@@ -399,7 +408,7 @@ def _conflicts(step: Step, to: Trace, tn: Trace, pre: str, covered: list[tuple[s
             out.append(_finding(
                 "patch.upstream-changed", Severity.REVIEW,
                 f"{shown} on {rid}: upstream changed it from {_fmt(old_up)} to {_fmt(new_up)}, and "
-                f"{pre}{_what(step)} still makes it {_fmt(ours_new)}",
+                f"{_owner(pre)}{_what(step)} still makes it {_fmt(ours_new)}",
                 step, path=rid, old=_val(old_up), new=_val(new_up), ours=_val(ours_new),
                 line=_field_line(step, path), details=(("field", shown),) + _absent(old=old_up, new=new_up, ours=ours_new),
             ))

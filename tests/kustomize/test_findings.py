@@ -289,8 +289,15 @@ def test_one_op_gives_one_finding(tmp_path: Path) -> None:
         d["spec"]["template"]["spec"]["containers"][0]["command"] = ["gpu-operator", "--leader-elect", *args]
         return d
 
-    (f,) = patch_findings([with_command("--zap-log-level=info")], [with_command("--zap-time-encoding=epoch")], folder)
+    # upstream inserted a flag before the one we replace: the op now overwrites another flag
+    (f,) = patch_findings([with_command("--zap-log-level=info")],
+                          [with_command("--zap-time-encoding=epoch", "--zap-log-level=info")], folder)
     assert f.code == "patch.json6902-index-shifted"
+    assert '"--zap-log-level=info" in OLD' in f.message and '"--zap-time-encoding=epoch" in NEW' in f.message
+    # upstream changed that flag's value in place: the op still addresses it, and masks the new value
+    (f,) = patch_findings([with_command("--zap-log-level=info")], [with_command("--zap-log-level=error")], folder)
+    assert f.code == "patch.upstream-changed" and (f.old, f.new, f.ours) == (
+        "--zap-log-level=info", "--zap-log-level=error", "--zap-log-level=debug")
 
 
 def test_a_whole_list_change_covers_its_elements(tmp_path: Path) -> None:
