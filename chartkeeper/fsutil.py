@@ -123,6 +123,18 @@ def sha256_of(fh: BinaryIO) -> str:
     return "sha256:" + h.hexdigest()
 
 
+def _matching(folder: Path, pattern: re.Pattern[str]) -> Iterator[tuple[str, re.Match[str]]]:
+    """(name, match) of the entries of `folder` whose name matches `pattern`, sorted; none if unreadable."""
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return
+    for name in names:
+        m = pattern.match(name)
+        if m is not None:
+            yield name, m
+
+
 def is_temp_file(name: str) -> bool:
     """Is `name` the temp file of an atomic write (this version's or an older one's)?"""
     return _TEMP_FILE_RE.match(name) is not None
@@ -136,14 +148,7 @@ def sweep_temp_files(folder: Path, *, all_writers: bool = False) -> list[Path]:
     only for a caller that holds the run lock of that folder.
     """
     removed: list[Path] = []
-    try:
-        names = sorted(os.listdir(folder))
-    except OSError:
-        return removed
-    for name in names:
-        m = _TEMP_FILE_RE.match(name)
-        if m is None:
-            continue
+    for name, m in _matching(folder, _TEMP_FILE_RE):
         pid = m.group("pid")
         if not all_writers and (pid is None or int(pid) == os.getpid() or pid_alive(int(pid))):
             continue
@@ -196,13 +201,8 @@ def sweep_dead_runs(parent: Path) -> list[Path]:
     """Remove the run folders in `parent` of this host's processes that are no longer alive."""
     removed: list[Path] = []
     host = _host()
-    try:
-        names = sorted(os.listdir(parent))
-    except OSError:
-        return removed
-    for name in names:
-        m = _RUN_RE.match(name)
-        if m is None or m.group("host") != host:
+    for name, m in _matching(parent, _RUN_RE):
+        if m.group("host") != host:
             continue  # another machine's run (a shared cache): its pids mean nothing here
         pid = int(m.group("pid"))
         if pid == os.getpid() or pid_alive(pid):

@@ -1,0 +1,66 @@
+"""The state one lint run carries: settings, the lock, findings so far (each once), what ran."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Iterable
+
+from chartkeeper.findings import Finding, Severity
+from chartkeeper.lockfile import Lock
+from chartkeeper.settings import Settings
+
+
+@dataclass
+class LintContext:
+    """Mutable on purpose: the checks of one run add to it in turn, and `lint` reads it at the end."""
+
+    settings: Settings
+    lock: Lock
+    helmfile_dir: Path
+    findings: list[Finding] = field(default_factory=list)
+    seen: set[tuple] = field(default_factory=set)
+    used_pins: set[str] = field(default_factory=set)
+    releases: dict[str, None] = field(default_factory=dict)
+    wired_patches: set[Path] = field(default_factory=set)
+    charts_with_releases: dict[str, Path] = field(default_factory=dict)  # chart name -> folder
+    prepared: dict[Path, Any] = field(default_factory=dict)
+    checked: list[str] = field(default_factory=list)
+
+    def rel(self, p: Path) -> str:
+        try:
+            return p.resolve().relative_to(self.settings.root.resolve()).as_posix()
+        except ValueError:
+            return str(p)
+
+    def add(self, code: str, severity: Severity, message: str, **kw: Any) -> None:
+        self.extend([Finding(code, severity, message, **kw)])
+
+    def missing(self, what: str, **kw: Any) -> None:
+        """A file the tree names does not exist: `what` says who names which file."""
+        self.add("lint.missing-file", Severity.BREAKING, f"{what} does not exist", **kw)
+
+    def extend(self, findings: Iterable[Finding]) -> None:
+        """Record findings; one seen before (same code, message, place) is not repeated."""
+        for f in findings:
+            key = (f.code, f.message, f.env, f.file, f.path)
+            if key not in self.seen:
+                self.seen.add(key)
+                self.findings.append(f)
+
+
+def is_under(path: Path, parent: Path) -> bool:
+    try:
+        path.resolve().relative_to(parent.resolve())
+        return True
+    except ValueError:
+        return False
+
+
+def with_env(findings: Iterable[Finding], env: str) -> list[Finding]:
+    return [f if f.env else replace(f, env=env) for f in findings]
+
+
+def one_line(value: Any) -> str:
+    text = str(value).strip()
+    return " ".join(text.split())
