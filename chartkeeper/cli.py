@@ -354,6 +354,18 @@ def verify(
     _run(ctx, json_out, lambda app: run(app, charts or []))
 
 
+def recover(ctx: typer.Context, json_out: bool = JsonOpt) -> None:
+    """Finish the swap of an in-place bump that was killed (every writing command also does this first).
+
+    \b
+    Examples:
+      chartkeeper recover && chartkeeper verify
+    """
+    from chartkeeper.commands.recover import run
+
+    _run(ctx, json_out, run)
+
+
 def import_(
     ctx: typer.Context,
     charts_json: Optional[Path] = typer.Option(None, "--charts-json", metavar="FILE", help="The previous tool's charts.json."),
@@ -502,6 +514,7 @@ COMMANDS: tuple[tuple[str, Callable[..., None]], ...] = (
     ("add", add),
     ("sync", sync),
     ("verify", verify),
+    ("recover", recover),
     ("import", import_),
     ("bundle", bundle),
     ("releases", releases),

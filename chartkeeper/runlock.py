@@ -100,5 +100,55 @@ def run_lock(settings: "Settings", *, wait: float = DEFAULT_WAIT) -> Iterator[Pa
             wait = float(env)
         except ValueError:
             pass
-    with hold(lock_path_for(settings), wait=wait) as p:
+    path = lock_path_for(settings)
+    ignore_in_git(path.parent)
+    with hold(path, wait=wait) as p:
         yield p
+
+
+# What a writing run may leave next to versions.lock while it works (or after a SIGKILL, until
+# the next run): its lock file and staging folders. `git status` should never show them.
+RUN_FILE_PATTERNS = (LOCK_NAME, ".chartkeeper-staging-*", ".chartkeeper-bump-*")
+
+
+def ignore_in_git(folder: Path) -> None:
+    """List RUN_FILE_PATTERNS once in the repository's `info/exclude` (git's own, never committed,
+    so no tracked file of the user changes). Best effort: a read-only `.git` only costs the hiding."""
+    git_dir = _git_common_dir(folder)
+    if git_dir is None:
+        return
+    exclude = git_dir / "info" / "exclude"
+    try:
+        text = exclude.read_text(encoding="utf-8") if exclude.exists() else ""
+        missing = [p for p in RUN_FILE_PATTERNS if p not in text.splitlines()]
+        if not missing:
+            return
+        exclude.parent.mkdir(parents=True, exist_ok=True)
+        with open(exclude, "a", encoding="utf-8") as f:
+            f.write(("" if not text or text.endswith("\n") else "\n")
+                    + "# chartkeeper: run lock and staging folders of a running (or killed) run\n"
+                    + "".join(f"{p}\n" for p in missing))
+    except OSError:
+        pass
+
+
+def _git_common_dir(folder: Path) -> Path | None:
+    """The `.git` folder shared by every worktree of the repository holding `folder`, if any."""
+    for d in (folder.resolve(), *folder.resolve().parents):
+        dot = d / ".git"
+        if dot.is_dir():
+            return dot
+        if dot.is_file():  # a linked worktree or submodule: `gitdir: <path>`, then its `commondir`
+            try:
+                line = dot.read_text(encoding="utf-8").strip()
+            except OSError:
+                return None
+            if not line.startswith("gitdir:"):
+                return None
+            gd = (d / line[len("gitdir:"):].strip()).resolve()
+            common = gd / "commondir"
+            try:
+                return (gd / common.read_text(encoding="utf-8").strip()).resolve() if common.is_file() else gd
+            except OSError:
+                return gd
+    return None

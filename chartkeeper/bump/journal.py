@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from chartkeeper.fsutil import atomic_write_text
+from chartkeeper.output import Output
+from chartkeeper.settings import Settings
 
 STAGING_PREFIX = ".chartkeeper-bump-"
 JOURNAL_NAME = "journal.json"
@@ -73,6 +75,11 @@ def replay(staging_dir: Path, tree: Path, pause=None) -> None:
         if op["op"] == "move-away":
             if src.exists() and not dst.exists():
                 os.rename(src, dst)
+            elif src.exists():
+                # Moved away already, yet back: `git stash`, a checkout or a `sync` of the old lock
+                # re-created the old folder after the kill. The journal says it goes; the copy
+                # already set aside is the original, so this one is set aside too and deleted.
+                os.rename(src, _free_name(staging_dir / f"old-recreated-{i}"))
         elif op["op"] == "move-in":
             if src.exists():
                 if dst.exists():  # a folder of that name came from elsewhere: never merge into it
@@ -86,6 +93,39 @@ def replay(staging_dir: Path, tree: Path, pause=None) -> None:
         if pause and i == 0:
             pause("swapping")
     shutil.rmtree(staging_dir)
+
+
+def _free_name(p: Path) -> Path:
+    n = 0
+    while p.exists():
+        n += 1
+        p = p.with_name(f"{p.name}.{n}")
+    return p
+
+
+def leftovers(parent: Path) -> list[Path]:
+    """Every staging folder a killed in-place bump left, with or without its journal."""
+    if not parent.is_dir():
+        return []
+    return sorted(d for d in parent.glob(STAGING_PREFIX + "*") if d.is_dir())
+
+
+def pending(parent: Path) -> list[Path]:
+    """Staging folders whose journal was written: in-place bumps killed while swapping in."""
+    return [d for d in leftovers(parent) if (d / JOURNAL_NAME).is_file()]
+
+
+def pending_target(staging_dir: Path) -> str:
+    """What the interrupted bump was doing, for messages: `<chart folder> -> <new folder>`."""
+    try:
+        ops = json.loads((staging_dir / JOURNAL_NAME).read_text(encoding="utf-8"))["ops"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return staging_dir.name[len(STAGING_PREFIX):]
+    away = next((o["src"] for o in ops if o.get("op") == "move-away"), None)
+    into = next((o["dst"] for o in ops if o.get("op") == "move-in"), None)
+    if away and into:
+        return f"{Path(away).name} -> {Path(into).name}"
+    return staging_dir.name[len(STAGING_PREFIX):]
 
 
 def recover(parent: Path, tree: Path) -> list[str]:
@@ -102,4 +142,14 @@ def recover(parent: Path, tree: Path) -> list[str]:
         else:
             shutil.rmtree(d, ignore_errors=True)
             done.append(f"removed the staging folder {d.name}")
+    return done
+
+
+def finish_interrupted_bump(settings: Settings, out: Output) -> list[str]:
+    """Every writing command's first step, under the run lock it already holds: finish the swap
+    of an in-place bump that was killed (or discard its staging folder when it never wrote its
+    journal), so nothing else ever runs on a half-swapped tree."""
+    done = recover(settings.lock_file.parent, settings.root)
+    for msg in done:
+        out.info(f"cleaned up after an interrupted run: {msg}")
     return done

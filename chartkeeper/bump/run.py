@@ -103,6 +103,14 @@ def _run_lock(settings: Settings, repo: Path | None) -> Iterator[None]:
             yield
 
 
+def finish_interrupted(settings: Settings, out: Output) -> list[str]:
+    """Finish (or discard, when it never got to its journal) what a killed `--in-place` bump left."""
+    if not journal.leftovers(settings.lock_file.parent):
+        return []  # the common case: no lock taken, nothing created
+    with runlock.run_lock(settings):
+        return journal.finish_interrupted_bump(settings, out)
+
+
 def _lock_at(repo: Path, commit: str, settings: Settings) -> Lock:
     rel = os.path.relpath(settings.lock_file.resolve(), repo).replace(os.sep, "/")
     text = gitops.git(repo, "show", f"{commit}:{rel}", check=False)
@@ -221,6 +229,7 @@ def _on_branch(settings: Settings, out: Output, name: str, spec: str | None, opt
     rel_root = root.relative_to(repo)
     head = gitops.head_commit(repo)
     base = gitops.head_commit(repo, opts.base) if opts.base else head
+    finish_interrupted(settings, out)  # its dirt is the journal's own: finish it before judging the tree
     preflight.require_clean(repo)
     lock = _lock_at(repo, base, settings)
     res, target = _resolve(settings, lock, name, spec, opts)
@@ -279,11 +288,14 @@ def _in_place(settings: Settings, out: Output, name: str, spec: str | None, opts
     repo: Path | None = None
     with contextlib.suppress(ChartkeeperError):
         repo = gitops.repo_root(settings.root)
-    if repo is not None and not opts.allow_dirty:
-        preflight.require_clean(repo)
     with _run_lock(settings, None):
-        for msg in journal.recover(settings.lock_file.parent, settings.root):
-            out.info(f"cleaned up after an interrupted run: {msg}")
+        # A pending journal is finished first: the tree it leaves half-swapped is its own dirt,
+        # and refusing for it would send the user to `git stash`, which brings the old folder back.
+        finished = journal.finish_interrupted_bump(settings, out)
+        # After a finished swap the tree holds that bump's uncommitted result: the killed run
+        # already passed the dirty-tree check (or was told --allow-dirty), so it is not refused now.
+        if repo is not None and not opts.allow_dirty and not finished:
+            preflight.require_clean(repo)
         lock = load_lock(settings.lock_file)
         res, target = _resolve(settings, lock, name, spec, opts)
         if target.up_to_date:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from chartkeeper.bump.journal import finish_interrupted_bump
 from chartkeeper.context import AppContext
 from chartkeeper.errors import EXIT_OK, InputError, RefusedError
 from chartkeeper.lockfile import load_lock, write_lock
@@ -36,6 +37,7 @@ def run(
         if not parsed.allows(ChartVersion.parse(version), pre=True):
             out.warn(f"{version} does not satisfy --constraint {constraint}; `check` will offer versions the constraint allows")
     with run_lock(settings):
+        finish_interrupted_bump(settings, out)
         lock = load_lock(settings.lock_file, missing_ok=True)
         clean_leftovers(lock.root)
         if lock.get(name) is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from chartkeeper.bump.journal import finish_interrupted_bump
 from chartkeeper.context import AppContext
 from chartkeeper.errors import EXIT_FINDINGS, EXIT_OK
 from chartkeeper.lockfile import load_lock, write_lock
@@ -22,6 +23,7 @@ def run(ctx: AppContext, charts_json: Path | None = None, csv_lock: Path | None 
     csv_charts = read_csv_lock(csv_lock, repos) if csv_lock is not None else {}
     legacy = Legacy(json_charts, csv_charts, csv_lock.name if csv_lock is not None else None)
     with run_lock(settings), SourcePool(settings) as pool:
+        finish_interrupted_bump(settings, out)
         lock = load_lock(settings.lock_file, missing_ok=True)
         clean_leftovers(lock.root)
         result = adopt(lock, legacy, settings.helmfile_file.parent, DigestChecker(pool))

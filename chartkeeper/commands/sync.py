@@ -10,6 +10,7 @@ from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from chartkeeper.bump.journal import finish_interrupted_bump
 from chartkeeper.context import AppContext
 from chartkeeper.errors import EXIT_ERROR, EXIT_OK
 from chartkeeper.lockfile import LockEntry, load_lock
@@ -23,6 +24,7 @@ from chartkeeper.vendoring.unpack import STAGING_PREFIX
 def run(ctx: AppContext, charts: list[str] | None = None, source_from: str | None = None, force: bool = False) -> int:
     settings, out = ctx.settings, ctx.out
     with run_lock(settings):
+        finish_interrupted_bump(settings, out)
         lock = load_lock(settings.lock_file)
         for p in clean_leftovers(lock.root):
             out.info(f"removed {p.name}, left over from an interrupted run")
