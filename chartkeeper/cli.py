@@ -272,6 +272,7 @@ def bump(
     base: Optional[str] = typer.Option(None, "--base", metavar="REF", help="Branch from this ref instead of HEAD."),
     push: bool = typer.Option(False, "--push", help="Push the branch to the git remote (git's own credentials)."),
     remote: str = typer.Option("origin", "--remote", metavar="NAME", help="The remote --push pushes to."),
+    merge_request: bool = typer.Option(False, "--merge-request", help="With --push: have GitLab create the merge request (push options; title and the report's summary as description)."),
     fail_on: Optional[str] = typer.Option(None, "--fail-on", click_type=FAIL_ON, help="Exit 1 when findings reach this severity (the branch is still made)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Analyse and print the report; write nothing."),
     in_place: bool = typer.Option(False, "--in-place", help="No git: write into the working tree (staged and swapped in)."),
@@ -286,14 +287,15 @@ def bump(
     Examples:
       chartkeeper bump keycloak
       chartkeeper bump keycloak 25.2.0 --push
+      chartkeeper bump keycloak --push --merge-request
       chartkeeper bump --all --dry-run
     """
     from chartkeeper.commands.bump import run
 
     _run(ctx, json_out, lambda app: run(
         app, chart=chart, target=target, all_charts=all_charts, pre=pre, allow_downgrade=allow_downgrade, base=base,
-        push=remote if push else None, fail_on=fail_on, dry_run=dry_run, in_place=in_place, allow_dirty=allow_dirty,
-        envs=env or [], check_images=check_images,
+        push=remote if push else None, merge_request=merge_request, fail_on=fail_on, dry_run=dry_run, in_place=in_place,
+        allow_dirty=allow_dirty, envs=env or [], check_images=check_images,
     ))
 
 

@@ -235,6 +235,74 @@ def test_push_to_bare_remote(deploy: Path, tmp_path: Path) -> None:
     assert git(remote, "rev-parse", "chartkeeper/demo-1.1.0") == git(deploy, "rev-parse", "chartkeeper/demo-1.1.0")
 
 
+HOOK = """#!/bin/sh
+# records the push options the client sent, one per line, as GitLab's receive hooks see them
+out="{out}"
+echo "count=${{GIT_PUSH_OPTION_COUNT:-none}}" > "$out"
+i=0
+while [ "$i" -lt "${{GIT_PUSH_OPTION_COUNT:-0}}" ]; do
+  eval "value=\\$GIT_PUSH_OPTION_$i"
+  printf '%s\\n' "$value" >> "$out"
+  i=$((i + 1))
+done
+cat > /dev/null
+"""
+
+
+def _forge_remote(deploy: Path, tmp_path: Path, url: str, *, push_options: bool) -> tuple[Path, Path]:
+    """A real bare remote standing in for a forge: `origin` says `url`, pushes land in the bare repository."""
+    remote = tmp_path / "forge.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(remote)], check=True)
+    if push_options:
+        git(remote, "config", "receive.advertisePushOptions", "true")
+    recorded = tmp_path / "push-options.txt"
+    hook = remote / "hooks" / "pre-receive"
+    hook.write_text(HOOK.format(out=recorded))
+    hook.chmod(0o755)
+    git(deploy, "remote", "add", "origin", url)
+    git(deploy, "config", f"url.{remote}.pushInsteadOf", url)
+    return remote, recorded
+
+
+def test_push_to_a_gitlab_remote_creates_the_merge_request_with_push_options(deploy: Path, tmp_path: Path) -> None:
+    remote, recorded = _forge_remote(deploy, tmp_path, "https://gitlab.example.invalid/platform/deploy.git", push_options=True)
+    plain = _bump(deploy, "demo", "--merge-request")
+    assert plain.returncode == 2 and "--push" in plain.stderr  # nothing to create without a push
+    proc = _bump(deploy, "demo", "--push", "--merge-request", "--json")
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads(proc.stdout)
+    assert git(remote, "rev-parse", "chartkeeper/demo-1.1.0") == res["commit"]
+    assert res["mergeRequest"] == "requested from origin with push options (into main)"
+    lines = recorded.read_text().splitlines()
+    assert lines[0] == "count=4"
+    opts = dict(line.split("=", 1) if "=" in line else (line, "") for line in lines[1:])
+    assert set(opts) == {"merge_request.create", "merge_request.target", "merge_request.title", "merge_request.description"}
+    assert opts["merge_request.target"] == "main"
+    assert opts["merge_request.title"] == "chore(charts): bump demo 1.0.0 → 1.1.0"
+    desc = opts["merge_request.description"]
+    # the report's first screen on one line: verdict, the actions, where the full report is
+    assert desc.startswith("chore(charts): bump demo 1.0.0 → 1.1.0: verdict needs review (0 breaking, 1 review,")
+    assert "Before merging: 1. Decide on the masked default `image.tag`" in desc and "\n" not in desc
+    assert f"Full report: {res['report']} on this branch." in desc
+
+
+def test_push_to_a_github_remote_prints_the_compare_url(deploy: Path, tmp_path: Path) -> None:
+    remote, recorded = _forge_remote(deploy, tmp_path, "git@github.com:acme/deploy.git", push_options=False)
+    proc = _bump(deploy, "demo", "--push")
+    assert proc.returncode == 0, proc.stderr
+    assert "merge request: https://github.com/acme/deploy/compare/main...chartkeeper/demo-1.1.0?expand=1" in proc.stdout
+    assert recorded.read_text() in ("count=none\n", "count=0\n")  # no push options were sent
+    assert git(remote, "rev-parse", "chartkeeper/demo-1.1.0") == git(deploy, "rev-parse", "chartkeeper/demo-1.1.0")
+
+
+def test_merge_request_push_options_refused_by_a_remote_that_does_not_take_them(deploy: Path, tmp_path: Path) -> None:
+    remote, _ = _forge_remote(deploy, tmp_path, "https://gitlab.example.invalid/platform/deploy.git", push_options=False)
+    proc = _bump(deploy, "demo", "--push", "--merge-request")
+    assert_clean_failure(proc, "git push to 'origin' failed", "push options")
+    assert not git(remote, "branch", "--list")  # nothing arrived
+    assert git(deploy, "rev-parse", "--verify", "chartkeeper/demo-1.1.0")  # the branch is kept for a manual push
+
+
 def test_all_continues_past_a_failing_chart(upstream, tmp_path: Path) -> None:
     other = demo_chart_versions(tmp_path / "src2", "other", {"3.0.0": {}, "3.0.1": {}})
     publish(upstream.root, other)

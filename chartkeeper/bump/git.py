@@ -13,6 +13,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 from chartkeeper.errors import ChartkeeperError, RefusedError
 
@@ -192,13 +193,16 @@ def commit_all(tree: Path, message: str) -> str:
     return git(tree, "rev-parse", "HEAD")
 
 
-def push(root: Path, remote: str, branch: str) -> None:
-    """Push `branch` to `remote` with git's own credentials; git's output never reaches ours."""
+def push(root: Path, remote: str, branch: str, options: Sequence[str] = ()) -> None:
+    """Push `branch` to `remote` with git's own credentials; git's output never reaches ours.
+
+    `options` are push options (`git push -o`), e.g. GitLab's `merge_request.create`."""
     known = git(root, "remote").split()
     if remote not in known:
         raise RefusedError(f"no git remote named {remote!r} (remotes: {', '.join(known) or 'none'})")
     proc = subprocess.run(
-        ["git", "push", "--quiet", "--porcelain", remote, f"refs/heads/{branch}:refs/heads/{branch}"],
+        ["git", "push", "--quiet", "--porcelain", *(a for o in options for a in ("-o", o)), remote,
+         f"refs/heads/{branch}:refs/heads/{branch}"],
         cwd=root,
         capture_output=True,
         text=True,
@@ -207,7 +211,22 @@ def push(root: Path, remote: str, branch: str) -> None:
     if proc.returncode != 0:
         # git's stderr may echo a URL with credentials; the CLI redacts URLs, and we keep only the last line.
         lines = [ln for ln in (proc.stderr or "").strip().splitlines() if ln.strip()]
+        # the first fatal line names the cause ("does not support push options"); later ones are its echo
+        cause = next((ln for ln in lines if ln.startswith(("fatal:", "error:"))), lines[-1] if lines else None)
         raise GitError(
-            f"git push to {remote!r} failed: {lines[-1] if lines else f'exit {proc.returncode}'}",
+            f"git push to {remote!r} failed: {cause or f'exit {proc.returncode}'}",
             hint=f"the branch {branch} is kept; push it yourself with `git push {remote} {branch}`",
         )
+
+
+def remote_url(root: Path, remote: str) -> str:
+    """The URL configured for `remote`, as written (not rewritten by `insteadOf`): it names the forge."""
+    return git(root, "config", "--get", f"remote.{remote}.url", check=False)
+
+
+def branch_name(root: Path, ref: str | None = None) -> str | None:
+    """`ref` when it names a local branch, else (no ref) the branch checked out; None when detached."""
+    if ref:
+        ok = git(root, "rev-parse", "--verify", "--quiet", f"refs/heads/{ref}", check=False)
+        return ref if ok else None
+    return git(root, "symbolic-ref", "--short", "-q", "HEAD", check=False) or None

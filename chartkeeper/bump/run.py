@@ -16,6 +16,7 @@ from typing import Any, Iterator
 
 from chartkeeper import runlock
 from chartkeeper.bump import git as gitops
+from chartkeeper.bump import merge_request as mr
 from chartkeeper.bump import journal, pause, preflight, workspace
 from chartkeeper.bump.apply import apply_bump
 from chartkeeper.bump.ready import check_ready
@@ -34,6 +35,7 @@ class BumpOptions:
     allow_downgrade: bool = False
     base: str | None = None
     push: str | None = None  # remote name
+    merge_request: bool = False  # with push: GitLab push options that create the merge request
     fail_on: str | None = None  # "breaking" or "review"
     dry_run: bool = False
     in_place: bool = False
@@ -58,6 +60,7 @@ class BumpResult:
     problems: list[str] = field(default_factory=list)  # what they found wrong
     notes: list[str] = field(default_factory=list)
     pushed: str | None = None
+    merge_request: str | None = None  # where to open it (GitHub compare URL, GitLab form) or how it was requested
     next_steps: list[str] = field(default_factory=list)
     error: str | None = None
     exit_code: int = EXIT_OK
@@ -143,6 +146,26 @@ def commit_message(target: Target, analysis: Analysis, report_rel: str) -> str:
         lines.append("CRDs change: apply them before `helmfile apply` (see the report)")
     lines += ["", f"{gitops.TRAILER}: {workspace.trailer_value(name, old, new)}", ""]
     return "\n".join(lines)
+
+
+def _push(repo: Path, res: BumpResult, analysis: Analysis, target: Target, opts: BumpOptions) -> None:
+    """Push the branch; say where the merge request opens, or have GitLab create it (`--merge-request`)."""
+    assert opts.push is not None and res.branch is not None
+    into = gitops.branch_name(repo, opts.base) if opts.base else gitops.branch_name(repo)
+    forge = mr.hosting(gitops.remote_url(repo, opts.push))
+    options: list[str] = []
+    if opts.merge_request:
+        title = f"chore(charts): bump {target.entry.name} {target.entry.version} → {target.version}"
+        summary = mr.summary_line(title, analysis.verdict, analysis.counts, list(analysis.actions), res.report)
+        options = mr.push_options(title, summary, into)
+    gitops.push(repo, opts.push, res.branch, options)
+    res.pushed = opts.push
+    if opts.merge_request:
+        res.merge_request = f"requested from {opts.push} with push options" + (f" (into {into})" if into else "")
+    elif forge.kind == "github" and into:
+        res.merge_request = mr.compare_url(forge.web, into, res.branch)
+    elif forge.kind == "gitlab":
+        res.merge_request = mr.new_merge_request_url(forge.web, res.branch, into)
 
 
 def _fill_from_analysis(res: BumpResult, analysis: Analysis) -> None:
@@ -277,8 +300,7 @@ def _on_branch(settings: Settings, out: Output, name: str, spec: str | None, opt
             if not committed and gitops.branch_exists(repo, res.branch):
                 gitops.delete_branch(repo, res.branch)  # it points at the base: nothing of value on it
         if opts.push:
-            gitops.push(repo, opts.push, res.branch)
-            res.pushed = opts.push
+            _push(repo, res, analysis, target, opts)
     res.next_steps = _next_steps(settings, res, analysis, False)
     _finish_exit(res, opts)
     return res

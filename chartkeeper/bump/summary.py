@@ -31,6 +31,7 @@ class Analysis:
     crd_steps: tuple[str, ...] = ()  # commands to run before `helmfile apply`
     envs: tuple[str, ...] = ()
     top: tuple[str, ...] = ()  # a few one-line findings for the terminal
+    actions: tuple[str, ...] = ()  # the report's "Before merging" list
     report: Any = field(default=None, compare=False)  # the analysis' own object
 
     def reaches(self, level: str | None) -> bool:
@@ -65,5 +66,6 @@ def analyze(
         crd_steps=tuple(rep.crd_steps),
         envs=tuple(rep.envs),
         top=tuple(f"{f.severity.value}: {f.message}" for f in findings[:5]),
+        actions=tuple(a.text for a in report_mod.actions_of(rep)),
         report=rep,
     )

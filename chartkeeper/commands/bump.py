@@ -22,6 +22,7 @@ def run(
     allow_downgrade: bool = False,
     base: str | None = None,
     push: str | None = None,
+    merge_request: bool = False,
     fail_on: str | None = None,
     dry_run: bool = False,
     in_place: bool = False,
@@ -39,11 +40,14 @@ def run(
         raise InputError("name the chart to bump (or use --all)")
     if push and (in_place or dry_run):
         raise InputError("--push needs a branch: not with --in-place or --dry-run")
+    if merge_request and not push:
+        raise InputError("--merge-request creates the merge request while pushing: give --push too")
     opts = BumpOptions(
         pre=pre,
         allow_downgrade=allow_downgrade,
         base=base,
         push=push,
+        merge_request=merge_request,
         fail_on=fail_on,
         dry_run=dry_run,
         in_place=in_place,
@@ -111,6 +115,8 @@ def _print(out, r: BumpResult, opts: BumpOptions) -> None:
                 out.text(f"    - {p}")
         if r.pushed:
             out.text(f"  pushed to {r.pushed}")
+        if r.merge_request:
+            out.text(f"  merge request: {r.merge_request}")
         if opts.fail_on and r.analysis is not None and r.analysis.reaches(opts.fail_on):
             out.text(f"  findings reach --fail-on {opts.fail_on}")
     if r.next_steps:
