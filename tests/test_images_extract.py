@@ -366,3 +366,46 @@ def test_normalisation(written: str, normal: str) -> None:
 def test_not_references(bad: str) -> None:
     with pytest.raises(ReferenceError):
         parse_reference(bad)
+
+
+OPERATOR_TEMPLATES = {
+    "operator.yaml": """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: prometheus-operator
+spec:
+  template:
+    spec:
+      containers:
+        - name: operator
+          image: quay.io/prometheus-operator/prometheus-operator:v0.63.0
+          args:
+            - --prometheus-config-reloader={{ .Values.reloader }}
+            - --config-reloader-cpu-limit=200m
+            - --log-level=info
+          env:
+            - name: DRIVER_MANAGER_IMAGE
+              value: nvcr.io/nvidia/cloud-native/k8s-driver-manager:v0.8.0
+            - name: RELATED_IMAGE_VALIDATOR
+              value: nvcr.io/nvidia/cloud-native/gpu-operator-validator@%s
+            - name: IMAGE_PULL_POLICY
+              value: IfNotPresent
+            - name: OPERATOR_NAMESPACE
+              value: monitoring
+""" % DIGEST,
+}
+
+
+def test_images_an_operator_starts_at_run_time_from_its_args_and_env(tmp_path: Path) -> None:
+    values = {"reloader": "quay.io/prometheus-operator/prometheus-config-reloader:v0.63.0"}
+    found = by_image(extract(render(tmp_path, "kps", OPERATOR_TEMPLATES, values)))
+    assert found == {
+        "quay.io/prometheus-operator/prometheus-operator:v0.63.0": ["Deployment/prometheus-operator containers[operator]"],
+        "quay.io/prometheus-operator/prometheus-config-reloader:v0.63.0": [
+            "Deployment/prometheus-operator containers[operator] args[--prometheus-config-reloader]"],
+        "nvcr.io/nvidia/cloud-native/k8s-driver-manager:v0.8.0": [
+            "Deployment/prometheus-operator containers[operator] env[DRIVER_MANAGER_IMAGE]"],
+        f"nvcr.io/nvidia/cloud-native/gpu-operator-validator@{DIGEST}": [
+            "Deployment/prometheus-operator containers[operator] env[RELATED_IMAGE_VALIDATOR]"],
+    }

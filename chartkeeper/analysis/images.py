@@ -20,6 +20,7 @@ sight (docs/images.md says so).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
@@ -51,6 +52,9 @@ _POD_SPEC_PATHS = {
     "PodTemplate": "template.spec",
 }
 _CONTAINER_FIELDS = ("initContainers", "containers", "ephemeralContainers")
+# operator containers that name the images they start: env `RELATED_IMAGE_X`, `X_IMAGE`; `--x-image=ref`
+_RUNTIME_ENV = re.compile(r"(?i)^related_image_|_image$|^image_[a-z0-9_]+$")
+_RUNTIME_ARG = re.compile(r"--?([A-Za-z0-9][\w.-]*(?:image|reloader)[\w.-]*)=(\S+)", re.I)
 # the GPU Operator appends `-<node OS>` to these driver tags (resolveDriverTag) unless pinned by digest
 _DRIVER_SPECS = {("ClusterPolicy", "spec.driver"), ("NVIDIADriver", "spec")}
 
@@ -149,12 +153,40 @@ class _Walker:
                     self.invalid.append(InvalidImage(self.resource, f"{where}{label}.image", str(img), "not a string"))
                     continue
                 self.add("" if img is None else str(img), f"{where}{label}", f"{where}{label}.image", enabled)
+                self.runtime_images(c, f"{where}{label}", enabled)
         vols = spec.get("volumes")
         if isinstance(vols, list):  # image volumes (Kubernetes 1.31+): the kubelet pulls them too
             for v in vols:
                 if isinstance(v, dict) and isinstance(v.get("image"), dict) and "reference" in v["image"]:
                     label = f"volumes[{v.get('name')}]"
                     self.add(str(v["image"].get("reference") or ""), f"{where}{label}", f"{where}{label}.image.reference", enabled)
+
+    def runtime_images(self, container: Mapping[str, Any], label: str, enabled: bool) -> None:
+        """Images an operator starts at run time, named in its container's environment (`RELATED_IMAGE_*`,
+        `*_IMAGE`, the OLM convention) or arguments (`--*image*=`, `--prometheus-config-reloader=`).
+        Only values that are unmistakably references (a path and a tag or digest) count."""
+        env = container.get("env")
+        if isinstance(env, list):
+            for e in env:
+                if isinstance(e, dict) and isinstance(e.get("value"), str) and _RUNTIME_ENV.search(str(e.get("name") or "")):
+                    self.runtime(e["value"], f"{label} env[{e.get('name')}]", enabled)
+        for field_name in ("args", "command"):
+            items = container.get(field_name)
+            if isinstance(items, list):
+                for a in items:
+                    m = _RUNTIME_ARG.fullmatch(a.strip()) if isinstance(a, str) else None
+                    if m:
+                        self.runtime(m.group(2), f"{label} {field_name}[--{m.group(1)}]", enabled)
+
+    def runtime(self, value: str, source: str, enabled: bool) -> None:
+        try:
+            ref = parse_reference(value)
+        except ReferenceError:
+            return  # a setting that merely mentions an image; not one we can tell is pulled
+        if ref.implicit_tag or "/" not in value:
+            return
+        self.found.append(FoundImage(str(ref), f"{self.resource} {source}", value, enabled,
+                                     ("started by the operator at run time (named in its container spec)",)))
 
     # -- custom resources -------------------------------------------------------------------
 
