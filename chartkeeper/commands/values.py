@@ -51,6 +51,7 @@ def release_report(state: Any, release: Any) -> dict[str, Any]:
         "sources": list(ev.sources),
         "secretFiles": list(ev.secret_files),
         "encryptedFiles": list(ev.encrypted_files),
+        "deployTimeRefs": [format_path(p) for p in ev.deploy_time_refs],
     }
 
 
@@ -78,6 +79,8 @@ def run(ctx: AppContext, chart: str, env: str | None = None, explain: bool = Fal
             continue
         for f in rep["encryptedFiles"]:
             ctx.out.text(f"# {f}: encrypted (sops); its values are not shown and not decrypted")
+        for path in rep.get("deployTimeRefs", []):
+            ctx.out.text(f"# {path}: a vals reference (ref+…), resolved by helmfile at deploy time; shown as written")
         if explain:
             width = max((len(e["path"]) + len(_scalar(e["value"])) for e in rep["explain"]), default=0) + 4
             for e in rep["explain"]:

@@ -100,6 +100,8 @@ class HelmfileState:
     skipped: tuple[Path, ...] = ()  # sub-helmfiles that do not define this environment
     secret_files: tuple[Path, ...] = ()  # environment secrets files read
     encrypted_files: tuple[Path, ...] = ()  # sops-encrypted environment files (not decrypted)
+    # what helmfile 0.166 refuses but chartkeeper reads: (file, line, message)
+    warnings: tuple[tuple[Path, int | None, str], ...] = ()
     loader: Any = field(default=None, compare=False, repr=False)
 
     def release(self, name: str, namespace: str | None = None) -> Release:
@@ -133,3 +135,5 @@ class EffectiveValues:
     secret_files: tuple[str, ...] = ()  # files (relative) whose values are all secret
     encrypted_files: tuple[str, ...] = ()  # sops-encrypted files: reported, never decrypted
     sources: tuple[str, ...] = ()  # every values source in merge order (files relative, "inline" entries as file:line)
+    # values paths holding a vals reference (`ref+vault://…`): helmfile resolves them at deploy time
+    deploy_time_refs: tuple[tuple, ...] = ()

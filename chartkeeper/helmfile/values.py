@@ -108,7 +108,18 @@ def effective_values(state: HelmfileState, release: Release) -> EffectiveValues:
         secret_files=tuple(dict.fromkeys(secret)),
         encrypted_files=tuple(dict.fromkeys(encrypted)),
         sources=tuple(sources),
+        deploy_time_refs=tuple(vals_refs(values)),
     )
+
+
+def vals_refs(tree: Any, path: tuple = ()) -> list[tuple]:
+    """Paths whose value holds a vals reference (`ref+vault://…`, `ref+awssecrets://…`): helmfile
+    hands those files to vals, which resolves them at deploy time; chartkeeper shows them as written."""
+    if isinstance(tree, dict):
+        return [p for k, v in tree.items() for p in vals_refs(v, path + (k,))]
+    if isinstance(tree, list):
+        return [p for i, v in enumerate(tree) for p in vals_refs(v, path + (i,))]
+    return [path] if isinstance(tree, str) and "ref+" in tree else []
 
 
 def _warm_up(state: HelmfileState, loader: Any) -> None:

@@ -68,6 +68,9 @@ def lint(settings: Settings, envs: list[str] | None = None) -> LintReport:
             ctx.add("lint.helmfile-invalid", Severity.BREAKING, f"the helmfile does not load: {exc.message}", env=env)
             continue
         check_env_values(ctx, env, state.env_values)
+        for file, line, message in state.warnings:
+            ctx.add("lint.helmfile-merge-override", Severity.REVIEW, message, file=ctx.rel(file), line=line,
+                    action="move the key into the anchored map, or drop `<<:` and write the keys out")
         for release in state.releases:
             check_release(ctx, model, state, release, env)
     check_secrets_files(ctx)

@@ -170,3 +170,26 @@ def test_sops_environment_secret_used_in_a_template_is_masked_not_fatal(tmp_path
     assert p.returncode == 0, p.stderr
     assert "url: pg://" in p.stdout and "***@db" in p.stdout and "host: db" in p.stdout
     assert "ENC[" not in p.stdout and "cGFzcw" not in p.stdout
+
+
+def test_vals_references_are_noted_as_resolved_at_deploy_time(tmp_path: Path) -> None:
+    from tests.support.charts import write_tree
+
+    from .conftest import tree_settings
+
+    write_tree(
+        tmp_path,
+        {
+            "c/Chart.yaml": "apiVersion: v2\nname: c\nversion: 0.1.0\n",
+            "helmfile.yaml": "releases:\n- name: app\n  namespace: ns\n  chart: ./c\n  values:\n  - v.yaml\n",
+            "v.yaml": "db:\n  url: ref+vault://secret/app#/url\n  pool: 5\n",
+        },
+    )
+    settings = tree_settings(tmp_path, "helmfile.yaml")
+    _configure(settings)
+    p = ck(settings, "values", "app")
+    assert p.returncode == 0, p.stderr
+    assert "# db.url: a vals reference (ref+…), resolved by helmfile at deploy time" in p.stdout
+    assert "url: ref+vault://secret/app#/url" in p.stdout
+    j = ck(settings, "values", "app", "--json")
+    assert json.loads(j.stdout)["releases"][0]["deployTimeRefs"] == ["db.url"]

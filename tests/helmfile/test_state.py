@@ -8,6 +8,8 @@ import pytest
 
 from chartkeeper.errors import InputError
 from chartkeeper.helmfile import list_environments, load_state, releases_for_chart
+from chartkeeper.helmfile.state import StateLoader
+from chartkeeper.lint import lint
 from chartkeeper.lockfile import load_lock
 from chartkeeper.settings import Settings
 
@@ -124,3 +126,21 @@ def test_default_environment_and_skipped_sub_helmfiles(tmp_path: Path) -> None:
     assert [p.name for p in dev.skipped] == ["helmfile.yaml"]  # sub/ defines no `dev`
     default = load_state(s, "default")  # helmfile always accepts the default environment
     assert sorted(r.name for r in default.releases) == ["r", "s"] and not default.skipped
+
+
+def test_merge_key_followed_by_an_overriding_key_is_warned(tmp_path: Path) -> None:
+    """YAML lets `namespace: b` after `<<: *d` win; helmfile 0.166 refuses the file, so the
+    model reads it and says so (lint reports it)."""
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c/Chart.yaml").write_text("apiVersion: v2\nname: c\nversion: 0.1.0\n")
+    (tmp_path / "helmfile.yaml").write_text(
+        "templates:\n  d: &d\n    chart: ./c\n    namespace: a\nreleases:\n- name: main\n  <<: *d\n  namespace: b\n"
+        "- name: fine\n  <<: *d\n"
+    )
+    st = StateLoader(tmp_path, "default").load(tmp_path / "helmfile.yaml")
+    assert [(r.name, r.namespace) for r in st.releases] == [("main", "b"), ("fine", "a")]
+    assert [(f.name, line) for f, line, _ in st.warnings] == [("helmfile.yaml", 8)]
+    assert "`namespace:` overrides a key merged in by `<<:`" in st.warnings[0][2]
+    settings = Settings(root=tmp_path.resolve(), helmfile_path=Path("helmfile.yaml"))
+    found = [f for f in lint(settings).findings if f.code == "lint.helmfile-merge-override"]
+    assert [(f.file, f.line) for f in found] == [("helmfile.yaml", 8)]
