@@ -342,6 +342,7 @@ def sync(
 def verify(
     ctx: typer.Context,
     charts: Optional[List[str]] = typer.Argument(None, metavar="[CHART]...", help="Only these pinned charts (default: all)."),
+    strict: bool = typer.Option(False, "--strict", help="Exit 1 for charts pinned but not vendored yet too."),
     json_out: bool = JsonOpt,
 ) -> None:
     """Check vendored folders against their tree checksums; list drift file by file (exit 1 on drift).
@@ -353,7 +354,7 @@ def verify(
     """
     from chartkeeper.commands.verify import run
 
-    _run(ctx, json_out, lambda app: run(app, charts or []))
+    _run(ctx, json_out, lambda app: run(app, charts or [], strict=strict))
 
 
 def recover(ctx: typer.Context, json_out: bool = JsonOpt) -> None:

@@ -163,6 +163,12 @@ def test_import_json_only_and_unknown_repository_is_reported(tmp_path: Path, rep
     assert lock.require("network-operator").digest is None
     proc = run_cli(["verify", "--json", "network-operator"], cwd=root)
     assert json.loads(proc.stdout)["charts"][0]["state"] == "not-vendored"
+    # pinned, not vendored yet: information (exit 0 with a note), unless --strict
+    proc = run_cli(["verify", "gpu-operator", "network-operator"], cwd=root)  # (the mystery folder is unowned)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "note: 1 chart(s) pinned but not vendored yet (network-operator); `chartkeeper sync` vendors them" in proc.stderr
+    assert json.loads(run_cli(["verify", "--json"], cwd=root).stdout)["notVendored"] == ["network-operator"]
+    assert run_cli(["verify", "--strict", "gpu-operator", "network-operator"], cwd=root).returncode == 1
 
 
 def test_import_rejects_malformed_legacy_files(tmp_path: Path, repo_server: ChartRepoServer) -> None:

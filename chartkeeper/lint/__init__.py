@@ -12,13 +12,16 @@ What the seed design's `validate.sh` meant, in one pass over the helmfile model:
 - custom charts pass `helm lint` and every local chart renders in every environment with the
   Helm engine; patches apply to what they target in the rendered output;
 - releases of vendored charts run with `skipDeps: true` (otherwise helmfile runs
-  `helm dependency build`, which reaches the network and writes archives into the vendored folder).
+  `helm dependency build`, which reaches the network and writes archives into the vendored folder);
+- vendored folders are what the lock pins (no committed hand edit: `verify`'s drift), and no state
+  file mixes `environments:`/`bases:` with `releases:` in one YAML part (helmfile 1.x refuses it).
 
 Findings carry stable `lint.*` codes (docs/findings.md, "Lint findings"); the override and patch
 checks keep the `values.*` / `patch.*` codes of the modules that make them
 (`chartkeeper.analysis.values.check_overrides`, `chartkeeper.kustomize.check_patches`).
 
 Modules, one concern each: `tree` (lock and vendored folders, unused pins and patches),
+`committed` (vendored-folder drift, state files' YAML parts),
 `releases` (one release in one environment), `charts` (overrides, helm lint, render, patches on
 a local chart), `schemas` (environment values, secrets files), `context` (the run's state),
 `report` (LintReport).
@@ -29,6 +32,7 @@ from __future__ import annotations
 from chartkeeper import helmfile as model
 from chartkeeper.errors import ChartkeeperError, InputError
 from chartkeeper.findings import Severity, sort_findings
+from chartkeeper.lint.committed import mixed_parts, vendored_drift
 from chartkeeper.lint.context import LintContext
 from chartkeeper.lint.releases import check_release
 from chartkeeper.lint.report import LintReport
@@ -61,18 +65,22 @@ def lint(settings: Settings, envs: list[str] | None = None) -> LintReport:
         chosen = all_envs
 
     check_lock_folders(ctx)
+    ctx.extend(vendored_drift(lock, ctx.rel))
+    state_files: dict = {}
     for env in chosen:
         try:
             state = model.load_state(settings, env)
         except ChartkeeperError as exc:
             ctx.add("lint.helmfile-invalid", Severity.BREAKING, f"the helmfile does not load: {exc.message}", env=env)
             continue
+        state_files.update(dict.fromkeys(state.files))
         check_env_values(ctx, env, state.env_values)
         for file, line, message in state.warnings:
             ctx.add("lint.helmfile-merge-override", Severity.REVIEW, message, file=ctx.rel(file), line=line,
                     action="move the key into the anchored map, or drop `<<:` and write the keys out")
         for release in state.releases:
             check_release(ctx, model, state, release, env)
+    ctx.extend(mixed_parts(state_files, ctx.rel))
     check_secrets_files(ctx)
     if not envs:  # only a full run can tell that nothing uses a pin or a patch folder
         check_unused(ctx)

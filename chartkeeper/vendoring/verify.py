@@ -36,7 +36,8 @@ class ChartReport:
 
     @property
     def ok(self) -> bool:
-        return self.state == CLEAN
+        """Nothing wrong with the folder: clean, or pinned and never vendored (information, not drift)."""
+        return self.state in (CLEAN, NOT_VENDORED)
 
     def as_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"name": self.name, "folder": self.folder, "state": self.state}
@@ -59,9 +60,14 @@ class VerifyReport:
     def clean(self) -> bool:
         return all(c.ok for c in self.charts) and not self.unowned
 
+    @property
+    def not_vendored(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.charts if c.state == NOT_VENDORED)
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "clean": self.clean,
+            "notVendored": list(self.not_vendored),
             "charts": [c.as_dict() for c in self.charts],
             "unowned": list(self.unowned),
             "leftovers": list(self.leftovers),
