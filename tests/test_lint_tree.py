@@ -46,7 +46,7 @@ def test_lint_flags_environments_sharing_a_part_with_releases(tmp_path: Path, re
 
 
 def test_the_demo_and_this_repository_keep_environments_in_their_own_part() -> None:
-    from chartkeeper.lint.tree import mixed_parts
+    from chartkeeper.lint.committed import mixed_parts
 
     files = [p for base in (ROOT / "helmfile", ROOT / "examples") for p in base.rglob("*")
              if p.is_file() and p.name.endswith((".yaml", ".yml", ".gotmpl")) and "charts" not in p.relative_to(base).parts]
