@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import errno
 import os
-import select
-import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, List, Optional
@@ -32,6 +30,7 @@ from chartkeeper.errors import EXIT_BUG, EXIT_ERROR, EXIT_INTERRUPTED, Chartkeep
 
 if TYPE_CHECKING:
     from chartkeeper.context import AppContext
+    from chartkeeper.output import Output
 
 # Plain click help and errors: typer's rich rendering imports ~60 ms of rich/markdown modules on
 # every `--help`, and boxes drawn for 80 columns read badly in CI logs and pipes.
@@ -112,32 +111,10 @@ def _root(
 # --- running a command: context, error mapping, exit code ---
 
 
-def _stdout_closed() -> bool:
-    """True when the reader of stdout went away (`| head`): poll reports an error on a widowed pipe."""
-    try:
-        p = select.poll()
-        p.register(sys.stdout.fileno(), select.POLLOUT)
-        return any(ev & select.POLLERR for _, ev in p.poll(0))
-    except (OSError, ValueError, AttributeError):
-        return False
-
-
-def _die_of_sigpipe() -> None:
-    """End the process the way a closed pipe ends `cat` or `grep`: silently, status 128+SIGPIPE."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())  # nothing left to flush into the closed pipe
-    except OSError:
-        pass
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-    os.kill(os.getpid(), signal.SIGPIPE)
-    os._exit(128 + signal.SIGPIPE)  # pragma: no cover - the signal ends the process first
-
-
 def _run(ctx: typer.Context, json_mode: bool, command: Callable[["AppContext"], int]) -> None:
     """Build the AppContext, run one command, map what it raises to an exit code."""
     from chartkeeper.context import AppContext
-    from chartkeeper.output import Output, redact
+    from chartkeeper.output import Output, die_of_sigpipe, redact, stdout_closed
     from chartkeeper.settings import load_settings
 
     g = ctx.obj or {}
@@ -153,22 +130,38 @@ def _run(ctx: typer.Context, json_mode: bool, command: Callable[["AppContext"], 
     except KeyboardInterrupt:
         out.err.print("interrupted", markup=False)
         code = EXIT_INTERRUPTED
-    except BrokenPipeError:
-        if not _stdout_closed():
-            raise  # a pipe of ours (a subprocess, a socket) broke: a bug, not the reader leaving
-        _die_of_sigpipe()
-        raise  # pragma: no cover
-    except Exception as exc:  # a bug: short hint, full trace only when asked
-        if os.environ.get("CHARTKEEPER_TRACEBACK") or g.get("verbose", 0) >= 2:
-            raise
-        out.err.print(
-            f"internal error: {type(exc).__name__}: {redact(str(exc))}\n"
-            "This is a chartkeeper bug. Re-run with -vv (or CHARTKEEPER_TRACEBACK=1) for the trace and report it.",
-            markup=False,
-            style="red",
-        )
-        code = EXIT_BUG
+    except BrokenPipeError as exc:
+        if stdout_closed():
+            die_of_sigpipe()
+        code = _bug(out, g, exc)  # a pipe of ours (a subprocess, a socket) broke: not the reader leaving
+    except OSError as exc:
+        if exc.errno in _MACHINE_ERRNOS and exc.filename:
+            # the machine refused (permissions, a read-only or full disk): the user fixes that, not us
+            out.err.print(f"error: {redact(str(exc.filename))}: {exc.strerror}", markup=False, style="red")
+            code = EXIT_ERROR
+        else:
+            code = _bug(out, g, exc)
+    except Exception as exc:
+        code = _bug(out, g, exc)
     raise typer.Exit(code)
+
+
+_MACHINE_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT}
+
+
+def _bug(out: "Output", g: dict[str, Any], exc: BaseException) -> int:
+    """A bug: a short hint, the full trace only when asked."""
+    from chartkeeper.output import redact
+
+    if os.environ.get("CHARTKEEPER_TRACEBACK") or g.get("verbose", 0) >= 2:
+        raise exc
+    out.err.print(
+        f"internal error: {type(exc).__name__}: {redact(str(exc))}\n"
+        "This is a chartkeeper bug. Re-run with -vv (or CHARTKEEPER_TRACEBACK=1) for the trace and report it.",
+        markup=False,
+        style="red",
+    )
+    return EXIT_BUG
 
 
 def _warn(message: str) -> None:
@@ -549,13 +542,17 @@ def main(argv: Optional[List[str]] = None) -> None:
     except KeyboardInterrupt:  # pragma: no cover - Ctrl-C during option parsing
         code = EXIT_INTERRUPTED
     except OSError as exc:
-        if exc.errno == errno.EPIPE and _stdout_closed():
-            _die_of_sigpipe()
+        from chartkeeper.output import die_of_sigpipe, stdout_closed
+
+        if exc.errno == errno.EPIPE and stdout_closed():
+            die_of_sigpipe()
         raise
     try:
         sys.stdout.flush()
     except BrokenPipeError:
-        _die_of_sigpipe()
+        from chartkeeper.output import die_of_sigpipe
+
+        die_of_sigpipe()
     sys.exit(code if isinstance(code, int) else 0)
 
 

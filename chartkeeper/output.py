@@ -8,12 +8,18 @@ the terminal.
 from __future__ import annotations
 
 import json
+import os
 import re
+import select
+import signal
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+
+from chartkeeper.errors import InputError
 
 _URL_CRED_RE = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s:]+(:[^/@\s]*)?@")
 _SECRETS: set[str] = set()
@@ -32,13 +38,41 @@ def redact(text: str) -> str:
     return text
 
 
+def stdout_closed() -> bool:
+    """True when the reader of stdout went away (`| head`): poll reports an error on a widowed pipe."""
+    try:
+        p = select.poll()
+        p.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(ev & select.POLLERR for _, ev in p.poll(0))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def die_of_sigpipe() -> None:
+    """End the process the way a closed pipe ends `cat` or `grep`: silently, status 128+SIGPIPE in a
+    shell. Exit 1 would read as "findings" to a script (`set -o pipefail`), so no SystemExit(1) here."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # nothing left to flush into the closed pipe
+    except OSError:
+        pass
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGPIPE)
+    os._exit(128 + signal.SIGPIPE)  # pragma: no cover - the signal ends the process first
+
+
+class _Console(Console):
+    def on_broken_pipe(self) -> None:  # rich's default exits 1
+        die_of_sigpipe()
+
+
 @dataclass
 class Output:
     json_mode: bool = False
     verbose: int = 0
     quiet: bool = False
-    console: Console = field(default_factory=lambda: Console(highlight=False, soft_wrap=True))
-    err: Console = field(default_factory=lambda: Console(stderr=True, highlight=False, soft_wrap=True))
+    console: Console = field(default_factory=lambda: _Console(highlight=False, soft_wrap=True))
+    err: Console = field(default_factory=lambda: _Console(stderr=True, highlight=False, soft_wrap=True))
 
     def info(self, message: str) -> None:
         """Progress and context for people: stderr, silent with --quiet or --json."""
@@ -65,3 +99,28 @@ class Output:
     @property
     def show_progress(self) -> bool:
         return not self.quiet and not self.json_mode and self.err.is_terminal
+
+
+def output_file(path: Path, option: str) -> Path:
+    """The absolute path a command may write FILE to, checked before any work starts.
+
+    Refuses, naming what to fix: a folder (`-o out/`), a parent folder that does not exist (a
+    shell's `> missing/x` refuses it too), a parent that is a file, a parent we may not write into.
+    """
+    target = path if path.is_absolute() else Path.cwd() / path
+    shown = f"{option} {path}"
+    if str(path).endswith(("/", os.sep)) or target.is_dir():
+        raise InputError(f"{shown}: is a folder; give a file name inside it")
+    parent = target.parent
+    if not parent.exists():
+        ancestor = parent
+        while not ancestor.exists() and ancestor != ancestor.parent:
+            ancestor = ancestor.parent
+        if ancestor.exists() and not ancestor.is_dir():
+            raise InputError(f"{shown}: {ancestor} is a file, not a folder")
+        raise InputError(f"{shown}: folder {parent} does not exist; create it first")
+    if not parent.is_dir():
+        raise InputError(f"{shown}: {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK):
+        raise InputError(f"{shown}: folder {parent} is not writable")
+    return target

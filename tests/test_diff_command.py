@@ -74,6 +74,7 @@ def deployment(tmp_path: Path, repo_server) -> Path:
 
 def test_diff_writes_markdown_json_and_images_without_touching_the_repository(deployment: Path) -> None:
     before = tree_state(deployment)
+    (deployment.parent / "out").mkdir()
     proc = run_cli(["-C", str(deployment), "diff", "demo", "2.0.0", "--format", "md", "--output", str(deployment.parent / "out" / "r.md")],
                    cwd=deployment)
     assert proc.returncode == 0, proc.stderr
@@ -83,7 +84,7 @@ def test_diff_writes_markdown_json_and_images_without_touching_the_repository(de
     assert "🟠 **needs review**" in md or "🔴 **breaking**" in md
     assert "[changed] metrics renamed to monitoring" in md and "[fixed] probe timeout" in md
     assert "kubectl apply --server-side --force-conflicts -f helmfile/charts/external/demo-2.0.0/crds/" in md
-    assert (deployment.parent / "out" / "images.txt").read_text() == "registry.example/demo:2.0\n"
+    assert (deployment.parent / "out" / "r.images.txt").read_text() == "registry.example/demo:2.0\n"
     assert "demo 1.0.0 → 2.0.0:" in proc.stdout  # the terminal summary
 
     js = run_cli(["-C", str(deployment), "diff", "demo", "2.0.0", "--json"], cwd=deployment)

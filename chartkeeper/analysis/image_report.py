@@ -68,12 +68,12 @@ def images_markdown(report: Any) -> str:
         row += [", ".join(e["environments"]), "<br>".join(f"`{s}`" for s in e["sources"])]
         lines.append("| " + " | ".join(_cell(c) for c in row) + " |")
     if len(new) > MAX_ROWS:
-        lines.append(f"| … {len(new) - MAX_ROWS} more in `images.txt` and the JSON report |" + " |" * (len(head) - 1))
+        lines.append(f"| … {len(new) - MAX_ROWS} more in the report's `.images.txt` and the JSON report |" + " |" * (len(head) - 1))
     lines.append("")
     todo = [e for e in new if not (checked and e["present"])]
     if todo:
         lines.append("Copy these into the air-gapped registry before deploying (the images are also written as "
-                     "`images.txt`; `SOURCE DESTINATION` for `crane copy`):\n")
+                     "the report's `.images.txt`; `SOURCE DESTINATION` for `crane copy`):\n")
         lines.append("```text\n" + "\n".join(" ".join(copy_pair(e["image"], e["mirror"])) if mapped else e["image"]
                                               for e in todo) + "\n```\n")
     else:

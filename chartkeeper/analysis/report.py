@@ -196,10 +196,10 @@ def actions_of(report: "UpgradeReport", shown: list[ShownFinding] | None = None)
         todo = [c.image for c in report.image_checks if c.present is not True]
         if todo:
             out.append(Action(f"Mirror these {len(todo)} image(s) the site's registry lacks before deploying "
-                              "(the copy list is under Images to mirror; every new image is in `images.txt`)"))
+                              "(the copy list is under Images to mirror; every new image is in the report's `.images.txt`)"))
     elif images:
         out.append(Action(f"Mirror these {len(images)} image(s) into the air-gapped registry before deploying "
-                          "(listed under Images to mirror, and in `images.txt`)"))
+                          "(listed under Images to mirror, and in the report's `.images.txt`)"))
     applies = [c for c in report.crd_steps if c.startswith("kubectl apply")]
     if applies and not any(applies[0] in a.text for a in out):
         out.append(Action("Apply these CRDs first (Helm never upgrades `crds/`): " + "; ".join(f"`{c}`" for c in applies)))

@@ -9,6 +9,7 @@ from chartkeeper.context import AppContext
 from chartkeeper.errors import EXIT_OK, InputError, RefusedError
 from chartkeeper.lockfile import load_lock, write_lock
 from chartkeeper.runlock import run_lock
+from chartkeeper.sources.factory import check_repository
 from chartkeeper.vendoring.report import entry_json
 from chartkeeper.vendoring.stage import clean_leftovers, install, stage_chart
 from chartkeeper.versions import ChartVersion, Constraint
@@ -30,6 +31,7 @@ def run(
     for label, value in (("NAME", name), ("--chart", chart)):
         if not _NAME_RE.match(value):
             raise InputError(f'{label}: "{value}" is not a valid chart name (lowercase letters, digits, - _ .)')
+    check_repository(repo, "--repo")
     if ChartVersion.try_parse(version) is None:
         raise InputError(f'--version: "{version}" is not a valid chart version (an exact version such as 1.2.3 or v25.3.2)')
     if constraint is not None:

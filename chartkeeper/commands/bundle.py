@@ -7,12 +7,14 @@ from pathlib import Path
 from chartkeeper.context import AppContext
 from chartkeeper.errors import EXIT_OK, RefusedError
 from chartkeeper.lockfile import load_lock
+from chartkeeper.output import output_file
 from chartkeeper.vendoring.bundle import build_bundle
 from chartkeeper.vendoring.verify import verify_tree
 
 
 def run(ctx: AppContext, out_file: Path, charts: list[str] | None = None) -> int:
     settings, out = ctx.settings, ctx.out
+    target = output_file(out_file, "bundle OUT.tgz")
     lock = load_lock(settings.lock_file)
     report = verify_tree(settings, lock, charts or [])
     bad = [r for r in report.charts if not r.ok]
@@ -21,7 +23,6 @@ def run(ctx: AppContext, out_file: Path, charts: list[str] | None = None) -> int
         raise RefusedError(f"bundle: not every chart is vendored and clean: {listing}",
                            hint="run `chartkeeper sync` (and `chartkeeper verify` to see drift) first")
     entries = [lock.require(r.name) for r in report.charts]
-    target = out_file if out_file.is_absolute() else Path.cwd() / out_file
     summary = build_bundle(lock, entries, target)
     if out.json_mode:
         out.emit_json(summary)

@@ -16,6 +16,7 @@ from chartkeeper.context import AppContext
 from chartkeeper.errors import EXIT_FINDINGS, EXIT_OK, InputError
 from chartkeeper.fsutil import atomic_write_text
 from chartkeeper.lockfile import load_lock
+from chartkeeper.output import output_file
 from chartkeeper.sources.factory import open_source
 from chartkeeper.versions import ChartVersion, newest, resolve_target
 
@@ -41,6 +42,11 @@ def resolve_new_version(ctx: AppContext, entry, target: str | None, *, pre: bool
     if found is None:
         raise InputError(f"{entry.name}: no published version satisfies {entry.constraint or 'any'}")
     return found
+
+
+def images_file_for(report: Path) -> Path:
+    """The images list beside a report, named after it: two reports in one folder keep their own."""
+    return report.with_name(f"{report.stem}.images.txt")
 
 
 def run(
@@ -70,6 +76,7 @@ def run(
         raise InputError(f"--engine {engine}: expected one of embedded, helm")
     if fail_on not in (None, "breaking", "review"):
         raise InputError(f"--fail-on {fail_on}: expected breaking or review")
+    path = output_file(output, "--output") if output is not None else None
 
     lock = load_lock(ctx.settings.lock_file)
     entry = lock.require(chart)
@@ -84,17 +91,18 @@ def run(
     diff_text = render_diff(report) if output is not None and fmt != "text" else ""
     diff_file = report.diff_file_name if diff_text else None
     body = {"md": lambda r: render_markdown(r, diff_file=diff_file), "json": render_json, "text": render_text}[fmt](report)
-    if output is not None:
-        path = output if output.is_absolute() else Path.cwd() / output
+    if path is not None:
         atomic_write_text(path, body)
         extra = []
         if report.images_to_mirror:
-            atomic_write_text(path.with_name("images.txt"), images_txt(report))
-            extra.append("images.txt")
+            images = images_file_for(path)
+            atomic_write_text(images, images_txt(report))
+            extra.append(images.name)
         if diff_file:
             atomic_write_text(path.with_name(diff_file), diff_text)
             extra.append(diff_file)
-        out.text(render_text(report).rstrip("\n"))
+        if not out.json_mode:
+            out.text(render_text(report).rstrip("\n"))
         out.info(f"report written to {output}" + (f" (and {', '.join(extra)})" if extra else ""))
     elif fmt == "text":
         out.text(body.rstrip("\n"))

@@ -15,8 +15,7 @@ from rich.text import Text
 from chartkeeper.context import AppContext
 from chartkeeper.errors import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, InputError
 from chartkeeper.fsutil import atomic_write_text
-from chartkeeper.imageref import copy_pair
-from chartkeeper.images.inventory import Inventory, build_inventory, with_presence
+from chartkeeper.output import output_file
 from chartkeeper.sources.registry import check_images
 
 FORMATS = ("table", "list", "copy")
@@ -35,6 +34,7 @@ def run(
     fmt = fmt or "table"
     if fmt not in FORMATS:
         raise InputError(f"--format {fmt}: expected one of {', '.join(FORMATS)}")
+    path = output_file(output, "--output") if output is not None else None
     inv = build_inventory(ctx.settings, envs=envs or [], charts=charts or [], all_components=all_components,
                           progress=out.detail)
     if check:
@@ -45,8 +45,7 @@ def run(
         lines = [" ".join(copy_pair(u.image, u.mirror)) for u in inv.images if not (check and u.present)]
     else:
         lines = [u.image for u in inv.images]
-    if output is not None:
-        path = output if output.is_absolute() else Path.cwd() / output
+    if path is not None:
         atomic_write_text(path, "".join(f"{line}\n" for line in lines))
 
     missing = [u for u in inv.images if u.present is False]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from chartkeeper.errors import ChartkeeperError
+from chartkeeper.errors import ChartkeeperError, InputError
 from chartkeeper.lockfile import Lock, LockEntry, write_lock
 from chartkeeper.vendoring.bundle import BUNDLE_TOP
 from chartkeeper.vendoring.stage import SourcePool, install, stage_chart
@@ -126,6 +126,9 @@ def bundle_source(path: str, staging_parent: Path) -> tuple[str, Path | None]:
     Returns (source URL, temp folder to remove afterwards or None).
     """
     p = Path(path[len("file://"):] if path.startswith("file://") else path)
+    if "://" not in path or path.startswith("file://"):
+        if not p.exists():  # refused even when every chart is clean and nothing needs the bundle
+            raise InputError(f"--from {path}: no such bundle file or folder")
     if p.is_file():
         tmp = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX + "bundle-", dir=staging_parent))
         limits = ExtractLimits()
