@@ -15,6 +15,8 @@ from rich.text import Text
 from chartkeeper.context import AppContext
 from chartkeeper.errors import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, InputError
 from chartkeeper.fsutil import atomic_write_text
+from chartkeeper.imageref import copy_pair
+from chartkeeper.images.inventory import Inventory, build_inventory, with_presence
 from chartkeeper.output import output_file
 from chartkeeper.sources.registry import check_images
 
