@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from chartkeeper.errors import InputError
+from chartkeeper.settings import load_settings
 from tests.support.charts import write_chart, write_tree
 from tests.support.harness import run_cli
 from tests.support.oci import OCI_MANIFEST_MEDIA, Registry, RegistryFront, free_port
@@ -239,3 +241,22 @@ def test_check_against_a_dead_registry_is_an_error_not_missing(deploy: Path) -> 
     assert proc.returncode == 2
     assert all(i["present"] is None and "refused" in i["error"] for i in data["images"])
     assert "MISSING" not in proc.stdout + proc.stderr
+
+
+def test_mirror_mapping_rules(tmp_path: Path) -> None:
+    (tmp_path / "chartkeeper.yaml").write_text(
+        "images:\n  mirror: harbor.example.internal/mirror/\n  rewrite:\n"
+        "    nvcr.io/nvidia: harbor.example.internal/nvidia\n    nvcr.io/nvidia/k8s: harbor.example.internal/k8s\n"
+        "    bitnami: harbor.example.internal/bitnami\n")
+    s = load_settings(tmp_path)
+    assert s.image_mirror_of("nvcr.io/nvidia/driver:550") == "harbor.example.internal/nvidia/driver:550"
+    assert s.image_mirror_of("nvcr.io/nvidia/k8s/dcgm-exporter:4") == "harbor.example.internal/k8s/dcgm-exporter:4"  # longest wins
+    assert s.image_mirror_of("nvcr.io/nvidia-x/a:1") == "harbor.example.internal/mirror/nvcr.io/nvidia-x/a:1"  # path boundary
+    assert s.image_mirror_of("docker.io/bitnami/redis:7") == "harbor.example.internal/bitnami/redis:7"
+    assert s.image_mirror_of("docker.io/library/nginx:1") == "harbor.example.internal/mirror/docker.io/library/nginx:1"
+    assert s.image_mirror_of("harbor.example.internal/astrago/core:1") == "harbor.example.internal/astrago/core:1"  # already on site
+    for bad in ("images: [a]\n", "images:\n  mirrors: x\n", "images:\n  driverOsSuffixes: ubuntu\n",
+                "images:\n  rewrite:\n    nvcr.io: https://harbor\n"):
+        (tmp_path / "chartkeeper.yaml").write_text(bad)
+        with pytest.raises(InputError):
+            load_settings(tmp_path)
