@@ -572,6 +572,7 @@ class StateLoader:
         if not isinstance(name, str) or not name:
             raise InputError(f"{where}: a release without a `name:` (line {lines.get((), '?')})")
         where = f"{where}: release {name}"
+        own = r
         r = _with_defaults(r, layer, where)
         r = self._render_release_fields(r, ctx, where, layer.base_dir, layer.namespace)
         name = r["name"]
@@ -591,10 +592,11 @@ class StateLoader:
             items = r.get(key) or []
             if not isinstance(items, list):
                 raise InputError(f"{where}: {key}: must be a list")
+            where_written = _written_at(key, len(items), own, layer.templates, lines, part.lines)
             for i, v in enumerate(items):
-                vline = lines.get((key, i))
+                vline, vlines = where_written[i]
                 if isinstance(v, dict):
-                    values.append(ValuesEntry(source, vline, data=v, lines=_sub_lines(lines, (key, i)), secret=secret))
+                    values.append(ValuesEntry(source, vline, data=v, lines=vlines, secret=secret))
                 elif isinstance(v, str):
                     for p in self._expand_file(v, base_dir, source, f"release {name} {key}", r.get("missingFileHandler") or layer.missing_file_handler):
                         # lexical, like helmfile's filepath.Join: the path as the release names it
@@ -602,10 +604,11 @@ class StateLoader:
                 else:
                     raise InputError(f"{where}: {key}[{i}]: {v!r} is neither a file nor a map")
         sets: list[SetEntry] = []
+        set_written = _written_at("set", len(r.get("set") or []), own, layer.templates, lines, part.lines)
         for i, s in enumerate(r.get("set") or []):
             if not isinstance(s, dict) or not isinstance(s.get("name"), str):
                 raise InputError(f"{where}: set[{i}]: needs `name:` and `value:`, `values:` or `file:`")
-            sline = lines.get(("set", i))
+            sline = set_written[i][0]
             if "values" in s:
                 vals = s.get("values") or []
                 if not isinstance(vals, list):
@@ -804,6 +807,47 @@ def _merge_overrides(text: str) -> list[tuple[int, str]]:
     for n in nodes:
         walk(n)
     return found
+
+
+def _written_at(
+    key: str, total: int, own: dict, templates: dict, lines: dict[tuple, int], part_lines: dict[tuple, int]
+) -> list[tuple[int | None, dict[tuple, int]]]:
+    """(line, key lines) of each item of a release's final `values`/`secrets`/`set` list, which is
+    helmfile's `valuesTemplate`/`setTemplate` entries, then what `inherit:` brought (written in
+    `templates:`), then the release's own. `lines` is the release's line map, `part_lines` the
+    state part's."""
+    tkey = {"values": "valuesTemplate", "set": "setTemplate"}.get(key)
+    positions: list[tuple[dict[tuple, int], tuple]] = []
+    own_t = own.get(tkey) if tkey else None
+    if isinstance(own_t, list):
+        positions += [(lines, (tkey, j)) for j in range(len(own_t))]
+    if own.get("inherit"):
+        positions += [(part_lines, p) for p in _inherited_positions(own, templates, key, ())]
+    own_items = own.get(key)
+    positions += [(lines, (key, j)) for j in range(len(own_items) if isinstance(own_items, list) else 0)]
+    if len(positions) != total:  # cannot be told apart: better no line than a wrong one
+        return [(None, {})] * total
+    return [(src.get(p), _sub_lines(src, p)) for src, p in positions]
+
+
+def _inherited_positions(spec: dict, templates: dict, key: str, path: tuple) -> list[tuple]:
+    """Where each item `inherit:` appends to `key` is written, in `_inherit`'s order."""
+    inherits = spec.get("inherit")
+    if isinstance(inherits, dict):
+        inherits = [inherits]
+    out: list[tuple] = []
+    for item in inherits if isinstance(inherits, list) else []:
+        name = item.get("template") if isinstance(item, dict) else None
+        if not name:
+            break
+        template = templates.get(name)
+        if not isinstance(template, dict) or name in path or key in (item.get("except") or []):
+            continue
+        if template.get("inherit"):
+            out += _inherited_positions(template, templates, key, path + (name,))
+        items = template.get(key)
+        out += [("templates", name, key, j) for j in range(len(items) if isinstance(items, list) else 0)]
+    return out
 
 
 def _with_defaults(r: dict, layer: _Layer, where: str) -> dict:

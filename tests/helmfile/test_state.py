@@ -144,3 +144,19 @@ def test_merge_key_followed_by_an_overriding_key_is_warned(tmp_path: Path) -> No
     settings = Settings(root=tmp_path.resolve(), helmfile_path=Path("helmfile.yaml"))
     found = [f for f in lint(settings).findings if f.code == "lint.helmfile-merge-override"]
     assert [(f.file, f.line) for f in found] == [("helmfile.yaml", 8)]
+
+
+def test_inherited_and_templated_values_keep_their_lines() -> None:
+    """Items `inherit:` brings are written in `templates:`; `valuesTemplate` entries go first."""
+    from .conftest import FIXTURES, tree_settings
+
+    st = load_state(tree_settings(FIXTURES / "features" / "inherit", "helmfile.yaml"), "default")
+    own = st.release("own")
+    assert [(e.line, dict(e.data or {})) for e in own.values] == [(8, {"fromBase": 1}), (23, {"fromRelease": 3})]
+    assert [(s.name, s.line) for s in own.set] == [("setFromBase", 10)]
+    chained = st.release("chained")
+    assert [e.line for e in chained.values] == [8, 16]
+    st = load_state(tree_settings(FIXTURES / "features" / "template_fields", "helmfile.yaml"), "default")
+    main = st.release("main")
+    assert [e.line for e in main.values] == [14, 23]
+    assert main.values[0].data == {"name": "main", "tag": "1.27"}
