@@ -18,7 +18,7 @@ _UNCOMMITTED = "0" * 40
 @dataclass(frozen=True)
 class Pin:
     commit: str  # abbreviated
-    date: str  # YYYY-MM-DD, committer date
+    date: str  # YYYY-MM-DD, when the line was written (author date)
     subject: str
     author: str = ""
 
@@ -61,7 +61,7 @@ class Blame:
                 n = 0
                 for commit, lines in repo.blame(None, rel) or []:
                     pin = (Pin("uncommitted", "", "", "") if commit.hexsha == _UNCOMMITTED else
-                           Pin(commit.hexsha[:10], commit.committed_datetime.date().isoformat(), commit.summary
+                           Pin(commit.hexsha[:10], commit.authored_datetime.date().isoformat(), commit.summary
                                if isinstance(commit.summary, str) else commit.summary.decode("utf-8", "replace"),
                                str(commit.author.name or "")))
                     for _ in lines:

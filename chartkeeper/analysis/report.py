@@ -169,9 +169,10 @@ def shown_findings(report: "UpgradeReport") -> list[ShownFinding]:
         key = json.dumps(dict(f.to_json(), env=None), sort_keys=True, default=str)
         groups.setdefault(key, []).append(f)
     all_envs = set(report.envs)
+    rank = {e: i for i, e in enumerate(report.envs)}
     out: list[ShownFinding] = []
     for fs in groups.values():
-        envs = tuple(dict.fromkeys(f.env for f in fs if f.env))
+        envs = tuple(sorted(dict.fromkeys(f.env for f in fs if f.env), key=lambda e: rank.get(e, len(rank))))
         if any(f.env is None for f in fs) or (len(all_envs) > 1 and set(envs) >= all_envs):
             envs = ()
         out.append(ShownFinding(len(out) + 1, replace(fs[0], env=None), envs))
@@ -452,6 +453,32 @@ def _finding_rows(shown: list[ShownFinding], *, with_code: bool) -> tuple[str, l
     return header, rows
 
 
+# one line per kind and environments in the info table: the Environments section lists every resource
+_LISTED_UNDER_ENVIRONMENTS = {"manifest.changed": "changed", "manifest.added": "added"}
+
+
+def _fold_resources(info: list[ShownFinding]) -> list[ShownFinding]:
+    out: list[ShownFinding] = []
+    groups: dict[tuple[str, tuple[str, ...]], list[ShownFinding]] = {}
+    for s in info:
+        if s.finding.code in _LISTED_UNDER_ENVIRONMENTS:
+            key = (s.finding.code, s.envs)
+            if key not in groups:
+                groups[key] = []
+                out.append(s)  # placeholder, replaced below
+            groups[key].append(s)
+        else:
+            out.append(s)
+    for i, s in enumerate(out):
+        g = groups.get((s.finding.code, s.envs))
+        if g is not None and s.finding.code in _LISTED_UNDER_ENVIRONMENTS:
+            if len(g) > 1:
+                what = _LISTED_UNDER_ENVIRONMENTS[s.finding.code]
+                out[i] = ShownFinding(s.number, Finding(s.finding.code, Severity.INFO,
+                                                        f"{len(g)} resources {what} (listed under Environments)"), s.envs)
+    return out
+
+
 def _edit_line(e: Any) -> str:
     return f"  - `{_cell(e.path, 200)}`: {_code(e.old, 100) or '`null`'} → {_code(e.new, 100) or '`null`'}"
 
@@ -502,7 +529,7 @@ def render_markdown(report: UpgradeReport, *, budget: int = MARKDOWN_BUDGET, dif
             w(header)
             w(_Block(rows, "| … {n} more, see the JSON report | |", keep=5))
             w("")
-    info = [s for s in shown if s.finding.severity is Severity.INFO]
+    info = _fold_resources([s for s in shown if s.finding.severity is Severity.INFO])
     if info:
         w(f"<details><summary>{_SEV_TITLE['info']}: {len(info)} finding(s) with nothing to do</summary>\n")
         header, rows = _finding_rows(info, with_code=True)
@@ -553,7 +580,9 @@ def render_markdown(report: UpgradeReport, *, budget: int = MARKDOWN_BUDGET, dif
                 w(_Block(items, "- … {n} more lines, see the diff file and the JSON report", keep=10))
                 w("")
         if r.images is not None and r.images.dropped:
-            w("Images no longer used: " + ", ".join(f"`{i}`" for i in r.images.dropped) + "\n")
+            gone = r.images.dropped
+            w(f"Images no longer used ({len(gone)}): " + ", ".join(f"`{i}`" for i in gone[:10])
+              + (f" … {len(gone) - 10} more in the JSON report" if len(gone) > 10 else "") + "\n")
 
     w(images_markdown(report))
 
