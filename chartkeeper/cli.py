@@ -227,11 +227,12 @@ def diff(
     env: Optional[List[str]] = _env_opt("Only this environment (repeatable; default: all)."),
     fmt: Optional[str] = typer.Option(None, "--format", "-f", click_type=DIFF_FORMATS, help="Human format of the report: text (default) or md. For JSON use --json."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", metavar="FILE", help="Write the report (in the chosen format) to FILE, with images.txt and the full manifest diff (<old>-to-<new>.diff) beside it."),
-    engine: str = typer.Option("auto", "--engine", click_type=ENGINES, help="How to render: auto (the embedded Helm engine, a helm binary when the chart needs it), embedded or helm."),
+    engine: str = typer.Option("auto", "--engine", click_type=ENGINES, help="How to render: auto or embedded (the embedded Helm engine, at the configured cluster version), or helm (a helm binary)."),
     pre: bool = typer.Option(False, "--pre", help="Consider prereleases."),
     fail_on: Optional[str] = typer.Option(None, "--fail-on", click_type=FAIL_ON, help="Exit 1 when a finding is breaking (breaking) or needs review or worse (review)."),
     show_label_churn: bool = typer.Option(False, "--show-label-churn", help="Count chart-version labels and checksum annotations as changes (folded by default)."),
     check_images: bool = typer.Option(False, "--check-images", help="Ask the site's registry whether each new image is there (on by default with images: in chartkeeper.yaml)."),
+    defaults_only: bool = typer.Option(False, "--defaults-only", help="With no helmfile state, analyse the chart defaults alone instead of refusing."),
     json_out: bool = JsonOpt,
 ) -> None:
     """Analyse an upgrade per environment: values, patches, rendered manifests, images, CRDs.
@@ -252,6 +253,7 @@ def diff(
     _run(ctx, json_out, lambda app: run(
         app, chart, target, envs=env or [], fmt="json" if json_out else fmt, output=output, engine=engine, pre=pre,
         fail_on=fail_on, as_json=json_out, show_label_churn=show_label_churn, check_images=check_images,
+        defaults_only=defaults_only,
     ))
 
 

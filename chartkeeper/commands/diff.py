@@ -1,7 +1,8 @@
 """`chartkeeper diff CHART [VERSION|CONSTRAINT]`: analyse an upgrade without changing anything.
 
 Exit codes: 0 the report was produced (whatever its verdict), 1 with `--fail-on` when a finding
-reaches that severity, 2 bad input or an unreachable upstream, 3 a bug.
+reaches that severity, 2 bad input or an unreachable upstream (or no helmfile state without
+`--defaults-only`), 3 a bug.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import sys
 from pathlib import Path
 
 from chartkeeper.analysis.report import images_txt, render_diff, render_json, render_markdown, render_text
+from chartkeeper import helmfile
 from chartkeeper.analysis.upgrade import analyze_upgrade
 from chartkeeper.context import AppContext
 from chartkeeper.errors import EXIT_FINDINGS, EXIT_OK, InputError
@@ -62,6 +64,7 @@ def run(
     as_json: bool = False,
     show_label_churn: bool = False,
     check_images: bool = False,
+    defaults_only: bool = False,
 ) -> int:
     if check_images:  # ask the site's registry for the new images even without `images:` mapping
         ctx = AppContext(replace(ctx.settings, check_images=True), ctx.out)
@@ -80,6 +83,19 @@ def run(
 
     lock = load_lock(ctx.settings.lock_file)
     entry = lock.require(chart)
+    try:
+        helmfile.entry_file(ctx.settings)
+        no_state = False
+    except InputError:
+        no_state = True
+    if no_state and not defaults_only:
+        # Without the state, every key the deployment overrides would read as "we inherit it".
+        raise InputError(
+            f"no helmfile state at {ctx.settings.helmfile_path}: the analysis would know the chart defaults only, "
+            "not what the deployment overrides",
+            hint="set `helmfile:` in chartkeeper.yaml (or run inside the deployment repository), "
+                 "or pass --defaults-only to analyse the chart defaults alone",
+        )
     new = resolve_new_version(ctx, entry, target, pre=pre)
     if new == ChartVersion.parse(entry.version):
         out.info(f"{entry.name} is already at {entry.version}: nothing to compare")
@@ -87,6 +103,9 @@ def run(
     report = analyze_upgrade(ctx.settings, lock, entry, str(new), envs or None, pre=pre, engine=ENGINES[engine], out=out,
                              show_label_churn=show_label_churn)
 
+    if no_state:  # said on the terminal too, whatever the format: this is not the deployment's analysis
+        out.warn(f"analysed {entry.name} with the chart defaults only: no helmfile state at "
+                 f"{ctx.settings.helmfile_path} (--defaults-only); overrides of the deployment are not known")
     # the full manifest diff goes to a file of its own next to the report, which links it
     diff_text = render_diff(report) if output is not None and fmt != "text" else ""
     diff_file = report.diff_file_name if diff_text else None
