@@ -148,6 +148,18 @@ def test_base_ref_and_next_steps(deploy: Path) -> None:
     assert "helmfile --file helmfile/helmfile.yaml --environment prod diff" in res["nextSteps"]
 
 
+def test_next_steps_name_the_gotmpl_state_file_and_its_environments(deploy: Path) -> None:
+    git(deploy, "mv", "helmfile/helmfile.yaml", "helmfile/helmfile.yaml.gotmpl")
+    git(deploy, "commit", "-qm", "state file rendered as a template")
+    proc = _bump(deploy, "demo", "--json")
+    assert proc.returncode == 0, proc.stdout
+    steps = json.loads(proc.stdout)["nextSteps"]
+    assert [s for s in steps if s.startswith("helmfile ")] == [
+        "helmfile --file helmfile/helmfile.yaml.gotmpl --environment dev diff",
+        "helmfile --file helmfile/helmfile.yaml.gotmpl --environment prod diff",
+    ]
+
+
 def test_already_at_target_creates_nothing(deploy: Path) -> None:
     before = git_state(deploy)
     branches = git(deploy, "branch", "--list")

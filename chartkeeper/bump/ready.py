@@ -15,13 +15,14 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from chartkeeper import helmfile
 from chartkeeper.bump import releases as rel_mod
 from chartkeeper.errors import ChartkeeperError
 from chartkeeper.helm.render import prepare_chart
 from chartkeeper.lockfile import load_lock
 from chartkeeper.settings import Settings
 from chartkeeper.vendoring.report import chart_report_lines
-from chartkeeper.vendoring.verify import verify_tree
+from chartkeeper.vendoring.verify import CLEAN, verify_tree
 
 
 def verify_lock(settings: Settings) -> tuple[list[str], list[str]]:
@@ -30,7 +31,7 @@ def verify_lock(settings: Settings) -> tuple[list[str], list[str]]:
     report = verify_tree(settings, lock)
     problems: list[str] = []
     for r in report.charts:
-        if not r.ok:
+        if r.state != CLEAN:  # strict, as `verify --strict`: the branch must deploy offline
             problems.append("verify: " + "; ".join(ln.strip() for ln in chart_report_lines(r)))
     problems += [f"verify: {name}: a folder next to the lock that no entry owns" for name in report.unowned]
     problems += [f"verify: {name}: left over from an interrupted run" for name in report.leftovers]
@@ -47,14 +48,15 @@ def render_with_helmfile(settings: Settings, binary: str, envs: list[str], timeo
     checks: list[str] = []
     problems: list[str] = []
     helm = _helm_for_helmfile()
+    state = helmfile.entry_file(settings)  # as it exists: `helmfile.yaml.gotmpl`, say
     for env in envs:
-        cmd = [binary, "--file", str(settings.helmfile_file), "--environment", env]
+        cmd = [binary, "--file", str(state), "--environment", env]
         if helm:
             cmd += ["--helm-binary", helm]
         cmd += ["template", "--skip-deps"]
         try:
             proc = subprocess.run(
-                cmd, cwd=settings.helmfile_file.parent, capture_output=True, text=True, timeout=timeout,
+                cmd, cwd=state.parent, capture_output=True, text=True, timeout=timeout,
                 env={**os.environ, "HELMFILE_UPGRADE_NOTICE_DISABLED": "1"},
             )
         except subprocess.TimeoutExpired:

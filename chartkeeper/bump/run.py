@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator
 
-from chartkeeper import runlock
+from chartkeeper import helmfile, runlock
 from chartkeeper.bump import git as gitops
 from chartkeeper.bump import merge_request as mr
 from chartkeeper.bump import journal, pause, preflight, workspace
@@ -181,10 +181,28 @@ def _next_steps(settings: Settings, res: BumpResult, analysis: Analysis | None, 
         steps.append(f"git switch {res.branch}")
     if analysis is not None:
         steps += list(analysis.crd_steps)
-        hf = settings.helmfile_path.as_posix() if not settings.helmfile_path.is_absolute() else "helmfile.yaml"
-        for env in analysis.envs:
-            steps.append(f"helmfile --file {hf} --environment {env} diff")
+        state = _state_file(settings)
+        if state is not None:
+            hf, defined = state
+            # only environments the state defines (the analysis says "default" when no release uses the chart)
+            for env in [e for e in analysis.envs if not defined or e in defined] or defined[:1]:
+                steps.append(f"helmfile --file {hf} --environment {env} diff")
     return steps
+
+
+def _state_file(settings: Settings) -> tuple[str, list[str]] | None:
+    """The state file as it exists (`helmfile.yaml.gotmpl`, say, or the `helmfile:` setting), relative to
+    the root, and the environments it defines; None when there is none."""
+    try:
+        entry = helmfile.entry_file(settings)
+        envs = list(helmfile.list_environments(settings))
+    except ChartkeeperError:
+        return None
+    try:
+        shown = entry.resolve().relative_to(settings.root.resolve()).as_posix()
+    except ValueError:
+        shown = entry.as_posix()
+    return shown, envs
 
 
 def _finish_exit(res: BumpResult, opts: BumpOptions) -> None:
