@@ -12,6 +12,7 @@ Deciding on the key name is deliberately word-based: `keycloak`, `monkey`, `keyb
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -117,7 +118,7 @@ def is_secret_key(key: Any, parent: Any = None) -> bool:
 
 def is_secret_file(path: str | Path) -> bool:
     """Values files whose every value is a secret: `secrets.yaml`, `secrets.prod.yaml`, `secret-values.yaml`."""
-    name = Path(str(path)).name.lower()
+    name = os.path.basename(str(path)).lower()
     return name.startswith("secret")
 
 

@@ -34,7 +34,7 @@ import tarfile
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from chartkeeper.errors import InputError
 
@@ -156,7 +156,7 @@ class FuncEnv:
     """What helmfile-only functions may read: the process environment and files under base_dir."""
 
     base_dir: Path
-    environ: dict[str, str]
+    environ: Mapping[str, str]
 
 
 def _literal_value(tok: Token) -> str | None:
@@ -456,7 +456,7 @@ def render(text: str, context: dict[str, Any], *, where: str, fenv: FuncEnv) -> 
     if literal is not None:
         return literal
     body, partials = prepare(text, fenv, where)
-    ctx_json = json.dumps(_jsonable(context), sort_keys=True)
+    ctx_json = _ctx_key(context)
     cached = _RENDERED.get((body, partials, ctx_json))
     if cached is not None:
         return cached
@@ -601,10 +601,15 @@ def _render_body(body: str, context: dict[str, Any], where: str, partials: str =
     return _finish(rendered.get("ck/templates/out.txt", ""), context, where)
 
 
+_E_NOTATION = re.compile(r"\de[+-]\d\d")
+
+
 def _finish(out: str, context: dict[str, Any], where: str) -> str:
     out = out.replace(_NIL, "<no value>")
     if _GET_MISSING in out.lower():
         raise TemplateError(f"{where}: get: no value exists for a path (use getOrNil or a default)")
+    if not _E_NOTATION.search(out):
+        return out  # no number printed in Go's exponent form: nothing to map back
     big: dict[str, str] = {}
     floats: set[str] = set()
     _big_ints(context, big, floats)
@@ -637,7 +642,7 @@ def render_many(jobs: list[tuple[str, dict[str, Any], str, FuncEnv]]) -> int:
             body, partials = prepare(text, fenv, where)
         except InputError:
             continue
-        ctx_json = json.dumps(_jsonable(context), sort_keys=True)
+        ctx_json = _ctx_key(context)
         key = (body, partials, ctx_json)
         if key in _RENDERED or key in seen:
             continue
@@ -646,32 +651,64 @@ def render_many(jobs: list[tuple[str, dict[str, Any], str, FuncEnv]]) -> int:
     return sum(_render_group(todo, partials) for partials, todo in groups.items())
 
 
+_SEP = "\x1eck-sep-%d\x1e"
+
+
+def _split_outputs(text: str, n: int) -> list[str] | None:
+    """The `n` results of a batch, or None when a separator is missing or doubled (a template
+    printed one: then every result is rendered on its own)."""
+    outs = []
+    pos = 0
+    for i in range(n):
+        sep = _SEP % i
+        end = text.find(sep, pos)
+        if end < 0 or text.count(sep) != 1:
+            return None
+        outs.append(text[pos:end])
+        pos = end + len(sep)
+    return outs if pos == len(text) else None
+
+
 def _render_group(todo: list[tuple[str, dict[str, Any], str, str]], partials: str) -> int:
     import helm_python  # lazy: helm-python-sdk loads a large native library; only commands that render need it
     from helm_python import Chart  # lazy: helm-python-sdk loads a large native library; only commands that render need it
 
     if len(todo) < 2:
         return 0
+    # one file of bodies and one output with a separator between results: an archive entry per
+    # template would cost more than the rendering
     files = {"Chart.yaml": _CHART_YAML}
     if partials:
         files["templates/_ck_partials.tpl"] = partials
-    for i, (body, _, _, _) in enumerate(todo):
-        files[f"templates/_b{i}.tpl"] = '{{ define "ck.b%d" }}' % i + body + "{{ end }}"
-        files[f"templates/o{i}.txt"] = '{{ include "ck.b%d" (index .Values.ck %d) }}' % (i, i)
+    files["templates/_ck_bodies.tpl"] = "".join('{{ define "ck.b%d" }}' % i + body + "{{ end }}" for i, (body, _, _, _) in enumerate(todo))
+    files["templates/out.txt"] = "".join(
+        '{{ include "ck.b%d" (index .Values.ck %d) }}%s' % (i, i, _SEP % i) for i in range(len(todo))
+    )
     try:
         with Chart.load_archive(_archive(files)) as chart:
             rendered = chart.render({"ck": [_jsonable(c) for _, c, _, _ in todo]})
     except helm_python.HelmError:
         return 0
+    outs = _split_outputs(rendered.get("ck/templates/out.txt", ""), len(todo))
+    if outs is None:
+        return 0
     stored = 0
     for i, (body, context, ctx_json, where) in enumerate(todo):
         try:
-            out = _finish(rendered.get(f"ck/templates/o{i}.txt", ""), context, where)
+            out = _finish(outs[i], context, where)
         except InputError:
             continue
         _RENDERED[(body, partials, ctx_json)] = out
         stored += 1
     return stored
+
+
+def _ctx_key(context: dict[str, Any]) -> str:
+    """The cache key of a context: its JSON (dates and other YAML types as strings)."""
+    try:
+        return json.dumps(context, sort_keys=True, default=str)
+    except TypeError:  # map keys of mixed types cannot be sorted
+        return json.dumps(_jsonable(context), sort_keys=True)
 
 
 def _jsonable(node: Any) -> Any:

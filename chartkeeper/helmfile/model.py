@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Mapping
+
+from chartkeeper.helmfile.yamllines import merge_overrides
 
 from chartkeeper.errors import InputError
 
@@ -100,8 +103,8 @@ class HelmfileState:
     skipped: tuple[Path, ...] = ()  # sub-helmfiles that do not define this environment
     secret_files: tuple[Path, ...] = ()  # environment secrets files read
     encrypted_files: tuple[Path, ...] = ()  # sops-encrypted environment files (not decrypted)
-    # what helmfile 0.166 refuses but chartkeeper reads: (file, line, message)
-    warnings: tuple[tuple[Path, int | None, str], ...] = ()
+    # state parts holding a `<<:` merge: (file, line offset, rendered text), for `warnings`
+    merge_sources: tuple[tuple[Path, int, str], ...] = field(default=(), compare=False, repr=False)
     loader: Any = field(default=None, compare=False, repr=False)
 
     def release(self, name: str, namespace: str | None = None) -> Release:
@@ -111,6 +114,15 @@ class HelmfileState:
         if len(found) > 1:
             raise InputError(f"release name {name!r} is used in several namespaces: {', '.join(r.id for r in found)}")
         return found[0]
+
+    @cached_property
+    def warnings(self) -> tuple[tuple[Path, int, str], ...]:
+        """What helmfile 0.166 refuses but chartkeeper reads: (file, line, message)."""
+        out = []
+        for path, offset, text in self.merge_sources:
+            for line, key in merge_overrides(text):
+                out.append((path, line + 1 + offset, f"`{key}:` overrides a key merged in by `<<:`; helmfile 0.166 refuses this (\"key already set in map\")"))
+        return tuple(dict.fromkeys(out))
 
     def rel(self, p: Path) -> str:
         try:

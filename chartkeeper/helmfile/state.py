@@ -43,7 +43,7 @@ TemplateRenderer = Callable[[str, dict, str, Path], str]
 
 
 def embedded_renderer(text: str, context: dict, where: str, base_dir: Path) -> str:
-    return gotmpl.render(text, context, where=where, fenv=gotmpl.FuncEnv(base_dir, dict(os.environ)))
+    return gotmpl.render(text, context, where=where, fenv=gotmpl.FuncEnv(base_dir, os.environ))
 
 
 @dataclass
@@ -115,7 +115,7 @@ class StateLoader:
         self.secret_files: list[Path] = []
         self.encrypted_files: list[Path] = []
         self._values_cache: dict[tuple, tuple[dict, dict[tuple, int], str]] = {}
-        self.warnings: list[tuple[Path, int | None, str]] = []
+        self.merge_sources: list[tuple[Path, int, str]] = []
         self._where: dict[Path, str] = {}
 
     # --- files and parts -----------------------------------------------------------------
@@ -154,8 +154,8 @@ class StateLoader:
         text = self.render(chunk, ctx.template_context(), where, base_dir) if templated else chunk
         docs, line_docs = _parse_state_part(text, self.where(path), offset)
         if "<<" in text:
-            for line, key in _merge_overrides(text):
-                self.warnings.append((path, line + 1 + offset, f"`{key}:` overrides a key merged in by `<<:`; helmfile 0.166 refuses this (\"key already set in map\")"))
+            # checked only when asked (lint): a second parse of every part is not free
+            self.merge_sources.append((path, offset, text))
         data: dict[str, Any] = {}
         lines: dict[tuple, int] = {}
         for i, doc in enumerate(docs):
@@ -440,7 +440,7 @@ class StateLoader:
             skipped=tuple(self.skipped),
             secret_files=tuple(dict.fromkeys(self.secret_files)),
             encrypted_files=tuple(dict.fromkeys(self.encrypted_files)),
-            warnings=tuple(dict.fromkeys(self.warnings)),
+            merge_sources=tuple(self.merge_sources),
             loader=self,
         )
 
@@ -471,7 +471,7 @@ class StateLoader:
         (`_render_release_fields` then finds them rendered)."""
         if self.render is not embedded_renderer:
             return
-        environ = dict(os.environ)
+        environ = os.environ
         jobs = []
         for layer, ctx in groups:
             fenv = gotmpl.FuncEnv(layer.base_dir, environ)
@@ -757,56 +757,6 @@ class StateLoader:
             return ln
         hits = [i + 1 for i, t in enumerate(fl) if _line_has_chart(t, chart)]
         return hits[0] if len(hits) == 1 else None
-
-
-def _merge_overrides(text: str) -> list[tuple[int, str]]:
-    """(0-based line, key) of every explicit key that repeats one a `<<:` merge brings into the
-    same mapping: YAML lets it override, helmfile 0.166's strict decoder refuses the file."""
-    try:
-        nodes = list(yaml.compose_all(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
-    except yaml.YAMLError:
-        return []
-    found: list[tuple[int, str]] = []
-    seen: set[int] = set()
-
-    def merged_keys(node: yaml.Node) -> set[str]:
-        if isinstance(node, yaml.MappingNode):
-            keys = set()
-            for k, v in node.value:
-                if k.value == "<<":
-                    keys |= merged_keys(v)
-                else:
-                    keys.add(k.value)
-            return keys
-        if isinstance(node, yaml.SequenceNode):
-            out: set[str] = set()
-            for item in node.value:
-                out |= merged_keys(item)
-            return out
-        return set()
-
-    def walk(node: yaml.Node | None) -> None:
-        if node is None or id(node) in seen:
-            return
-        seen.add(id(node))
-        if isinstance(node, yaml.MappingNode):
-            merges = [v for k, v in node.value if k.value == "<<"]
-            if merges:
-                inherited: set[str] = set()
-                for m in merges:
-                    inherited |= merged_keys(m)
-                for k, _v in node.value:
-                    if k.value != "<<" and k.value in inherited:
-                        found.append((k.start_mark.line, str(k.value)))
-            for k, v in node.value:
-                walk(v)
-        elif isinstance(node, yaml.SequenceNode):
-            for item in node.value:
-                walk(item)
-
-    for n in nodes:
-        walk(n)
-    return found
 
 
 def _written_at(

@@ -127,7 +127,7 @@ def _warm_up(state: HelmfileState, loader: Any) -> None:
     if getattr(loader, "warmed", False) or loader.render is not embedded_renderer:
         return
     loader.warmed = True
-    environ = dict(os.environ)
+    environ = os.environ
     jobs = []
     for r in state.releases:
         if not r.active:

@@ -83,3 +83,53 @@ def _walk(node: yaml.Node, path: tuple, out: dict[tuple, int], off: int, budget:
             p = path + (i,)
             out[p] = item.start_mark.line + 1 + off
             _walk(item, p, out, off, budget)
+
+
+def merge_overrides(text: str) -> list[tuple[int, str]]:
+    """(0-based line, key) of every explicit key that repeats one a `<<:` merge brings into the
+    same mapping: YAML lets it override, helmfile 0.166's strict decoder refuses the file."""
+    try:
+        nodes = list(yaml.compose_all(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
+    except yaml.YAMLError:
+        return []
+    found: list[tuple[int, str]] = []
+    seen: set[int] = set()
+
+    def merged_keys(node: yaml.Node) -> set[str]:
+        if isinstance(node, yaml.MappingNode):
+            keys = set()
+            for k, v in node.value:
+                if k.value == "<<":
+                    keys |= merged_keys(v)
+                else:
+                    keys.add(k.value)
+            return keys
+        if isinstance(node, yaml.SequenceNode):
+            out: set[str] = set()
+            for item in node.value:
+                out |= merged_keys(item)
+            return out
+        return set()
+
+    def walk(node: yaml.Node | None) -> None:
+        if node is None or id(node) in seen:
+            return
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            merges = [v for k, v in node.value if k.value == "<<"]
+            if merges:
+                inherited: set[str] = set()
+                for m in merges:
+                    inherited |= merged_keys(m)
+                for k, _v in node.value:
+                    if k.value != "<<" and k.value in inherited:
+                        found.append((k.start_mark.line, str(k.value)))
+            for k, v in node.value:
+                walk(v)
+        elif isinstance(node, yaml.SequenceNode):
+            for item in node.value:
+                walk(item)
+
+    for n in nodes:
+        walk(n)
+    return found
