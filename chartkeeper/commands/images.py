@@ -45,6 +45,9 @@ def run(
 
     if fmt == "copy":
         lines = [" ".join(copy_pair(u.image, u.mirror)) for u in inv.images if not (check and u.present)]
+        if not ctx.settings.images_mapped:
+            out.warn("no `images:` mapping in chartkeeper.yaml: every image's destination is the image itself "
+                     "(set images.mirror or images.rewrite, see docs/images.md)")
     else:
         lines = [u.image for u in inv.images]
     if path is not None:
