@@ -10,7 +10,9 @@ Read from `chartkeeper.yaml` at the repository root when present (all keys optio
     apiVersions:                    # extra API versions those clusters serve (CRDs of operators
       - monitoring.coreos.com/v1/ServiceMonitor   # installed outside the deployment), as
                                     # `helm template --api-versions` takes them
-    timeout: 30                     # seconds, connect and read
+    timeout: 30                     # seconds, connect and each read
+    deadline: 120                   # seconds for one request, retries included (default 4 x timeout)
+    minSpeed: 10240                 # bytes/s: a body slower than this after `timeout` seconds fails
     retries: 3
     caBundle: /etc/ssl/internal-ca.pem
     plainHttp: [127.0.0.1:5000]     # OCI registries reached without TLS
@@ -29,7 +31,7 @@ Commands run anywhere inside the repository: the root is the nearest folder, the
 above, holding `chartkeeper.yaml` or `helmfile/charts/external/versions.lock` (see `find_root`).
 
 Environment variables win over the file: CHARTKEEPER_CACHE_DIR, CHARTKEEPER_CA_BUNDLE,
-CHARTKEEPER_TIMEOUT, CHARTKEEPER_KUBE_VERSION.
+CHARTKEEPER_TIMEOUT, CHARTKEEPER_DEADLINE, CHARTKEEPER_KUBE_VERSION.
 """
 
 from __future__ import annotations
@@ -57,6 +59,8 @@ class Settings:
     kube_version: str = "v1.31.0"
     api_versions: tuple[str, ...] = ()  # `.Capabilities.APIVersions` beyond Helm's built-in set
     timeout: float = 30.0
+    deadline: float | None = None  # None: 4 x timeout (see `request_deadline`)
+    min_speed: float = 10240.0
     retries: int = 3
     ca_bundle: str | None = None
     plain_http: tuple[str, ...] = ()
@@ -105,6 +109,11 @@ class Settings:
     @property
     def helmfile_file(self) -> Path:
         return self.path(self.helmfile_path)
+
+    @property
+    def request_deadline(self) -> float:
+        """Seconds one request may take, retries included, before the size of a body extends it."""
+        return self.deadline if self.deadline is not None else 4 * self.timeout
 
     def mirror_for(self, repository: str) -> str:
         """The URL to actually contact for `repository` (longest matching mirror prefix wins)."""
@@ -188,7 +197,7 @@ def load_settings(root: Path, overrides: dict[str, Any] | None = None) -> Settin
         if not isinstance(data, dict):
             raise InputError(f"{CONFIG_NAME}: must be a mapping")
         raw = data
-    known = {"lock", "helmfile", "patches", "reports", "kubeVersion", "apiVersions", "timeout", "retries", "caBundle", "plainHttp", "mirrors",
+    known = {"lock", "helmfile", "patches", "reports", "kubeVersion", "apiVersions", "timeout", "deadline", "minSpeed", "retries", "caBundle", "plainHttp", "mirrors",
              "extractLimits", "keyring", "images"}
     unknown = sorted(str(k) for k in raw if k not in known)
     if unknown:
@@ -205,8 +214,13 @@ def load_settings(root: Path, overrides: dict[str, Any] | None = None) -> Settin
     try:
         timeout = float(os.environ.get("CHARTKEEPER_TIMEOUT") or raw.get("timeout", 30))
         retries = int(raw.get("retries", 3))
+        deadline_raw = os.environ.get("CHARTKEEPER_DEADLINE") or raw.get("deadline")
+        deadline = float(deadline_raw) if deadline_raw not in (None, "") else None
+        min_speed = float(raw.get("minSpeed", 10240))
     except (TypeError, ValueError):
-        raise InputError(f"{CONFIG_NAME}: timeout and retries must be numbers") from None
+        raise InputError(f"{CONFIG_NAME}: timeout, deadline, minSpeed and retries must be numbers") from None
+    if timeout <= 0 or (deadline is not None and deadline <= 0) or min_speed < 0:
+        raise InputError(f"{CONFIG_NAME}: timeout and deadline must be positive, minSpeed not negative")
     kw: dict[str, Any] = dict(
         root=root,
         lock_path=Path(raw.get("lock", "helmfile/charts/external/versions.lock")),
@@ -216,6 +230,8 @@ def load_settings(root: Path, overrides: dict[str, Any] | None = None) -> Settin
         kube_version=str(os.environ.get("CHARTKEEPER_KUBE_VERSION") or raw.get("kubeVersion", "v1.31.0")),
         api_versions=tuple(a.strip() for a in apis),
         timeout=timeout,
+        deadline=deadline,
+        min_speed=min_speed,
         retries=retries,
         ca_bundle=os.environ.get("CHARTKEEPER_CA_BUNDLE") or raw.get("caBundle"),
         plain_http=tuple(str(p) for p in plain),

@@ -79,3 +79,9 @@ class Source(ABC):
     def close(self) -> None:  # pragma: no cover - default: nothing to release
         pass
 
+
+def error_label(fetched_url: str, upstream: str) -> str:
+    """How errors name a source: the URL actually fetched first (the mirror, where the problem
+    is), then the upstream it stands for, so nobody goes looking at a server never contacted."""
+    fetched_url, upstream = fetched_url.rstrip("/"), upstream.rstrip("/")
+    return fetched_url if fetched_url == upstream else f"{fetched_url} (mirror of {upstream})"

@@ -17,7 +17,7 @@ from chartkeeper.errors import SourceError
 from chartkeeper.output import redact
 from chartkeeper.settings import Settings
 from chartkeeper.sources import credentials
-from chartkeeper.sources.base import ChartRelease, Source, VersionListing
+from chartkeeper.sources.base import ChartRelease, Source, VersionListing, error_label
 from chartkeeper.sources.cache import IndexCache
 from chartkeeper.sources.index import IndexReader, entry_record, listing_from_records
 from chartkeeper.sources.staging import staged_write
@@ -37,8 +37,10 @@ class HttpSource(Source):
             key_file=self.credentials.key_file,
             insecure=self.credentials.insecure,
         )
-        self.transport = Transport(settings, self.display_url, tls)
+        self.label = error_label(redact(self.url), self.display_url)
+        self.transport = Transport(settings, self.label, tls)
         self.index_url = self.url + "/index.yaml"
+        self.index_url_label = error_label(redact(self.index_url), self.display_url + "/index.yaml")
         self._cache = IndexCache(settings.cache_dir, self.index_url)
         self._lock = threading.Lock()
         self._loaded: tuple[str, bytes | None] | None = None  # (sha256 of the index, body when read)
@@ -52,7 +54,7 @@ class HttpSource(Source):
         meta = self._cache.meta() if conditional else None
         if self.settings.offline:
             if meta is None:
-                raise SourceError(f"{self.display_url}: offline and no cached index")
+                raise SourceError(f"{self.label}: offline and no cached index")
             return meta.sha256, None
         headers: dict[str, str] = {}
         if meta is not None:
@@ -97,7 +99,7 @@ class HttpSource(Source):
             self._loaded = (sha, body)
         assert body is not None
         if self._reader is None or self._reader.body is not body:
-            self._reader = IndexReader(body, self.display_url + "/index.yaml")
+            self._reader = IndexReader(body, self.index_url_label)
         items = self._reader.entries(chart)
         self.stats["extracted"] += 1
         records = None
@@ -110,16 +112,16 @@ class HttpSource(Source):
         with self._lock:
             records = self._records(chart)
         if records is None:
-            raise SourceError(f"{self.display_url}: the index lists no chart named {chart!r}")
+            raise SourceError(f"{self.label}: the index lists no chart named {chart!r}")
         return listing_from_records(chart, records)
 
     # -- archives -------------------------------------------------------------------------
 
     def fetch(self, release: ChartRelease, dest: Path) -> str:
         if not release.urls:
-            raise SourceError(f"{self.display_url}: {release.name} {release.version} has no archive URL in the index")
+            raise SourceError(f"{self.label}: {release.name} {release.version} has no archive URL in the index")
         if self.settings.offline:
-            raise SourceError(f"{self.display_url}: offline; cannot download {release.name} {release.version}")
+            raise SourceError(f"{self.label}: offline; cannot download {release.name} {release.version}")
         origin = origin_of(self.url)
         errors: list[str] = []
         for raw_url in release.urls:
@@ -133,7 +135,7 @@ class HttpSource(Source):
                 return resp.sha256
 
             try:
-                return staged_write(dest, release.digest, write, f"{self.display_url}: {release.name} {release.version}")
+                return staged_write(dest, release.digest, write, f"{self.label}: {release.name} {release.version}")
             except SourceError as exc:
                 errors.append(exc.message)
         raise SourceError(errors[0] if len(errors) == 1 else "; ".join(errors))

@@ -27,7 +27,7 @@ from chartkeeper.errors import IntegrityError, SourceError
 from chartkeeper.output import redact, register_secret
 from chartkeeper.settings import Settings
 from chartkeeper.sources import credentials
-from chartkeeper.sources.base import ChartRelease, Source, VersionListing
+from chartkeeper.sources.base import ChartRelease, Source, VersionListing, error_label
 from chartkeeper.sources.index import normalize_digest
 from chartkeeper.sources.staging import staged_write
 from chartkeeper.sources.transport import Response, Transport, origin_of, strip_userinfo
@@ -101,7 +101,8 @@ class OciSource(Source):
         plain = is_loopback(parts.hostname) or self.host in settings.plain_http or parts.hostname in settings.plain_http
         self.base = f"{'http' if plain else 'https'}://{self.host}"
         self.credentials = credentials.for_registry(self.host, user, password)
-        self.transport = Transport(settings, self.display_url)
+        self.label = error_label(redact(f"oci://{self.host}/{self.namespace}"), self.display_url)
+        self.transport = Transport(settings, self.label)
         self.page_size: int | None = None  # `n` for tags/list; None lets the registry choose
         self._tokens: dict[str, dict[str, str]] = {}
         self._lock = threading.Lock()
@@ -130,7 +131,7 @@ class OciSource(Source):
             )
             if resp.status == 401:
                 raise SourceError(
-                    f"{self.display_url}: the registry refused the credentials for {scope}",
+                    f"{self.label}: the registry refused the credentials for {scope}",
                     hint="check the registry credentials (see README: Credentials)",
                 )
         return resp
@@ -141,14 +142,14 @@ class OciSource(Source):
         if scheme == "basic":
             if not creds.present:
                 raise SourceError(
-                    f"{self.display_url}: the registry wants credentials",
+                    f"{self.label}: the registry wants credentials",
                     hint=f"set {credentials.env_key(self.base)}_USERNAME and _PASSWORD, or `helm registry login`",
                 )
             auth = creds.header()
         elif scheme == "bearer":
             realm = params.get("realm")
             if not realm:
-                raise SourceError(f"{self.display_url}: bearer challenge without a realm")
+                raise SourceError(f"{self.label}: bearer challenge without a realm")
             query = {"scope": params.get("scope") or scope}
             if params.get("service"):
                 query["service"] = params["service"]
@@ -165,7 +166,7 @@ class OciSource(Source):
             )
             if resp.status != 200:
                 raise SourceError(
-                    f"{self.display_url}: the token server refused access to {query['scope']} (HTTP {resp.status})",
+                    f"{self.label}: the token server refused access to {query['scope']} (HTTP {resp.status})",
                     hint=None if creds.present else f"set {credentials.env_key(self.base)}_USERNAME and _PASSWORD",
                 )
             try:
@@ -174,11 +175,11 @@ class OciSource(Source):
             except (ValueError, AttributeError):
                 token = None
             if not isinstance(token, str) or not token:
-                raise SourceError(f"{self.display_url}: the token server answered without a token")
+                raise SourceError(f"{self.label}: the token server answered without a token")
             register_secret(token)
             auth = {"Authorization": f"Bearer {token}"}
         else:
-            raise SourceError(f"{self.display_url}: unsupported auth challenge {scheme or '(none)'!r}")
+            raise SourceError(f"{self.label}: unsupported auth challenge {scheme or '(none)'!r}")
         with self._lock:
             self._tokens[scope] = auth
         return auth
@@ -206,24 +207,24 @@ class OciSource(Source):
         for _ in range(MAX_PAGES):
             resp = self._get(url, scope, headers={"Accept": "application/json"})
             if resp.status == 404:
-                raise SourceError(f"{self.display_url}: no chart named {chart!r} in the registry")
+                raise SourceError(f"{self.label}: no chart named {chart!r} in the registry")
             try:
                 doc = json.loads(resp.body)
             except ValueError:
-                raise SourceError(f"{self.display_url}: malformed tag list for {chart}") from None
+                raise SourceError(f"{self.label}: malformed tag list for {chart}") from None
             page = doc.get("tags") if isinstance(doc, dict) else None
             if page is None:
                 page = []
             if not isinstance(page, list):
-                raise SourceError(f"{self.display_url}: malformed tag list for {chart}")
+                raise SourceError(f"{self.label}: malformed tag list for {chart}")
             tags.extend(str(t) for t in page)
             nxt = next_link(resp.header("link"))
             if not nxt:
                 return tags
             url = urljoin(url, nxt)
             if origin_of(url) != origin_of(self.base):
-                raise SourceError(f"{self.display_url}: tag list pagination points to another host")
-        raise SourceError(f"{self.display_url}: tag list of {chart} has more than {MAX_PAGES} pages")
+                raise SourceError(f"{self.label}: tag list pagination points to another host")
+        raise SourceError(f"{self.label}: tag list of {chart} has more than {MAX_PAGES} pages")
 
     def versions(self, chart: str) -> VersionListing:
         releases: list[ChartRelease] = []
@@ -250,13 +251,13 @@ class OciSource(Source):
             headers={"Accept": MANIFEST_ACCEPT},
         )
         if resp.status == 404:
-            raise SourceError(f"{self.display_url}: {release.name}:{tag} not found in the registry")
+            raise SourceError(f"{self.label}: {release.name}:{tag} not found in the registry")
         try:
             doc = json.loads(resp.body)
         except ValueError:
-            raise SourceError(f"{self.display_url}: malformed manifest for {release.name}:{tag}") from None
+            raise SourceError(f"{self.label}: malformed manifest for {release.name}:{tag}") from None
         if not isinstance(doc, dict) or not isinstance(doc.get("layers"), list):
-            raise SourceError(f"{self.display_url}: {release.name}:{tag} is not an image manifest")
+            raise SourceError(f"{self.label}: {release.name}:{tag} is not an image manifest")
         return doc
 
     @staticmethod

@@ -3,6 +3,9 @@
 What it does that `urllib.request` would not do the way we need:
 
 * timeouts on connect and read (`Settings.timeout`), TLS with an extra CA bundle;
+* an overall deadline per request, retries included (`Settings.request_deadline`), extended for
+  a big body by its size at `Settings.min_speed`, and a minimum speed once `timeout` seconds
+  have passed: a server that trickles bytes fails as "too slow" instead of hanging the run;
 * bounded retries with exponential backoff on 5xx, 429 (honouring `Retry-After`), connection
   resets and timeouts -- never on 4xx;
 * a bounded number of redirects, and credentials that are only ever sent to the origin they
@@ -156,16 +159,20 @@ class Transport:
         current = url
         redirects = 0
         attempt = 0
+        budget = _Budget(time.monotonic(), self.settings.request_deadline)
         while True:
             hdrs = {"User-Agent": USER_AGENT, "Accept-Encoding": "gzip" if accept_gzip else "identity"}
             hdrs.update(headers or {})
             if auth and origin_of(current) == auth_origin:
                 hdrs.update(auth)
             try:
-                resp = self._once(method, current, hdrs, sink)
+                resp = self._once(method, current, hdrs, sink, budget)
             except _Transient as exc:
                 if attempt >= self.settings.retries:
                     raise SourceError(f"{self.label}: {exc} ({_tries(attempt)})") from None
+                if budget.remaining() < _backoff(attempt) + 1:
+                    raise SourceError(f"{self.label}: {exc} ({_tries(attempt)}; the {budget.deadline:g}s "
+                                      "deadline leaves no time for another)", hint=_DEADLINE_HINT) from None
                 self.sleep(_backoff(attempt))
                 attempt += 1
                 if sink is not None:  # the broken attempt's bytes must not stay in front of the retry's
@@ -189,8 +196,10 @@ class Transport:
                     sink.seek(0)
                     sink.truncate()
                 continue
-            if resp.status in RETRY_STATUSES and resp.status not in statuses and attempt < self.settings.retries:
-                self.sleep(max(_backoff(attempt), _retry_after(resp.header("retry-after"))))
+            wait = max(_backoff(attempt), _retry_after(resp.header("retry-after")))
+            if (resp.status in RETRY_STATUSES and resp.status not in statuses and attempt < self.settings.retries
+                    and budget.remaining() >= wait + 1):
+                self.sleep(wait)
                 attempt += 1
                 if sink is not None:
                     sink.seek(0)
@@ -207,70 +216,177 @@ class Transport:
                 resp = Response(resp.status, resp.headers, body, resp.url, resp.sha256)
             return resp
 
-    def _once(self, method: str, url: str, headers: dict[str, str], sink: BinaryIO | None) -> Response:
+    def _once(self, method: str, url: str, headers: dict[str, str], sink: BinaryIO | None, budget: "_Budget") -> Response:
         parts = urlsplit(url)
         target = parts.path or "/"
         if parts.query:
             target += "?" + parts.query
         conn = self._connection(url)
+        watchdog = _Watchdog(conn)
         try:
+            return self._exchange(conn, watchdog, method, url, target, headers, sink, budget)
+        except (SourceError, _Transient):
+            if watchdog.fired:
+                raise self._too_slow(url, budget) from None
+            raise
+        except OSError:
+            if watchdog.fired:  # the watchdog shut the socket: whatever broke, the cause is the clock
+                raise self._too_slow(url, budget) from None
+            raise
+        finally:
+            watchdog.cancel()
+            conn.close()
+
+    def _too_slow(self, url: str, budget: "_Budget") -> SourceError:
+        return SourceError(
+            f"{self.label}: too slow: {_short(url)} did not answer in full within the {budget.deadline:g}s deadline",
+            hint=_DEADLINE_HINT,
+        )
+
+    def _exchange(self, conn: http.client.HTTPConnection, watchdog: "_Watchdog", method: str, url: str, target: str,
+                  headers: dict[str, str], sink: BinaryIO | None, budget: "_Budget") -> Response:
+        started = time.monotonic()
+        floor = _SpeedFloor(self, url, started)
+        try:
+            if budget.remaining() <= 0:
+                raise SourceError(f"{self.label}: too slow: no time left within the {budget.deadline:g}s deadline "
+                                  f"for {_short(url)}", hint=_DEADLINE_HINT)
+            conn.connect()  # bounded by `timeout`; the watchdog guards everything after it
+            watchdog.arm(budget.remaining())
+            conn.request(method, target, headers=headers)
+            raw = conn.getresponse()
+        except (socket.timeout, TimeoutError):
+            raise _Transient(f"timed out after {self.settings.timeout:g}s talking to {_short(url)}") from None
+        except ConnectionRefusedError:
+            raise SourceError(f"{self.label}: connection refused by {_short(url)}") from None
+        except socket.gaierror as exc:
+            raise SourceError(f"{self.label}: cannot resolve host of {_short(url)} ({exc.strerror})") from None
+        except (ConnectionError, http.client.RemoteDisconnected, http.client.BadStatusLine) as exc:
+            raise _Transient(f"connection to {_short(url)} failed ({type(exc).__name__})") from None
+        except OSError as exc:
+            if isinstance(exc, ssl.SSLCertVerificationError):
+                raise SourceError(
+                    f"{self.label}: TLS certificate of {_short(url)} not trusted ({exc.verify_message})",
+                    hint="set caBundle in chartkeeper.yaml (or CHARTKEEPER_CA_BUNDLE) to your internal CA",
+                ) from None
+            if isinstance(exc, ssl.SSLError):
+                raise SourceError(f"{self.label}: TLS error with {_short(url)} ({exc.reason})") from None
+            raise _Transient(f"network error with {_short(url)} ({exc})") from None
+        hdrs: dict[str, str] = {}
+        for k, v in raw.getheaders():
+            k = k.lower()
+            hdrs[k] = f"{hdrs[k]}, {v}" if k in hdrs else v
+        status = raw.status
+        length = hdrs.get("content-length", "")
+        if length.isdigit() and self.settings.min_speed > 0 and budget.extend(
+                time.monotonic() - budget.start + self.settings.timeout + int(length) / self.settings.min_speed):
+            watchdog.arm(budget.remaining())  # a big archive may take longer than a small index
+        if method == "HEAD" or status in (204, 304) or (300 <= status < 400) or status >= 400 or sink is None:
             try:
-                conn.request(method, target, headers=headers)
-                raw = conn.getresponse()
-            except (socket.timeout, TimeoutError):
-                raise _Transient(f"timed out after {self.settings.timeout:g}s talking to {_short(url)}") from None
-            except ConnectionRefusedError:
-                raise SourceError(f"{self.label}: connection refused by {_short(url)}") from None
-            except socket.gaierror as exc:
-                raise SourceError(f"{self.label}: cannot resolve host of {_short(url)} ({exc.strerror})") from None
-            except (ConnectionError, http.client.RemoteDisconnected, http.client.BadStatusLine) as exc:
-                raise _Transient(f"connection to {_short(url)} failed ({type(exc).__name__})") from None
-            except OSError as exc:
-                if isinstance(exc, ssl.SSLCertVerificationError):
-                    raise SourceError(
-                        f"{self.label}: TLS certificate of {_short(url)} not trusted ({exc.verify_message})",
-                        hint="set caBundle in chartkeeper.yaml (or CHARTKEEPER_CA_BUNDLE) to your internal CA",
-                    ) from None
-                if isinstance(exc, ssl.SSLError):
-                    raise SourceError(f"{self.label}: TLS error with {_short(url)} ({exc.reason})") from None
-                raise _Transient(f"network error with {_short(url)} ({exc})") from None
-            hdrs: dict[str, str] = {}
-            for k, v in raw.getheaders():
-                k = k.lower()
-                hdrs[k] = f"{hdrs[k]}, {v}" if k in hdrs else v
-            status = raw.status
-            if method == "HEAD" or status in (204, 304) or (300 <= status < 400) or status >= 400 or sink is None:
-                try:
-                    body = _read_all(raw, self.label)
-                except (socket.timeout, TimeoutError):
-                    raise _Transient(f"timed out reading from {_short(url)}") from None
-                except (ConnectionError, http.client.IncompleteRead) as exc:
-                    raise _Transient(f"connection to {_short(url)} broke mid-body ({type(exc).__name__})") from None
-                return Response(status, hdrs, body, url)
-            digest = hashlib.sha256()
-            total = 0
-            try:
-                while True:
-                    chunk = raw.read(_CHUNK)
-                    if not chunk:
-                        break
-                    total += len(chunk)
-                    if total > MAX_BODY:  # a hostile server must not fill the disk
-                        raise SourceError(f"{self.label}: download from {_short(url)} is over the {MAX_BODY} byte limit")
-                    digest.update(chunk)
-                    sink.write(chunk)
-                _ensure_complete(raw)
+                body = _read_all(raw, self.label, floor)
             except (socket.timeout, TimeoutError):
                 raise _Transient(f"timed out reading from {_short(url)}") from None
             except (ConnectionError, http.client.IncompleteRead) as exc:
-                raise _Transient(f"connection to {_short(url)} broke mid-download ({type(exc).__name__})") from None
-            return Response(status, hdrs, b"", url, "sha256:" + digest.hexdigest())
-        finally:
-            conn.close()
+                raise _Transient(f"connection to {_short(url)} broke mid-body ({type(exc).__name__})") from None
+            return Response(status, hdrs, body, url)
+        digest = hashlib.sha256()
+        total = 0
+        try:
+            while True:
+                chunk = raw.read1(_CHUNK)  # one socket read: the speed floor sees a trickle
+                if not chunk:
+                    break
+                total += len(chunk)
+                floor.check(total)
+                if total > MAX_BODY:  # a hostile server must not fill the disk
+                    raise SourceError(f"{self.label}: download from {_short(url)} is over the {MAX_BODY} byte limit")
+                digest.update(chunk)
+                sink.write(chunk)
+            _ensure_complete(raw)
+        except (socket.timeout, TimeoutError):
+            raise _Transient(f"timed out reading from {_short(url)}") from None
+        except (ConnectionError, http.client.IncompleteRead) as exc:
+            raise _Transient(f"connection to {_short(url)} broke mid-download ({type(exc).__name__})") from None
+        return Response(status, hdrs, b"", url, "sha256:" + digest.hexdigest())
 
 
 class _Transient(Exception):
     """A failure worth retrying (reset, timeout)."""
+
+
+_DEADLINE_HINT = "a stalled or throttled mirror? raise deadline:/minSpeed: in chartkeeper.yaml if the link is just slow"
+
+
+@dataclass
+class _Budget:
+    """The time one request may take, retries and backoff included."""
+
+    start: float
+    deadline: float
+
+    def remaining(self) -> float:
+        return self.start + self.deadline - time.monotonic()
+
+    def extend(self, seconds: float) -> bool:
+        """Allow at least `seconds` from the start (a big body at the minimum speed); True when it grew."""
+        if seconds <= self.deadline:
+            return False
+        self.deadline = seconds
+        return True
+
+
+class _Watchdog:
+    """Shuts the connection's socket when the request's time is up. Socket timeouts bound each
+    read, not their sum: only a clock outside the reading thread stops a server that sends one
+    byte just before every timeout."""
+
+    def __init__(self, conn: http.client.HTTPConnection) -> None:
+        self.conn = conn
+        self.fired = False
+        self._timer: threading.Timer | None = None
+
+    def arm(self, seconds: float) -> None:
+        self.cancel()
+        self._timer = threading.Timer(max(seconds, 0.0), self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _fire(self) -> None:
+        self.fired = True
+        sock = self.conn.sock
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+
+@dataclass
+class _SpeedFloor:
+    """Once `timeout` seconds have passed, a body arriving slower than `min_speed` fails."""
+
+    transport: "Transport"
+    url: str
+    started: float
+
+    def check(self, received: int) -> None:
+        settings = self.transport.settings
+        elapsed = time.monotonic() - self.started
+        if settings.min_speed > 0 and elapsed > settings.timeout and received / elapsed < settings.min_speed:
+            raise SourceError(
+                f"{self.transport.label}: too slow: {received} bytes in {elapsed:.0f}s from {_short(self.url)} "
+                f"(below the minimum of {_human_rate(settings.min_speed)})",
+                hint=_DEADLINE_HINT,
+            )
+
+
+def _human_rate(bps: float) -> str:
+    return f"{bps / 1024:g} KiB/s" if bps >= 1024 else f"{bps:g} B/s"
 
 
 def _ensure_complete(raw: http.client.HTTPResponse) -> None:
@@ -280,17 +396,18 @@ def _ensure_complete(raw: http.client.HTTPResponse) -> None:
         raise http.client.IncompleteRead(b"", raw.length)
 
 
-def _read_all(raw: http.client.HTTPResponse, label: str) -> bytes:
+def _read_all(raw: http.client.HTTPResponse, label: str, floor: "_SpeedFloor") -> bytes:
     length = raw.getheader("Content-Length")
     if length and length.isdigit() and int(length) > MAX_BODY:
         raise SourceError(f"{label}: response of {length} bytes is over the {MAX_BODY} byte limit")
     chunks: list[bytes] = []
     total = 0
     while True:
-        chunk = raw.read(1 << 20)
+        chunk = raw.read1(1 << 20)  # one socket read at a time, so a trickle is seen as one
         if not chunk:
             break
         total += len(chunk)
+        floor.check(total)
         if total > MAX_BODY:
             raise SourceError(f"{label}: response is over the {MAX_BODY} byte limit")
         chunks.append(chunk)

@@ -222,6 +222,27 @@ def trickle(seconds: float, *, pieces: int = 20, sent: threading.Event | None = 
     return Fault("slow-body", act)
 
 
+def drip(bytes_per_second: float = 1.0, *, headers_too: bool = False) -> Fault:
+    """The real body one byte at a time at `bytes_per_second`, each byte well inside any read
+    timeout, so only an overall deadline or a speed floor stops it. With `headers_too` the status
+    line and headers drip as well (nothing of the answer is ever complete)."""
+
+    def act(h: Handler, real: bytes | None) -> None:
+        data = real or b""
+        head = (f"HTTP/1.1 200 OK\r\nContent-Type: {_ctype(h)}\r\nContent-Length: {len(data)}\r\n"
+                "Connection: close\r\n\r\n").encode()
+        if headers_too:
+            data = head + data
+        else:
+            _write(h, head)
+        for i in range(len(data)):
+            _write(h, data[i : i + 1])
+            if _owner(h).stopping.wait(1.0 / bytes_per_second):
+                return
+
+    return Fault("drip", act)
+
+
 def corrupt(*, offset: int = -40) -> Fault:
     """The real bytes with one byte flipped: the published digest no longer matches."""
 
