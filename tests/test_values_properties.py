@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -40,6 +41,7 @@ def _subset(defaults: dict[str, Any], picks: list[bool]) -> dict[str, Any]:
 
 
 @given(values_map, st.lists(st.booleans(), max_size=40))
+@pytest.mark.slow  # 100 analyses each; CI runs them
 @settings(max_examples=100, deadline=None)
 def test_unchanged_chart_never_breaks_overrides_of_its_own_keys(defaults: dict[str, Any], picks: list[bool]) -> None:
     uni = build_universe(_chart(defaults))
@@ -50,6 +52,7 @@ def test_unchanged_chart_never_breaks_overrides_of_its_own_keys(defaults: dict[s
 
 
 @given(values_map, values_map, values_map)
+@pytest.mark.slow  # 100 analyses each; CI runs them
 @settings(max_examples=100, deadline=None)
 def test_analysis_is_total_and_findings_are_well_formed(old: dict[str, Any], new: dict[str, Any], ours: dict[str, Any]) -> None:
     analysis = ValuesAnalysis(build_universe(_chart(old)), build_universe(_chart(new, "2.0.0")))
