@@ -38,7 +38,7 @@ Chart `gpu-operator` from `{repo}` · cluster v1.31.0 · environments: default, 
 1. Migrate the objects of `clusterpolicies.nvidia.com` stored at v1alpha1 to v1, then patch `status.storedVersions`, before applying NEW's CRDs (steps under CRDs) ([F1](#f1))
 2. Fix our override `operator.replicaCount` at `helmfile/values/gpu-operator.yaml:3`: NEW ignores it; probably moved to `operator.replicas` ([F2](#f2))
 3. Decide on the masked default `driver.version`: keep our `550.54.15` at `helmfile/values/gpu-operator.yaml:5` (pinned 2024-11-02 in {pin} "driver 550 for A100 hosts") or take NEW's `570.86.10` by deleting the line ([F3](#f3))
-4. Mirror these 41 image(s) into the air-gapped registry before deploying (listed under Images to mirror, and in `images.txt`)
+4. Mirror these 41 image(s) into the air-gapped registry before deploying (listed under Images to mirror, and in the report's `.images.txt`)
 5. Apply these CRDs first (Helm never upgrades `crds/`): `kubectl apply --server-side --force-conflicts -f helmfile/charts/external/gpu-operator-v25.10.0/crds/`
 
 ## Findings
@@ -52,6 +52,7 @@ def operator(tmp_path_factory: pytest.TempPathFactory):
     with ChartRepoServer(base / "repo") as server:
         root = operator_deployment(base / "deploy", base / "repo", server.url)
         out = base / "out" / "report.md"
+        out.parent.mkdir()
         proc = run_cli(["-C", str(root), "diff", "gpu-operator", NEW, "--format", "md", "--output", str(out)], cwd=root, timeout=300)
         assert proc.returncode == 0, proc.stderr
         js = run_cli(["-C", str(root), "diff", "gpu-operator", NEW, "--json"], cwd=root, timeout=300)
@@ -148,6 +149,7 @@ def test_kube_prometheus_stack_sized_report_stays_under_the_budget(tmp_path: Pat
     spec.loader.exec_module(bench)
     tree, _, _ = bench.build_tree(tmp_path / "bench", 50)
     out = tmp_path / "out" / "report.md"
+    out.parent.mkdir()
     proc = run_cli(["-C", str(tree), "diff", "big", "2.0.0", "--format", "md", "--output", str(out)], cwd=tree, timeout=300)
     assert proc.returncode == 0, proc.stderr
     md = out.read_text()
