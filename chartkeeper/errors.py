@@ -43,3 +43,16 @@ class IntegrityError(ChartkeeperError):
 
 class RefusedError(ChartkeeperError):
     """A precondition is not met (dirty tree, drift, downgrade, concurrent run)."""
+
+
+def unnamed(name: str, message: str) -> str:
+    """`message` without a leading `<name>: `: errors raised deep down (staging, the swap) often
+    name their chart already, and a caller that prefixes the name again would print
+    "gpu-operator: gpu-operator: ..."."""
+    prefix = f"{name}: "
+    return message[len(prefix):] if message.startswith(prefix) else message
+
+
+def about(name: str, message: str) -> str:
+    """`<name>: <message>`, naming the chart exactly once."""
+    return f"{name}: {unnamed(name, message)}"

@@ -375,6 +375,23 @@ def _stages(stages: list[str]) -> list:
     return [s if s in QUICK_STAGES else pytest.param(s, marks=pytest.mark.slow) for s in stages]
 
 
+
+def test_all_names_a_failing_chart_once(upstream, tmp_path: Path) -> None:
+    # The drift refusal names its chart itself; the per-chart warning and the FAILED line must
+    # not name it again ("other: other: the vendored chart ...").
+    other = demo_chart_versions(tmp_path / "src2", "other", {"3.0.0": {}, "3.0.1": {}})
+    publish(upstream.root, other)
+    root = make_deployment(tmp_path / "d", upstream.url, {"demo": "1.0.0", "other": "3.0.0"}, constraint={"demo": "~1.0 || ~1.1"})
+    values = root / "helmfile/charts/external/other-3.0.0/values.yaml"
+    values.write_text(values.read_text() + "# edited by hand\n")
+    git(root, "commit", "-qam", "a hand edit in a vendored chart")
+    proc = _bump(root, "--all")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "warning: other: the vendored chart" in proc.stderr, proc.stderr
+    assert "other: FAILED: the vendored chart" in proc.stdout, proc.stdout
+    assert "other: other:" not in proc.stdout + proc.stderr
+
+
 def _kill_at(root: Path, stage: str, *args: str, sig: int = signal.SIGKILL) -> int:
     proc = popen_cli(["-C", str(root), "bump", *args], cwd=root, env={"CHARTKEEPER_TEST_PAUSE_AT": stage})
     deadline = time.monotonic() + 120

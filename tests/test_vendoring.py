@@ -116,6 +116,7 @@ def test_sync_refuses_an_archive_that_changed_since_it_was_pinned(repo_server: C
     proc = run_cli(["sync"], cwd=root)
     line = assert_clean_failure(proc, "demo", f"does not match the pinned {pinned}")
     assert "archive digest sha256:" in line
+    assert line.startswith("error: demo: demo 1.0.0 archive digest"), line  # the chart named once, not "demo: demo:"
     assert tree_state(root) == before  # the drifted folder is left as it was, the lock unchanged
     assert leftovers(root) == []
 

@@ -22,7 +22,7 @@ from chartkeeper.bump.apply import apply_bump
 from chartkeeper.bump.ready import check_ready
 from chartkeeper.bump.summary import Analysis, analyze
 from chartkeeper.bump.target import Target, resolve
-from chartkeeper.errors import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, ChartkeeperError, InputError
+from chartkeeper.errors import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, ChartkeeperError, InputError, about
 from chartkeeper.lockfile import Lock, load_lock, parse_lock
 from chartkeeper.output import Output
 from chartkeeper.settings import Settings
@@ -382,6 +382,6 @@ def bump_all(settings: Settings, out: Output, opts: BumpOptions) -> list[BumpRes
             results.append(bump_one(settings, out, entry.name, None, opts))
         except ChartkeeperError as exc:
             msg = exc.message + (f" (hint: {exc.hint})" if exc.hint else "")
-            out.warn(f"{entry.name}: {msg}")
+            out.warn(about(entry.name, msg))
             results.append(BumpResult(name=entry.name, old=entry.version, error=exc.message, exit_code=EXIT_ERROR))
     return results

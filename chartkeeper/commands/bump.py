@@ -7,7 +7,7 @@ import json
 
 from chartkeeper.bump.run import BumpOptions, BumpResult, bump_all, bump_one
 from chartkeeper.context import AppContext
-from chartkeeper.errors import EXIT_ERROR, EXIT_OK, InputError
+from chartkeeper.errors import EXIT_ERROR, EXIT_OK, InputError, unnamed
 
 FAIL_ON = ("breaking", "review")
 
@@ -86,7 +86,7 @@ def _counts(r: BumpResult) -> str:
 
 def _print(out, r: BumpResult, opts: BumpOptions) -> None:
     if r.error:
-        out.text(f"{r.name}: FAILED: {r.error}")
+        out.text(f"{r.name}: FAILED: {unnamed(r.name, r.error)}")
         return
     for note in r.notes:
         out.text(note)

@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from chartkeeper.context import AppContext
-from chartkeeper.errors import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK
+from chartkeeper.errors import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, about
 from chartkeeper.lockfile import load_lock
 from chartkeeper.check.dashboard import render_dashboard
 from chartkeeper.check.outdated import STATUS_ERROR, STATUS_HELD, STATUS_UPDATE, CheckRow, check_entries, summarize
@@ -122,7 +122,7 @@ def run(ctx: AppContext, charts: list[str], pre: bool = False, fail_on_update: b
     failed = [r for r in rows if r.status == STATUS_ERROR]
     if failed:
         # One `error:` line for the run, naming every failed chart (the table shows each on its row).
-        what = "; ".join(f"{r.name}: {r.error}" for r in failed)
+        what = "; ".join(about(r.name, r.error or "") for r in failed)
         out.err.print(f"error: {len(failed)} of {len(rows)} charts could not be checked: {redact(what)}", markup=False, style="red")
         return EXIT_ERROR
     if fail_on_update and summary.updates:

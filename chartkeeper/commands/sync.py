@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 
 from chartkeeper.bump.journal import finish_interrupted_bump
 from chartkeeper.context import AppContext
-from chartkeeper.errors import EXIT_ERROR, EXIT_OK
+from chartkeeper.errors import EXIT_ERROR, EXIT_OK, about
 from chartkeeper.lockfile import LockEntry, load_lock
 from chartkeeper.runlock import run_lock
 from chartkeeper.vendoring.report import entry_json
@@ -47,7 +47,7 @@ def run(ctx: AppContext, charts: list[str] | None = None, source_from: str | Non
                 if not out.quiet:
                     out.text(f"{r.name}: ok ({r.entry.version}, verified)")
             elif r.action == FAILED:
-                out.err.print(f"error: {r.name}: {r.error}", markup=False, style="red")
+                out.err.print(f"error: {about(r.name, r.error or '')}", markup=False, style="red")
                 if r.hint:
                     out.err.print(f"hint: {r.hint}", markup=False)
             else:
