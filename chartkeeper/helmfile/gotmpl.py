@@ -456,7 +456,7 @@ def render(text: str, context: dict[str, Any], *, where: str, fenv: FuncEnv) -> 
     if literal is not None:
         return literal
     body, partials = prepare(text, fenv, where)
-    ctx_json = _ctx_key(context)
+    ctx_json = ctx_key(context)
     cached = _RENDERED.get((body, partials, ctx_json))
     if cached is not None:
         return cached
@@ -642,7 +642,7 @@ def render_many(jobs: list[tuple[str, dict[str, Any], str, FuncEnv]]) -> int:
             body, partials = prepare(text, fenv, where)
         except InputError:
             continue
-        ctx_json = _ctx_key(context)
+        ctx_json = ctx_key(context)
         key = (body, partials, ctx_json)
         if key in _RENDERED or key in seen:
             continue
@@ -703,12 +703,24 @@ def _render_group(todo: list[tuple[str, dict[str, Any], str, str]], partials: st
     return stored
 
 
-def _ctx_key(context: dict[str, Any]) -> str:
-    """The cache key of a context: its JSON (dates and other YAML types as strings)."""
+def ctx_key(context: dict[str, Any]) -> str:
+    """The cache key of a context: its JSON (dates and other YAML types as strings). Kept per
+    context object for a while: the same context serves a release's warm-up and its files."""
+    hit = _CTX_KEYS.get(id(context))
+    if hit is not None and hit[0] is context:
+        return hit[1]
     try:
-        return json.dumps(context, sort_keys=True, default=str)
+        key = json.dumps(context, sort_keys=True, default=str)
     except TypeError:  # map keys of mixed types cannot be sorted
-        return json.dumps(_jsonable(context), sort_keys=True)
+        key = json.dumps(_jsonable(context), sort_keys=True)
+    if len(_CTX_KEYS) > 4096:
+        _CTX_KEYS.clear()
+    _CTX_KEYS[id(context)] = (context, key)
+    return key
+
+
+# id -> (the context itself, so the id cannot be reused while cached; its key)
+_CTX_KEYS: dict[int, tuple[dict[str, Any], str]] = {}
 
 
 def _jsonable(node: Any) -> Any:

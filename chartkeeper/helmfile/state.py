@@ -19,7 +19,6 @@ Order of evaluation (helmfile's, checked against helmfile 0.166 and its source):
 from __future__ import annotations
 
 import glob as globmod
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -397,7 +396,7 @@ class StateLoader:
         templated = path.name.endswith(".gotmpl")
         key: tuple = (path, base_dir)
         if templated:
-            key = key + (json.dumps(context, sort_keys=True, default=str),)
+            key = key + (gotmpl.ctx_key(context),)
         hit = self._values_cache.get(key)
         if hit is not None:
             return hit

@@ -62,7 +62,7 @@ def effective_values(state: HelmfileState, release: Release) -> EffectiveValues:
 
     loader: StateLoader = state.loader or StateLoader(state.root, state.environment)
     _warm_up(state, loader)
-    ctx = release_context(state, release)
+    ctx = _context_of(loader, state, release)
     layers: list[tuple[dict, Provenance]] = []
     secret: list[str] = []
     encrypted: list[str] = []
@@ -122,6 +122,17 @@ def vals_refs(tree: Any, path: tuple = ()) -> list[tuple]:
     return [path] if isinstance(tree, str) and "ref+" in tree else []
 
 
+def _context_of(loader: Any, state: HelmfileState, release: Release) -> dict[str, Any]:
+    """One context object per release for the whole run: the warm-up and the values files then
+    share it (and its cache key, see `gotmpl.ctx_key`)."""
+    cache = loader.__dict__.setdefault("release_contexts", {})
+    key = (release.namespace, release.name, str(release.source))
+    hit = cache.get(key)
+    if hit is None or hit[0] is not release:
+        hit = cache[key] = (release, release_context(state, release))
+    return hit[1]
+
+
 def _warm_up(state: HelmfileState, loader: Any) -> None:
     """Render every release's values templates of this state in one engine call, once."""
     if getattr(loader, "warmed", False) or loader.render is not embedded_renderer:
@@ -140,7 +151,7 @@ def _warm_up(state: HelmfileState, loader: Any) -> None:
                 text = e.path.read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError):
                 continue
-            ctx = ctx or release_context(state, r)
+            ctx = ctx or _context_of(loader, state, r)
             jobs.append((text, ctx, loader.where(e.path), gotmpl.FuncEnv(e.path.parent, environ)))
     gotmpl.render_many(jobs)
 
