@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chartkeeper.bump.target import resolve
+from chartkeeper.upgrade.target import resolve
 from chartkeeper.errors import InputError, RefusedError
 from chartkeeper.lockfile import LockEntry
 from chartkeeper.sources.base import ChartRelease, VersionListing

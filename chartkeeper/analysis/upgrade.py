@@ -1,8 +1,8 @@
-"""The upgrade analysis: OLD (vendored) against NEW (fetched into a temp folder), per environment.
+"""The upgrade analysis: OLD (vendored) against NEW (staged by `chartkeeper.upgrade`), per environment.
 
 `analyze_pair` does the work on two chart folders and a list of releases with their effective
 overrides; `analyze_upgrade` gathers those inputs from the repository (lock, helmfile model, patches)
-and an upstream source, and never changes anything in the repository.
+and never changes anything in the repository. Neither fetches: NEW comes in as a folder.
 """
 
 from __future__ import annotations
@@ -21,13 +21,9 @@ from chartkeeper.analysis.report import ReleaseReport, UpgradeReport, merge_env_
 from chartkeeper.analysis.secrets import register_secret_values
 from chartkeeper.analysis.values import ValuesAnalysis
 from chartkeeper.errors import ChartkeeperError, InputError
-from chartkeeper.fsutil import temp_folder
 from chartkeeper.helm.render import PreparedChart, RenderError, RenderedManifest, prepare_chart
 from chartkeeper.kustomize.findings import patch_findings
-from chartkeeper.sources.factory import open_source
 from chartkeeper.sources.registry import check_images
-from chartkeeper.vendoring.stage import stage_chart
-from chartkeeper.versions import ChartVersion
 
 Progress = Callable[[str], None]
 
@@ -309,15 +305,17 @@ def analyze_upgrade(
     settings: Any,
     lock: Any,
     entry: Any,
+    new_dir: Path,
     new_version: str,
     envs: list[str] | None,
     *,
-    pre: bool = False,
+    upstream_releases: Iterable[Any] = (),
     engine: str = "auto",
     out: Any = None,
     show_label_churn: bool = False,
 ) -> UpgradeReport:
-    """Fetch NEW into a temp folder and analyse the upgrade of `entry` to it; nothing in the repository changes."""
+    """Analyse the upgrade of `entry` to `new_version`, the chart in `new_dir` (NEW, fetched and staged
+    by the caller outside the repository); nothing in the repository changes."""
     say: Progress = (lambda m: out.info(m)) if out is not None and hasattr(out, "info") else (lambda _m: None)
     old_dir = lock.folder_of(entry)
     if not (old_dir / "Chart.yaml").is_file():
@@ -328,27 +326,14 @@ def analyze_upgrade(
         releases = [ReleaseInput(env, entry.name, "default", {}) for env in (envs or ["default"])]
     hooks, pnotes = patch_hooks(settings, entry, releases)
     notes += pnotes
-
-    source = open_source(entry.repository, settings)
-    try:
-        listing = source.versions(entry.chart)
-    finally:
-        source.close()
-    target = ChartVersion.parse(new_version)
-    upstream = [r for r in listing.releases if r.version <= target]
-
-    with temp_folder("diff-", settings.cache_dir) as tmp:
-        say(f"fetching {entry.chart} {new_version} from {entry.repository}")
-        staged = stage_chart(settings, name=entry.name, chart=entry.chart, repository=entry.repository,
-                             version=new_version, staging_parent=tmp)
-        report = analyze_pair(
-            old_dir, Path(staged.folder), releases,
-            chart=entry.name, upstream_chart=entry.chart, repository=entry.repository,
-            kube_version=settings.kube_version, api_versions=settings.api_versions, engine=engine, patches=hooks, upstream_releases=upstream,
-            crd_folder=vendored_folder_after(lock, entry, str(getattr(staged.release, "version", new_version)), settings.root),
-            notes=notes, progress=say, driver_os_suffixes=settings.driver_os_suffixes, show_label_churn=show_label_churn,
-            history=Blame(Path(settings.root)),
-        )
+    report = analyze_pair(
+        old_dir, new_dir, releases,
+        chart=entry.name, upstream_chart=entry.chart, repository=entry.repository,
+        kube_version=settings.kube_version, api_versions=settings.api_versions, engine=engine, patches=hooks,
+        upstream_releases=upstream_releases, crd_folder=vendored_folder_after(lock, entry, new_version, settings.root),
+        notes=notes, progress=say, driver_os_suffixes=settings.driver_os_suffixes, show_label_churn=show_label_churn,
+        history=Blame(Path(settings.root)),
+    )
     return check_new_images(report, settings, progress=say)
 
 

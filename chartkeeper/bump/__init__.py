@@ -1,11 +1,10 @@
 """`chartkeeper bump`: a reviewed chart upgrade on its own git branch.
 
-* `target`    — which version: exact, constraint, or the newest the lock allows
 * `preflight` — git repository, clean tree, no drift in the vendored chart
 * `workspace` — the temporary git worktree and branch; recovery from killed runs
 * `journal`   — staged writes swapped in by a replayable journal
 * `apply`     — the upgrade itself in a tree (worktree or `--in-place`)
-* `summary`   — the upgrade analysis as the branch and commit need it
+* `summary`   — the upgrade analysis (of NEW as `chartkeeper.upgrade` staged it) as the branch and commit need it
 * `ready`     — after the commit: verify and render every environment
 * `run`       — one bump, `--all`, and what is printed
 """

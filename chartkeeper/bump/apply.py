@@ -17,12 +17,12 @@ from chartkeeper.bump import changelog
 from chartkeeper.helmfile import rewrite
 from chartkeeper.bump.journal import Staging
 from chartkeeper.bump.summary import Analysis
-from chartkeeper.bump.target import Target
+from chartkeeper.upgrade.target import Target
+from chartkeeper.vendoring.stage import StagedChart
 from chartkeeper.errors import RefusedError
 from chartkeeper.lockfile import LockEntry, load_lock, parse_lock, render_lock
 from chartkeeper.settings import Settings
 from chartkeeper.vendoring import treesum
-from chartkeeper.vendoring.stage import stage_chart
 
 Pause = Callable[[str], None]
 
@@ -77,10 +77,12 @@ def apply_bump(
     settings: Settings,
     target: Target,
     analysis: Analysis,
+    new_chart: StagedChart,
     *,
     pause: Pause = _noop,
 ) -> Applied:
-    """Upgrade `target.entry` to `target.version` in the tree at `settings.root`."""
+    """Upgrade `target.entry` to `target.version` in the tree at `settings.root`, vendoring
+    `new_chart` (NEW as `chartkeeper.upgrade` fetched and staged it for the analysis)."""
     root = settings.root
     lock = load_lock(settings.lock_file)
     entry = lock.require(target.entry.name)
@@ -97,31 +99,25 @@ def apply_bump(
 
     staging = Staging.open(lock.root, root, f"{entry.name}-{new_version}")
     try:
-        staged = stage_chart(
-            settings,
-            name=entry.name,
-            chart=entry.chart,
-            repository=entry.repository,
-            version=new_version,
-            staging_parent=staging.dir,
-            constraint=entry.constraint,
-            path=new_rel,
-        )
+        # A copy, not a second download: the analysed tree is the vendored tree. Copied into the
+        # staging folder so the journal's swap is a rename on the deployment's filesystem.
+        folder = staging.dir / "chart" / new_chart.folder.name
+        shutil.copytree(new_chart.folder, folder, symlinks=True)
         pause("chart-staged")
-        new_entry = staged.entry.with_changes(
+        new_entry = new_chart.entry.with_changes(
             name=entry.name,
             chart=entry.chart,
             repository=entry.repository,
             constraint=entry.constraint,
             path=new_rel,
         )
-        staging.stage_folder_swap(Path(staged.folder), old_folder, new_folder)
+        staging.stage_folder_swap(folder, old_folder, new_folder)
 
         new_lock = lock.upsert(new_entry)
         lock_text = render_lock(new_lock)
         parse_lock(lock_text, settings.lock_file)  # never swap in a lock we could not read back
         staging.stage_text(settings.lock_file, lock_text)
-        manifest = getattr(staged, "manifest", None) or treesum.tree_manifest(Path(staged.folder))
+        manifest = new_chart.manifest or treesum.tree_manifest(folder)
         staging.stage_text(treesum.manifest_path(lock.root, entry.name), treesum.render_manifest(manifest))
 
         changes: list[rewrite.ChartLineChange] = []

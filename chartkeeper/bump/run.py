@@ -21,12 +21,13 @@ from chartkeeper.bump import journal, pause, preflight, workspace
 from chartkeeper.bump.apply import apply_bump
 from chartkeeper.bump.ready import check_ready
 from chartkeeper.bump.summary import Analysis, analyze
-from chartkeeper.bump.target import Target, resolve
+from chartkeeper.upgrade.fetch import Upgrade, resolve_upgrade
+from chartkeeper.upgrade.target import Target
+from chartkeeper.vendoring.stage import SourcePool
 from chartkeeper.errors import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, ChartkeeperError, InputError, about
 from chartkeeper.lockfile import Lock, load_lock, parse_lock
 from chartkeeper.output import Output
 from chartkeeper.settings import Settings
-from chartkeeper.sources.factory import open_source
 
 
 @dataclass(frozen=True)
@@ -122,14 +123,6 @@ def _lock_at(repo: Path, commit: str, settings: Settings) -> Lock:
     return parse_lock(text + "\n", settings.lock_file)
 
 
-def _versions(settings: Settings, entry) -> Any:
-    source = open_source(entry.repository, settings)
-    try:
-        return source.versions(entry.chart)
-    finally:
-        source.close()
-
-
 def commit_message(target: Target, analysis: Analysis, report_rel: str) -> str:
     c = analysis.counts
     name, old, new = target.entry.name, target.entry.version, str(target.version)
@@ -215,15 +208,20 @@ def _finish_exit(res: BumpResult, opts: BumpOptions) -> None:
 # --- one bump ----------------------------------------------------------------------------------
 
 
-def bump_one(settings: Settings, out: Output, name: str, spec: str | None, opts: BumpOptions) -> BumpResult:
+def bump_one(
+    settings: Settings, out: Output, name: str, spec: str | None, opts: BumpOptions, pool: SourcePool | None = None
+) -> BumpResult:
+    """Bump `name`; `pool` shares the repositories' sources (and their indexes) across `--all`."""
     if opts.allow_dirty and not opts.in_place:
         raise InputError("--allow-dirty works only with --in-place (a branch is made from committed files)")
     try:
-        if opts.dry_run:
-            return _dry_run(settings, out, name, spec, opts)
-        if opts.in_place:
-            return _in_place(settings, out, name, spec, opts)
-        return _on_branch(settings, out, name, spec, opts)
+        with contextlib.ExitStack() as stack:
+            # One listing and one download of NEW for the whole bump: analysis and vendoring
+            # share the chart `chartkeeper.upgrade` staged (the stack removes it at the end).
+            if pool is None:
+                pool = stack.enter_context(SourcePool(settings))
+            flow = _dry_run if opts.dry_run else _in_place if opts.in_place else _on_branch
+            return flow(settings, out, name, spec, opts, _Resolver(pool, stack))
     except OSError as exc:  # a full disk, a permission problem: say which file, and what state we left
         where = f"{exc.filename}: " if exc.filename else ""
         raise ChartkeeperError(
@@ -234,10 +232,22 @@ def bump_one(settings: Settings, out: Output, name: str, spec: str | None, opts:
         ) from exc
 
 
-def _resolve(settings: Settings, lock: Lock, name: str, spec: str | None, opts: BumpOptions) -> tuple[BumpResult, Target]:
+@dataclass(frozen=True)
+class _Resolver:
+    """Where a bump resolves its upgrade: the run's sources, and the stack that cleans up NEW."""
+
+    pool: SourcePool
+    stack: contextlib.ExitStack
+
+
+def _resolve(
+    settings: Settings, lock: Lock, name: str, spec: str | None, opts: BumpOptions, via: _Resolver, out: Output
+) -> tuple[BumpResult, Upgrade]:
     entry = lock.require(name)
     res = BumpResult(name=name, old=entry.version)
-    target = resolve(entry, spec, _versions(settings, entry), pre=opts.pre, allow_downgrade=opts.allow_downgrade)
+    up = via.stack.enter_context(resolve_upgrade(
+        settings, entry, spec, pool=via.pool, pre=opts.pre, allow_downgrade=opts.allow_downgrade, out=out))
+    target = up.target
     res.new, res.kind = str(target.version), target.kind
     if target.up_to_date:
         res.status = "up-to-date"
@@ -248,23 +258,24 @@ def _resolve(settings: Settings, lock: Lock, name: str, spec: str | None, opts: 
         else:
             why = f"{name} is already at {entry.version}, the newest published version"
         res.notes.append(why + "; nothing to do")
-    return res, target
+    return res, up
 
 
-def _dry_run(settings: Settings, out: Output, name: str, spec: str | None, opts: BumpOptions) -> BumpResult:
+def _dry_run(settings: Settings, out: Output, name: str, spec: str | None, opts: BumpOptions, via: _Resolver) -> BumpResult:
     lock = load_lock(settings.lock_file)
-    res, target = _resolve(settings, lock, name, spec, opts)
+    res, up = _resolve(settings, lock, name, spec, opts, via, out)
+    target = up.target
     if target.up_to_date:
         return res
     out.info(f"{name}: analysing {target.entry.version} → {target.version} (dry run: nothing is written)")
-    analysis = analyze(settings, lock, target, opts.envs, pre=opts.pre, out=out)
+    analysis = analyze(settings, lock, target, up, opts.envs, out=out)
     _fill_from_analysis(res, analysis)
     res.status = "dry-run"
     _finish_exit(res, opts)
     return res
 
 
-def _on_branch(settings: Settings, out: Output, name: str, spec: str | None, opts: BumpOptions) -> BumpResult:
+def _on_branch(settings: Settings, out: Output, name: str, spec: str | None, opts: BumpOptions, via: _Resolver) -> BumpResult:
     repo = gitops.repo_root(settings.root)
     root = settings.root.resolve()
     rel_root = root.relative_to(repo)
@@ -273,7 +284,8 @@ def _on_branch(settings: Settings, out: Output, name: str, spec: str | None, opt
     finish_interrupted(settings, out)  # its dirt is the journal's own: finish it before judging the tree
     preflight.require_clean(repo)
     lock = _lock_at(repo, base, settings)
-    res, target = _resolve(settings, lock, name, spec, opts)
+    res, up = _resolve(settings, lock, name, spec, opts, via, out)
+    target = up.target
     if target.up_to_date:
         return res
     new = str(target.version)
@@ -303,9 +315,9 @@ def _on_branch(settings: Settings, out: Output, name: str, spec: str | None, opt
             warn = preflight.require_no_drift(wt_lock, wt_lock.require(name), ws.path)
             if warn:
                 out.warn(warn)
-            analysis = analyze(wt_settings, wt_lock, replace(target, entry=wt_lock.require(name)), opts.envs, pre=opts.pre, out=out)
+            analysis = analyze(wt_settings, wt_lock, replace(target, entry=wt_lock.require(name)), up, opts.envs, out=out)
             _fill_from_analysis(res, analysis)
-            applied = apply_bump(wt_settings, target, analysis, pause=pause)
+            applied = apply_bump(wt_settings, target, analysis, up.new_chart(), pause=pause)
             res.report = os.path.relpath(applied.report_md, ws.path).replace(os.sep, "/")
             res.commit = gitops.commit_all(ws.path, commit_message(target, analysis, res.report))
             committed = True
@@ -324,7 +336,7 @@ def _on_branch(settings: Settings, out: Output, name: str, spec: str | None, opt
     return res
 
 
-def _in_place(settings: Settings, out: Output, name: str, spec: str | None, opts: BumpOptions) -> BumpResult:
+def _in_place(settings: Settings, out: Output, name: str, spec: str | None, opts: BumpOptions, via: _Resolver) -> BumpResult:
     repo: Path | None = None
     with contextlib.suppress(ChartkeeperError):
         repo = gitops.repo_root(settings.root)
@@ -337,16 +349,17 @@ def _in_place(settings: Settings, out: Output, name: str, spec: str | None, opts
         if repo is not None and not opts.allow_dirty and not finished:
             preflight.require_clean(repo)
         lock = load_lock(settings.lock_file)
-        res, target = _resolve(settings, lock, name, spec, opts)
+        res, up = _resolve(settings, lock, name, spec, opts, via, out)
+        target = up.target
         if target.up_to_date:
             return res
         warn = preflight.require_no_drift(lock, target.entry, settings.root)
         if warn:
             out.warn(warn)
         pause("resolved")
-        analysis = analyze(settings, lock, target, opts.envs, pre=opts.pre, out=out)
+        analysis = analyze(settings, lock, target, up, opts.envs, out=out)
         _fill_from_analysis(res, analysis)
-        applied = apply_bump(settings, target, analysis, pause=pause)
+        applied = apply_bump(settings, target, analysis, up.new_chart(), pause=pause)
         res.report = os.path.relpath(applied.report_md, repo or settings.root).replace(os.sep, "/")
         res.status = "in-place"
         _readiness(settings, applied, analysis, res, out)
@@ -377,11 +390,12 @@ def bump_all(settings: Settings, out: Output, opts: BumpOptions) -> list[BumpRes
         base = gitops.head_commit(repo, opts.base) if opts.base else gitops.head_commit(repo)
         lock = _lock_at(repo, base, settings)
     results: list[BumpResult] = []
-    for entry in sorted(lock.entries, key=lambda e: e.name):
-        try:
-            results.append(bump_one(settings, out, entry.name, None, opts))
-        except ChartkeeperError as exc:
-            msg = exc.message + (f" (hint: {exc.hint})" if exc.hint else "")
-            out.warn(about(entry.name, msg))
-            results.append(BumpResult(name=entry.name, old=entry.version, error=exc.message, exit_code=EXIT_ERROR))
+    with SourcePool(settings) as pool:  # each repository's index read once for the whole run
+        for entry in sorted(lock.entries, key=lambda e: e.name):
+            try:
+                results.append(bump_one(settings, out, entry.name, None, opts, pool))
+            except ChartkeeperError as exc:
+                msg = exc.message + (f" (hint: {exc.hint})" if exc.hint else "")
+                out.warn(about(entry.name, msg))
+                results.append(BumpResult(name=entry.name, old=entry.version, error=exc.message, exit_code=EXIT_ERROR))
     return results

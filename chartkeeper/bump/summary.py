@@ -15,9 +15,10 @@ from chartkeeper.analysis.upgrade import analyze_upgrade
 from chartkeeper.findings import sort_findings
 
 if TYPE_CHECKING:
-    from chartkeeper.bump.target import Target
     from chartkeeper.lockfile import Lock
     from chartkeeper.settings import Settings
+    from chartkeeper.upgrade.fetch import Upgrade
+    from chartkeeper.upgrade.target import Target
 
 
 @dataclass(frozen=True)
@@ -51,9 +52,12 @@ def _relative(text: str, root: Path) -> str:
 
 
 def analyze(
-    settings: "Settings", lock: "Lock", target: "Target", envs: Sequence[str] = (), *, pre: bool = False, out: Any = None
+    settings: "Settings", lock: "Lock", target: "Target", upgrade: "Upgrade", envs: Sequence[str] = (), *, out: Any = None
 ) -> Analysis:
-    rep = analyze_upgrade(settings, lock, target.entry, str(target.version), list(envs) or None, pre=pre, out=out)
+    """The analysis of `target` (its entry as `lock` in this tree has it) against NEW as `upgrade` staged it."""
+    new = upgrade.new_chart()
+    rep = analyze_upgrade(settings, lock, target.entry, new.folder, new.release.version.text, list(envs) or None,
+                          upstream_releases=upgrade.upstream_releases, out=out)
     findings = sort_findings(rep.findings)
     diff = _relative(report_mod.render_diff(rep), settings.root)
     return Analysis(

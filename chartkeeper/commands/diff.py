@@ -19,31 +19,11 @@ from chartkeeper.errors import EXIT_FINDINGS, EXIT_OK, InputError
 from chartkeeper.fsutil import atomic_write_text
 from chartkeeper.lockfile import load_lock
 from chartkeeper.output import output_file
-from chartkeeper.sources.factory import open_source
-from chartkeeper.versions import ChartVersion, newest, resolve_target
+from chartkeeper.upgrade.fetch import resolve_upgrade
+from chartkeeper.vendoring.stage import SourcePool
 
 FORMATS = ("text", "md", "json")
 ENGINES = {"auto": "auto", "embedded": "embedded", "helm": "helm"}
-
-
-def resolve_new_version(ctx: AppContext, entry, target: str | None, *, pre: bool):  # type: ignore[no-untyped-def]
-    """The version to compare against: exact, a constraint, or the newest the lock's constraint allows."""
-    source = open_source(entry.repository, ctx.settings)
-    try:
-        listing = source.versions(entry.chart)
-    finally:
-        source.close()
-    versions = [r.version for r in listing.releases]
-    if target:
-        found = resolve_target(target, versions, pre=pre)
-        if found is None:
-            recent = ", ".join(str(v) for v in sorted(versions, reverse=True)[:5]) or "none"
-            raise InputError(f"{entry.name}: no published version matches {target!r} (newest: {recent})")
-        return found
-    found = newest(versions, entry.parsed_constraint, pre=pre)
-    if found is None:
-        raise InputError(f"{entry.name}: no published version satisfies {entry.constraint or 'any'}")
-    return found
 
 
 def images_file_for(report: Path) -> Path:
@@ -96,12 +76,16 @@ def run(
             hint="set `helmfile:` in chartkeeper.yaml (or run inside the deployment repository), "
                  "or pass --defaults-only to analyse the chart defaults alone",
         )
-    new = resolve_new_version(ctx, entry, target, pre=pre)
-    if new == ChartVersion.parse(entry.version):
-        out.info(f"{entry.name} is already at {entry.version}: nothing to compare")
-        return EXIT_OK
-    report = analyze_upgrade(ctx.settings, lock, entry, str(new), envs or None, pre=pre, engine=ENGINES[engine], out=out,
-                             show_label_churn=show_label_churn)
+    # One listing and one download of NEW for the whole command (chartkeeper.upgrade).
+    with SourcePool(ctx.settings) as pool, \
+            resolve_upgrade(ctx.settings, entry, target, pool=pool, pre=pre, allow_downgrade=True, out=out) as up:
+        if up.target.up_to_date:
+            out.info(f"{entry.name} is already at {entry.version}: nothing to compare")
+            return EXIT_OK
+        new = up.new_chart()
+        report = analyze_upgrade(ctx.settings, lock, entry, new.folder, new.release.version.text, envs or None,
+                                 upstream_releases=up.upstream_releases, engine=ENGINES[engine], out=out,
+                                 show_label_churn=show_label_churn)
 
     if no_state:  # said on the terminal too, whatever the format: this is not the deployment's analysis
         out.warn(f"analysed {entry.name} with the chart defaults only: no helmfile state at "

@@ -177,8 +177,12 @@ def stage_chart(
     limits: ExtractLimits | None = None,
     pinned_subcharts: tuple[Subchart, ...] = (),
     sources: "SourcePool | None" = None,
+    release: ChartRelease | None = None,
 ) -> StagedChart:
     """Fetch `chart` `version` from `repository` and prepare it for vendoring (see module doc).
+
+    `release` is the published release when the caller has listed the versions already (an
+    upgrade resolves its target from one listing): the index is then not read again.
 
     `expected_digest` (the lock's archive digest) must equal the fetched archive's, unless the
     archive comes from a bundle (`source_url`) whose repackaged tree checksums to `expected_tree`.
@@ -192,7 +196,10 @@ def stage_chart(
         pool = sources if sources is not None else SourcePool(settings)
         source = pool.get(source_url or repository)
         try:
-            release = find_release(source, chart, version)
+            if release is None:
+                release = find_release(source, chart, version)
+            else:
+                release = source.describe(release)  # OCI listings carry no digest until described
             # Helm's provenance names the archive file: keep the name it was published under.
             archive = work / f"{chart}-{release.version.text}.tgz"
             if out is not None:
