@@ -12,28 +12,30 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from functools import total_ordering
+from functools import cached_property, total_ordering
 from typing import Iterable, Sequence
 
+import semver
+
 from chartkeeper.errors import InputError
-
-_VERSION_RE = re.compile(
-    r"^[vV]?(?P<major>0|[1-9]\d*)\.(?P<minor>0|[1-9]\d*)\.(?P<patch>0|[1-9]\d*)"
-    r"(?:-(?P<pre>[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?"
-    r"(?:\+(?P<build>[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?$",
-    re.ASCII,  # \d would otherwise take any Unicode digit (int() reads "1١" as 11)
-)
-
 
 # Helm parses each number as a uint64; longer digit runs are not versions (and Python refuses
 # to convert more than 4300 digits to an int, so a hostile index must not reach int()).
 _MAX_DIGITS = 20
 
 
+def _semver(major: int, minor: int, patch: int, pre: tuple[str | int, ...]) -> semver.Version:
+    return semver.Version(major, minor, patch, ".".join(str(p) for p in pre) or None)
+
+
 @total_ordering
 @dataclass(frozen=True)
 class ChartVersion:
-    """A parsed chart version; `text` keeps the spelling the repository published."""
+    """A parsed chart version; `text` keeps the spelling the repository published.
+
+    Parsing and precedence are the `semver` library's (SemVer 2, which Masterminds/semver
+    follows); the `v` prefix Helm accepts and the uint64 size limit are ours.
+    """
 
     major: int
     minor: int
@@ -41,6 +43,11 @@ class ChartVersion:
     pre: tuple[str | int, ...] = ()
     build: str = ""
     text: str = field(default="", compare=False)
+
+    @cached_property
+    def _sv(self) -> semver.Version:
+        """The `semver` value precedence is computed on (built once, on the first comparison)."""
+        return _semver(self.major, self.minor, self.patch, self.pre)
 
     @classmethod
     def parse(cls, text: str) -> "ChartVersion":
@@ -53,23 +60,21 @@ class ChartVersion:
     def try_parse(cls, text: object) -> "ChartVersion | None":
         if not isinstance(text, str):
             return None
-        m = _VERSION_RE.match(text.strip())
-        if not m or any(len(m.group(g)) > _MAX_DIGITS for g in ("major", "minor", "patch")):
+        spelled = text.strip()
+        try:
+            # semver's grammar is ASCII-only, so `1١.0.0` (an Arabic-Indic digit) is no version
+            sv = semver.Version.parse(spelled[1:] if spelled[:1] in ("v", "V") else spelled)
+        except ValueError:  # not SemVer 2, or a number past the 4300 digits int() accepts
             return None
-        pre: tuple[str | int, ...] = ()
-        if m.group("pre"):
-            parts: list[str | int] = []
-            for p in m.group("pre").split("."):
-                if p.isdigit():
-                    if (len(p) > 1 and p.startswith("0")) or len(p) > _MAX_DIGITS:
-                        return None  # SemVer forbids leading zeros in numeric identifiers
-                    parts.append(int(p))
-                else:
-                    parts.append(p)
-            pre = tuple(parts)
-        return cls(
-            int(m.group("major")), int(m.group("minor")), int(m.group("patch")), pre, m.group("build") or "", text.strip()
-        )
+        ids = sv.prerelease.split(".") if sv.prerelease else []
+        if any(len(str(n)) > _MAX_DIGITS for n in (sv.major, sv.minor, sv.patch)) or any(
+            i.isdigit() and len(i) > _MAX_DIGITS for i in ids
+        ):
+            return None
+        pre = tuple(int(i) if i.isdigit() else i for i in ids)
+        v = cls(sv.major, sv.minor, sv.patch, pre, sv.build or "", spelled)
+        v.__dict__["_sv"] = sv  # the parsed value is the one to compare on (cached_property's slot)
+        return v
 
     @property
     def is_prerelease(self) -> bool:
@@ -79,22 +84,17 @@ class ChartVersion:
     def core(self) -> tuple[int, int, int]:
         return (self.major, self.minor, self.patch)
 
-    def _key(self) -> tuple:
-        # A release sorts after its prereleases; numeric identifiers sort before alphanumeric ones.
-        if not self.pre:
-            return (self.core, 1, ())
-        return (self.core, 0, tuple((0, p, "") if isinstance(p, int) else (1, 0, p) for p in self.pre))
-
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ChartVersion):
             return NotImplemented
-        return self._key() == other._key()
+        return self._sv.compare(other._sv) == 0  # SemVer 2 precedence: build metadata ignored
 
     def __hash__(self) -> int:
-        return hash(self._key())
+        # equal precedence <=> equal numbers and prerelease (leading zeros are refused), never build
+        return hash((self.major, self.minor, self.patch, self.pre))
 
     def __lt__(self, other: "ChartVersion") -> bool:
-        return self._key() < other._key()
+        return self._sv.compare(other._sv) < 0
 
     def __str__(self) -> str:
         return self.text or self.canonical

@@ -63,6 +63,26 @@ def test_prerelease_ordering_and_build_metadata() -> None:
     assert ChartVersion.parse("1.0.0+build.1") == ChartVersion.parse("v1.0.0+other")
 
 
+def test_precedence_is_the_semver_librarys(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SemVer 2 parsing and ordering run through the `semver` library; the `v` prefix is ours."""
+    import semver
+
+    calls: list[tuple[str, str]] = []
+    compare = semver.Version.compare
+
+    def counting(self: semver.Version, other: semver.Version) -> int:
+        calls.append((str(self), str(other)))
+        return compare(self, other)
+
+    monkeypatch.setattr(semver.Version, "compare", counting)
+    assert ChartVersion.parse("v4.10.0-rc.2") < ChartVersion.parse("4.10.0")
+    assert calls == [("4.10.0-rc.2", "4.10.0")]
+    parsed = []
+    monkeypatch.setattr(semver.Version, "parse", classmethod(lambda cls, t, *a: parsed.append(t) or semver.Version(1, 2, 3)))
+    assert ChartVersion.parse("V9.9.9").core == (1, 2, 3)  # what semver read, not a parse of our own
+    assert parsed == ["9.9.9"]
+
+
 @pytest.mark.parametrize("bad", ["25.3", "v", "1.2.3.4", "01.2.3", "1.2.3-01", "", "latest"])
 def test_invalid_versions(bad: str) -> None:
     assert ChartVersion.try_parse(bad) is None
