@@ -55,23 +55,25 @@ def pinned(mirror: FaultyRepoServer, tmp_path: Path) -> Path:
     mirror.clear()
 
 
-def test_check_fails_on_an_index_dripping_one_byte_a_second(pinned: Path, mirror: FaultyRepoServer, tmp_path: Path) -> None:
+def test_check_fails_on_an_index_dripping_one_byte_a_second(pinned: Path, mirror: FaultyRepoServer, tmp_path: Path, reliability) -> None:
     mirror.always("/index.yaml", F.drip(1.0))
-    before = user_state(pinned)
-    proc, took = _run(["check"], pinned, tmp_path)
-    line = assert_clean_failure(proc, "too slow", mirror.url, f"mirror of {UPSTREAM}")
-    assert "below the minimum" in line
-    # the speed floor applies once `timeout` seconds have passed; one attempt, no retry of a trickle
-    assert took < TIMEOUT + 8, f"took {took:.1f}s"
-    assert user_state(pinned) == before
+    with reliability.case("fault", "http index dripping 1 byte/s / check"):
+        before = user_state(pinned)
+        proc, took = _run(["check"], pinned, tmp_path)
+        line = assert_clean_failure(proc, "too slow", mirror.url, f"mirror of {UPSTREAM}")
+        assert "below the minimum" in line
+        # the speed floor applies once `timeout` seconds have passed; one attempt, no retry of a trickle
+        assert took < TIMEOUT + 8, f"took {took:.1f}s"
+        assert user_state(pinned) == before
 
 
-def test_a_server_dripping_its_headers_hits_the_deadline(pinned: Path, mirror: FaultyRepoServer, tmp_path: Path) -> None:
+def test_a_server_dripping_its_headers_hits_the_deadline(pinned: Path, mirror: FaultyRepoServer, tmp_path: Path, reliability) -> None:
     # Nothing of the answer ever completes, so only the overall deadline (4 x timeout) can stop it.
     mirror.always("/index.yaml", F.drip(1.0, headers_too=True))
-    proc, took = _run(["check"], pinned, tmp_path)
-    assert_clean_failure(proc, "too slow", "deadline", mirror.url)
-    assert 4 * TIMEOUT - 1 < took < 4 * TIMEOUT + 8, f"took {took:.1f}s"
+    with reliability.case("fault", "http index dripping its headers / check"):
+        proc, took = _run(["check"], pinned, tmp_path)
+        assert_clean_failure(proc, "too slow", "deadline", mirror.url)
+        assert 4 * TIMEOUT - 1 < took < 4 * TIMEOUT + 8, f"took {took:.1f}s"
 
 
 def test_deadline_setting_bounds_the_request(pinned: Path, mirror: FaultyRepoServer, tmp_path: Path) -> None:
@@ -83,15 +85,16 @@ def test_deadline_setting_bounds_the_request(pinned: Path, mirror: FaultyRepoSer
     assert took < 3 + 8, f"took {took:.1f}s"
 
 
-def test_add_fails_on_an_archive_dripping_one_byte_a_second(mirror: FaultyRepoServer, tmp_path: Path) -> None:
+def test_add_fails_on_an_archive_dripping_one_byte_a_second(mirror: FaultyRepoServer, tmp_path: Path, reliability) -> None:
     mirror.clear()
     deploy = _deployment(tmp_path / "deploy", mirror)
     mirror.always(re.compile(r"\.tgz$"), F.drip(1.0))
-    before = user_state(deploy)
-    proc, took = _run(["add", "demo", "--repo", UPSTREAM, "--version", "1.0.0"], deploy, tmp_path)
-    assert_clean_failure(proc, "too slow", mirror.url, f"mirror of {UPSTREAM}")
-    assert took < TIMEOUT + 8, f"took {took:.1f}s"
-    assert user_state(deploy) == before and not leftovers(deploy)
+    with reliability.case("fault", "http archive dripping 1 byte/s / add"):
+        before = user_state(deploy)
+        proc, took = _run(["add", "demo", "--repo", UPSTREAM, "--version", "1.0.0"], deploy, tmp_path)
+        assert_clean_failure(proc, "too slow", mirror.url, f"mirror of {UPSTREAM}")
+        assert took < TIMEOUT + 8, f"took {took:.1f}s"
+        assert user_state(deploy) == before and not leftovers(deploy)
     mirror.clear()
 
 

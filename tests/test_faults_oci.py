@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import time
 import uuid
 from pathlib import Path
 
@@ -133,3 +134,54 @@ def test_oci_token_flow_with_canary_credentials(pushed, tmp_path: Path, reliabil
             assert find_canaries(forms, roots=[deploy, tmp_path / "cache"], texts=outputs) == []
     finally:
         proxy.require_auth, proxy.token = None, None
+
+
+# --- a registry that trickles: the overall deadline and the speed floor (issue 19) ------------
+
+DRIP_TIMEOUT = 2
+
+
+@pytest.mark.parametrize("what,pattern,cmd", [("tags list", TAGS, "check"), ("chart blob", BLOB, "add")])
+def test_oci_dripping_one_byte_a_second_is_too_slow(pushed, what: str, pattern, cmd: str, tmp_path: Path, reliability) -> None:
+    """Each byte arrives well inside the read timeout, so only the speed floor (after `timeout`
+    seconds) stops the request: exit 2 within a bound, one line naming the registry."""
+    proxy, template, url = pushed
+    deploy = tmp_path / "deploy"
+    shutil.copytree(template, deploy, symlinks=True)
+    before = user_state(deploy)
+    env = {"CHARTKEEPER_CACHE_DIR": str(tmp_path / "cache"), "CHARTKEEPER_TIMEOUT": str(DRIP_TIMEOUT)}
+    argv = ["check"] if cmd == "check" else ["add", "other", "--chart", "demo", "--repo", url, "--version", "1.1.0"]
+    proxy.clear()
+    proxy.always(pattern, F.drip(1.0))
+    try:
+        with reliability.case("fault", f"oci {what} dripping 1 byte/s / {cmd}"):
+            t0 = time.monotonic()
+            proc = run_cli(argv, cwd=deploy, env=env, timeout=120)
+            took = time.monotonic() - t0
+            line = assert_clean_failure(proc, "too slow", proxy.hostport)
+            assert "below the minimum" in line, line
+            # the floor applies once `timeout` seconds have passed; a trickle is not retried
+            assert took < DRIP_TIMEOUT + 8, f"took {took:.1f}s"
+            assert user_state(deploy) == before
+            assert leftovers(deploy) == []
+    finally:
+        proxy.clear()
+
+
+def test_oci_dripping_its_headers_hits_the_deadline(pushed, tmp_path: Path, reliability) -> None:
+    # Nothing of the answer ever completes, so only the overall deadline (4 x timeout) stops it.
+    proxy, template, _ = pushed
+    deploy = tmp_path / "deploy"
+    shutil.copytree(template, deploy, symlinks=True)
+    env = {"CHARTKEEPER_CACHE_DIR": str(tmp_path / "cache"), "CHARTKEEPER_TIMEOUT": str(DRIP_TIMEOUT)}
+    proxy.clear()
+    proxy.always(TAGS, F.drip(1.0, headers_too=True))
+    try:
+        with reliability.case("fault", "oci tags list dripping its headers / check"):
+            t0 = time.monotonic()
+            proc = run_cli(["check"], cwd=deploy, env=env, timeout=120)
+            took = time.monotonic() - t0
+            assert_clean_failure(proc, "too slow", "deadline", proxy.hostport)
+            assert 4 * DRIP_TIMEOUT - 1 < took < 4 * DRIP_TIMEOUT + 8, f"took {took:.1f}s"
+    finally:
+        proxy.clear()
