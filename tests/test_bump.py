@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.deployment import demo_chart_versions, git, make_deployment, publish
-from tests.support.harness import assert_clean_failure, git_state, popen_cli, run_cli
+from tests.support.harness import assert_clean_failure, git_state, invoke_cli, popen_cli
 
 LOCK = "helmfile/charts/external/versions.lock"
 
@@ -41,7 +41,7 @@ def deploy(upstream, tmp_path: Path) -> Path:
 
 
 def _bump(root: Path, *args: str, **kw) -> subprocess.CompletedProcess[str]:
-    return run_cli(["-C", str(root), "bump", *args], cwd=root, **kw)
+    return invoke_cli(["-C", str(root), "bump", *args], cwd=root, **kw)
 
 
 def _show(root: Path, ref: str, path: str) -> str:
@@ -436,7 +436,7 @@ JOURNALED = {"journal-written", "swapping"}  # killed after the journal: the swa
 
 
 def _verify(root: Path) -> subprocess.CompletedProcess[str]:
-    return run_cli(["-C", str(root), "verify"], cwd=root)
+    return invoke_cli(["-C", str(root), "verify"], cwd=root)
 
 
 def _assert_finished(root: Path, stage: str) -> None:
@@ -464,7 +464,7 @@ def test_killed_in_place_then_the_documented_recovery(upstream, tmp_path: Path, 
         assert "interrupted bump pending (demo-1.0.0 -> demo-1.1.0)" in first.stdout
         assert "chartkeeper recover" in first.stdout and "sync" not in first.stdout
     if recovery == "recover":
-        proc = run_cli(["-C", str(root), "recover"], cwd=root)
+        proc = invoke_cli(["-C", str(root), "recover"], cwd=root)
     else:  # no --allow-dirty: the half-swapped tree is the journal's own dirt, finished first
         proc = _bump(root, "demo", "1.1.0", "--in-place")
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -485,7 +485,7 @@ def test_old_folder_brought_back_after_the_kill_is_still_swapped_out(upstream, t
         assert (ext / "demo-1.0.0").is_dir()
         proc = _bump(root, "demo", "1.1.0", "--in-place")
     else:
-        proc = run_cli(["-C", str(root), "sync"], cwd=root)
+        proc = invoke_cli(["-C", str(root), "sync"], cwd=root)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert not (ext / "demo-1.0.0").exists() and (ext / "demo-1.1.0").is_dir()
     assert not list(ext.glob(".chartkeeper-*"))
@@ -496,7 +496,7 @@ def test_old_folder_brought_back_after_the_kill_is_still_swapped_out(upstream, t
 def test_recover_with_nothing_to_do(upstream, tmp_path: Path) -> None:
     root = make_deployment(tmp_path / "d", upstream.url, {"demo": "1.0.0"})
     before = git_state(root)
-    proc = run_cli(["-C", str(root), "recover"], cwd=root)
+    proc = invoke_cli(["-C", str(root), "recover"], cwd=root)
     assert proc.returncode == 0 and "nothing to recover" in proc.stdout
     assert git_state(root) == before
 

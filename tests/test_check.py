@@ -15,7 +15,7 @@ from chartkeeper.sources.base import ChartRelease, VersionListing
 from chartkeeper.sources.credentials import env_key
 from chartkeeper.versions import ChartVersion
 from tests.support.charts import package_chart, write_chart
-from tests.support.harness import assert_clean_failure, run_cli
+from tests.support.harness import assert_clean_failure, invoke_cli
 from tests.support.httpserver import ChartRepoServer
 from tests.support.repo import make_repo
 
@@ -81,7 +81,7 @@ def _deploy(root: Path, entries: list[dict], config: str = "") -> Path:
 
 
 def _check(root: Path, *args: str, env: dict | None = None, verbose: bool = False):
-    return run_cli(["-C", str(root), *(["-v"] if verbose else []), "check", *args], cwd=root, env=env)
+    return invoke_cli(["-C", str(root), *(["-v"] if verbose else []), "check", *args], cwd=root, env=env)
 
 
 def _rows(proc) -> dict[str, dict]:

@@ -7,20 +7,18 @@ typer versions installed.
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
+from pathlib import Path
 
 import click
 import pytest
 import typer.main
 
 from chartkeeper.cli import COMMANDS, app
-from tests.support.harness import assert_clean_failure, run_cli
+from tests.support.harness import assert_clean_failure, invoke_cli
 
 
 def _help(*args: str) -> str:
-    proc = subprocess.run([sys.executable, "-m", "chartkeeper", *args, "--help"], capture_output=True, text=True,
-                          env={"COLUMNS": "300", "PATH": "/usr/bin:/bin"}, timeout=60)
+    proc = invoke_cli([*args, "--help"], cwd=Path.cwd(), env={"COLUMNS": "300"})
     assert proc.returncode == 0, proc.stderr
     return re.sub(r"\s+", " ", proc.stdout)
 
@@ -61,8 +59,8 @@ def test_root_help_lists_commands_and_completion() -> None:
 
 def test_global_options_before_or_after_the_subcommand(tmp_path) -> None:  # type: ignore[no-untyped-def]
     missing = tmp_path / "nowhere"
-    before = run_cli(["-C", str(missing), "lint"], cwd=tmp_path)
-    after = run_cli(["lint", "-C", str(missing)], cwd=tmp_path)
+    before = invoke_cli(["-C", str(missing), "lint"], cwd=tmp_path)
+    after = invoke_cli(["lint", "-C", str(missing)], cwd=tmp_path)
     assert before.returncode == after.returncode == 2
     no_help = [re.sub(r" \(see .*", "", p.stderr) for p in (before, after)]
     assert no_help[0] == no_help[1] and "nowhere" in no_help[0] and "does not exist" in no_help[0]
@@ -70,23 +68,23 @@ def test_global_options_before_or_after_the_subcommand(tmp_path) -> None:  # typ
 
 
 def test_values_takes_one_environment_and_refuses_two(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    proc = run_cli(["values", "demo", "-e", "dev", "-e", "prod"], cwd=tmp_path)
+    proc = invoke_cli(["values", "demo", "-e", "dev", "-e", "prod"], cwd=tmp_path)
     assert_clean_failure(proc, "one environment", "-e dev -e prod")
 
 
 def test_json_is_the_machine_switch_and_format_chooses_a_human_format(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    assert_clean_failure(run_cli(["diff", "demo", "--json", "--format", "md"], cwd=tmp_path), "--json", "--format md")
-    assert_clean_failure(run_cli(["diff", "demo", "--format", "pdf"], cwd=tmp_path), "--format", "pdf")
+    assert_clean_failure(invoke_cli(["diff", "demo", "--json", "--format", "md"], cwd=tmp_path), "--json", "--format md")
+    assert_clean_failure(invoke_cli(["diff", "demo", "--format", "pdf"], cwd=tmp_path), "--format", "pdf")
 
 
 def test_deprecated_spellings_warn_and_still_work(tmp_path) -> None:  # type: ignore[no-untyped-def]
     # the lock is missing, so both runs fail after parsing: what matters is the warning and the same outcome
-    old = run_cli(["diff", "demo", "--format", "json"], cwd=tmp_path)
-    new = run_cli(["diff", "demo", "--json"], cwd=tmp_path)
+    old = invoke_cli(["diff", "demo", "--format", "json"], cwd=tmp_path)
+    new = invoke_cli(["diff", "demo", "--json"], cwd=tmp_path)
     assert "warning: --format json is deprecated" in old.stderr and "use --json" in old.stderr
     assert old.returncode == new.returncode == 2
     assert old.stderr.splitlines()[1:] == new.stderr.splitlines()
-    bundle = run_cli(["bundle", "out.tgz", "--chart", "demo"], cwd=tmp_path)
+    bundle = invoke_cli(["bundle", "out.tgz", "--chart", "demo"], cwd=tmp_path)
     assert "warning: bundle --chart NAME is deprecated" in bundle.stderr
     assert bundle.returncode == 2
 
@@ -103,7 +101,7 @@ def test_deprecated_spellings_warn_and_still_work(tmp_path) -> None:  # type: ig
     ],
 )
 def test_usage_errors_are_one_line_exit_2(tmp_path, args: list[str], needle: str) -> None:  # type: ignore[no-untyped-def]
-    proc = run_cli(args, cwd=tmp_path)
+    proc = invoke_cli(args, cwd=tmp_path)
     line = assert_clean_failure(proc, needle)
     assert "--help" in line
     assert proc.stderr.strip() == line  # no usage block, no "Try ..." lines
@@ -111,5 +109,5 @@ def test_usage_errors_are_one_line_exit_2(tmp_path, args: list[str], needle: str
 
 
 def test_bare_command_prints_help(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    proc = run_cli([], cwd=tmp_path)
+    proc = invoke_cli([], cwd=tmp_path)
     assert "Usage: chartkeeper" in proc.stdout and "Commands:" in proc.stdout

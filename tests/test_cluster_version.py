@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.charts import build_index, package_chart, write_chart
-from tests.support.harness import run_cli
+from tests.support.harness import invoke_cli
 from tests.test_render import GATED_EXPECTED, GATED_TEMPLATES
 
 HELMFILE = """\
@@ -47,7 +47,7 @@ def _deployment(tmp_path: Path, server, kube_version: str) -> Path:
     (hf / "helmfile.yaml").write_text(HELMFILE.format(version="1.0.0"))
     (root / "chartkeeper.yaml").write_text(
         f"kubeVersion: {kube_version}\napiVersions:\n  - monitoring.coreos.com/v1/ServiceMonitor\n")
-    proc = run_cli(["add", "gated", "--repo", server.url, "--version", "1.0.0"], cwd=root)
+    proc = invoke_cli(["add", "gated", "--repo", server.url, "--version", "1.0.0"], cwd=root)
     assert proc.returncode == 0, proc.stderr
     return root
 
@@ -66,7 +66,7 @@ def _no_helm(tmp_path: Path) -> dict[str, str]:
 def test_diff_and_lint_render_at_the_configured_cluster_without_helm(tmp_path: Path, repo_server, kube_version: str) -> None:
     root = _deployment(tmp_path, repo_server, kube_version)
     env = _no_helm(tmp_path)
-    proc = run_cli(["diff", "gated", "1.1.0", "--format", "json"], cwd=root, env=env)
+    proc = invoke_cli(["diff", "gated", "1.1.0", "--format", "json"], cwd=root, env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     report = json.loads(proc.stdout)
     assert report["kubeVersion"] == kube_version
@@ -79,6 +79,6 @@ def test_diff_and_lint_render_at_the_configured_cluster_without_helm(tmp_path: P
         seen[kind] = change["apiNew"]
     assert seen == {**GATED_EXPECTED[kube_version], "ServiceMonitor": "monitoring.coreos.com/v1"}
 
-    proc = run_cli(["-v", "lint"], cwd=root, env=env)
+    proc = invoke_cli(["-v", "lint"], cwd=root, env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "checked: render web/web (default)" in proc.stdout + proc.stderr

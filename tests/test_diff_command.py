@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.charts import build_index, package_chart, write_chart
-from tests.support.harness import assert_clean_failure, run_cli, tree_state
+from tests.support.harness import assert_clean_failure, invoke_cli, tree_state
 
 DEPLOY = """apiVersion: apps/v1
 kind: Deployment
@@ -75,7 +75,7 @@ def deployment(tmp_path: Path, repo_server) -> Path:
 def test_diff_writes_markdown_json_and_images_without_touching_the_repository(deployment: Path) -> None:
     before = tree_state(deployment)
     (deployment.parent / "out").mkdir()
-    proc = run_cli(["-C", str(deployment), "diff", "--defaults-only", "demo", "2.0.0", "--format", "md", "--output", str(deployment.parent / "out" / "r.md")],
+    proc = invoke_cli(["-C", str(deployment), "diff", "--defaults-only", "demo", "2.0.0", "--format", "md", "--output", str(deployment.parent / "out" / "r.md")],
                    cwd=deployment)
     assert proc.returncode == 0, proc.stderr
     assert tree_state(deployment) == before  # nothing in the repository changes
@@ -87,7 +87,7 @@ def test_diff_writes_markdown_json_and_images_without_touching_the_repository(de
     assert (deployment.parent / "out" / "r.images.txt").read_text() == "registry.example/demo:2.0\n"
     assert "demo 1.0.0 → 2.0.0:" in proc.stdout  # the terminal summary
 
-    js = run_cli(["-C", str(deployment), "diff", "--defaults-only", "demo", "2.0.0", "--json"], cwd=deployment)
+    js = invoke_cli(["-C", str(deployment), "diff", "--defaults-only", "demo", "2.0.0", "--json"], cwd=deployment)
     assert js.returncode == 0, js.stderr
     data = json.loads(js.stdout)
     assert data["schemaVersion"] == 2 and data["newVersion"] == "2.0.0" and data["imagesToMirror"] == ["registry.example/demo:2.0"]
@@ -96,7 +96,7 @@ def test_diff_writes_markdown_json_and_images_without_touching_the_repository(de
 
 
 def test_diff_defaults_to_newest_in_constraint_and_prints_a_summary(deployment: Path) -> None:
-    proc = run_cli(["-C", str(deployment), "diff", "--defaults-only", "demo"], cwd=deployment)
+    proc = invoke_cli(["-C", str(deployment), "diff", "--defaults-only", "demo"], cwd=deployment)
     assert proc.returncode == 0, proc.stderr
     first = proc.stdout.splitlines()[0]
     # a routine bump (an inherited image tag, hence a new image) is safe, with the mirror action
@@ -105,23 +105,23 @@ def test_diff_defaults_to_newest_in_constraint_and_prints_a_summary(deployment: 
 
 
 def test_fail_on_and_errors(deployment: Path) -> None:
-    proc = run_cli(["-C", str(deployment), "diff", "--defaults-only", "demo", "2.0.0", "--fail-on", "review"], cwd=deployment)
+    proc = invoke_cli(["-C", str(deployment), "diff", "--defaults-only", "demo", "2.0.0", "--fail-on", "review"], cwd=deployment)
     assert proc.returncode == 1, proc.stderr
-    assert_clean_failure(run_cli(["-C", str(deployment), "diff", "--defaults-only", "nope"], cwd=deployment), "nope")
-    assert_clean_failure(run_cli(["-C", str(deployment), "diff", "--defaults-only", "demo", "9.9.9"], cwd=deployment), "9.9.9")
-    assert_clean_failure(run_cli(["-C", str(deployment), "diff", "--defaults-only", "demo", "2.0.0", "--format", "pdf"], cwd=deployment), "--format")
-    same = run_cli(["-C", str(deployment), "diff", "--defaults-only", "demo", "1.0.0"], cwd=deployment)
+    assert_clean_failure(invoke_cli(["-C", str(deployment), "diff", "--defaults-only", "nope"], cwd=deployment), "nope")
+    assert_clean_failure(invoke_cli(["-C", str(deployment), "diff", "--defaults-only", "demo", "9.9.9"], cwd=deployment), "9.9.9")
+    assert_clean_failure(invoke_cli(["-C", str(deployment), "diff", "--defaults-only", "demo", "2.0.0", "--format", "pdf"], cwd=deployment), "--format")
+    same = invoke_cli(["-C", str(deployment), "diff", "--defaults-only", "demo", "1.0.0"], cwd=deployment)
     assert same.returncode == 0 and "nothing to compare" in same.stderr
 
 
 def test_diff_without_a_helmfile_state_refuses_unless_defaults_only(deployment: Path) -> None:
     """Without the state every key the deployment overrides would read as "we inherit it"."""
     before = tree_state(deployment)
-    proc = run_cli(["diff", "demo", "2.0.0"], cwd=deployment)
+    proc = invoke_cli(["diff", "demo", "2.0.0"], cwd=deployment)
     assert_clean_failure(proc, "no helmfile state at helmfile/helmfile.yaml")
     assert "--defaults-only" in proc.stderr
     assert tree_state(deployment) == before
     for args in ([], ["--json"], ["--format", "md"]):
-        proc = run_cli(["diff", "demo", "2.0.0", "--defaults-only", *args], cwd=deployment)
+        proc = invoke_cli(["diff", "demo", "2.0.0", "--defaults-only", *args], cwd=deployment)
         assert proc.returncode == 0, proc.stderr
         assert "warning: analysed demo with the chart defaults only: no helmfile state at helmfile/helmfile.yaml" in proc.stderr

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.charts import build_index, package_chart, write_chart
-from tests.support.harness import run_cli, tree_state
+from tests.support.harness import invoke_cli, tree_state
 
 REPO = Path(__file__).resolve().parents[1]
 NGC = "https://helm.ngc.nvidia.com/nvidia"
@@ -158,7 +158,7 @@ def tree(tmp_path: Path, repo_server) -> Path:
 def test_diff_on_the_deployment_tree(tree: Path) -> None:
     before = tree_state(tree)
     out = tree.parent / "report.json"
-    proc = run_cli(["-C", str(tree), "diff", "gpu-operator", "v26.3.0", "--json", "--output", str(out)], cwd=tree, timeout=300)
+    proc = invoke_cli(["-C", str(tree), "diff", "gpu-operator", "v26.3.0", "--json", "--output", str(out)], cwd=tree, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert tree_state(tree) == before
     data = json.loads(out.read_text())
@@ -198,10 +198,10 @@ def test_diff_on_the_deployment_tree(tree: Path) -> None:
 
 
 def test_diff_one_environment_markdown(tree: Path) -> None:
-    proc = run_cli(["-C", str(tree), "diff", "gpu-operator", "v26.3.0", "--env", "prod", "--format", "md"], cwd=tree, timeout=300)
+    proc = invoke_cli(["-C", str(tree), "diff", "gpu-operator", "v26.3.0", "--env", "prod", "--format", "md"], cwd=tree, timeout=300)
     assert proc.returncode == 0, proc.stderr
     md = proc.stdout
     assert "### prod — release `gpu-operator` in namespace `gpu-operator`" in md and "### dev" not in md
     assert "helmfile/values/templates/gpu-operator.yaml.gotmpl" in md
-    bad = run_cli(["-C", str(tree), "diff", "gpu-operator", "v26.3.0", "--env", "qa"], cwd=tree)
+    bad = invoke_cli(["-C", str(tree), "diff", "gpu-operator", "v26.3.0", "--env", "qa"], cwd=tree)
     assert bad.returncode == 2 and "unknown environment(s) qa" in bad.stderr

@@ -13,7 +13,7 @@ import pytest
 from chartkeeper.errors import InputError
 from chartkeeper.settings import load_settings
 from tests.support.charts import write_chart, write_tree
-from tests.support.harness import run_cli
+from tests.support.harness import invoke_cli
 from tests.support.oci import OCI_MANIFEST_MEDIA, Registry, RegistryFront, free_port
 from tests.test_images_extract import DIGEST, GPU_OPERATOR_TEMPLATES, GPU_OPERATOR_VALUES
 
@@ -83,7 +83,7 @@ def deploy(tmp_path: Path) -> Path:
 
 
 def images_json(root: Path, *args: str, env: dict | None = None):
-    proc = run_cli(["-C", str(root), "images", "--json", *args], cwd=root, env=env)
+    proc = invoke_cli(["-C", str(root), "images", "--json", *args], cwd=root, env=env)
     return proc, (json.loads(proc.stdout) if proc.stdout.strip() else None)
 
 
@@ -119,7 +119,7 @@ def test_output_file_and_copy_pairs_with_mirror_settings(deploy: Path) -> None:
     (deploy / "chartkeeper.yaml").write_text(
         "images:\n  mirror: harbor.example.internal:8443/mirror\n  rewrite:\n    nvcr.io/nvidia: harbor.example.internal:8443/nvidia\n"
         "  driverOsSuffixes: [ubuntu22.04]\n")
-    proc = run_cli(["-C", str(deploy), "images", "-e", "dev", "--output", "images.txt"], cwd=deploy)
+    proc = invoke_cli(["-C", str(deploy), "images", "-e", "dev", "--output", "images.txt"], cwd=deploy)
     assert proc.returncode == 0, proc.stderr
     lines = (deploy / "images.txt").read_text().splitlines()
     assert "nvcr.io/nvidia/driver:550.144.03-ubuntu22.04" in lines and "registry.example/web:1.4" in lines
@@ -130,7 +130,7 @@ def test_output_file_and_copy_pairs_with_mirror_settings(deploy: Path) -> None:
     assert driver["mirror"] == "harbor.example.internal:8443/nvidia/driver:550.144.03-ubuntu22.04"
     assert "appends the node's OS" in driver["notes"][0]
 
-    proc = run_cli(["-C", str(deploy), "images", "-e", "dev", "--format", "copy"], cwd=deploy)
+    proc = invoke_cli(["-C", str(deploy), "images", "-e", "dev", "--format", "copy"], cwd=deploy)
     pairs = dict(line.split(" ") for line in proc.stdout.splitlines())
     assert pairs["nvcr.io/nvidia/driver:550.144.03-ubuntu22.04"] == "harbor.example.internal:8443/nvidia/driver:550.144.03-ubuntu22.04"
     assert pairs["docker.io/envoyproxy/envoy:v1.33.2"] == "harbor.example.internal:8443/mirror/docker.io/envoyproxy/envoy:v1.33.2"
@@ -138,12 +138,12 @@ def test_output_file_and_copy_pairs_with_mirror_settings(deploy: Path) -> None:
 
 
 def test_bad_input_exit_2(deploy: Path) -> None:
-    proc = run_cli(["-C", str(deploy), "images", "-e", "stage"], cwd=deploy)
+    proc = invoke_cli(["-C", str(deploy), "images", "-e", "stage"], cwd=deploy)
     assert proc.returncode == 2 and "unknown environment" in proc.stderr
-    proc = run_cli(["-C", str(deploy), "images", "--format", "yaml"], cwd=deploy)
+    proc = invoke_cli(["-C", str(deploy), "images", "--format", "yaml"], cwd=deploy)
     assert proc.returncode == 2 and "--format" in proc.stderr and "yaml" in proc.stderr
     (deploy / "chartkeeper.yaml").write_text("images:\n  mirror: https://harbor.example.internal\n")
-    proc = run_cli(["-C", str(deploy), "images"], cwd=deploy)
+    proc = invoke_cli(["-C", str(deploy), "images"], cwd=deploy)
     assert proc.returncode == 2 and "images.mirror" in proc.stderr
 
 
@@ -195,7 +195,7 @@ def test_check_anonymous_registry_present_and_missing(deploy: Path, oci_registry
     for img in pushed:
         assert by[img]["present"] is True and by[img]["mirror"] == f"{oci_registry.host}/{prefix}/{img}"
     assert by["docker.io/envoyproxy/envoy:v1.33.2"]["present"] is False
-    proc = run_cli(["-C", str(deploy), "images", "web", "-e", "prod", "--check", "--format", "copy"], cwd=deploy)
+    proc = invoke_cli(["-C", str(deploy), "images", "web", "-e", "prod", "--check", "--format", "copy"], cwd=deploy)
     assert proc.returncode == 1
     assert proc.stdout.splitlines() == [  # only what is still missing
         f"docker.io/envoyproxy/envoy:v1.33.2 {oci_registry.host}/{prefix}/docker.io/envoyproxy/envoy:v1.33.2"]

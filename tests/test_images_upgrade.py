@@ -12,7 +12,7 @@ import pytest
 
 from tests.support.charts import write_chart
 from tests.support.deployment import git, make_deployment, publish
-from tests.support.harness import run_cli
+from tests.support.harness import invoke_cli
 from tests.support.oci import Registry, free_port
 from tests.test_images_command import push_image
 from tests.test_images_extract import GPU_OPERATOR_TEMPLATES, GPU_OPERATOR_VALUES
@@ -45,7 +45,7 @@ def _config(root: Path, mirror_host: str, prefix: str) -> None:
 def test_bump_lists_the_new_operand_image_and_marks_it_missing_until_pushed(deploy: Path, oci_registry: Registry) -> None:
     prefix = "site" + uuid.uuid4().hex[:6]
     _config(deploy, oci_registry.host, prefix)
-    proc = run_cli(["-C", str(deploy), "bump", "gpu-operator", "v25.3.4", "--json"], cwd=deploy,
+    proc = invoke_cli(["-C", str(deploy), "bump", "gpu-operator", "v25.3.4", "--json"], cwd=deploy,
                    env={"CHARTKEEPER_HELMFILE": "none"})
     assert proc.returncode == 0, proc.stderr
     branch = json.loads(proc.stdout)["branch"]
@@ -69,7 +69,7 @@ def test_bump_lists_the_new_operand_image_and_marks_it_missing_until_pushed(depl
 
     # once the site has it, the same analysis marks it present and the finding goes away
     push_image(oci_registry, f"{prefix}/nvcr.io/nvidia/driver", "570.124.06", index=True)
-    proc = run_cli(["-C", str(deploy), "diff", "gpu-operator", "v25.3.4", "--json"], cwd=deploy,
+    proc = invoke_cli(["-C", str(deploy), "diff", "gpu-operator", "v25.3.4", "--json"], cwd=deploy,
                    env={"CHARTKEEPER_HELMFILE": "none"})
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
@@ -79,14 +79,14 @@ def test_bump_lists_the_new_operand_image_and_marks_it_missing_until_pushed(depl
 
 
 def test_diff_without_mapping_does_not_ask_and_check_images_against_a_dead_registry(deploy: Path) -> None:
-    proc = run_cli(["-C", str(deploy), "diff", "gpu-operator", "v25.3.4", "--json"], cwd=deploy,
+    proc = invoke_cli(["-C", str(deploy), "diff", "gpu-operator", "v25.3.4", "--json"], cwd=deploy,
                    env={"CHARTKEEPER_HELMFILE": "none"})
     report = json.loads(proc.stdout)
     assert report["images"]["checked"] is False and report["images"]["new"][0]["present"] is None
     assert report["images"]["new"][0]["mirror"] == NEW_DRIVER
     # a registry that cannot be reached is never "missing": a review finding with the error
     _config(deploy, f"127.0.0.1:{free_port()}", "mirror")
-    proc = run_cli(["-C", str(deploy), "diff", "gpu-operator", "v25.3.4", "--json", "--check-images"], cwd=deploy,
+    proc = invoke_cli(["-C", str(deploy), "diff", "gpu-operator", "v25.3.4", "--json", "--check-images"], cwd=deploy,
                    env={"CHARTKEEPER_HELMFILE": "none"})
     report = json.loads(proc.stdout)
     codes = {f["code"]: f for f in report["findings"]}

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from chartkeeper.lockfile import load_lock
 from tests.support.charts import build_index, package_chart, sha256_file, write_chart
-from tests.support.harness import run_cli
+from tests.support.harness import invoke_cli
 from tests.support.httpserver import ChartRepoServer
 
 EXT = Path("helmfile/charts/external")
@@ -76,7 +76,7 @@ def _build(tmp_path: Path, server: ChartRepoServer) -> tuple[Path, dict[str, str
 
 def test_import_reports_each_disagreement_once_and_pins_what_is_vendored(tmp_path: Path, repo_server: ChartRepoServer) -> None:
     root, published = _build(tmp_path, repo_server)
-    proc = run_cli(["import", "--charts-json", "sync/charts.json", "--csv-lock", "sync/charts.lock", "--json"], cwd=root)
+    proc = invoke_cli(["import", "--charts-json", "sync/charts.json", "--csv-lock", "sync/charts.lock", "--json"], cwd=root)
     assert proc.returncode == 1, proc.stderr
     data = json.loads(proc.stdout)
     notes = {a["entry"]["name"]: a["notes"] for a in data["adopted"]}
@@ -104,13 +104,13 @@ def test_import_reports_each_disagreement_once_and_pins_what_is_vendored(tmp_pat
     state = (root / "helmfile" / "helmfile.yaml.gotmpl").read_text()
     assert "chart: ./charts/external/alpha-1.1.0\n" in state and "chart: ./charts/external/beta-v2.0.0\n" in state
     # What was adopted is what is vendored: verify is clean for every folder.
-    proc = run_cli(["verify", "alpha", "beta", "gamma", "epsilon"], cwd=root)
+    proc = invoke_cli(["verify", "alpha", "beta", "gamma", "epsilon"], cwd=root)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_import_human_output_counts_the_disagreements(tmp_path: Path, repo_server: ChartRepoServer) -> None:
     root, _ = _build(tmp_path, repo_server)
-    proc = run_cli(["import", "--charts-json", "sync/charts.json", "--csv-lock", "sync/charts.lock"], cwd=root)
+    proc = invoke_cli(["import", "--charts-json", "sync/charts.json", "--csv-lock", "sync/charts.lock"], cwd=root)
     assert proc.returncode == 1
     assert "  disagrees: vendored, but absent from the old lock (charts.lock)" in proc.stdout
     assert "5 chart(s) adopted into versions.lock, 0 skipped, 4 disagreement(s) with the old records, 0 checksum(s) unverified" in proc.stderr

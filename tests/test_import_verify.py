@@ -9,7 +9,7 @@ from pathlib import Path
 
 from chartkeeper.lockfile import load_lock
 from tests.support.charts import build_index, package_chart, sha256_file, write_chart
-from tests.support.harness import leftovers, run_cli
+from tests.support.harness import invoke_cli, leftovers
 from tests.support.httpserver import ChartRepoServer
 
 EXT = Path("helmfile/charts/external")
@@ -81,7 +81,7 @@ def _deployment(tmp_path: Path, server: ChartRepoServer, *, csi_sha: str | None 
 def test_import_both_legacy_formats_then_verify_clean(tmp_path: Path, repo_server: ChartRepoServer) -> None:
     root = _deployment(tmp_path, repo_server)
     published = {n: sha256_file(next(repo_server.root.glob(f"*/{n}-*.tgz"))) for n in ("gpu-operator", "csi-driver-nfs", "network-operator")}
-    proc = run_cli(["import", "--charts-json", "legacy/charts.json", "--csv-lock", "legacy/charts.lock.csv", "--json"], cwd=root)
+    proc = invoke_cli(["import", "--charts-json", "legacy/charts.json", "--csv-lock", "legacy/charts.lock.csv", "--json"], cwd=root)
     data = json.loads(proc.stdout)
     adopted = {a["entry"]["name"]: a for a in data["adopted"]}
     assert set(adopted) == {"gpu-operator", "csi-driver-nfs", "network-operator"}
@@ -113,10 +113,10 @@ def test_import_both_legacy_formats_then_verify_clean(tmp_path: Path, repo_serve
     n = lock.require("network-operator")  # in the records, no folder: pinned, not vendored yet
     assert n.tree_checksum is None and n.fetched == "2025-09-03T10:00:00Z" and n.digest == published["network-operator"]
 
-    proc = run_cli(["verify", "--json", "gpu-operator", "csi-driver-nfs"], cwd=root)
+    proc = invoke_cli(["verify", "--json", "gpu-operator", "csi-driver-nfs"], cwd=root)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert json.loads(proc.stdout)["clean"] is True
-    proc = run_cli(["verify", "--json"], cwd=root)
+    proc = invoke_cli(["verify", "--json"], cwd=root)
     states = {c["name"]: c["state"] for c in json.loads(proc.stdout)["charts"]}
     assert states["network-operator"] == "missing"  # the CSV gave it a (verified) digest: it was vendored once
     assert proc.returncode == 1
@@ -125,7 +125,7 @@ def test_import_both_legacy_formats_then_verify_clean(tmp_path: Path, repo_serve
 def test_import_wrong_checksum_never_becomes_the_digest(tmp_path: Path, repo_server: ChartRepoServer) -> None:
     root = _deployment(tmp_path, repo_server, csi_sha="b" * 64)
     published = sha256_file(repo_server.root / "csi" / "csi-driver-nfs-v4.9.0.tgz")
-    proc = run_cli(["import", "--charts-json", "legacy/charts.json", "--csv-lock", "legacy/charts.lock.csv"], cwd=root)
+    proc = invoke_cli(["import", "--charts-json", "legacy/charts.json", "--csv-lock", "legacy/charts.lock.csv"], cwd=root)
     assert proc.returncode == 1
     assert (f"  disagrees: the old lock's checksum sha256:{'b' * 64} is not the sha256 of the archive "
             f"{repo_server.url}/csi publishes for csi-driver-nfs v4.9.0 ({published}); pinned the published digest") in proc.stdout
@@ -139,7 +139,7 @@ def test_import_unreachable_repository_leaves_checksums_unverified(tmp_path: Pat
     claimed = sha256_file(repo_server.root / "nvidia" / "gpu-operator-v25.3.2.tgz")
     repo_server.stop()  # the air gap: nothing answers
     (root / "chartkeeper.yaml").write_text("retries: 0\ntimeout: 5\n")
-    proc = run_cli(["import", "--charts-json", "legacy/charts.json", "--csv-lock", "legacy/charts.lock.csv", "--json"], cwd=root)
+    proc = invoke_cli(["import", "--charts-json", "legacy/charts.json", "--csv-lock", "legacy/charts.lock.csv", "--json"], cwd=root)
     data = json.loads(proc.stdout)
     gpu = next(a for a in data["adopted"] if a["entry"]["name"] == "gpu-operator")
     assert gpu["unverifiedDigest"] == claimed and gpu["disagreements"] == []
@@ -154,39 +154,39 @@ def test_import_unreachable_repository_leaves_checksums_unverified(tmp_path: Pat
 def test_import_json_only_and_unknown_repository_is_reported(tmp_path: Path, repo_server: ChartRepoServer) -> None:
     root = _deployment(tmp_path, repo_server)
     write_chart(root / EXT, "mystery", "1.0.0")
-    proc = run_cli(["import", "--charts-json", "legacy/charts.json"], cwd=root)
+    proc = invoke_cli(["import", "--charts-json", "legacy/charts.json"], cwd=root)
     assert proc.returncode == 1  # something skipped: reported, the rest adopted
     assert "skipped mystery: no repository known for mystery" in proc.stderr
     lock = load_lock(root / EXT / "versions.lock")
     assert lock.require("gpu-operator").digest is None
     assert lock.get("mystery") is None
     assert lock.require("network-operator").digest is None
-    proc = run_cli(["verify", "--json", "network-operator"], cwd=root)
+    proc = invoke_cli(["verify", "--json", "network-operator"], cwd=root)
     assert json.loads(proc.stdout)["charts"][0]["state"] == "not-vendored"
     # pinned, not vendored yet: information (exit 0 with a note), unless --strict
-    proc = run_cli(["verify", "gpu-operator", "network-operator"], cwd=root)  # (the mystery folder is unowned)
+    proc = invoke_cli(["verify", "gpu-operator", "network-operator"], cwd=root)  # (the mystery folder is unowned)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "note: 1 chart(s) pinned but not vendored yet (network-operator); `chartkeeper sync` vendors them" in proc.stderr
-    assert json.loads(run_cli(["verify", "--json"], cwd=root).stdout)["notVendored"] == ["network-operator"]
-    assert run_cli(["verify", "--strict", "gpu-operator", "network-operator"], cwd=root).returncode == 1
+    assert json.loads(invoke_cli(["verify", "--json"], cwd=root).stdout)["notVendored"] == ["network-operator"]
+    assert invoke_cli(["verify", "--strict", "gpu-operator", "network-operator"], cwd=root).returncode == 1
 
 
 def test_import_rejects_malformed_legacy_files(tmp_path: Path, repo_server: ChartRepoServer) -> None:
     root = _deployment(tmp_path, repo_server)
     (root / "legacy" / "bad.csv").write_text("# header\nnvidia/gpu-operator,v25.3.2\n")
     before = sorted(p.name for p in (root / EXT).iterdir())
-    proc = run_cli(["import", "--csv-lock", "legacy/bad.csv"], cwd=root)
+    proc = invoke_cli(["import", "--csv-lock", "legacy/bad.csv"], cwd=root)
     assert proc.returncode == 2
     assert "bad.csv: line 2: expected alias/chart,version,sha256,timestamp" in proc.stderr
     (root / "legacy" / "bad.json").write_text('{"repositories": {}, "charts": {"x": {"repository": "nope"}}}')
-    proc = run_cli(["import", "--charts-json", "legacy/bad.json"], cwd=root)
+    proc = invoke_cli(["import", "--charts-json", "legacy/bad.json"], cwd=root)
     assert proc.returncode == 2 and 'charts.x.repository: "nope" is not in repositories' in proc.stderr
     assert sorted(p.name for p in (root / EXT).iterdir()) == before  # nothing renamed, no lock
 
 
 def test_verify_reports_drift_file_by_file(tmp_path: Path, repo_server: ChartRepoServer) -> None:
     root = _deployment(tmp_path, repo_server)
-    assert run_cli(["import", "--charts-json", "legacy/charts.json"], cwd=root).returncode == 0
+    assert invoke_cli(["import", "--charts-json", "legacy/charts.json"], cwd=root).returncode == 0
     gpu = root / EXT / "gpu-operator-v25.3.2"
     values = gpu / "values.yaml"
     data = bytearray(values.read_bytes())
@@ -195,7 +195,7 @@ def test_verify_reports_drift_file_by_file(tmp_path: Path, repo_server: ChartRep
     (gpu / "templates" / "extra.yaml").write_text("kind: Secret\n")
     (gpu / "templates" / "ds.yaml").unlink()
     (root / EXT / "stray-chart").mkdir()
-    proc = run_cli(["verify"], cwd=root)
+    proc = invoke_cli(["verify"], cwd=root)
     assert proc.returncode == 1
     out = proc.stdout
     assert "gpu-operator (gpu-operator-v25.3.2): drift" in out
@@ -204,7 +204,7 @@ def test_verify_reports_drift_file_by_file(tmp_path: Path, repo_server: ChartRep
     assert "  removed  templates/ds.yaml" in out
     assert "csi-driver-nfs (csi-driver-nfs-v4.9.0): clean" in out
     assert "stray-chart: unowned" in out
-    data = json.loads(run_cli(["verify", "--json"], cwd=root).stdout)
+    data = json.loads(invoke_cli(["verify", "--json"], cwd=root).stdout)
     g = next(c for c in data["charts"] if c["name"] == "gpu-operator")
     assert (g["modified"], g["added"], g["removed"]) == (["values.yaml"], ["templates/extra.yaml"], ["templates/ds.yaml"])
     assert data["unowned"] == ["stray-chart"]

@@ -18,6 +18,7 @@ import pytest
 from chartkeeper.findings import Severity
 from chartkeeper.settings import load_settings
 from tests.support.charts import write_chart
+from tests.support.harness import invoke_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 PINNED = {"csi-driver-nfs", "flux2", "gpu-operator", "harbor", "keycloak", "kube-prometheus-stack", "loki-stack", "mpi-operator"}
@@ -48,7 +49,7 @@ def _edit(path: Path, old: str, new: str) -> None:
 
 
 def _cli(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "chartkeeper", "-C", str(root), "lint", *args], capture_output=True, text=True)
+    return invoke_cli(["-C", str(root), "lint", *args], cwd=root)
 
 
 # --- the intact tree -------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import pytest
 
 from chartkeeper.lockfile import load_lock
 from tests.support.charts import build_index, package_chart, write_chart
-from tests.support.harness import assert_clean_failure, leftovers, run_cli, tree_state
+from tests.support.harness import assert_clean_failure, invoke_cli, leftovers, tree_state
 from tests.support.httpserver import ChartRepoServer
 
 EXT = Path("helmfile/charts/external")
@@ -51,15 +51,15 @@ def test_signed_archive_verifies_and_a_foreign_signature_is_refused(repo_server:
     (root / EXT).mkdir(parents=True)
     (root / "chartkeeper.yaml").write_text(f"keyring: {keys['trusted'][0]}\n")
 
-    proc = run_cli(["add", "good", "--repo", repo_server.url, "--version", "1.0.0"], cwd=root)
+    proc = invoke_cli(["add", "good", "--repo", repo_server.url, "--version", "1.0.0"], cwd=root)
     assert proc.returncode == 0, proc.stderr
     assert "/good-1.0.0.tgz.prov" in repo_server.paths_requested()
 
     before = tree_state(root)
-    proc = run_cli(["add", "forged", "--repo", repo_server.url, "--version", "1.0.0"], cwd=root)
+    proc = invoke_cli(["add", "forged", "--repo", repo_server.url, "--version", "1.0.0"], cwd=root)
     assert_clean_failure(proc, "forged: forged 1.0.0: provenance does not verify")
     assert tree_state(root) == before and leftovers(root) == []
 
-    proc = run_cli(["add", "unsigned", "--repo", repo_server.url, "--version", "1.0.0"], cwd=root)
+    proc = invoke_cli(["add", "unsigned", "--repo", repo_server.url, "--version", "1.0.0"], cwd=root)
     assert proc.returncode == 0 and "has no .prov file; provenance not checked" in proc.stderr
     assert {e.name for e in load_lock(root / EXT / "versions.lock").entries} == {"good", "unsigned"}

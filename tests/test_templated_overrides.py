@@ -13,7 +13,7 @@ import pytest
 
 from chartkeeper.helmfile.templated import skeleton, templated_at
 from tests.support.charts import build_index, package_chart, write_chart
-from tests.support.harness import run_cli
+from tests.support.harness import invoke_cli
 
 HELMFILE = """\
 environments:
@@ -70,13 +70,13 @@ def deployment(tmp_path: Path, repo_server) -> Path:
     (hf / "environments" / "default.yaml").write_text('offline:\n  registry: ""\n  enabled: true\n')
     (hf / "environments" / "customer-a.yaml").write_text("customer: a\n")
     (hf / "values" / "op.yaml.gotmpl").write_text(VALUES)
-    proc = run_cli(["add", "op", "--repo", repo_server.url, "--version", "1.0.0"], cwd=root)
+    proc = invoke_cli(["add", "op", "--repo", repo_server.url, "--version", "1.0.0"], cwd=root)
     assert proc.returncode == 0, proc.stderr
     return root
 
 
 def test_templated_override_equal_to_the_default_is_never_can_be_dropped(deployment: Path) -> None:
-    proc = run_cli(["diff", "op", "1.1.0", "--format", "json"], cwd=deployment)
+    proc = invoke_cli(["diff", "op", "1.1.0", "--format", "json"], cwd=deployment)
     assert proc.returncode == 0, proc.stderr
     findings = json.loads(proc.stdout)["findings"]
     by_path = {}
@@ -97,9 +97,9 @@ def test_templated_override_equal_to_the_default_is_never_can_be_dropped(deploym
     (toolkit,) = by_path["toolkit.repository"]
     assert toolkit["code"] == "values.default-changed-overridden"
     assert "templated" in toolkit["message"] and "`offline.registry` is empty" in toolkit["message"]
-    text = run_cli(["diff", "op", "1.1.0"], cwd=deployment).stdout
+    text = invoke_cli(["diff", "op", "1.1.0"], cwd=deployment).stdout
     assert not [line for line in text.splitlines() if "driver.repository" in line and "can be dropped" in line]
-    md = run_cli(["diff", "op", "1.1.0", "--format", "md"], cwd=deployment).stdout
+    md = invoke_cli(["diff", "op", "1.1.0", "--format", "md"], cwd=deployment).stdout
     assert "driver.repository" in md
     assert not [line for line in md.splitlines() if "driver.repository" in line and "can be dropped" in line]
 

@@ -18,7 +18,7 @@ import yaml
 from chartkeeper.lockfile import load_lock
 from chartkeeper.vendoring.treesum import tree_checksum
 from tests.support.charts import build_index, package_chart, write_chart
-from tests.support.harness import assert_clean_failure, leftovers, popen_cli, run_cli, tree_state
+from tests.support.harness import assert_clean_failure, invoke_cli, leftovers, popen_cli, run_cli, tree_state
 from tests.support.httpserver import ChartRepoServer
 
 EXT = Path("helmfile/charts/external")
@@ -54,7 +54,7 @@ def test_add_from_http_with_embedded_subchart_then_sync_is_idempotent(repo_serve
     _publish(repo_server.root, "webapp", "v1.2.0", deps=[{"name": "redis", "version": "~17.1", "repository": "https://charts.example.invalid"}], embed=[sub])
     build_index(repo_server.root)
     root = _deploy(tmp_path)
-    proc = run_cli(["add", "webapp", "--repo", repo_server.url, "--version", "v1.2.0", "--constraint", "v1.x", "--json"], cwd=root)
+    proc = invoke_cli(["add", "webapp", "--repo", repo_server.url, "--version", "v1.2.0", "--constraint", "v1.x", "--json"], cwd=root)
     assert proc.returncode == 0, proc.stderr
     entry = _lock(root).require("webapp")
     folder = root / EXT / "webapp-v1.2.0"
@@ -68,20 +68,20 @@ def test_add_from_http_with_embedded_subchart_then_sync_is_idempotent(repo_serve
 
     before = tree_state(root)
     fetched = len(_tgz_requests(repo_server))
-    proc = run_cli(["sync"], cwd=root)
+    proc = invoke_cli(["sync"], cwd=root)
     assert proc.returncode == 0, proc.stderr
     assert "webapp: ok (v1.2.0, verified)" in proc.stdout
     assert len(_tgz_requests(repo_server)) == fetched  # a verified chart is not fetched again
     assert tree_state(root) == before
 
     shutil.rmtree(folder)  # a wiped folder comes back byte for byte from the lock
-    proc = run_cli(["sync", "--json"], cwd=root)
+    proc = invoke_cli(["sync", "--json"], cwd=root)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["charts"][0]["action"] == "vendored"
     assert tree_state(root) == before
-    assert run_cli(["verify"], cwd=root).returncode == 0
+    assert invoke_cli(["verify"], cwd=root).returncode == 0
 
-    proc = run_cli(["add", "webapp", "--repo", repo_server.url, "--version", "v1.2.0"], cwd=root)
+    proc = invoke_cli(["add", "webapp", "--repo", repo_server.url, "--version", "v1.2.0"], cwd=root)
     assert_clean_failure(proc, "webapp is already pinned")
 
 
@@ -93,7 +93,7 @@ def test_wrong_published_digest_writes_nothing(repo_server: ChartRepoServer, tmp
     index.write_text(yaml.safe_dump(data))
     root = _deploy(tmp_path)
     before = tree_state(root)
-    proc = run_cli(["add", "demo", "--repo", repo_server.url, "--version", "1.0.0"], cwd=root)
+    proc = invoke_cli(["add", "demo", "--repo", repo_server.url, "--version", "1.0.0"], cwd=root)
     line = assert_clean_failure(proc, "sha256:" + "0" * 64)
     real = "sha256:" + hashlib.sha256((repo_server.root / "demo-1.0.0.tgz").read_bytes()).hexdigest()
     assert real in line
@@ -105,7 +105,7 @@ def test_sync_refuses_an_archive_that_changed_since_it_was_pinned(repo_server: C
     _publish(repo_server.root, "demo", "1.0.0", v="original")
     build_index(repo_server.root)
     root = _deploy(tmp_path)
-    assert run_cli(["add", "demo", "--repo", repo_server.url, "--version", "1.0.0"], cwd=root).returncode == 0
+    assert invoke_cli(["add", "demo", "--repo", repo_server.url, "--version", "1.0.0"], cwd=root).returncode == 0
     pinned = _lock(root).require("demo").digest
     (root / EXT / "demo-1.0.0" / "values.yaml").write_text("v: edited by hand\n")
     for p in repo_server.root.glob("*.tgz"):
@@ -113,7 +113,7 @@ def test_sync_refuses_an_archive_that_changed_since_it_was_pinned(repo_server: C
     _publish(repo_server.root, "demo", "1.0.0", v="republished")  # same version, other bytes
     build_index(repo_server.root)
     before = tree_state(root)
-    proc = run_cli(["sync"], cwd=root)
+    proc = invoke_cli(["sync"], cwd=root)
     line = assert_clean_failure(proc, "demo", f"does not match the pinned {pinned}")
     assert "archive digest sha256:" in line
     assert line.startswith("error: demo: demo 1.0.0 archive digest"), line  # the chart named once, not "demo: demo:"
@@ -136,12 +136,12 @@ def test_add_from_oci_and_subchart_missing_from_archive_fetched_from_oci(
     build_index(repo_server.root)
     root = _deploy(tmp_path)
 
-    proc = run_cli(["add", "gpu-operator", "--repo", oci_repo, "--version", "v26.3.0"], cwd=root)
+    proc = invoke_cli(["add", "gpu-operator", "--repo", oci_repo, "--version", "v26.3.0"], cwd=root)
     assert proc.returncode == 0, proc.stderr
     e = _lock(root).require("gpu-operator")
     assert e.repository == oci_repo and e.digest and e.tree_checksum == tree_checksum(root / EXT / "gpu-operator-v26.3.0")
 
-    proc = run_cli(["add", "gpu-stack", "--repo", repo_server.url, "--version", "v26.3.0"], cwd=root)
+    proc = invoke_cli(["add", "gpu-stack", "--repo", repo_server.url, "--version", "v26.3.0"], cwd=root)
     assert proc.returncode == 0, proc.stderr
     s = _lock(root).require("gpu-stack")
     nfd_digest = "sha256:" + hashlib.sha256((pkg / "node-feature-discovery-0.17.3.tgz").read_bytes()).hexdigest()
@@ -151,7 +151,7 @@ def test_add_from_oci_and_subchart_missing_from_archive_fetched_from_oci(
     helm_python = pytest.importorskip("helm_python")
     rendered = helm_python.Chart.load(str(folder)).render({"nfd": {"enabled": True}}, name="gpu", namespace="gpu-operator")
     assert any("gpu-nfd" in text for text in rendered.values())
-    assert run_cli(["verify"], cwd=root).returncode == 0
+    assert invoke_cli(["verify"], cwd=root).returncode == 0
 
     # Upstream publishes a newer subchart inside the range; re-vendoring from the lock keeps the pinned one.
     newer = write_chart(tmp_path / "nfdsrc2", "node-feature-discovery", "0.17.4", values={"v": "newer"},
@@ -159,7 +159,7 @@ def test_add_from_oci_and_subchart_missing_from_archive_fetched_from_oci(
     oci_registry.push_chart(package_chart(newer, tmp_path / "pkg2"), ns)
     before = tree_state(root)
     shutil.rmtree(folder)
-    proc = run_cli(["sync", "gpu-stack"], cwd=root)
+    proc = invoke_cli(["sync", "gpu-stack"], cwd=root)
     assert proc.returncode == 0, proc.stderr
     assert tree_state(root) == before
 
@@ -171,12 +171,12 @@ def test_bundle_round_trip_into_an_offline_site(repo_server: ChartRepoServer, tm
     build_index(repo_server.root)
     root = _deploy(tmp_path)
     for name, version in (("webapp", "1.0.0"), ("other", "v2.0.0")):
-        assert run_cli(["add", name, "--repo", repo_server.url, "--version", version], cwd=root).returncode == 0
-    proc = run_cli(["bundle", str(tmp_path / "carry.tgz"), "--json"], cwd=root)
+        assert invoke_cli(["add", name, "--repo", repo_server.url, "--version", version], cwd=root).returncode == 0
+    proc = invoke_cli(["bundle", str(tmp_path / "carry.tgz"), "--json"], cwd=root)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["charts"] == ["other", "webapp"]
     first = (tmp_path / "carry.tgz").read_bytes()
-    assert run_cli(["bundle", str(tmp_path / "again.tgz")], cwd=root).returncode == 0
+    assert invoke_cli(["bundle", str(tmp_path / "again.tgz")], cwd=root).returncode == 0
     assert (tmp_path / "again.tgz").read_bytes() == first  # deterministic
 
     # The offline site: the deployment repository without the vendored folders, and no upstream.
@@ -184,9 +184,9 @@ def test_bundle_round_trip_into_an_offline_site(repo_server: ChartRepoServer, tm
     site = tmp_path / "site"
     (site / EXT).mkdir(parents=True)
     shutil.copy(root / EXT / "versions.lock", site / EXT / "versions.lock")
-    proc = run_cli(["sync", "--from", str(tmp_path / "carry.tgz")], cwd=site)
+    proc = invoke_cli(["sync", "--from", str(tmp_path / "carry.tgz")], cwd=site)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert run_cli(["verify"], cwd=site).returncode == 0
+    assert invoke_cli(["verify"], cwd=site).returncode == 0
     assert (site / EXT / "versions.lock").read_bytes() == (root / EXT / "versions.lock").read_bytes()
     for name in ("webapp-1.0.0", "other-v2.0.0"):
         assert tree_state(site / EXT / name) == tree_state(root / EXT / name)
@@ -201,12 +201,12 @@ def test_bundle_round_trip_into_an_offline_site(repo_server: ChartRepoServer, tm
         tar.extractall(unpacked, filter="data")
     third = tmp_path / "third"
     (third / EXT).mkdir(parents=True)
-    proc = run_cli(["add", "other", "--repo", (unpacked / "chartkeeper-bundle").as_uri(), "--version", "v2.0.0"], cwd=third)
+    proc = invoke_cli(["add", "other", "--repo", (unpacked / "chartkeeper-bundle").as_uri(), "--version", "v2.0.0"], cwd=third)
     assert proc.returncode == 0, proc.stderr
     assert _lock(third).require("other").tree_checksum == _lock(root).require("other").tree_checksum
     # and `sync --from` takes the folder it was unpacked into
     shutil.rmtree(site / EXT / "webapp-1.0.0")
-    proc = run_cli(["sync", "--from", str(unpacked)], cwd=site)
+    proc = invoke_cli(["sync", "--from", str(unpacked)], cwd=site)
     assert proc.returncode == 0, proc.stderr
     assert tree_state(site / EXT / "webapp-1.0.0") == tree_state(root / EXT / "webapp-1.0.0")
 
@@ -302,7 +302,7 @@ def test_hostile_archive_served_over_http_is_refused_with_nothing_written(repo_s
     build_index(repo_server.root)
     root = _deploy(tmp_path)
     before = tree_state(root)
-    proc = run_cli(["add", "evil", "--repo", repo_server.url, "--version", "1.0.0"], cwd=root,
+    proc = invoke_cli(["add", "evil", "--repo", repo_server.url, "--version", "1.0.0"], cwd=root,
                    env={"CHARTKEEPER_MAX_CHART_BYTES": str(16 << 20)})
     assert_clean_failure(proc, "evil-1.0.0.tgz: refused")
     assert tree_state(root) == before and leftovers(root) == []

@@ -1,6 +1,9 @@
 """What the reliability suite checks around a real chartkeeper process.
 
 * `run_cli(...)`: the real CLI in a subprocess (`python -m chartkeeper`), environment inherited.
+* `invoke_cli(...)`: the same CLI in this process, same result shape, no interpreter start-up:
+  for tests of what a command does. Tests of how a process behaves (kills, signals, two
+  processes at once, a closed stdout) keep `run_cli`/`popen_cli`.
 * `tree_state(root)`: every path under `root` with its kind, mode and content hash, so "byte
   identical" is one `==`; `git_state(repo)` adds HEAD, the current branch, the index file and
   `git status --porcelain` (untracked files included).
@@ -12,7 +15,9 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
+import io
 import os
 import stat
 import subprocess
@@ -20,6 +25,9 @@ import sys
 from pathlib import Path
 from typing import Iterable, Mapping
 from urllib.parse import quote
+
+from chartkeeper import cli, helmfile, output
+from chartkeeper.helmfile import binary
 
 LEFTOVER_MARKERS = (".chartkeeper-staging-", ".chartkeeper-tmp", ".tmp", ".partial", ".chartkeeper-old-", ".chartkeeper-new-")
 
@@ -45,6 +53,56 @@ def run_cli(
         timeout=timeout,
         input=input,
     )
+
+
+def invoke_cli(
+    args: Iterable[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 120,
+    input: str | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """`run_cli` without a new process: `chartkeeper.cli.main` with this process's stdin, stdout,
+    stderr, working folder and environment swapped for the call, as the subprocess would have them.
+
+    What a process starts afresh is reset around the call: the secrets registered for redaction,
+    and the helmfile model's caches (a process runs one command on one checkout).
+    """
+    argv = [str(a) for a in args]
+    saved_env = dict(os.environ)
+    saved_cwd = os.getcwd()
+    saved_secrets = set(output._SECRETS)
+    out, err = io.StringIO(), io.StringIO()
+    code: int | str | None = 0
+    os.environ.update(env or {})
+    os.environ.setdefault("NO_PROXY", "127.0.0.1,127.0.0.2,localhost")
+    if "COLUMNS" not in (env or {}):
+        os.environ["COLUMNS"] = "200"  # rich tables: no wrapping inside asserted text
+    helmfile.clear_caches()
+    binary._write_values_cached.cache_clear()
+    try:
+        os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            saved_stdin, sys.stdin = sys.stdin, io.StringIO(input or "")
+            try:
+                cli.main(argv)
+            except SystemExit as exc:
+                code = exc.code
+            finally:
+                sys.stdin = saved_stdin
+    finally:
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+        output._SECRETS.clear()
+        output._SECRETS.update(saved_secrets)
+    if code is None:
+        code = 0
+    elif not isinstance(code, int):  # sys.exit("message"): printed to stderr, exit 1
+        err.write(f"{code}\n")
+        code = 1
+    return subprocess.CompletedProcess([sys.executable, "-m", "chartkeeper", *argv], code, out.getvalue(), err.getvalue())
 
 
 def popen_cli(args: Iterable[str], *, cwd: Path, env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
