@@ -12,7 +12,7 @@ goes to the `.diff` file next to the report, never into the report itself.
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
 import dictdiffer
@@ -68,11 +68,21 @@ class Edit:
 class ResourceChange:
     key: ResourceKey
     change: str  # "added" | "removed" | "changed"
-    diff: str  # unified diff of the masked YAML ("" for added/removed); for the .diff file
     api_old: str | None = None
     api_new: str | None = None
     edits: tuple[Edit, ...] = ()  # semantic edits, churn left out unless asked for
     churn: tuple[Edit, ...] = ()  # version-label/checksum edits folded away
+    # the rendered pair, for the unified diff: computed only when the .diff file is written (it costs
+    # more than the whole semantic analysis on a big chart, and the JSON report never needs it)
+    pair: tuple[dict[str, Any], dict[str, Any]] | None = field(default=None, repr=False, compare=False)
+    cache: "DiffCache | None" = field(default=None, repr=False, compare=False)
+
+    @property
+    def diff(self) -> str:
+        """Unified diff of the masked YAML ("" for added/removed): the `.diff` file next to the report."""
+        if self.pair is None or self.cache is None:
+            return ""
+        return self.cache.diff(self.key, *self.pair)
 
 
 @dataclass(frozen=True)
@@ -113,21 +123,30 @@ def _yaml(obj: dict[str, Any]) -> list[str]:
 
 
 class DiffCache:
-    """Unified diffs already computed, by the identity of the two objects.
+    """Masked pairs, semantic edits and unified diffs already computed, by the identity of the two objects.
 
     Rendered objects are shared between environments when a template renders the same for each
     (see `PreparedChart`), so the same pair is diffed once per upgrade, not once per environment.
     """
 
     def __init__(self) -> None:
-        self._diffs: dict[tuple[int, int, str], str] = {}
+        self._diffs: dict[tuple[int, int, str], Any] = {}
         self._keep: list[Any] = []  # ids stay valid while the objects live
+
+    def _masked(self, a: dict[str, Any], b: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        key = (id(a), id(b), "masked")
+        hit = self._diffs.get(key)
+        if hit is None:
+            hit = _mask_pair(a, b)
+            self._diffs[key] = hit
+            self._keep.append((a, b))
+        return hit
 
     def diff(self, k: ResourceKey, a: dict[str, Any], b: dict[str, Any]) -> str:
         key = (id(a), id(b), str(k))
         hit = self._diffs.get(key)
         if hit is None:
-            mo, mn = _mask_pair(a, b)
+            mo, mn = self._masked(a, b)
             hit = "".join(difflib.unified_diff(_yaml(mo), _yaml(mn), fromfile=f"old/{k}", tofile=f"new/{k}", n=3))
             self._diffs[key] = hit
             self._keep.append((a, b))
@@ -138,7 +157,7 @@ class DiffCache:
         key = (id(a), id(b), "edits:" + str(k))
         hit = self._diffs.get(key)
         if hit is None:
-            mo, mn = _mask_pair(a, b)
+            mo, mn = self._masked(a, b)
             hit = semantic_edits(mo, mn)
             self._diffs[key] = hit
             self._keep.append((a, b))
@@ -258,8 +277,8 @@ def diff_manifests(old: Sequence[dict[str, Any]], new: Sequence[dict[str, Any]],
         churn = [e for e in edits if _is_churn(e, pairs)]
         real = edits if show_label_churn else [e for e in edits if e not in churn]
         api_old, api_new = str(a[k].get("apiVersion")), str(b[k].get("apiVersion"))
-        rc = ResourceChange(k, "changed", cache.diff(k, a[k], b[k]), api_old, api_new, tuple(real),
-                            () if show_label_churn else tuple(churn))
+        rc = ResourceChange(k, "changed", api_old, api_new, tuple(real), () if show_label_churn else tuple(churn),
+                            pair=(a[k], b[k]), cache=cache)
         if real or api_old != api_new:
             changed.append(rc)
         else:

@@ -90,8 +90,9 @@ def run(
     if no_state:  # said on the terminal too, whatever the format: this is not the deployment's analysis
         out.warn(f"analysed {entry.name} with the chart defaults only: no helmfile state at "
                  f"{ctx.settings.helmfile_path} (--defaults-only); overrides of the deployment are not known")
-    # the full manifest diff goes to a file of its own next to the report, which links it
-    diff_text = render_diff(report) if output is not None and fmt != "text" else ""
+    # the full manifest diff goes to a file of its own next to the Markdown report, which links it (machines
+    # read the edits in the JSON; the unified diff costs more than the whole semantic analysis on big charts)
+    diff_text = render_diff(report) if output is not None and fmt == "md" else ""
     diff_file = report.diff_file_name if diff_text else None
     body = {"md": lambda r: render_markdown(r, diff_file=diff_file), "json": render_json, "text": render_text}[fmt](report)
     if path is not None:
