@@ -59,7 +59,8 @@ def operator(tmp_path_factory: pytest.TempPathFactory):
         assert js.returncode == 0, js.stderr
         settings = load_settings(root)
         lock = load_lock(settings.lock_file)
-        report = analyze_upgrade(settings, lock, lock.require("gpu-operator"), NEW, None)
+        new_dir = base / "src" / NEW / "gpu-operator"  # the NEW chart as published (the CLI fetches the same)
+        report = analyze_upgrade(settings, lock, lock.require("gpu-operator"), new_dir, NEW, None)
         yield {"root": root, "url": server.url, "md": out.read_text(), "out": out.parent, "stdout": proc.stdout,
                "json": json.loads(js.stdout), "report": report}
 
