@@ -12,6 +12,7 @@ from chartkeeper.helmfile import effective_values, load_state
 from chartkeeper.helmfile.merge import format_path, leaves, where_of
 from chartkeeper.helmfile.select import lock_of, register_state_secrets, releases_matching, resolve_env
 from chartkeeper.masking import mask_values
+from chartkeeper.output import redact
 
 
 def _scalar(v: Any) -> str:
@@ -63,6 +64,12 @@ def run(ctx: AppContext, chart: str, env: str | None = None, explain: bool = Fal
     register_state_secrets(state, tuple(f for rep in reports for f in rep["secretFiles"]))
     failed = [rep for rep in reports if rep.get("error")]
     code = EXIT_ERROR if failed else EXIT_OK
+    # one `error:` line per cause (releases sharing a broken file share it); the others still print
+    causes: dict[str, list[str]] = {}
+    for rep in failed:
+        causes.setdefault(rep["error"], []).append(f"{rep['namespace']}/{rep['name']}")
+    for message, ids in causes.items():
+        ctx.out.err.print(f"error: {redact(message)} (release {', '.join(ids)})", markup=False, style="red")
     if ctx.out.json_mode:
         ctx.out.emit_json({"environment": env, "chart": chart, "releases": reports})
         return code
@@ -91,7 +98,4 @@ def run(ctx: AppContext, chart: str, env: str | None = None, explain: bool = Fal
                 ctx.out.text("{}  # no overrides")
         else:
             ctx.out.text(yamlio.dumps(rep["values"]).rstrip("\n") if rep["values"] else "{}  # no overrides")
-    if failed:
-        names = ", ".join(f"{rep['namespace']}/{rep['name']}" for rep in failed)
-        ctx.out.warn(f"{len(failed)} of {len(reports)} release(s) could not be read: {names}")
     return code
