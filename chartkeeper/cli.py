@@ -26,7 +26,7 @@ import typer
 import typer.core
 
 from chartkeeper import __version__
-from chartkeeper.errors import EXIT_BUG, EXIT_ERROR, EXIT_INTERRUPTED, ChartkeeperError, InputError
+from chartkeeper.errors import EXIT_BUG, EXIT_ERROR, EXIT_INTERRUPTED, ChartkeeperError, InputError, disk_full, is_disk_full
 
 if TYPE_CHECKING:
     from chartkeeper.context import AppContext
@@ -135,7 +135,12 @@ def _run(ctx: typer.Context, json_mode: bool, command: Callable[["AppContext"], 
             die_of_sigpipe()
         code = _bug(out, g, exc)  # a pipe of ours (a subprocess, a socket) broke: not the reader leaving
     except OSError as exc:
-        if exc.errno in _MACHINE_ERRNOS and exc.filename:
+        if is_disk_full(exc):  # a full disk is the machine's, with or without a file name to show
+            full = disk_full(redact(str(exc.filename)) if exc.filename else None)
+            out.err.print(f"error: {full.message}", markup=False, style="red")
+            out.err.print(f"hint: {full.hint}", markup=False)
+            code = EXIT_ERROR
+        elif exc.errno in _MACHINE_ERRNOS and exc.filename:
             # the machine refused (permissions, a read-only or full disk): the user fixes that, not us
             out.err.print(f"error: {redact(str(exc.filename))}: {exc.strerror}", markup=False, style="red")
             code = EXIT_ERROR

@@ -7,6 +7,9 @@ prints a short hint and exits with `EXIT_BUG`.
 
 from __future__ import annotations
 
+import errno
+import os
+
 # Documented in README.md ("Exit codes"); keep the two in step.
 EXIT_OK = 0
 EXIT_FINDINGS = 1  # updates available (--fail-on-update), drift, lint findings, findings over --fail-on
@@ -43,6 +46,25 @@ class IntegrityError(ChartkeeperError):
 
 class RefusedError(ChartkeeperError):
     """A precondition is not met (dirty tree, drift, downgrade, concurrent run)."""
+
+
+class DiskFullError(ChartkeeperError):
+    """The file system refused a write for lack of space (or quota). The message names the path."""
+
+
+#: errno values that mean "the disk is full" to the user, whatever the file system calls it
+NO_SPACE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+NO_SPACE_HINT = "free space on that file system, then run the same command again"
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in NO_SPACE_ERRNOS
+
+
+def disk_full(path: "str | os.PathLike[str] | None", doing: str = "", *, hint: str | None = NO_SPACE_HINT) -> DiskFullError:
+    """"no space left on <path> (<doing>)": the path tells which file system filled up."""
+    where = f"no space left on {os.fspath(path)}" if path else "no space left on the device"
+    return DiskFullError(where + (f" ({doing})" if doing else ""), hint=hint)
 
 
 def unnamed(name: str, message: str) -> str:

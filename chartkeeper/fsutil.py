@@ -54,6 +54,19 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def free_bytes(path: Path) -> int | None:
+    """Bytes an unprivileged writer may still use on the file system holding `path` (or the
+    nearest folder above it that exists); None when the system cannot tell."""
+    p = Path(path)
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    try:
+        st = os.statvfs(p)
+    except (OSError, AttributeError):  # AttributeError: no statvfs (Windows)
+        return None
+    return st.f_bavail * st.f_frsize
+
+
 # -- atomic writes -------------------------------------------------------------------------------
 
 
@@ -91,11 +104,14 @@ def atomic_file(
         elif mode is not None:
             os.chmod(tmp, mode)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(exc, OSError) and exc.errno is not None and exc.filename is None:
+            # a failed write() names no file; the user needs to know which one (and so which disk)
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
         raise
 
 

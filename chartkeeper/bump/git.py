@@ -8,6 +8,7 @@ touches the user's index or current branch: writes happen in a separate worktree
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import subprocess
@@ -15,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from chartkeeper.errors import ChartkeeperError, RefusedError
+from chartkeeper.errors import ChartkeeperError, DiskFullError, RefusedError, disk_full
+from chartkeeper.fsutil import free_bytes
 
 #: Our worktrees live inside the repository's git folder, so they never show up as untracked
 #: files in the user's checkout and `git worktree prune` knows them.
@@ -27,7 +29,11 @@ TRAILER = "Chartkeeper-Bump"
 
 
 class GitError(ChartkeeperError):
-    """A git command failed; the message carries git's own words."""
+    """A git command failed; the message carries git's own words (`output`: all of them)."""
+
+    def __init__(self, message: str, *, hint: str | None = None, output: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.output = output
 
 
 def _env() -> dict[str, str]:
@@ -48,7 +54,7 @@ def git(cwd: Path, *args: str, check: bool = True, input: str | None = None, opt
         raise ChartkeeperError("git is not installed (needed by this command)") from None
     if check and proc.returncode != 0:
         msg = (proc.stderr or proc.stdout).strip().splitlines()
-        raise GitError(f"git {args[0]} failed: {msg[-1] if msg else f'exit {proc.returncode}'}")
+        raise GitError(f"git {args[0]} failed: {msg[-1] if msg else f'exit {proc.returncode}'}", output=proc.stderr or "")
     return proc.stdout.rstrip("\n")
 
 
@@ -169,7 +175,46 @@ def worktrees_home(root: Path) -> Path:
 def add_worktree(root: Path, path: Path, branch: str, base: str) -> None:
     """Create `branch` at `base` and check it out in a new worktree at `path`."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    git(root, "worktree", "add", "--quiet", "-b", branch, str(path), base)
+    try:
+        git(root, "worktree", "add", "--quiet", "-b", branch, str(path), base)
+    except GitError as exc:
+        full = _out_of_space(root, path.parent, base, exc)
+        if full is not None:
+            raise full from None
+        raise
+
+
+def _out_of_space(root: Path, folder: Path, base: str, exc: GitError) -> DiskFullError | None:
+    """The disk-full error behind a failed checkout into `folder`, or None when space is not why.
+
+    Git rarely says so itself: a checkout that runs out of space reports "unable to write file"
+    and "Could not reset index file", and by the time it has cleaned up, the space is free
+    again. So: git's own "No space left", or less room than the files of `base` take (their
+    sizes are a lower bound of what a checkout writes), means the disk is the cause.
+    """
+    free = free_bytes(folder)
+    said = any(s in exc.output for s in ("No space left on device", os.strerror(errno.ENOSPC), "Disk quota exceeded"))
+    needed = 0
+    if not said and free is not None:
+        listing = git(root, "ls-tree", "-r", "-l", "--full-tree", base, check=False)
+        for line in listing.splitlines():
+            size = line.split("\t", 1)[0].split()[-1:]
+            if size and size[0].isdigit():
+                needed += int(size[0])
+    if not said and (free is None or free >= needed):
+        return None
+    # git's own last words ("Could not reset index file") would only hide the cause: left out
+    about = f": about {_mib(needed)} needed, {_mib(free)} free" if needed and free is not None else ""
+    return disk_full(
+        folder,
+        f"creating the temporary worktree of the bump{about}",
+        hint="free space on the file system holding the repository's .git folder, then run the same command "
+        "again; your checkout was not touched",
+    )
+
+
+def _mib(n: int | None) -> str:
+    return f"{(n or 0) / (1 << 20):.1f} MiB"
 
 
 def remove_worktree(root: Path, path: Path) -> None:

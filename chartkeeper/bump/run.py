@@ -24,7 +24,7 @@ from chartkeeper.bump.summary import Analysis, analyze
 from chartkeeper.upgrade.fetch import Upgrade, resolve_upgrade
 from chartkeeper.upgrade.target import Target
 from chartkeeper.vendoring.stage import SourcePool
-from chartkeeper.errors import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, ChartkeeperError, InputError, about
+from chartkeeper.errors import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, ChartkeeperError, InputError, about, disk_full, is_disk_full
 from chartkeeper.lockfile import Lock, load_lock, parse_lock
 from chartkeeper.output import Output
 from chartkeeper.settings import Settings
@@ -223,13 +223,12 @@ def bump_one(
             flow = _dry_run if opts.dry_run else _in_place if opts.in_place else _on_branch
             return flow(settings, out, name, spec, opts, _Resolver(pool, stack))
     except OSError as exc:  # a full disk, a permission problem: say which file, and what state we left
+        hint = ("run the same command again once fixed: it finishes or discards the interrupted swap"
+                if opts.in_place else "your checkout was not touched; the temporary worktree and branch were removed")
+        if is_disk_full(exc):
+            raise disk_full(exc.filename, f"bumping {name}", hint=f"free space on that file system; {hint}") from exc
         where = f"{exc.filename}: " if exc.filename else ""
-        raise ChartkeeperError(
-            f"{name}: cannot write {where}{exc.strerror or exc}",
-            hint="run the same command again once fixed: it finishes or discards the interrupted swap"
-            if opts.in_place
-            else "your checkout was not touched; the temporary worktree and branch were removed",
-        ) from exc
+        raise ChartkeeperError(f"{name}: cannot write {where}{exc.strerror or exc}", hint=hint) from exc
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from chartkeeper import yamlio
-from chartkeeper.errors import InputError, IntegrityError
+from chartkeeper.errors import InputError, IntegrityError, disk_full, is_disk_full
 
 if TYPE_CHECKING:
     from chartkeeper.settings import Settings
@@ -172,6 +172,8 @@ def _extract_into(archive: Path, root: Path, expected_chart: str, limits: Extrac
     except _MemberRefused as exc:
         raise IntegrityError(f"{label}: refused member {exc.member!r}: {exc.reason}") from None
     except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile, OSError) as exc:
+        if is_disk_full(exc):
+            raise disk_full(getattr(exc, "filename", None), f"unpacking {label}, member {meter.current!r}") from None
         if isinstance(exc, OSError) and not isinstance(exc, gzip.BadGzipFile) and exc.errno is not None:
             raise IntegrityError(f"{label}: cannot unpack near member {meter.current!r}: {exc.strerror}") from None
         raise IntegrityError(f"{label}: not a valid chart archive ({exc})") from None
@@ -264,12 +266,17 @@ def _walk(tar: tarfile.TarFile, root: Path, expected_chart: str, limits: Extract
             assert src is not None
             mode = 0o755 if member.mode & 0o111 else 0o644
             fd = os.open(target_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
-            with os.fdopen(fd, "wb") as out:
-                while True:
-                    chunk = src.read(_CHUNK)
-                    if not chunk:
-                        break
-                    out.write(chunk)
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    while True:
+                        chunk = src.read(_CHUNK)
+                        if not chunk:
+                            break
+                        out.write(chunk)
+            except OSError as exc:
+                if exc.errno is None or exc.filename is not None:
+                    raise
+                raise OSError(exc.errno, exc.strerror, str(target_path)) from None  # write() names no file
             os.chmod(target_path, mode)  # the umask must not decide
         except _Refused as exc:
             raise _MemberRefused(name, str(exc)) from None
