@@ -10,9 +10,9 @@ with a warning. Errors name the file, the entry and the field.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from chartkeeper import yamlio
 from chartkeeper.errors import InputError
@@ -318,24 +318,46 @@ def _check_sm(doc: dict, at: str, label: str, *, needs_id: bool) -> None:
     walk(doc, "")
 
 
-def _entry_lines(lines: dict, key: str, i: int) -> tuple[int | None, int | None]:
-    return lines.get((key, i)), lines.get((key, i, "patch"))
+@dataclass(frozen=True)
+class _Entry:
+    """One item of a kustomization list field, with where it is written for error messages."""
+
+    value: Any
+    label: str  # "patches[2]"
+    line: int | None  # the item's line
+    patch_line: int | None  # the line of its inline `patch:`, when it has one
+    at: str  # "kustomization.yaml:12"
+
+
+def _entries(value: Any, key: str, where: str, lines: dict) -> Iterator[_Entry]:
+    for i, entry in enumerate(_list(value, key, where, lines)):
+        line = lines.get((key, i))
+        yield _Entry(entry, f"{key}[{i}]", line, lines.get((key, i, "patch")), f"{where}:{line or '?'}")
+
+
+def _mapping_fields(e: _Entry, allowed: tuple[str, ...], shape: str) -> None:
+    """The item is a mapping (`shape` says of what) with no field kustomize does not know."""
+    if not isinstance(e.value, dict):
+        raise InputError(f"{e.at}: {e.label} must be a mapping with {shape}")
+    for key in e.value:
+        if key not in allowed:
+            raise InputError(f"{e.at}: {e.label} has unknown field `{key}`")
+
+
+def _patch_or_path(e: _Entry) -> bool:
+    """True for `path:`, False for an inline `patch:`; exactly one of them must be there."""
+    has_patch, has_path = e.value.get("patch") not in (None, ""), e.value.get("path") not in (None, "")
+    if has_patch == has_path:
+        raise InputError(f"{e.at}: {e.label} needs exactly one of `patch:` and `path:`")
+    return has_path
 
 
 def _load_patches(value: Any, ctx: _Ctx, where: str, lines: dict) -> list[Patch]:
     out: list[Patch] = []
-    for i, entry in enumerate(_list(value, "patches", where, lines)):
-        label = f"patches[{i}]"
-        line, patch_line = _entry_lines(lines, "patches", i)
-        at = f"{where}:{line or '?'}"
-        if not isinstance(entry, dict):
-            raise InputError(f"{at}: {label} must be a mapping with `patch:` or `path:`")
-        for key in entry:
-            if key not in ("patch", "path", "target", "options"):
-                raise InputError(f"{at}: {label} has unknown field `{key}`")
-        has_patch, has_path = entry.get("patch") not in (None, ""), entry.get("path") not in (None, "")
-        if has_patch == has_path:
-            raise InputError(f"{at}: {label} needs exactly one of `patch:` and `path:`")
+    for e in _entries(value, "patches", where, lines):
+        entry, label, line, patch_line, at = e.value, e.label, e.line, e.patch_line, e.at
+        _mapping_fields(e, ("patch", "path", "target", "options"), "`patch:` or `path:`")
+        has_path = _patch_or_path(e)
         options = entry.get("options") or {}
         if not isinstance(options, dict) or any(k not in ("allowNameChange", "allowKindChange") for k in options):
             raise InputError(f"{at}: {label}.options accepts allowNameChange and allowKindChange only")
@@ -360,10 +382,8 @@ def _load_patches(value: Any, ctx: _Ctx, where: str, lines: dict) -> list[Patch]
 
 def _load_legacy_sm(value: Any, ctx: _Ctx, where: str, lines: dict) -> list[Patch]:
     out: list[Patch] = []
-    for i, entry in enumerate(_list(value, "patchesStrategicMerge", where, lines)):
-        label = f"patchesStrategicMerge[{i}]"
-        line = lines.get(("patchesStrategicMerge", i))
-        at = f"{where}:{line or '?'}"
+    for e in _entries(value, "patchesStrategicMerge", where, lines):
+        entry, label, line, at = e.value, e.label, e.line, e.at
         if not isinstance(entry, str) or not entry.strip():
             raise InputError(f"{at}: {label} must be a file name or an inline patch")
         # kustomize first tries the string as an inline patch, then as a file name
@@ -382,22 +402,13 @@ def _load_legacy_sm(value: Any, ctx: _Ctx, where: str, lines: dict) -> list[Patc
 
 def _load_legacy_json(value: Any, ctx: _Ctx, where: str, lines: dict) -> list[Patch]:
     out: list[Patch] = []
-    for i, entry in enumerate(_list(value, "patchesJson6902", where, lines)):
-        label = f"patchesJson6902[{i}]"
-        line, patch_line = _entry_lines(lines, "patchesJson6902", i)
-        at = f"{where}:{line or '?'}"
-        if not isinstance(entry, dict):
-            raise InputError(f"{at}: {label} must be a mapping with `target:` and `path:` or `patch:`")
-        for key in entry:
-            if key not in ("patch", "path", "target"):
-                raise InputError(f"{at}: {label} has unknown field `{key}`")
+    for e in _entries(value, "patchesJson6902", where, lines):
+        entry, label, line, patch_line, at = e.value, e.label, e.line, e.patch_line, e.at
+        _mapping_fields(e, ("patch", "path", "target"), "`target:` and `path:` or `patch:`")
         target = _target(entry.get("target"), at, label)
         if target is None:
             raise InputError(f"{at}: {label} needs a `target:`")
-        has_patch, has_path = entry.get("patch") not in (None, ""), entry.get("path") not in (None, "")
-        if has_patch == has_path:
-            raise InputError(f"{at}: {label} needs exactly one of `patch:` and `path:`")
-        if has_path:
+        if _patch_or_path(e):
             text, shown = _read_patch_file(entry["path"], ctx, at, label)
             parsed = _parse_patch(text, shown, 1, label, target, json_only=True)
         else:
@@ -411,16 +422,11 @@ def _load_legacy_json(value: Any, ctx: _Ctx, where: str, lines: dict) -> list[Pa
 def _load_images(data: dict, ctx: _Ctx, where: str, lines: dict) -> list[ImageRule]:
     out: list[ImageRule] = []
     for key in ("images", "imageTags"):  # imageTags is the pre-v3 name kustomize still reads
-        for i, entry in enumerate(_list(data.get(key), key, where, lines)):
-            label = f"{key}[{i}]"
-            line = lines.get((key, i))
-            at = f"{where}:{line or '?'}"
-            if not isinstance(entry, dict):
-                raise InputError(f"{at}: {label} must be a mapping with `name:`")
+        for e in _entries(data.get(key), key, where, lines):
+            entry, label, line, at = e.value, e.label, e.line, e.at
+            _mapping_fields(e, ("name", "newName", "newTag", "digest"), "`name:`")
             fields: dict[str, str] = {}
             for field_name, v in entry.items():
-                if field_name not in ("name", "newName", "newTag", "digest"):
-                    raise InputError(f"{at}: {label} has unknown field `{field_name}`")
                 if v is None or v == "":
                     continue
                 if not isinstance(v, str):
