@@ -79,6 +79,7 @@ def invoke_cli(
     os.environ.setdefault("NO_PROXY", "127.0.0.1,127.0.0.2,localhost")
     if "COLUMNS" not in (env or {}):
         os.environ["COLUMNS"] = "200"  # rich tables: no wrapping inside asserted text
+    output._SECRETS.clear()  # a new process knows no secret yet: redaction must not hide more than it would
     helmfile.clear_caches()
     binary._write_values_cached.cache_clear()
     try:
