@@ -187,6 +187,9 @@ def _one_env(envs: Optional[List[str]], command: str) -> Optional[str]:
 # --- shared option declarations ---
 
 JsonOpt = typer.Option(False, "--json", help="Machine-readable JSON on stdout (the one machine format of every command).")
+AllowUncheckedOpt = typer.Option(
+    False, "--allow-unchecked", help="Exit 0/1 even when some checks could not run (listed under NOT CHECKED); otherwise exit 2."
+)
 FAIL_ON = click.Choice(["breaking", "review"])
 ENGINES = click.Choice(["auto", "embedded", "helm"])
 CHECK_FORMATS = click.Choice(["text", "md"])
@@ -238,6 +241,7 @@ def diff(
     show_label_churn: bool = typer.Option(False, "--show-label-churn", help="Count chart-version labels and checksum annotations as changes (folded by default)."),
     check_images: bool = typer.Option(False, "--check-images", help="Ask the site's registry whether each new image is there (on by default with images: in chartkeeper.yaml)."),
     defaults_only: bool = typer.Option(False, "--defaults-only", help="With no helmfile state, analyse the chart defaults alone instead of refusing."),
+    allow_unchecked: bool = AllowUncheckedOpt,
     json_out: bool = JsonOpt,
 ) -> None:
     """Analyse an upgrade per environment: values, patches, rendered manifests, images, CRDs.
@@ -258,7 +262,7 @@ def diff(
     _run(ctx, json_out, lambda app: run(
         app, chart, target, envs=env or [], fmt="json" if json_out else fmt, output=output, engine=engine, pre=pre,
         fail_on=fail_on, as_json=json_out, show_label_churn=show_label_churn, check_images=check_images,
-        defaults_only=defaults_only,
+        defaults_only=defaults_only, allow_unchecked=allow_unchecked,
     ))
 
 
@@ -279,6 +283,7 @@ def bump(
     allow_dirty: bool = typer.Option(False, "--allow-dirty", help="With --in-place: accept uncommitted changes."),
     env: Optional[List[str]] = _env_opt("Only this environment (repeatable; default: all)."),
     check_images: bool = typer.Option(False, "--check-images", help="Ask the site's registry whether each new image is there (on by default with images: in chartkeeper.yaml)."),
+    allow_unchecked: bool = AllowUncheckedOpt,
     json_out: bool = JsonOpt,
 ) -> None:
     """Upgrade a vendored chart on its own git branch, with the upgrade report, ready for helmfile.
@@ -295,7 +300,7 @@ def bump(
     _run(ctx, json_out, lambda app: run(
         app, chart=chart, target=target, all_charts=all_charts, pre=pre, allow_downgrade=allow_downgrade, base=base,
         push=remote if push else None, merge_request=merge_request, fail_on=fail_on, dry_run=dry_run, in_place=in_place,
-        allow_dirty=allow_dirty, envs=env or [], check_images=check_images,
+        allow_dirty=allow_dirty, envs=env or [], check_images=check_images, allow_unchecked=allow_unchecked,
     ))
 
 
@@ -467,6 +472,7 @@ def env_diff(
 def lint(
     ctx: typer.Context,
     env: Optional[List[str]] = _env_opt("Only this environment (repeatable; default: all)."),
+    allow_unchecked: bool = AllowUncheckedOpt,
     json_out: bool = JsonOpt,
 ) -> None:
     """Check the deployment tree: lock, vendored folders, releases, values, schemas, custom charts, patches.
@@ -478,7 +484,7 @@ def lint(
     """
     from chartkeeper.commands.lint import run
 
-    _run(ctx, json_out, lambda app: run(app, env or []))
+    _run(ctx, json_out, lambda app: run(app, env or [], allow_unchecked=allow_unchecked))
 
 
 def images(

@@ -47,6 +47,28 @@ class Finding:
         return d
 
 
+@dataclass(frozen=True)
+class NotChecked:
+    """A check that could not run — a tool missing, an engine's limit, values not decrypted.
+
+    Never a finding: it says nothing about the deployment, only that part of it was not looked at.
+    Commands list these in a section of their own and exit 2 unless `--allow-unchecked`.
+    """
+
+    what: str  # what was not checked: "render of gpu-operator/gpu-operator"
+    why: str  # why: "needs a `helm` binary and none is on PATH"
+    env: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"what": self.what, "why": self.why}
+        if self.env is not None:
+            d["env"] = self.env
+        return d
+
+    def line(self) -> str:
+        return f"{self.what}{f' [{self.env}]' if self.env else ''}: {self.why}"
+
+
 def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
     return sorted(findings, key=lambda f: (f.severity.rank, f.code, f.env or "", f.path or ""))
 

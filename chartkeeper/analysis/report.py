@@ -18,7 +18,7 @@ from typing import Any, Iterable
 
 from chartkeeper.analysis.chart_meta import ChangeNote
 from chartkeeper.analysis.crds import CrdChange
-from chartkeeper.findings import Finding, Severity, counts, sort_findings, verdict
+from chartkeeper.findings import Finding, NotChecked, Severity, counts, sort_findings, verdict
 from chartkeeper.analysis.images import ImageChanges, ImageCheck
 from chartkeeper.analysis.image_report import images_json, images_markdown
 from chartkeeper.analysis.manifests import ABSENT, ManifestDiff
@@ -67,6 +67,7 @@ class UpgradeReport:
     notes: tuple[str, ...] = field(default=())  # about the run itself (no helmfile found, patches skipped…)
     image_checks: tuple[ImageCheck, ...] = ()  # each new image, where the site keeps it, present or not
     images_checked: bool = False  # the site's registry was asked (`images:` mapping or --check-images)
+    not_checked: tuple[NotChecked, ...] = ()  # checks that could not run (never findings; see not_checked_*)
 
     @property
     def verdict(self) -> str:
@@ -304,6 +305,7 @@ def to_json(report: UpgradeReport) -> dict[str, Any]:
         "upstreamNotes": [{"version": n.version, "kind": n.kind, "text": n.text} for n in report.upstream_notes],
         "changelog": [{"file": f, "excerpt": t} for f, t in report.changelog],
         "notes": list(report.notes),
+        "notChecked": [n.to_json() for n in report.not_checked],
     }
 
 
@@ -512,6 +514,8 @@ def render_markdown(report: UpgradeReport, *, budget: int = MARKDOWN_BUDGET, dif
         w(_Block(items, "\n… {n} more actions: see the findings below and the JSON report", keep=10, tail=""))
         w("")
 
+    if report.not_checked:
+        w(not_checked_markdown(report.not_checked))
     w("## Findings\n")
     if not shown:
         w("No findings.\n")
@@ -668,8 +672,28 @@ def render_text(report: UpgradeReport, *, top: int = 10) -> str:
             lines.append(f"  … {len(acts) - top} more actions in the report")
     for step in report.crd_steps:
         lines.append(f"before helmfile apply: {step}")
+    lines += not_checked_text(report.not_checked)
     return redact("\n".join(lines)) + "\n"
 
 
 def images_txt(report: UpgradeReport) -> str:
     return "".join(f"{i}\n" for i in report.images_to_mirror)
+
+
+# -- not checked: its own section in every output (kept apart from the report layout above) ---------
+
+
+def not_checked_text(items: Iterable[NotChecked]) -> list[str]:
+    """Terminal lines for the checks that could not run."""
+    items = list(items)
+    if not items:
+        return []
+    return [f"NOT CHECKED ({len(items)}): these parts were not analysed, which is not the same as fine:"] + [
+        f"  {n.line()}" for n in items]
+
+
+def not_checked_markdown(items: Iterable[NotChecked]) -> str:
+    items = list(items)
+    rows = [f"- **{_text(n.what)}**{f' ({n.env})' if n.env else ''}: {_text(n.why)}" for n in items]
+    return ("## Not checked\n\nThese checks could not run; the verdict above says nothing about them.\n\n"
+            + "\n".join(rows) + "\n")

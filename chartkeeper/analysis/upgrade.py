@@ -16,7 +16,7 @@ from chartkeeper import helmfile, kustomize
 from chartkeeper.analysis import actions, chart_meta, crds, images, kube_compat, manifests
 from chartkeeper.analysis.history import Blame
 from chartkeeper.analysis.chart_keys import build_universe, read_chart
-from chartkeeper.findings import Finding, Severity, sort_findings
+from chartkeeper.findings import Finding, NotChecked, Severity, sort_findings
 from chartkeeper.analysis.report import ReleaseReport, UpgradeReport, merge_env_findings
 from chartkeeper.analysis.secrets import register_secret_values
 from chartkeeper.analysis.values import ValuesAnalysis
@@ -44,6 +44,7 @@ class ReleaseInput:
     kustomization: Path | None = None
     from_helmfile: bool = False
     templated: Mapping[tuple, Any] = field(default_factory=dict)  # values a template decides (helmfile.templated_overrides)
+    encrypted_files: tuple[str, ...] = ()  # sops-encrypted values files it reads (not decrypted: keys only there unseen)
 
 
 @dataclass(frozen=True)
@@ -213,6 +214,10 @@ def analyze_pair(
         old_app_version=old_info.app_version,
         new_app_version=new_info.app_version,
         notes=tuple(notes),
+        not_checked=tuple(
+            NotChecked(f"overrides of {rel.release} set only in {', '.join(rel.encrypted_files)}",
+                       "sops-encrypted values are not decrypted", env=rel.env)
+            for rel in releases if rel.encrypted_files),
     )
 
 
@@ -262,13 +267,11 @@ def releases_from_helmfile(settings: Any, lock: Any, entry: Any, envs: list[str]
                 notes.append(f"{env}: release {rel.id} is not installed in this environment (skipped)")
                 continue
             eff = helmfile.effective_values(state, rel)
-            if eff.encrypted_files:
-                notes.append(f"{env}: {rel.id} reads encrypted values ({', '.join(eff.encrypted_files)}); "
-                             "they are not decrypted, so keys set only there are not analysed")
             out.append(ReleaseInput(env, rel.name, rel.namespace or "default", dict(eff.values or {}), eff.provenance,
                                     tuple(eff.sources), tuple(eff.secret_files),
                                     kustomization=kustomize.release_kustomization(rel, patches_root, entry.name),
-                                    from_helmfile=True, templated=helmfile.templated_overrides(state, eff)))
+                                    from_helmfile=True, templated=helmfile.templated_overrides(state, eff),
+                                    encrypted_files=tuple(eff.encrypted_files)))
     if not out:
         notes.append(f"no helmfile release uses {entry.name} in {', '.join(wanted)}: analysed with the chart defaults only")
     return out, notes

@@ -42,6 +42,7 @@ class BumpOptions:
     in_place: bool = False
     allow_dirty: bool = False
     envs: tuple[str, ...] = ()
+    allow_unchecked: bool = False  # a check that could not run does not make the exit code 2
 
 
 @dataclass
@@ -63,6 +64,7 @@ class BumpResult:
     pushed: str | None = None
     merge_request: str | None = None  # where to open it (GitHub compare URL, GitLab form) or how it was requested
     next_steps: list[str] = field(default_factory=list)
+    not_checked: list[str] = field(default_factory=list)  # checks that could not run ("what [env]: why")
     error: str | None = None
     exit_code: int = EXIT_OK
     analysis: Analysis | None = field(default=None, repr=False)
@@ -164,6 +166,7 @@ def _push(repo: Path, res: BumpResult, analysis: Analysis, target: Target, opts:
 def _fill_from_analysis(res: BumpResult, analysis: Analysis) -> None:
     res.verdict = analysis.verdict
     res.counts = dict(analysis.counts)
+    res.not_checked = list(analysis.not_checked)
     res.analysis = analysis
 
 
@@ -203,6 +206,9 @@ def _finish_exit(res: BumpResult, opts: BumpOptions) -> None:
         res.exit_code = EXIT_FINDINGS
     if res.analysis is not None and res.analysis.reaches(opts.fail_on):
         res.exit_code = EXIT_FINDINGS
+    if res.not_checked and not opts.allow_unchecked:
+        # the branch (or dry-run report) is there, but its verdict cannot speak for what was not looked at
+        res.exit_code = EXIT_ERROR
 
 
 # --- one bump ----------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ class Analysis:
     envs: tuple[str, ...] = ()
     top: tuple[str, ...] = ()  # a few one-line findings for the terminal
     actions: tuple[str, ...] = ()  # the report's "Before merging" list
+    not_checked: tuple[str, ...] = ()  # checks that could not run ("what [env]: why"), never findings
     report: Any = field(default=None, compare=False)  # the analysis' own object
 
     def reaches(self, level: str | None) -> bool:
@@ -71,5 +72,6 @@ def analyze(
         envs=tuple(rep.envs),
         top=tuple(f"{f.severity.value}: {f.message}" for f in findings[:5]),
         actions=tuple(a.text for a in report_mod.actions_of(rep)),
+        not_checked=tuple(n.line() for n in rep.not_checked),
         report=rep,
     )

@@ -29,6 +29,7 @@ def run(
     allow_dirty: bool = False,
     envs: list[str] | None = None,
     check_images: bool = False,
+    allow_unchecked: bool = False,
 ) -> int:
     if check_images:  # ask the site's registry for the new images even without `images:` mapping
         ctx = AppContext(replace(ctx.settings, check_images=True), ctx.out)
@@ -53,6 +54,7 @@ def run(
         in_place=in_place,
         allow_dirty=allow_dirty,
         envs=tuple(envs or ()),
+        allow_unchecked=allow_unchecked,
     )
     out = ctx.out
     if all_charts:
@@ -97,6 +99,7 @@ def _print(out, r: BumpResult, opts: BumpOptions) -> None:
         out.text(r.analysis.markdown.rstrip("\n"))
         out.text("")
         out.text(f"dry run: {r.name} {r.old} → {r.new}: verdict {r.verdict} ({_counts(r)}); nothing was written")
+        _print_not_checked(out, r, opts)
         return
     if r.status == "exists":
         out.text(f"branch: {r.branch}")
@@ -119,10 +122,19 @@ def _print(out, r: BumpResult, opts: BumpOptions) -> None:
             out.text(f"  merge request: {r.merge_request}")
         if opts.fail_on and r.analysis is not None and r.analysis.reaches(opts.fail_on):
             out.text(f"  findings reach --fail-on {opts.fail_on}")
+    _print_not_checked(out, r, opts)
     if r.next_steps:
         out.text("next:")
         for s in r.next_steps:
             out.text(f"  {s}")
+
+
+def _print_not_checked(out, r: BumpResult, opts: BumpOptions) -> None:
+    if r.not_checked:
+        out.text(f"  NOT CHECKED ({len(r.not_checked)}): not analysed, which is not the same as fine"
+                 + ("" if opts.allow_unchecked else "; exit 2 (--allow-unchecked accepts that)") + ":")
+        for line in r.not_checked:
+            out.text(f"    - {line}")
 
 
 def _summary(out, results: list[BumpResult]) -> None:

@@ -15,7 +15,7 @@ from chartkeeper.analysis.report import images_txt, render_diff, render_json, re
 from chartkeeper import helmfile
 from chartkeeper.analysis.upgrade import analyze_upgrade
 from chartkeeper.context import AppContext
-from chartkeeper.errors import EXIT_FINDINGS, EXIT_OK, InputError
+from chartkeeper.errors import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, InputError
 from chartkeeper.fsutil import atomic_write_text
 from chartkeeper.lockfile import load_lock
 from chartkeeper.output import output_file
@@ -45,6 +45,7 @@ def run(
     show_label_churn: bool = False,
     check_images: bool = False,
     defaults_only: bool = False,
+    allow_unchecked: bool = False,
 ) -> int:
     if check_images:  # ask the site's registry for the new images even without `images:` mapping
         ctx = AppContext(replace(ctx.settings, check_images=True), ctx.out)
@@ -114,6 +115,10 @@ def run(
         if fmt == "md":
             out.info(render_text(report).rstrip("\n"))
         sys.stdout.write(body)
+    if report.not_checked and not allow_unchecked:
+        # the section NOT CHECKED of the report lists them; a verdict cannot speak for what was not looked at
+        out.warn(f"{len(report.not_checked)} check(s) could not run: exit 2 (--allow-unchecked accepts that)")
+        return EXIT_ERROR
     if fail_on == "breaking" and report.verdict == "breaking":
         return EXIT_FINDINGS
     if fail_on == "review" and report.verdict in ("breaking", "needs review"):

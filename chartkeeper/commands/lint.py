@@ -1,5 +1,9 @@
 """`chartkeeper lint [--env E]`: check the deployment tree; exit 0 clean, 1 findings, 2 errors.
 
+A check that could not run (a release's values template our renderer cannot evaluate with no
+helmfile binary, an engine failure, sops-encrypted values) is listed under NOT CHECKED, never as a
+finding, and makes the exit code 2 unless `--allow-unchecked`.
+
 Info findings (charts pinned but not vendored yet, patches that could not be checked) are shown
 but do not fail the run: a fresh clone of the deployment repository is in that state until
 `chartkeeper sync` runs on a connected machine.
@@ -12,16 +16,19 @@ from rich.text import Text
 
 from chartkeeper.findings import Severity
 from chartkeeper.context import AppContext
-from chartkeeper.errors import EXIT_FINDINGS, EXIT_OK
+from chartkeeper.errors import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK
 from chartkeeper.lint import lint
+from chartkeeper.analysis.report import not_checked_text
 
 _STYLE = {Severity.BREAKING: "red", Severity.REVIEW: "yellow", Severity.INFO: "dim"}
 
 
-def run(ctx: AppContext, envs: list[str]) -> int:
+def run(ctx: AppContext, envs: list[str], allow_unchecked: bool = False) -> int:
     out = ctx.out
     report = lint(ctx.settings, envs or None)
     code = EXIT_FINDINGS if report.has_problems else EXIT_OK
+    if report.not_checked and not allow_unchecked:
+        code = EXIT_ERROR  # "clean" would claim what was not looked at
     if out.json_mode:
         out.emit_json(report.to_json())
         return code
@@ -42,7 +49,11 @@ def run(ctx: AppContext, envs: list[str]) -> int:
         f"({', '.join(report.environments)}): {counts[Severity.BREAKING]} breaking, "
         f"{counts[Severity.REVIEW]} to review, {counts[Severity.INFO]} info"
     )
-    out.text(summary if code else summary + " - ok")
+    out.text(summary if code or report.not_checked else summary + " - ok")
+    for line in not_checked_text(report.not_checked):
+        out.text(line)
+    if report.not_checked and not allow_unchecked:
+        out.warn(f"{len(report.not_checked)} check(s) could not run: exit 2 (--allow-unchecked accepts that)")
     for line in report.checked:
         out.detail(f"checked: {line}")
     return code

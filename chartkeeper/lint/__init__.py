@@ -32,6 +32,7 @@ from __future__ import annotations
 from chartkeeper import helmfile as model
 from chartkeeper.errors import ChartkeeperError, InputError
 from chartkeeper.findings import Severity, sort_findings
+from chartkeeper.helmfile.gotmpl import UnsupportedTemplate
 from chartkeeper.lint.committed import mixed_parts, vendored_drift
 from chartkeeper.lint.context import LintContext
 from chartkeeper.lint.releases import check_release
@@ -70,6 +71,9 @@ def lint(settings: Settings, envs: list[str] | None = None) -> LintReport:
     for env in chosen:
         try:
             state = model.load_state(settings, env)
+        except UnsupportedTemplate as exc:  # our renderer's limit, not the helmfile's fault
+            ctx.unchecked("the helmfile state", exc.message, env=env)
+            continue
         except ChartkeeperError as exc:
             ctx.add("lint.helmfile-invalid", Severity.BREAKING, f"the helmfile does not load: {exc.message}", env=env)
             continue
@@ -89,4 +93,5 @@ def lint(settings: Settings, envs: list[str] | None = None) -> LintReport:
         environments=tuple(chosen),
         releases=tuple(ctx.releases),
         checked=tuple(ctx.checked),
+        not_checked=tuple(ctx.not_checked),
     )

@@ -9,7 +9,7 @@ from typing import Any, Mapping
 from chartkeeper.analysis.values import check_overrides
 from chartkeeper.errors import ChartkeeperError
 from chartkeeper.findings import Finding, Severity
-from chartkeeper.helm.render import prepare_chart
+from chartkeeper.helm.render import RenderError, prepare_chart
 from chartkeeper.kustomize import check_patches
 from chartkeeper.lint.context import LintContext, one_line
 
@@ -55,7 +55,7 @@ def render_release(ctx: LintContext, chart_dir: Path, values: Mapping[str, Any],
             prepared = ctx.prepared[chart_dir] = prepare_chart(chart_dir, kube_version=ctx.settings.kube_version,
                                                                api_versions=ctx.settings.api_versions)
         result = prepared.render(dict(values), release=release.name, namespace=release.namespace)
-    except ChartkeeperError as exc:
+    except RenderError as exc:
         ctx.add(
             "lint.render-failed",
             Severity.BREAKING,
@@ -63,6 +63,9 @@ def render_release(ctx: LintContext, chart_dir: Path, values: Mapping[str, Any],
             env=env,
             file=ctx.rel(chart_dir),
         )
+        return None
+    except ChartkeeperError as exc:  # the engine could not run (not the chart's fault): not a finding
+        ctx.unchecked(f"render of {release.id}", exc.message, env=env)
         return None
     return [m.obj for m in result.manifests if not m.is_crd_file]
 

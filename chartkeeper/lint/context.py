@@ -6,7 +6,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable
 
-from chartkeeper.findings import Finding, Severity
+from chartkeeper.findings import Finding, NotChecked, Severity
 from chartkeeper.lockfile import Lock
 from chartkeeper.settings import Settings
 
@@ -26,12 +26,18 @@ class LintContext:
     charts_with_releases: dict[str, Path] = field(default_factory=dict)  # chart name -> folder
     prepared: dict[Path, Any] = field(default_factory=dict)
     checked: list[str] = field(default_factory=list)
+    not_checked: list[NotChecked] = field(default_factory=list)  # checks that could not run: never findings
 
     def rel(self, p: Path) -> str:
         try:
             return p.resolve().relative_to(self.settings.root.resolve()).as_posix()
         except ValueError:
             return str(p)
+
+    def unchecked(self, what: str, why: str, env: str | None = None) -> None:
+        item = NotChecked(what, why, env)
+        if item not in self.not_checked:
+            self.not_checked.append(item)
 
     def add(self, code: str, severity: Severity, message: str, **kw: Any) -> None:
         self.extend([Finding(code, severity, message, **kw)])

@@ -8,6 +8,7 @@ from typing import Any, Iterator, Mapping
 
 from chartkeeper import yamlio
 from chartkeeper.errors import ChartkeeperError, InputError
+from chartkeeper.helmfile.gotmpl import UnsupportedTemplate
 from chartkeeper.findings import Severity
 from chartkeeper.lint.charts import helm_lint, lint_overrides, lint_patches, render_release
 from chartkeeper.lint.context import LintContext, is_under, with_env
@@ -97,9 +98,15 @@ def check_release(ctx: LintContext, model: Any, state: Any, release: Any, env: s
 
     try:
         ev = model.effective_values(state, release)
+    except UnsupportedTemplate as exc:  # our renderer's limit (and no helmfile binary): not a finding
+        ctx.unchecked(f"values, render and patches of {release.id}", exc.message, env=env)
+        return
     except ChartkeeperError as exc:
         ctx.add("lint.values-invalid", Severity.BREAKING, f"release {release.id}: {exc.message}", env=env, file=where)
         return
+    if ev.encrypted_files:
+        ctx.unchecked(f"overrides of {release.id} set only in {', '.join(ev.encrypted_files)}",
+                      "sops-encrypted values are not decrypted", env=env)
     ctx.extend(lint_overrides(chart_dir, ev.values, ev.provenance, env))
     custom = vendored_entry is None
     if custom and not helm_lint(ctx, chart_dir, ev.values, release, env):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from chartkeeper.findings import Finding, Severity
+from chartkeeper.findings import Finding, NotChecked, Severity
 
 
 @dataclass(frozen=True)
@@ -14,6 +14,7 @@ class LintReport:
     environments: tuple[str, ...]
     releases: tuple[str, ...]  # release ids seen in any environment
     checked: tuple[str, ...] = ()  # what ran, for the summary ("render astrago/dev", ...)
+    not_checked: tuple[NotChecked, ...] = ()  # what could not run (a tool missing, values not decrypted…)
 
     @property
     def has_problems(self) -> bool:
@@ -31,4 +32,5 @@ class LintReport:
             "releases": list(self.releases),
             "counts": counts,
             "findings": [f.to_json() for f in self.findings],
+            "notChecked": [n.to_json() for n in self.not_checked],
         }
