@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import uuid
 from pathlib import Path
+
+import pytest
 
 from chartkeeper.lockfile import load_lock
 from tests.support.charts import build_index, package_chart, sha256_file, write_chart
@@ -114,3 +117,33 @@ def test_import_human_output_counts_the_disagreements(tmp_path: Path, repo_serve
     assert proc.returncode == 1
     assert "  disagrees: vendored, but absent from the old lock (charts.lock)" in proc.stdout
     assert "5 chart(s) adopted into versions.lock, 0 skipped, 4 disagreement(s) with the old records, 0 checksum(s) unverified" in proc.stderr
+
+
+@pytest.mark.oci
+def test_import_checks_checksums_against_an_oci_registry(tmp_path: Path, oci_registry) -> None:
+    """For an `oci://` repository the published digest is the chart layer's (the archive's sha256)."""
+    ns = "t" + uuid.uuid4().hex[:10]
+    src = tmp_path / "src"
+    pushed = {}
+    for name in ("good", "bad"):
+        folder = write_chart(src, name, "1.0.0", folder=name)
+        pushed[name] = oci_registry.push_chart(package_chart(folder, tmp_path / "pkg"), ns)
+    root = tmp_path / "deploy"
+    for name in ("good", "bad"):
+        shutil.copytree(src / name, root / EXT / f"{name}-1.0.0")
+    (root / "helmfile").mkdir(exist_ok=True)
+    (root / "chartkeeper.yaml").write_text(f"plainHttp: [{oci_registry.host}]\nretries: 1\n")
+    repo = f"oci://{oci_registry.host}/{ns}"
+    (root / "charts.json").write_text(json.dumps({"repositories": {"r": repo},
+                                                  "charts": {"good": {"repository": "r", "version": "1.0.0"},
+                                                             "bad": {"repository": "r", "version": "1.0.0"}}}))
+    (root / "charts.lock").write_text(f"r/good,1.0.0,{pushed['good']['layer']},\nr/bad,1.0.0,sha256:{'1' * 64},\n")
+    proc = invoke_cli(["import", "--charts-json", "charts.json", "--csv-lock", "charts.lock", "--json"], cwd=root)
+    assert proc.returncode == 1, proc.stderr
+    data = json.loads(proc.stdout)
+    notes = {a["entry"]["name"]: a["disagreements"] for a in data["adopted"]}
+    assert notes["good"] == []
+    assert len(notes["bad"]) == 1 and f"publishes for bad 1.0.0 ({pushed['bad']['layer']})" in notes["bad"][0]
+    lock = load_lock(root / EXT / "versions.lock")
+    assert lock.require("good").digest == pushed["good"]["layer"]
+    assert lock.require("bad").digest == pushed["bad"]["layer"]
