@@ -31,7 +31,7 @@ def release_rows(ctx: AppContext, env: str) -> list[dict[str, Any]]:
                 "condition": r.condition,
                 "active": r.active,
                 "values": [
-                    state.rel(v.path) if v.path is not None else f"inline@{state.rel(v.source)}:{v.line}" for v in r.values
+                    state.rel(v.path) if v.path is not None else f"inline@{state.rel(v.source)}" + (f":{v.line}" if v.line else "") for v in r.values
                 ],
                 "set": [s.name for s in r.set],
                 "needs": list(r.needs),

@@ -73,6 +73,8 @@ def run(ctx: AppContext, chart: str, env: str | None = None, explain: bool = Fal
     if ctx.out.json_mode:
         ctx.out.emit_json({"environment": env, "chart": chart, "releases": reports})
         return code
+    for f in state.rendered_by_helmfile:
+        ctx.out.text(f"# {state.rel(f)}: rendered by helmfile (`helmfile build`): the embedded renderer cannot")
     for i, rep in enumerate(reports):
         if i:
             ctx.out.text("")

@@ -30,6 +30,14 @@ def _tools_dirs(root: Path | None) -> list[Path]:
     return dirs
 
 
+def renderer_mode() -> str:
+    """CHARTKEEPER_RENDERER: `auto` (embedded, helmfile for what it cannot render), `embedded`, `helmfile`."""
+    mode = (os.environ.get("CHARTKEEPER_RENDERER") or "auto").strip().lower()
+    if mode not in ("auto", "embedded", "helmfile"):
+        raise InputError(f"CHARTKEEPER_RENDERER={mode}: expected auto, embedded or helmfile")
+    return mode
+
+
 def find_helmfile(root: Path | None = None) -> Path | None:
     """`$CHARTKEEPER_HELMFILE`, `helmfile` on PATH, or `<root>/.tools/bin/helmfile`."""
     explicit = os.environ.get("CHARTKEEPER_HELMFILE")
@@ -107,3 +115,24 @@ def list_releases(exe: Path, entry: Path, env_name: str) -> list[dict[str, Any]]
     except ValueError:
         raise InputError(f"helmfile list -e {env_name}: unexpected output") from None
     return data if isinstance(data, list) else []
+
+
+def build(exe: Path, entry: Path, env_name: str) -> dict[Path, str]:
+    """`helmfile build`: every state file of `env_name` as helmfile rendered it (templates run,
+    `installedTemplate` and the like resolved), {state file: YAML text}."""
+    return dict(_build_cached(str(exe), str(entry.resolve()), env_name, _mtime_key(entry)))
+
+
+@lru_cache(maxsize=16)
+def _build_cached(exe: str, entry: str, env_name: str, _key: float) -> tuple:
+    proc = _run(Path(exe), Path(entry), env_name, ["build"])
+    if proc.returncode != 0:
+        msg = (proc.stderr or proc.stdout).strip().splitlines()
+        raise InputError(f"helmfile build -e {env_name} failed: {msg[-1] if msg else 'exit ' + str(proc.returncode)}")
+    out: dict[Path, str] = {}
+    for doc in proc.stdout.split("\n---\n"):
+        doc = doc.removeprefix("---\n")
+        head, _, body = doc.partition("\n")
+        if head.startswith("#  Source: "):
+            out[Path(head.removeprefix("#  Source: ").strip()).resolve()] = body
+    return tuple(out.items())

@@ -105,6 +105,8 @@ class HelmfileState:
     encrypted_files: tuple[Path, ...] = ()  # sops-encrypted environment files (not decrypted)
     # state parts holding a `<<:` merge: (file, line offset, rendered text), for `warnings`
     merge_sources: tuple[tuple[Path, int, str], ...] = field(default=(), compare=False, repr=False)
+    # state files the embedded renderer could not render, read as `helmfile build` rendered them
+    rendered_by_helmfile: tuple[Path, ...] = ()
     loader: Any = field(default=None, compare=False, repr=False)
 
     def release(self, name: str, namespace: str | None = None) -> Release:

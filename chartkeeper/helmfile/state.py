@@ -28,7 +28,7 @@ import yaml
 
 from chartkeeper import yamlio
 from chartkeeper.errors import InputError
-from chartkeeper.helmfile import gotmpl
+from chartkeeper.helmfile import binary, gotmpl
 from chartkeeper.helmfile.envs import state_files_in
 from chartkeeper.helmfile.merge import copy_tree, merge_into, plain_merge
 from chartkeeper.helmfile.model import HelmfileState, Release, SetEntry, ValuesEntry
@@ -115,6 +115,8 @@ class StateLoader:
         self.encrypted_files: list[Path] = []
         self._values_cache: dict[tuple, tuple[dict, dict[tuple, int], str]] = {}
         self.merge_sources: list[tuple[Path, int, str]] = []
+        self.rendered_by_helmfile: list[Path] = []  # state files read from `helmfile build`
+        self.entry: Path | None = None
         self._where: dict[Path, str] = {}
 
     # --- files and parts -----------------------------------------------------------------
@@ -190,15 +192,75 @@ class StateLoader:
         evaluate_bases: bool,
         referrer: Path | None,
     ) -> tuple[_Layer, _EnvCtx, bool]:
-        """Load `path`; return its merged layer, the environment after it, and whether it defines the env."""
+        """Load `path`; return its merged layer, the environment after it, and whether it defines the env.
+
+        A state file the embedded renderer fails on is read as `helmfile build` rendered it, when
+        a helmfile binary is installed (then its lines are not known)."""
+        chunks, file_lines = self._parts(path, referrer)
+        try:
+            return self._load_chunks(path, chunks, file_lines, base_dir, ctx, evaluate_bases=evaluate_bases)
+        except gotmpl.TemplateError as exc:
+            built = self._built_state(path, exc)
+            if built is None:
+                raise
+            self.rendered_by_helmfile.append(path)
+            return self._load_chunks(path, [(built, 0, False)], file_lines, base_dir, ctx, evaluate_bases=False, built=True)
+
+    def _built_state(self, path: Path, exc: Exception) -> str | None:
+        """`path` as `helmfile build` renders it (bases merged in), or None when no binary can."""
+        if self.render is not embedded_renderer or self.entry is None or binary.renderer_mode() == "embedded":
+            return None
+        exe = binary.find_helmfile(self.root)
+        if exe is None:
+            return None
+        try:
+            text = binary.build(exe, self.entry, self.env).get(path.resolve())
+        except InputError:
+            return None
+        if text is None:
+            return None
+        doc = yamlio.loads(text, f"helmfile build: {self.where(path)}")
+        if not isinstance(doc, dict):
+            return None
+        for key in ("bases", "filepath", "helmBinary", "kustomizeBinary", "renderedvalues"):
+            doc.pop(key, None)
+        return _dump(doc)
+
+    def _built_release(self, source: Path, name: str, exc: Exception) -> dict | None:
+        """Release `name` of `source` as `helmfile build` rendered it (its template fields run by
+        helmfile), or None."""
+        text = self._built_state(source, exc)
+        if text is None:
+            return None
+        doc = yamlio.loads(text, f"helmfile build: {self.where(source)}")
+        found = [r for r in (doc.get("releases") or []) if isinstance(r, dict) and r.get("name") == name]
+        if len(found) != 1:
+            return None
+        self.rendered_by_helmfile.append(source)
+        release = dict(found[0])
+        release.pop("chartPath", None)
+        return release
+
+    def _load_chunks(
+        self,
+        path: Path,
+        chunks: list[tuple[str, int, bool]],
+        file_lines: list[str],
+        base_dir: Path,
+        ctx: _EnvCtx,
+        *,
+        evaluate_bases: bool,
+        built: bool = False,
+    ) -> tuple[_Layer, _EnvCtx, bool]:
         self.files.append(path)
         layer = _Layer(path, base_dir)
         defined = False
-        chunks, file_lines = self._parts(path, referrer)
         for index, (chunk, offset, templated) in enumerate(chunks):
             if not chunk.strip():
                 continue
             part = self._load_part(path, chunk, offset, templated, ctx, base_dir, index, file_lines)
+            if built:
+                part.lines = {}  # rendered by helmfile: its lines are not the file's
             current = _Layer(path, base_dir)
             if evaluate_bases:
                 bases = part.data.get("bases") or []
@@ -414,6 +476,7 @@ class StateLoader:
 
     def load(self, entry: Path) -> HelmfileState:
         entry = entry.resolve()
+        self.entry = entry
         if not entry.exists():
             raise InputError(f"{self.where(entry)}: helmfile not found", hint="set `helmfile:` in chartkeeper.yaml")
         releases: list[Release] = []
@@ -440,6 +503,7 @@ class StateLoader:
             secret_files=tuple(dict.fromkeys(self.secret_files)),
             encrypted_files=tuple(dict.fromkeys(self.encrypted_files)),
             merge_sources=tuple(self.merge_sources),
+            rendered_by_helmfile=tuple(dict.fromkeys(self.rendered_by_helmfile)),
             loader=self,
         )
 
@@ -573,7 +637,13 @@ class StateLoader:
         where = f"{where}: release {name}"
         own = r
         r = _with_defaults(r, layer, where)
-        r = self._render_release_fields(r, ctx, where, layer.base_dir, layer.namespace)
+        try:
+            r = self._render_release_fields(r, ctx, where, layer.base_dir, layer.namespace)
+        except gotmpl.TemplateError as exc:
+            built = self._built_release(source, name, exc)
+            if built is None:
+                raise
+            r = built
         name = r["name"]
         chart = r.get("chart")
         if not isinstance(chart, str) or not chart:

@@ -43,12 +43,7 @@ def _keys_only(lines: dict[tuple, int], data: Any) -> dict[tuple, int]:
     return {p: ln for p, ln in lines.items() if p}
 
 
-def renderer_mode() -> str:
-    """CHARTKEEPER_RENDERER: `auto` (embedded, helmfile for what it cannot render), `embedded`, `helmfile`."""
-    mode = (os.environ.get("CHARTKEEPER_RENDERER") or "auto").strip().lower()
-    if mode not in ("auto", "embedded", "helmfile"):
-        raise InputError(f"CHARTKEEPER_RENDERER={mode}: expected auto, embedded or helmfile")
-    return mode
+renderer_mode = binary.renderer_mode  # kept here: callers import it from this module
 
 
 def effective_values(state: HelmfileState, release: Release) -> EffectiveValues:

@@ -68,14 +68,16 @@ FEATURES = [
     ("sub_env", "helmfile.yaml"),
     ("kube_context", "helmfile.yaml"),
     ("same_name", "helmfile.yaml"),
+    ("exec_fallback", "helmfile.yaml.gotmpl"),  # rendered by the helmfile binary where needed
 ]
 
 
 @pytest.mark.parametrize("name,entry", FEATURES, ids=[f[0] for f in FEATURES])
-def test_feature_tree_equals_helmfile(name: str, entry: str) -> None:
+def test_feature_tree_equals_helmfile(name: str, entry: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every environment: values leaf by leaf as `helmfile write-values` writes them, and each
     release's namespace and installed flag as `helmfile list` prints them."""
     exe = _helmfile()
+    monkeypatch.setenv("CHARTKEEPER_HELMFILE", str(exe))  # the fallback finds the same binary
     settings = tree_settings(FIXTURES / "features" / name, entry)
     for env in list_environments(settings):
         state = load_state(settings, env)
@@ -84,6 +86,9 @@ def test_feature_tree_equals_helmfile(name: str, entry: str) -> None:
         assert sorted(ours) == sorted(theirs), f"{name} {env}: releases differ"
         for key, vals in ours.items():
             assert vals == theirs[key], f"{name} {env} {key[0]}/{key[1]}"
+        if name == "exec_fallback":  # the fallback really ran
+            assert sorted(p.name for p in state.rendered_by_helmfile) == ["helmfile.yaml.gotmpl", "sub.yaml"]
+            assert effective_values(state, state.release("valued")).sources[-1] == "(rendered by helmfile)"
         listed = sorted((r["namespace"], r["name"], r["installed"]) for r in list_releases(exe, state.entry, env))
         assert sorted((r.namespace, r.name, r.installed) for r in state.releases) == listed, f"{name} {env}: list differs"
 
