@@ -169,6 +169,10 @@ def test_import_json_only_and_unknown_repository_is_reported(tmp_path: Path, rep
     assert "note: 1 chart(s) pinned but not vendored yet (network-operator); `chartkeeper sync` vendors them" in proc.stderr
     assert json.loads(invoke_cli(["verify", "--json"], cwd=root).stdout)["notVendored"] == ["network-operator"]
     assert invoke_cli(["verify", "--strict", "gpu-operator", "network-operator"], cwd=root).returncode == 1
+    # a bundle must deploy offline: a chart not vendored yet is refused there
+    proc = invoke_cli(["bundle", str(tmp_path / "b.tgz"), "--chart", "gpu-operator", "--chart", "network-operator"], cwd=root)
+    assert proc.returncode == 2 and "network-operator (not-vendored)" in proc.stderr
+    assert not (tmp_path / "b.tgz").exists()
 
 
 def test_import_rejects_malformed_legacy_files(tmp_path: Path, repo_server: ChartRepoServer) -> None:

@@ -9,7 +9,7 @@ from chartkeeper.errors import EXIT_OK, RefusedError
 from chartkeeper.lockfile import load_lock
 from chartkeeper.output import output_file
 from chartkeeper.vendoring.bundle import build_bundle
-from chartkeeper.vendoring.verify import verify_tree
+from chartkeeper.vendoring.verify import CLEAN, verify_tree
 
 
 def run(ctx: AppContext, out_file: Path, charts: list[str] | None = None) -> int:
@@ -17,7 +17,7 @@ def run(ctx: AppContext, out_file: Path, charts: list[str] | None = None) -> int
     target = output_file(out_file, "bundle OUT.tgz")
     lock = load_lock(settings.lock_file)
     report = verify_tree(settings, lock, charts or [])
-    bad = [r for r in report.charts if not r.ok]
+    bad = [r for r in report.charts if r.state != CLEAN]  # not vendored yet is fine for verify, not for a bundle
     if bad:
         listing = ", ".join(f"{r.name} ({r.state})" for r in bad)
         raise RefusedError(f"bundle: not every chart is vendored and clean: {listing}",
