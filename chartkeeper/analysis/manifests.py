@@ -176,11 +176,17 @@ def _named_list(items: list[Any]) -> bool:
             and len(set(names)) == len(names))
 
 
+class _EmptyList(dict):  # type: ignore[type-arg]
+    """`[]`, as an empty map: against a named list on the other side, its items read as removed one by one."""
+
+
 def _normal(node: Any) -> Any:
     """Named lists become maps keyed by name; lists of scalars become one value (args, command: read whole)."""
     if isinstance(node, dict):
         return {k: _normal(v) for k, v in node.items()}
     if isinstance(node, list):
+        if not node:
+            return _EmptyList()
         if _named_list(node):
             return {_Named(i["name"]): _normal(i) for i in node}
         if all(not isinstance(i, (dict, list)) for i in node):
@@ -191,6 +197,8 @@ def _normal(node: Any) -> Any:
 
 def _plain(value: Any) -> Any:
     """Back from the normalised form to what the YAML said (for showing a value)."""
+    if isinstance(value, _EmptyList):
+        return []
     if isinstance(value, dict):
         if value and all(isinstance(k, _Named) for k in value):
             return [_plain(v) for v in value.values()]
