@@ -225,6 +225,8 @@ def test_dry_run_writes_nothing(deploy: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "dry run: demo 1.0.0 → 1.1.0" in proc.stdout
     assert git_state(deploy) == before and "chartkeeper/" not in git(deploy, "branch", "--list")
+    # the printed report links no diff file (none is written) but says how to get one
+    assert "## Before merging" in proc.stdout and ".diff`](" not in proc.stdout
 
 
 def test_fail_on_still_makes_the_branch(deploy: Path) -> None:

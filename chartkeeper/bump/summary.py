@@ -28,6 +28,7 @@ class Analysis:
     verdict: str  # "breaking", "needs review" or "safe"
     counts: dict[str, int]  # by severity value
     diff_text: str = ""  # the full manifest diff, committed next to the report (`<old>-to-<new>.diff`)
+    preview: str = ""  # the Markdown as `--dry-run` prints it: no diff file exists to link to
     images: tuple[str, ...] = ()  # new images to mirror into the air-gapped registry
     crd_steps: tuple[str, ...] = ()  # commands to run before `helmfile apply`
     envs: tuple[str, ...] = ()
@@ -63,6 +64,7 @@ def analyze(
     diff = _relative(report_mod.render_diff(rep), settings.root)
     return Analysis(
         markdown=_relative(report_mod.render_markdown(rep, diff_file=rep.diff_file_name if diff else None), settings.root),
+        preview=_relative(report_mod.render_markdown(rep), settings.root),
         json_text=_relative(report_mod.render_json(rep), settings.root),
         diff_text=diff,
         verdict=rep.verdict,

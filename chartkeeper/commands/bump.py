@@ -96,7 +96,7 @@ def _print(out, r: BumpResult, opts: BumpOptions) -> None:
         return
     if r.status == "dry-run":
         assert r.analysis is not None
-        out.text(r.analysis.markdown.rstrip("\n"))
+        out.text((r.analysis.preview or r.analysis.markdown).rstrip("\n"))
         out.text("")
         out.text(f"dry run: {r.name} {r.old} → {r.new}: verdict {r.verdict} ({_counts(r)}); nothing was written")
         _print_not_checked(out, r, opts)
