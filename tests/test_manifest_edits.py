@@ -93,3 +93,18 @@ def test_findings_of_one_patch_op_are_merged() -> None:
     merged = merge_duplicates([a, b, other])
     assert [f.code for f in merged] == ["patch.json6902-path-missing", "patch.no-op"]
     assert dict(merged[0].details)["alsoFound"] == ["patch.upstream-changed: upstream moved it"]
+
+
+def test_actions_for_masked_defaults_name_the_pin_or_the_template() -> None:
+    from chartkeeper.analysis.actions import action_for
+
+    pinned = Finding("values.default-changed-overridden", Severity.REVIEW, "m", path="driver.version", new="570", ours="550",
+                     file="helmfile/values/gpu.yaml", line=5,
+                     details=(("pinned", {"commit": "a1b2c3d4e5", "date": "2024-11-02", "subject": "driver 550 for A100 hosts"}),))
+    assert action_for(pinned) == ("Decide on the masked default `driver.version`: keep our `550` at `helmfile/values/gpu.yaml:5` "
+                                  "(pinned 2024-11-02 in a1b2c3d4e5 \"driver 550 for A100 hosts\") or take NEW's `570` by deleting the line")
+    templated = Finding("values.default-changed-overridden", Severity.REVIEW, "m", path="driver.repository", new="nvcr.io/nvidia",
+                        ours="harbor.local/nvidia", details=(("templated", True), ("template", "{{ .Values.offline.registry }}/nvidia"),
+                                                             ("templateFile", "helmfile/values/gpu.yaml.gotmpl:3")))
+    assert "our template `{{ .Values.offline.registry }}/nvidia`" in action_for(templated)
+    assert "deleting the line" not in action_for(templated)

@@ -112,8 +112,13 @@ def _values_action(f: Finding) -> str | None:
     if f.code == "values.type-change":
         return f"Rewrite our override {p}{w} in the shape NEW expects"
     if f.code == "values.default-changed-overridden":
-        pin = dict(f.details).get("pinned")
+        details = dict(f.details)
+        pin = details.get("pinned")
         why = f" (pinned {pin['date']} in {pin['commit']} \"{pin['subject']}\")" if isinstance(pin, dict) else ""
+        if details.get("templated"):  # a template decides our value: there is no line to delete
+            where = f" (`{details.get('templateFile')}`)" if details.get("templateFile") else ""
+            return (f"Decide on the masked default {p}: our template `{_short(details.get('template'))}`{where} "
+                    f"keeps it off NEW's `{_short(f.new)}`; keep it or change the template")
         return (f"Decide on the masked default {p}: keep our `{_short(f.ours)}`{w}{why} "
                 f"or take NEW's `{_short(f.new)}` by deleting the line")
     if f.code == "values.default-changed":
