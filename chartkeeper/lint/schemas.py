@@ -43,7 +43,10 @@ def _load_schema(ctx: LintContext, path: Path) -> dict[str, Any] | None:
 _SECRETISH = re.compile(r"(?i)pass|secret|token|credential|private|key$")
 
 
-def _validate(ctx: LintContext, schema_path: Path, instance: Any, *, env: str | None, what: str, file: str | None, secret: bool = False) -> None:
+def _validate(
+    ctx: LintContext, schema_path: Path, instance: Any, *, env: str | None, what: str, file: str | None, secret: bool = False,
+    skip_ciphertext: bool = False,
+) -> None:
     """Validate; messages name the path and the rule, never a value that may be a secret."""
     import jsonschema  # lazy: jsonschema takes ~60 ms to import; only charts that ship a values schema need it
 
@@ -52,6 +55,8 @@ def _validate(ctx: LintContext, schema_path: Path, instance: Any, *, env: str | 
         return
     validator = jsonschema.validators.validator_for(schema)(schema)
     for err in sorted(validator.iter_errors(json.loads(json.dumps(instance, default=str))), key=lambda e: list(e.absolute_path)):
+        if skip_ciphertext and isinstance(err.instance, str) and err.instance.startswith(_ENC_PREFIX):
+            continue  # a sops value of an encrypted environment secrets file: its type is not known here
         at = ".".join(str(p) for p in err.absolute_path) or "(top level)"
         message = err.message
         if (secret or _SECRETISH.search(at)) and not isinstance(err.instance, (dict, list)):
@@ -70,7 +75,8 @@ def check_env_values(ctx: LintContext, env: str, env_values: Mapping[str, Any]) 
     schemas = schema_files(ctx)
     if VALUES_SCHEMA[: -len(".schema.json")] in schemas:
         ctx.checked.append(f"schema values ({env})")
-        _validate(ctx, schemas["values"], dict(env_values or {}), env=env, what=f"environment {env} values", file=None)
+        _validate(ctx, schemas["values"], dict(env_values or {}), env=env, what=f"environment {env} values", file=None,
+                  skip_ciphertext=True)
 
 
 def _environment_files(ctx: LintContext, stem: str) -> list[Path]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -160,3 +161,26 @@ def test_inherited_and_templated_values_keep_their_lines() -> None:
     main = st.release("main")
     assert [e.line for e in main.values] == [14, 23]
     assert main.values[0].data == {"name": "main", "tag": "1.27"}
+
+
+def test_lint_does_not_type_check_sops_ciphertext_in_environment_values(tmp_path: Path) -> None:
+    """An encrypted environment secret now reaches `.Environment.Values` (as ciphertext, for
+    templates); the values schema's types cannot judge it, so lint does not."""
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c/Chart.yaml").write_text("apiVersion: v2\nname: c\nversion: 0.1.0\n")
+    (tmp_path / "values/schemas").mkdir(parents=True)
+    (tmp_path / "values/schemas/values.schema.json").write_text(json.dumps(
+        {"type": "object", "properties": {"db": {"type": "object", "properties": {"port": {"type": "integer"}, "host": {"type": "string"}}}}}
+    ))
+    (tmp_path / "secrets.yaml").write_text(
+        "db:\n  port: ENC[AES256_GCM,data:NTQzMg==,iv:aXY=,tag:dGFn,type:int]\n"
+        "sops:\n  age: []\n  lastmodified: '2025-09-03T10:00:00Z'\n  mac: ENC[AES256_GCM,data:xyz]\n  version: 3.8.1\n"
+    )
+    (tmp_path / "helmfile.yaml").write_text(
+        "environments:\n  prod:\n    values:\n    - {db: {host: 7}}\n    secrets:\n    - secrets.yaml\n---\n"
+        "releases:\n- name: r\n  namespace: ns\n  chart: ./c\n"
+    )
+    settings = Settings(root=tmp_path.resolve(), helmfile_path=Path("helmfile.yaml"))
+    assert load_state(settings, "prod").env_values["db"]["port"].startswith("ENC[")
+    found = [(f.path, f.message) for f in lint(settings).findings if f.code == "lint.schema-violation"]
+    assert [p for p, _ in found] == ["db.host"]  # a plain value of the wrong type is still caught
