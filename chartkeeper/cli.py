@@ -114,6 +114,7 @@ def _root(
 def _run(ctx: typer.Context, json_mode: bool, command: Callable[["AppContext"], int]) -> None:
     """Build the AppContext, run one command, map what it raises to an exit code."""
     from chartkeeper.context import AppContext
+    from chartkeeper.fsutil import sweep_killed_runs
     from chartkeeper.output import Output, die_of_sigpipe, redact, stdout_closed
     from chartkeeper.settings import load_settings
 
@@ -121,6 +122,7 @@ def _run(ctx: typer.Context, json_mode: bool, command: Callable[["AppContext"], 
     out = Output(json_mode=json_mode, verbose=g.get("verbose", 0), quiet=g.get("quiet", False) or json_mode)
     try:
         settings = load_settings(g.get("root") or Path("."), {"lock_path": g.get("lock")})
+        sweep_killed_runs(settings.cache_dir)  # scratch folders (ours, the tools') of killed runs
         code = command(AppContext(settings, out))
     except ChartkeeperError as exc:
         out.err.print(f"error: {redact(exc.message)}", markup=False, style="red")

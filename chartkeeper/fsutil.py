@@ -7,7 +7,8 @@ new one, never half of one. A write killed before its replace leaves that temp f
 
 Scratch folders: every run gets one folder under `<cache>/tmp/` (`run_tempdir`), named after the
 host and pid, removed when the process exits; `temp_folder` makes a fresh folder inside it for
-one piece of work. A run that was killed cannot remove its folder, so the next run removes the
+one piece of work, and the tools we run get it as their TMPDIR (`scratch_env`). A run that was
+killed cannot remove its folder, so the next run (every command, first thing) removes the
 folders of this host's runs whose process is no longer alive. Nothing lands in the system temp
 folder, where nobody would ever clean it.
 """
@@ -226,6 +227,21 @@ def sweep_dead_runs(parent: Path) -> list[Path]:
         shutil.rmtree(parent / name, ignore_errors=True)
         removed.append(parent / name)
     return removed
+
+
+def scratch_env(env: dict[str, str] | None = None, cache_dir: Path | None = None) -> dict[str, str]:
+    """The environment for a tool we run (helmfile, helm, kustomize): `env` (default: ours) with
+    TMPDIR (and TMP, TEMP) set to this run's scratch folder, so whatever the tool leaves behind
+    when we are killed mid-run is swept with that folder instead of piling up in /tmp."""
+    out = dict(os.environ if env is None else env)
+    folder = str(run_tempdir(cache_dir))
+    out.update(TMPDIR=folder, TMP=folder, TEMP=folder)
+    return out
+
+
+def sweep_killed_runs(cache_dir: Path | None = None) -> list[Path]:
+    """What every command does first: remove the scratch folders of this host's killed runs."""
+    return sweep_dead_runs(Path(cache_dir if cache_dir is not None else default_cache_dir()) / RUNS_FOLDER)
 
 
 @contextmanager

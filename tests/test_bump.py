@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.deployment import demo_chart_versions, git, make_deployment, publish
-from tests.support.harness import assert_clean_failure, git_state, invoke_cli, popen_cli
+from tests.support.harness import assert_clean_failure, git_state, invoke_cli, popen_cli, run_cli
 
 LOCK = "helmfile/charts/external/versions.lock"
 
@@ -431,6 +431,40 @@ def test_killed_bump_then_clean_rerun(deploy: Path, stage: str) -> None:
     assert git(deploy, "rev-list", "--count", f"HEAD..{branch}") == "1"
     assert git(deploy, "worktree", "list", "--porcelain").count("worktree ") == 1
     assert "version: 1.1.0" in _show(deploy, branch, "helmfile/charts/external/demo-1.1.0/Chart.yaml")
+
+
+
+def test_a_killed_run_leaves_nothing_in_the_system_temp_folder(deploy: Path, tmp_path: Path) -> None:
+    # The tools chartkeeper runs (here `helmfile template` for the readiness check, a stand-in that
+    # makes a temp file the way helmfile makes its values files, then hangs) get this run's scratch
+    # folder as TMPDIR: when the run is killed, their files are in that folder, not in /tmp, and
+    # the next command -- any command -- sweeps it.
+    system_tmp, cache = tmp_path / "system-tmp", tmp_path / "cache"
+    system_tmp.mkdir()
+    marker = tmp_path / "temp-file-made"
+    tool = tmp_path / "bin" / "helmfile"
+    tool.parent.mkdir()
+    tool.write_text('#!/bin/sh\nf=$(mktemp "${TMPDIR:-/tmp}/helmfile-values-XXXXXX")\necho "$f" > "$MARKER"\nexec sleep 60\n')
+    tool.chmod(0o755)
+    env = {"TMPDIR": str(system_tmp), "CHARTKEEPER_CACHE_DIR": str(cache), "CHARTKEEPER_HELMFILE": str(tool),
+           "MARKER": str(marker)}
+    proc = popen_cli(["-C", str(deploy), "bump", "demo", "1.1.0"], cwd=deploy, env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists() or not marker.read_text().strip():
+            assert proc.poll() is None, proc.communicate()[1].decode()
+            assert time.monotonic() < deadline, "the readiness check never ran helmfile"
+            time.sleep(0.05)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+    left = Path(marker.read_text().strip())
+    assert left.exists() and left.parent.parent == cache / "tmp" and left.parent.name.startswith("run-")
+    assert os.listdir(system_tmp) == []  # nothing of chartkeeper's, nothing of the tool's
+    verify = run_cli(["-C", str(deploy), "verify"], cwd=deploy, env={"TMPDIR": str(system_tmp), "CHARTKEEPER_CACHE_DIR": str(cache)})
+    assert verify.returncode in (0, 1), verify.stderr
+    assert not left.parent.exists()  # swept by the next run
+    assert os.listdir(system_tmp) == []
 
 
 IN_PLACE_STAGES = ["resolved", "chart-staged", "staged", "journal-written", "swapping"]

@@ -18,6 +18,7 @@ from typing import Any
 from chartkeeper import helmfile
 from chartkeeper.bump import releases as rel_mod
 from chartkeeper.errors import ChartkeeperError
+from chartkeeper.fsutil import scratch_env
 from chartkeeper.helm.render import prepare_chart
 from chartkeeper.lockfile import load_lock
 from chartkeeper.settings import Settings
@@ -57,7 +58,7 @@ def render_with_helmfile(settings: Settings, binary: str, envs: list[str], timeo
         try:
             proc = subprocess.run(
                 cmd, cwd=state.parent, capture_output=True, text=True, timeout=timeout,
-                env={**os.environ, "HELMFILE_UPGRADE_NOTICE_DISABLED": "1"},
+                env={**scratch_env(), "HELMFILE_UPGRADE_NOTICE_DISABLED": "1"},
             )
         except subprocess.TimeoutExpired:
             problems.append(f"render {env}: helmfile template timed out after {timeout:.0f}s")

@@ -29,7 +29,7 @@ from typing import Any, Sequence
 
 from chartkeeper import yamlio
 from chartkeeper.errors import ChartkeeperError, InputError
-from chartkeeper.fsutil import temp_folder
+from chartkeeper.fsutil import scratch_env, temp_folder
 
 ENGINES = ("auto", "embedded", "helm")
 
@@ -252,7 +252,7 @@ class PreparedChart:
                 cmd += ["--api-versions", api]
             if self.include_crds:
                 cmd.append("--include-crds")
-            env = dict(os.environ, HELM_CACHE_HOME=f"{tmp}/cache", HELM_CONFIG_HOME=f"{tmp}/config",
+            env = dict(scratch_env(), HELM_CACHE_HOME=f"{tmp}/cache", HELM_CONFIG_HOME=f"{tmp}/config",
                        HELM_DATA_HOME=f"{tmp}/data")
             try:
                 proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)

@@ -11,14 +11,13 @@ import json
 import os
 import shutil
 import subprocess
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from chartkeeper import yamlio
 from chartkeeper.errors import InputError
-from chartkeeper.fsutil import temp_folder
+from chartkeeper.fsutil import scratch_env, temp_folder
 
 _SEP = "__ck__"
 
@@ -64,8 +63,8 @@ def _run(exe: Path, entry: Path, env_name: str, args: list[str], timeout: float 
     helm = find_helm_for(exe)
     if helm is not None:
         cmd += ["--helm-binary", str(helm)]
-    env = dict(os.environ)
-    env.setdefault("HELM_CACHE_HOME", tempfile.gettempdir() + "/ck-helm-cache")
+    env = scratch_env()  # helmfile's temp values files go in this run's folder, swept if we are killed
+    env.setdefault("HELM_CACHE_HOME", os.path.join(env["TMPDIR"], "helm-cache"))
     try:
         return subprocess.run(cmd + args, capture_output=True, text=True, timeout=timeout, env=env, cwd=entry.parent)
     except subprocess.TimeoutExpired:

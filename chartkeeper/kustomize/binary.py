@@ -17,7 +17,7 @@ from typing import Any
 
 from chartkeeper import yamlio
 from chartkeeper.errors import InputError
-from chartkeeper.fsutil import temp_folder
+from chartkeeper.fsutil import scratch_env, temp_folder
 from chartkeeper.kustomize.loader import KUSTOMIZATION_NAMES
 from chartkeeper.kustomize.model import Kustomization
 
@@ -108,7 +108,8 @@ def run_binary(
         )
         try:
             proc = subprocess.run(
-                [*binary.command, str(work)], capture_output=True, text=True, timeout=TIMEOUT, check=False
+                [*binary.command, str(work)], capture_output=True, text=True, timeout=TIMEOUT, check=False,
+                env=scratch_env(),
             )
         except subprocess.TimeoutExpired:
             return None, f"{binary.label} did not finish within {TIMEOUT} s"
