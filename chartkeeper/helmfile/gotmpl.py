@@ -540,8 +540,9 @@ def extract_defines(text: str) -> tuple[str, str]:
     """Split the top-level `{{ define }}…{{ end }}` blocks out of a template: (rest, defines).
 
     Helm's engine runs the template inside a `define` of its own, where another `define` is a
-    parse error, so they go into a partial file. Each block leaves an empty action with the
-    same trim markers, so the whitespace around it renders as helmfile renders it.
+    parse error, so they go into a partial file. Each block leaves a comment action with the
+    same trim markers (so the whitespace around it renders as helmfile renders it) and the same
+    number of lines (so errors after it name the right line).
     """
     if "define" not in text:
         return text, ""
@@ -553,6 +554,7 @@ def extract_defines(text: str) -> tuple[str, str]:
     defines: list[str] = []
     depth = 0
     left = ""
+    lines = 0
     for kind, raw in pieces:
         kw = _action_keyword(raw) if kind == "action" else None
         if depth == 0:
@@ -560,17 +562,19 @@ def extract_defines(text: str) -> tuple[str, str]:
                 depth = 1
                 defines.append(raw)
                 left = "{{- " if raw.startswith("{{-") else "{{"
+                lines = raw.count("\n")
                 continue
             rest.append(raw)
             continue
         defines.append(raw)
+        lines += raw.count("\n")
         if kw in _BLOCK_OPENERS:
             depth += 1
         elif kw == "end":
             depth -= 1
             if depth == 0:
                 right = " -}}" if raw.rstrip("}").rstrip().endswith("-") else "}}"
-                rest.append(f"{left}/* define */{right}")
+                rest.append(left + "/* define" + "\n" * lines + " */" + right)
                 defines.append("\n")
     if depth != 0:
         return text, ""  # unbalanced: let the engine report it on the original text

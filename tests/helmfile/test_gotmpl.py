@@ -90,3 +90,22 @@ def test_helmfile_print_quirks_are_kept() -> None:
     assert _r('{{ .Values | getOrNil "a.b" }}|{{ .Values.n }}', {"n": None}) == "<no value>|<no value>"
     assert _r("{{ $x := .Values.n }}{{ if $x }}set{{ else }}unset{{ end }}", {"n": None}) == "unset"
     assert _r("{{- .Values.s -}} \n {{ .Values.s }}", {"s": "a"}) == "aa"
+
+
+def test_get_with_any_default_expression() -> None:
+    vals = {"charts": {"a": 1, "b": 2}, "ips": ["10.0.0.1"], "name": "web"}
+    assert _r('{{ .Values | get "charts" dict | len }}', vals) == "2"
+    assert _r('{{ .Values | get "nothing" dict | len }}', vals) == "0"
+    assert _r('{{ .Values | get "ips" list | toJson }}', vals) == '["10.0.0.1"]'
+    assert _r('{{ $d := "fb" }}{{ get "no.such" $d .Values }}', vals) == "fb"
+    assert _r('{{ get "nope" (printf "%s-x" .Values.name) .Values }}', vals) == "web-x"
+    with pytest.raises(InputError, match="no value exists"):
+        _r('{{ get "nope" .Values }}', vals)
+
+
+def test_define_in_the_template_and_helpers_next_to_it(tmp_path: Path) -> None:
+    (tmp_path / "_helpers.tpl").write_text('{{- define "img" }}{{ .repo }}:{{ .tag }}{{ end }}\n')
+    t = '{{- define "x" -}}\nX\n\n{{- end }}\na: {{ include "x" . }}\nb: {{ include "img" (dict "repo" "r" "tag" "1") }}\n'
+    assert _r(t, base=tmp_path) == "\na: X\nb: r:1\n"
+    with pytest.raises(InputError, match=r"t.gotmpl:7: .Values.nope"):  # lines after a define stay right
+        _r(t + "c: {{ .Values.nope }}\n", base=tmp_path)
