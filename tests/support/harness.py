@@ -32,6 +32,13 @@ from chartkeeper.helmfile import binary
 LEFTOVER_MARKERS = (".chartkeeper-staging-", ".chartkeeper-tmp", ".tmp", ".partial", ".chartkeeper-old-", ".chartkeeper-new-")
 
 
+def _cli_env(env: Mapping[str, str] | None) -> dict[str, str]:
+    full_env = dict(os.environ, COLUMNS="200")  # rich tables: no wrapping inside asserted text
+    full_env.update(env or {})
+    full_env.setdefault("NO_PROXY", "127.0.0.1,127.0.0.2,localhost")
+    return full_env
+
+
 def run_cli(
     args: Iterable[str],
     *,
@@ -40,14 +47,10 @@ def run_cli(
     timeout: float = 120,
     input: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    full_env = dict(os.environ)
-    full_env.update(env or {})
-    full_env.setdefault("NO_PROXY", "127.0.0.1,127.0.0.2,localhost")
-    full_env["COLUMNS"] = "200"  # rich tables: no wrapping inside asserted text
     return subprocess.run(
         [sys.executable, "-m", "chartkeeper", *args],
         cwd=cwd,
-        env=full_env,
+        env=_cli_env(env),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -56,12 +59,7 @@ def run_cli(
 
 
 def invoke_cli(
-    args: Iterable[str],
-    *,
-    cwd: Path,
-    env: Mapping[str, str] | None = None,
-    timeout: float = 120,
-    input: str | None = None,
+    args: Iterable[str], *, cwd: Path, env: Mapping[str, str] | None = None, input: str | None = None, **_timeout: float
 ) -> subprocess.CompletedProcess[str]:
     """`run_cli` without a new process: `chartkeeper.cli.main` with this process's stdin, stdout,
     stderr, working folder and environment swapped for the call, as the subprocess would have them.
@@ -75,10 +73,8 @@ def invoke_cli(
     saved_secrets = set(output._SECRETS)
     out, err = io.StringIO(), io.StringIO()
     code: int | str | None = 0
-    os.environ.update(env or {})
-    os.environ.setdefault("NO_PROXY", "127.0.0.1,127.0.0.2,localhost")
-    if "COLUMNS" not in (env or {}):
-        os.environ["COLUMNS"] = "200"  # rich tables: no wrapping inside asserted text
+    os.environ.clear()
+    os.environ.update(_cli_env(env))
     output._SECRETS.clear()  # a new process knows no secret yet: redaction must not hide more than it would
     helmfile.clear_caches()
     binary._write_values_cached.cache_clear()
@@ -107,13 +103,10 @@ def invoke_cli(
 
 
 def popen_cli(args: Iterable[str], *, cwd: Path, env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
-    full_env = dict(os.environ)
-    full_env.update(env or {})
-    full_env.setdefault("NO_PROXY", "127.0.0.1,127.0.0.2,localhost")
     return subprocess.Popen(
         [sys.executable, "-m", "chartkeeper", *args],
         cwd=cwd,
-        env=full_env,
+        env=_cli_env(env),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         start_new_session=True,
