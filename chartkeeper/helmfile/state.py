@@ -793,13 +793,12 @@ class StateLoader:
             out["values"] = [render(v) if isinstance(v, str) else v for v in values]
         if isinstance(r.get("secrets"), list):
             out["secrets"] = [render(v) if isinstance(v, str) else v for v in r["secrets"]]
-        sets = list(r.get("set") or []) if isinstance(r.get("set"), list) else r.get("set")
+        # helmfile renders `setTemplate` entries and puts them before `set:`, which it passes to
+        # Helm as written (a {{`{{ .Release.Name }}`}} there reaches Helm as that text)
         st = r.get("setTemplate")
         if isinstance(st, list) and st:
-            sets = list(st) + list(sets or [])
-        if isinstance(sets, list):
-            new = []
-            for item in sets:
+            rendered_sets = []
+            for item in st:
                 if isinstance(item, dict):
                     item = dict(item)
                     for f in ("name", "value", "file"):
@@ -807,8 +806,9 @@ class StateLoader:
                             item[f] = render(item[f])
                     if isinstance(item.get("values"), list):
                         item["values"] = [render(v) for v in item["values"]]
-                new.append(item)
-            out["set"] = new
+                rendered_sets.append(item)
+            own_sets = r.get("set") if isinstance(r.get("set"), list) else []
+            out["set"] = rendered_sets + list(own_sets or [])
         if isinstance(r.get("needs"), list):
             out["needs"] = [render(n) for n in r["needs"]]
         return out
@@ -903,9 +903,6 @@ def _has_release_templates(r: dict) -> bool:
     strings += list((r.get("labels") or {}).values()) if isinstance(r.get("labels"), dict) else []
     for key in ("values", "secrets", "needs"):
         strings += [v for v in (r.get(key) or []) if isinstance(v, str)] if isinstance(r.get(key), list) else []
-    for item in r.get("set") or [] if isinstance(r.get("set"), list) else []:
-        if isinstance(item, dict):
-            strings += [item.get("name"), item.get("value"), item.get("file")] + list(item.get("values") or [])
     return any(isinstance(x, str) and "{{" in x for x in strings)
 
 

@@ -96,5 +96,6 @@ def test_release_templates_render_per_release(layered: Settings) -> None:
         "replicas": 2,
         "port": 80,
         "host": "{{ .Release.Name }}.apps.svc",  # inline maps are not release-templated (as in helmfile)
-        "fullnameOverride": "web-apps-web",
+        # `set:` goes to Helm as written (only `setTemplate` is rendered), checked with helmfile 0.166
+        "fullnameOverride": "{{ .Release.Name }}-{{ .Release.Namespace }}",
     }
