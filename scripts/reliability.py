@@ -13,6 +13,7 @@ TITLES = {
     "fault": ("Faults injected by upstreams", "survived as specified"),
     "hostile": ("Hostile archives and malformed inputs", "rejected cleanly"),
     "kill": ("Kill points (SIGKILL mid-run)", "recovered"),
+    "disk": ("Disk full (a small tmpfs, as root)", "failed cleanly"),
     "concurrency": ("Concurrent runs on one deployment", "serialised or refused"),
     "canary": ("Canary secrets planted", "not leaked"),
 }
@@ -30,18 +31,40 @@ What "as specified" means, for every trial:
 * **Faults** (HTTP repository and OCI registry): bounded retries where retrying is right (5xx,
   429 with `Retry-After`, resets, timeouts), none where it is not (401/403/404, bad digests, bad
   TLS); one `error:` line naming the repository and the cause; exit code 2; no partial or
-  temp file anywhere; the lock and the vendored folders byte-identical afterwards.
+  temp file anywhere; the lock and the vendored folders byte-identical afterwards. A server
+  that drips one byte a second (index, tags list, chart archive or blob; or even its headers)
+  fails as "too slow" within a bound on the elapsed time (the speed floor after `timeout`
+  seconds, or the overall `deadline:`), naming the mirror actually contacted.
 * **Hostile inputs**: refused with one clear error naming the file or archive member; nothing
   executed; nothing written.
 * **Kill points**: `sync` and `bump` are SIGKILLed at seeded random moments across a run. After
   each kill the user's checkout, index, HEAD and current branch are byte-identical, the lock and
   vendored folders are either fully old or fully new, and the next run succeeds and leaves no
-  leftovers.
+  leftovers. `bump --in-place` is killed at each of its named stages; `verify` runs first and
+  names a pending swap (exit 1) instead of calling the chart missing, then the documented
+  recovery (`bump --in-place` again, or `chartkeeper recover`) finishes or undoes it: old folder
+  gone, no staging folder, `verify` exit 0.
+* **Disk full**: the deployment on a small tmpfs, filled up before `bump` creates its worktree,
+  before `add` unpacks a chart and before it downloads one: one `error:` line saying "no space
+  left on <path>", exit 2, nothing changed or left behind, and the same command succeeds once
+  space is freed. Mounting needs root; elsewhere these trials are skipped (and count as none tried).
 * **Canaries**: unique secrets planted in values files, `secrets.yaml`, Secret manifests,
   repository credentials and environment variables; every command run with `--json`, Markdown
   reports and `-vv`; the whole temp tree, the cache, all output, commit messages and the lock are
   scanned. A canary found anywhere is a leak.
 """
+
+
+def _load() -> str:
+    try:
+        return f"{os.getloadavg()[0]:.1f}"
+    except (OSError, AttributeError):
+        return "unknown"
+
+
+def _who() -> str:
+    root = hasattr(os, "geteuid") and os.geteuid() == 0
+    return "root (the disk-full trials mount a tmpfs)" if root else "a regular user (the disk-full trials were skipped)"
 
 
 def main() -> int:
@@ -52,6 +75,7 @@ def main() -> int:
     ap.add_argument("--seed", default="")
     ap.add_argument("--kills", default="")
     ap.add_argument("--workers", default="2")
+    ap.add_argument("--pytest-args", default="", help="extra pytest arguments the run was given, shown as run")
     args = ap.parse_args()
     data = json.loads(args.summary.read_text())
     figs = data["figures"]
@@ -78,13 +102,15 @@ def main() -> int:
         "## How these figures were produced",
         "",
         "```",
-        f"scripts/reliability.sh --seed {args.seed} --kills {args.kills}",
+        f"scripts/reliability.sh --seed {args.seed} --kills {args.kills}" + (f" {args.pytest_args}" if args.pytest_args else ""),
         "```",
         "",
         f"Run {when}: {data['tests_collected']} tests collected, {data['tests_failed']} failed, "
         f"pytest exit status {data['exitstatus']}, {args.seconds} s wall time with {args.workers} workers "
-        f"on {os.cpu_count()} CPUs ({platform.system()} {platform.machine()}, Python {platform.python_version()}).",
-        "The same tests run in CI (`.ci/run`) with the same seed; `CHARTKEEPER_KILL_SEED` picks other kill points.",
+        f"on {os.cpu_count()} CPUs ({platform.system()} {platform.machine()}, Python {platform.python_version()}); "
+        f"load average {_load()} when it ended (other processes share the machine: the wall time is an upper bound).",
+        f"Run as {_who()}. The same tests run in CI (`.ci/run`, as root) with the same seed and the default "
+        "50 kill points per command; `CHARTKEEPER_KILL_SEED` picks other kill points.",
         "",
     ]
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Run the reliability suite (fault injection, hostile inputs, interrupted and concurrent runs,
-# secrets) with its figures recorded, then regenerate docs/reliability.md from that run.
+# Run the reliability suite (fault injection including trickling servers, hostile inputs,
+# interrupted runs including every `bump --in-place` stage and its recovery, concurrent runs, a
+# full disk, secrets) with its figures recorded, then regenerate docs/reliability.md from that run.
+# The disk-full trials mount a small tmpfs and need root (CI runs as root); otherwise they are
+# skipped with the reason in pytest's summary and counted as none tried.
 # Usage: scripts/reliability.sh [--seed N] [--kills N] [extra pytest args]
 #   --seed   the seed that picks the kill points (default 20261126; CI uses the default)
 #   --kills  kill points per command (default 50)
@@ -35,5 +38,5 @@ status=$?
 set -e
 end=$(date +%s)
 "$PY" scripts/reliability.py "$OUT/summary.json" --seconds $((end - start)) --seed "$SEED" --kills "$KILLS" \
-  --workers "${PYTEST_WORKERS:-2}" --out docs/reliability.md
+  --workers "${PYTEST_WORKERS:-2}" --pytest-args="${ARGS[*]-}" --out docs/reliability.md
 exit $status

@@ -486,47 +486,52 @@ def _assert_finished(root: Path, stage: str) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+@pytest.mark.reliability
 @pytest.mark.parametrize("stage", _stages(IN_PLACE_STAGES))
 @pytest.mark.parametrize("recovery", ["bump --in-place", "recover"])
-def test_killed_in_place_then_the_documented_recovery(upstream, tmp_path: Path, stage: str, recovery: str) -> None:
+def test_killed_in_place_then_the_documented_recovery(upstream, tmp_path: Path, stage: str, recovery: str, reliability) -> None:
     root = make_deployment(tmp_path / "d", upstream.url, {"demo": "1.0.0"})
-    _kill_at(root, stage, "demo", "1.1.0", "--in-place")
-    if stage not in JOURNALED:  # the run lock and staging folder it left are ignored by git
-        assert git(root, "status", "--porcelain", "--untracked-files=all") == ""
-        assert list((root / "helmfile/charts/external").glob(".chartkeeper-*")) or stage == "resolved"
-    first = _verify(root)
-    if stage in JOURNALED:  # verify names the pending swap, never "missing — run sync"
-        assert first.returncode == 1
-        assert "interrupted bump pending (demo-1.0.0 -> demo-1.1.0)" in first.stdout
-        assert "chartkeeper recover" in first.stdout and "sync" not in first.stdout
-    if recovery == "recover":
-        proc = invoke_cli(["-C", str(root), "recover"], cwd=root)
-    else:  # no --allow-dirty: the half-swapped tree is the journal's own dirt, finished first
-        proc = _bump(root, "demo", "1.1.0", "--in-place")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    if stage != "resolved":  # killed before anything was staged: nothing to clean up
-        assert "cleaned up after an interrupted run" in proc.stderr
-    _assert_finished(root, "swapping" if recovery == "bump --in-place" else stage)
+    with reliability.case("kill", f"bump --in-place (at stage {stage}; verify, then `{recovery}`)"):
+        _kill_at(root, stage, "demo", "1.1.0", "--in-place")
+        if stage not in JOURNALED:  # the run lock and staging folder it left are ignored by git
+            assert git(root, "status", "--porcelain", "--untracked-files=all") == ""
+            assert list((root / "helmfile/charts/external").glob(".chartkeeper-*")) or stage == "resolved"
+        first = _verify(root)
+        if stage in JOURNALED:  # verify names the pending swap, never "missing — run sync"
+            assert first.returncode == 1
+            assert "interrupted bump pending (demo-1.0.0 -> demo-1.1.0)" in first.stdout
+            assert "chartkeeper recover" in first.stdout and "sync" not in first.stdout
+        if recovery == "recover":
+            proc = invoke_cli(["-C", str(root), "recover"], cwd=root)
+        else:  # no --allow-dirty: the half-swapped tree is the journal's own dirt, finished first
+            proc = _bump(root, "demo", "1.1.0", "--in-place")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        if stage != "resolved":  # killed before anything was staged: nothing to clean up
+            assert "cleaned up after an interrupted run" in proc.stderr
+        _assert_finished(root, "swapping" if recovery == "bump --in-place" else stage)
 
 
+@pytest.mark.reliability
 @pytest.mark.parametrize("after_kill", ["git stash", "sync"])
-def test_old_folder_brought_back_after_the_kill_is_still_swapped_out(upstream, tmp_path: Path, after_kill: str) -> None:
+def test_old_folder_brought_back_after_the_kill_is_still_swapped_out(upstream, tmp_path: Path, after_kill: str, reliability) -> None:
     # What users did before the journal came first: `git stash` (as the dirty-tree refusal told
     # them) restores the old folder, a `sync` of the still-old lock re-vendors it. The journal wins.
     root = make_deployment(tmp_path / "d", upstream.url, {"demo": "1.0.0"})
-    _kill_at(root, "swapping", "demo", "1.1.0", "--in-place")
-    ext = root / "helmfile/charts/external"
-    if after_kill == "git stash":
-        git(root, "stash")
-        assert (ext / "demo-1.0.0").is_dir()
-        proc = _bump(root, "demo", "1.1.0", "--in-place")
-    else:
-        proc = invoke_cli(["-C", str(root), "sync"], cwd=root)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert not (ext / "demo-1.0.0").exists() and (ext / "demo-1.1.0").is_dir()
-    assert not list(ext.glob(".chartkeeper-*"))
-    assert 'version: "1.1.0"' in (ext / "versions.lock").read_text()
-    assert _verify(root).returncode == 0
+    then = "`git stash`, then `bump --in-place`" if after_kill == "git stash" else "`sync`"
+    with reliability.case("kill", f"bump --in-place (at stage swapping; then {then})"):
+        _kill_at(root, "swapping", "demo", "1.1.0", "--in-place")
+        ext = root / "helmfile/charts/external"
+        if after_kill == "git stash":
+            git(root, "stash")
+            assert (ext / "demo-1.0.0").is_dir()
+            proc = _bump(root, "demo", "1.1.0", "--in-place")
+        else:
+            proc = invoke_cli(["-C", str(root), "sync"], cwd=root)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert not (ext / "demo-1.0.0").exists() and (ext / "demo-1.1.0").is_dir()
+        assert not list(ext.glob(".chartkeeper-*"))
+        assert 'version: "1.1.0"' in (ext / "versions.lock").read_text()
+        assert _verify(root).returncode == 0
 
 
 def test_recover_with_nothing_to_do(upstream, tmp_path: Path) -> None:
