@@ -10,6 +10,7 @@ that kustomize accepts must give the same result here:
 from __future__ import annotations
 
 import copy
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,8 +63,13 @@ def apply_op(doc: Any, op: dict[str, Any], index: int = 0) -> tuple[Any, OpFailu
             effective = {"op": "add", "path": path, "value": None}
     try:
         return jsonpatch.JsonPatch([effective]).apply(copy.deepcopy(doc)), None
-    except jsonpatch.JsonPatchTestFailed as exc:
-        return doc, OpFailure(index, op, f"test failed: {exc}", "test-failed")
+    except jsonpatch.JsonPatchTestFailed:
+        try:
+            actual = json.dumps(jsonpointer.resolve_pointer(doc, path), default=str)
+        except (jsonpointer.JsonPointerException, TypeError, KeyError, IndexError):
+            actual = "absent"
+        wanted = json.dumps(op.get("value"), default=str)
+        return doc, OpFailure(index, op, f"test failed: {path} is {actual}, the op expects {wanted}", "test-failed")
     except (jsonpatch.JsonPatchConflict, jsonpointer.JsonPointerException, KeyError, IndexError) as exc:
         where = op.get("from") if name == "move" and not _exists(doc, op.get("from", "")) else path
         return doc, OpFailure(index, op, f"{name} {where}: {_reason(exc)}", "path-missing")

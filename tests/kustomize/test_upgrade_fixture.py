@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from chartkeeper.analysis.report import render_json, render_markdown
 from chartkeeper.analysis.upgrade import ReleaseInput, analyze_pair, patch_hooks
 from chartkeeper.findings import Severity
 from chartkeeper.lockfile import LockEntry
@@ -244,6 +245,9 @@ def test_binary_failing_on_new_only_falls_back_on_both_sides(tmp_path: Path, mon
     assert "failed on NEW" in notes and "OLD and NEW were both patched with the embedded engine" in notes
     assert "kustomize patches applied with embedded" in notes
     assert "run.go" not in notes and "error:" not in notes  # the binary's own output never reaches the report
+    for text in (render_markdown(real), render_json(real)):
+        assert "failed on NEW" in text and "both patched with the embedded engine" in text
+        assert "test operation failed" not in text.lower() and "run.go" not in text
     assert not [f for f in real.findings if f.code.startswith("manifest.") and f.severity is Severity.BREAKING]
     assert _summary(real) == _summary(embedded)
     assert "patch.json6902-test-failed" in {f.code for f in real.findings}
