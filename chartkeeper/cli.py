@@ -115,7 +115,8 @@ def _run(ctx: typer.Context, json_mode: bool, command: Callable[["AppContext"], 
     """Build the AppContext, run one command, map what it raises to an exit code."""
     from chartkeeper.context import AppContext
     from chartkeeper.fsutil import sweep_killed_runs
-    from chartkeeper.output import Output, die_of_sigpipe, redact, stdout_closed
+    from chartkeeper.masking import redact
+    from chartkeeper.output import Output, die_of_sigpipe, stdout_closed
     from chartkeeper.settings import load_settings
 
     g = ctx.obj or {}
@@ -157,11 +158,13 @@ _MACHINE_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.E
 
 
 def _bug(out: "Output", g: dict[str, Any], exc: BaseException) -> int:
-    """A bug: a short hint, the full trace only when asked."""
-    from chartkeeper.output import redact
+    """A bug: a short hint, the full trace only when asked (redacted like every other output)."""
+    import traceback
+
+    from chartkeeper.masking import redact
 
     if os.environ.get("CHARTKEEPER_TRACEBACK") or g.get("verbose", 0) >= 2:
-        raise exc
+        sys.stderr.write(redact("".join(traceback.format_exception(exc))))
     out.err.print(
         f"internal error: {type(exc).__name__}: {redact(str(exc))}\n"
         "This is a chartkeeper bug. Re-run with -vv (or CHARTKEEPER_TRACEBACK=1) for the trace and report it.",

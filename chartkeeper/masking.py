@@ -8,17 +8,82 @@ encrypted and never decrypts them.
 
 Deciding on the key name is deliberately word-based: `keycloak`, `monkey`, `keyboard` and
 `keys` are not secrets, while `privateKey`, `accessKey`, `secret_key`, `tls.key` are.
+
+Redaction follows the value: every string masked here (and every credential the sources read)
+is registered, and `redact` replaces it wherever it shows up as part of any text chartkeeper
+prints or writes — a template that copies a password into a command line, a URL, a ConfigMap or
+an error message. Values too short or too common to replace safely everywhere (booleans,
+numbers, digit strings, fewer than 4 characters, words like `admin` or `true`) are masked at
+their key only (docs/reliability.md).
 """
 
 from __future__ import annotations
 
 import os
+import base64
+import json
 import re
 from pathlib import Path
 from typing import Any, Callable, Iterable
+from urllib.parse import quote
 
 MASK = "***"
 ENCRYPTED = "<encrypted>"
+
+# --- the one redactor ---
+
+MIN_REDACTED_LENGTH = 4
+# Replacing these in every output would garble it, and they reveal next to nothing.
+_TOO_COMMON = frozenset({
+    "true", "false", "null", "none", "nil", "yes", "no", "on", "off", "enabled", "disabled", "default",
+    "admin", "root", "user", "username", "guest", "test", "demo", "example", "changeme", "password", "secret",
+    "token", "http", "https", "localhost", "latest", "always", "never", "ifnotpresent", "opaque",
+})
+_URL_CRED_RE = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s:]+(:[^/@\s]*)?@")
+_SECRETS: set[str] = set()
+_pattern: re.Pattern[str] | None = None
+
+
+def redactable(value: Any) -> bool:
+    """Can this value be replaced wherever it appears without garbling unrelated text?"""
+    if not isinstance(value, str) or len(value) < MIN_REDACTED_LENGTH or value in (MASK, ENCRYPTED):
+        return False
+    v = value.strip()
+    return len(v) >= MIN_REDACTED_LENGTH and not v.isdigit() and v.lower() not in _TOO_COMMON and not _SOPS_RE.fullmatch(v)
+
+
+def register_secret(value: Any) -> None:
+    """Remember a secret value so `redact` hides it, and the forms it travels in (base64 in a
+    Secret's `data:`, URL-quoted in a connection string, JSON-escaped), everywhere."""
+    global _pattern
+    if not redactable(value):
+        return
+    forms = {value, quote(value, safe=""), json.dumps(value)[1:-1]}
+    raw = value.encode()
+    for b64 in (base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode()):
+        forms.update({b64, b64.rstrip("=")})
+    new = {f for f in forms if len(f) >= MIN_REDACTED_LENGTH} - _SECRETS
+    if new:
+        _SECRETS.update(new)
+        _pattern = None
+
+
+def redact(text: str) -> str:
+    """`text` with URL credentials and every registered secret (as a substring) replaced by MASK."""
+    global _pattern
+    text = _URL_CRED_RE.sub(lambda m: m.group("scheme") + MASK + "@", text)
+    if not _SECRETS:
+        return text
+    if _pattern is None:  # longest first, so a secret that contains another is hidden whole
+        _pattern = re.compile("|".join(re.escape(s) for s in sorted(_SECRETS, key=len, reverse=True)))
+    return _pattern.sub(MASK, text)
+
+
+def forget_secrets() -> None:
+    """Start over (tests that run several commands in one process)."""
+    global _pattern
+    _SECRETS.clear()
+    _pattern = None
 
 # Whole words that name a secret on their own.
 _SECRET_WORDS = {
@@ -181,6 +246,7 @@ def _mask_tree(node: Any, masked: Callable[[tuple], bool], path: tuple) -> Any:
     if isinstance(node, list):
         return [_mask_tree(v, masked, path + (i,)) for i, v in enumerate(node)]
     if node is not None and masked(path) and not isinstance(node, bool):
+        register_secret(node)
         return MASK
     if isinstance(node, str) and "ENC[" in node:
         return _SOPS_RE.sub(MASK, node)  # a sops secret a template copied into a value
@@ -201,7 +267,10 @@ def _mask_secret(node: Any, key: Any, own: bool) -> Any:
         return out
     if isinstance(node, list):
         return [_mask_secret(v, key, own) for v in node]
-    return MASK if is_secret_value(node, key, own) else node
+    if is_secret_value(node, key, own):
+        register_secret(node)
+        return MASK
+    return node
 
 
 def _unmask_ref(node: Any) -> Any:

@@ -1,15 +1,14 @@
 """Where command output goes: a rich console for people, JSON for machines, stderr for noise.
 
-Commands build rows and findings; they never print JSON and tables side by side. Messages
-pass through `redact` so a credential that slipped into a URL or an error never reaches
-the terminal.
+Commands build rows and findings; they never print JSON and tables side by side. Everything
+written through here (messages, tables, JSON) passes through `masking.redact`, so a secret that
+slipped into a URL, a rendered value or an error never reaches the terminal.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import select
 import signal
 import sys
@@ -20,23 +19,9 @@ from typing import Any
 from rich.console import Console
 
 from chartkeeper.errors import InputError
+from chartkeeper.masking import redact
 
-_URL_CRED_RE = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s:]+(:[^/@\s]*)?@")
-_SECRETS: set[str] = set()
-
-
-def register_secret(value: str | None) -> None:
-    """Remember a secret value (a password, a token) so `redact` masks it everywhere."""
-    if value and len(value) >= 4:
-        _SECRETS.add(value)
-
-
-def redact(text: str) -> str:
-    text = _URL_CRED_RE.sub(lambda m: m.group("scheme") + "***@", text)
-    for s in _SECRETS:
-        text = text.replace(s, "***")
-    return text
-
+__all__ = ["Output", "output_file", "redact", "stdout_closed", "die_of_sigpipe"]
 
 def stdout_closed() -> bool:
     """True when the reader of stdout went away (`| head`): poll reports an error on a widowed pipe."""
@@ -62,6 +47,11 @@ def die_of_sigpipe() -> None:
 
 
 class _Console(Console):
+    """rich's console, with every rendered line redacted (tables and panels included)."""
+
+    def _render_buffer(self, buffer: Any) -> str:
+        return redact(super()._render_buffer(buffer))
+
     def on_broken_pipe(self) -> None:  # rich's default exits 1
         die_of_sigpipe()
 

@@ -192,6 +192,7 @@ def test_drift_refused(deploy: Path) -> None:
     proc = _bump(deploy, "demo")
     assert proc.returncode == 2
     assert "drift" in proc.stderr and "demo (demo-1.0.0): drift" in proc.stderr
+    assert "on branch" not in proc.stderr  # refused before announcing a branch it will not make
     assert [ln.split() for ln in proc.stderr.splitlines() if ln.strip().startswith("modified")] == [["modified", "values.yaml"]]
     assert "patches/demo/" in proc.stderr
     assert git_state(deploy) == before
@@ -307,6 +308,17 @@ def test_push_to_a_github_remote_prints_the_compare_url(deploy: Path, tmp_path: 
     assert "merge request: https://github.com/acme/deploy/compare/main...chartkeeper/demo-1.1.0?expand=1" in proc.stdout
     assert recorded.read_text() in ("count=none\n", "count=0\n")  # no push options were sent
     assert git(remote, "rev-parse", "chartkeeper/demo-1.1.0") == git(deploy, "rev-parse", "chartkeeper/demo-1.1.0")
+
+
+def test_a_refused_push_shows_everything_git_said(deploy: Path, tmp_path: Path) -> None:
+    """The remote's own explanation (a hook's message) is often not git's last line: show all of it."""
+    remote, _ = _forge_remote(deploy, tmp_path, "https://git.example.invalid/platform/deploy.git", push_options=False)
+    (remote / "hooks" / "pre-receive").write_text(
+        "#!/bin/sh\necho 'policy: branches must be named feature/*' >&2\necho 'ask #platform for an exception' >&2\nexit 1\n")
+    proc = _bump(deploy, "demo", "--push")
+    line = assert_clean_failure(proc, "git push to 'origin' failed")
+    assert "policy: branches must be named feature/*" in proc.stderr and "ask #platform for an exception" in proc.stderr, line
+    assert git(deploy, "rev-parse", "--verify", "chartkeeper/demo-1.1.0")  # kept for a manual push
 
 
 def test_merge_request_push_options_refused_by_a_remote_that_does_not_take_them(deploy: Path, tmp_path: Path) -> None:

@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import base64
+import json
+from urllib.parse import quote
+
 import pytest
 
-from chartkeeper.masking import MASK, is_secret_file, is_secret_key, is_sops_encrypted, mask_values
+from chartkeeper.masking import (
+    MASK,
+    forget_secrets,
+    is_secret_file,
+    is_secret_key,
+    is_sops_encrypted,
+    mask_values,
+    redact,
+    register_secret,
+)
 
 
 @pytest.mark.parametrize(
@@ -77,3 +90,45 @@ def test_mask_values_not_structure() -> None:
     assert out["env"] == {"GF_PASSWORD_RESET": False, "ADMIN_PASSWORD": MASK, "DB_PASSWORD": MASK}
     assert out["auth"] == {"existingSecret": "app-auth", "secret": {"value": MASK, "enabled": True}}
     assert out["dsn"] == "pg://app:***@db"
+
+
+# --- the one redactor: a masked value is hidden wherever it travels ---
+
+
+@pytest.fixture
+def fresh_registry():  # type: ignore[no-untyped-def]
+    forget_secrets()
+    yield
+    forget_secrets()
+
+
+def test_a_value_masked_at_its_key_is_redacted_inside_any_text(fresh_registry) -> None:  # type: ignore[no-untyped-def]
+    mask_values({"keycloak": {"adminPassword": "Kc-adm1n-pass"}})
+    command = "sh -c 'kc.sh start --admin-password=Kc-adm1n-pass'"
+    assert redact(command) == "sh -c 'kc.sh start --admin-password=***'"
+    assert redact(json.dumps({"cmd": command})) == json.dumps({"cmd": "sh -c 'kc.sh start --admin-password=***'"})
+    # the forms it travels in: base64 in a Secret's data, URL-quoted in a connection string
+    assert redact(base64.b64encode(b"Kc-adm1n-pass").decode()) == MASK
+    assert redact("postgres://app:" + quote("Kc-adm1n-pass", safe="") + "@db/app") == "postgres://***@db/app"
+
+
+def test_json_escaped_and_longest_first(fresh_registry) -> None:  # type: ignore[no-untyped-def]
+    register_secret('pa"ss\\word')
+    register_secret("abcd")
+    register_secret("abcdefgh")
+    assert redact(json.dumps({"v": 'pa"ss\\word'})) == '{"v": "***"}'
+    assert redact("xabcdefghx abcd") == "x***x ***"
+
+
+@pytest.mark.parametrize("value", [True, 8080, 3.5, "abc", "1234567", "true", "admin", "changeme", "  ab  ", MASK])
+def test_short_or_common_values_are_masked_at_their_key_only(fresh_registry, value) -> None:  # type: ignore[no-untyped-def]
+    masked = mask_values({"password": value})
+    assert masked["password"] in (MASK, value)  # booleans show: they are structure, not secrets
+    register_secret(value)
+    text = f"port 8080 ratio 3.5 user admin abc 1234567 true changeme {MASK}"
+    assert redact(text) == text  # nothing else in the output is garbled
+
+
+def test_url_credentials_are_redacted_without_registration(fresh_registry) -> None:  # type: ignore[no-untyped-def]
+    assert redact("fetch https://reader:s3cr3t-value@charts.example.invalid/index.yaml") == \
+        "fetch https://***@charts.example.invalid/index.yaml"

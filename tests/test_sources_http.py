@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from chartkeeper.errors import IntegrityError, SourceError
-from chartkeeper.output import redact
+from chartkeeper.masking import redact
 from chartkeeper.settings import Settings
 from chartkeeper.sources import open_source
 from chartkeeper.sources.credentials import env_key

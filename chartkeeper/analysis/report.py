@@ -22,7 +22,7 @@ from chartkeeper.findings import Finding, NotChecked, Severity, counts, sort_fin
 from chartkeeper.analysis.images import ImageChanges, ImageCheck
 from chartkeeper.analysis.image_report import images_json, images_markdown
 from chartkeeper.analysis.manifests import ABSENT, ManifestDiff
-from chartkeeper.output import redact
+from chartkeeper.masking import redact
 
 REPORT_SCHEMA_VERSION = 2
 MARKDOWN_BUDGET = 60_000  # characters; GitHub refuses pull-request bodies over 65,536

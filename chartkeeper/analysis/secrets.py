@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from chartkeeper.masking import MASK, is_secret_file, is_secret_key, mask_values
-from chartkeeper.output import register_secret
+from chartkeeper.masking import register_secret
 
 __all__ = ["MASK", "is_secret_path", "mask_tree", "mask_at", "mask_manifest", "from_secret_file", "register_secret_values"]
 
@@ -25,6 +25,7 @@ def mask_tree(value: Any, *, under_secret: bool = False, parent: str | None = No
     if isinstance(value, list):
         return [mask_tree(v, under_secret=under_secret, parent=parent) for v in value]
     if under_secret and value is not None:
+        register_secret(value)  # hidden wherever else it travels, not only here
         return MASK
     return value
 
@@ -61,17 +62,6 @@ def mask_manifest(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 def register_secret_values(values: Any, secret_files: Iterable[str] = (), provenance: Any = None) -> None:
-    """Tell `output.redact` every secret string in our values, so no output path can leak one."""
-    masked = mask_values(values, tuple(secret_files), provenance if isinstance(provenance, dict) else None)
-
-    def walk(a: Any, b: Any) -> None:
-        if isinstance(a, dict) and isinstance(b, dict):
-            for k in a:
-                walk(a[k], b.get(k))
-        elif isinstance(a, list) and isinstance(b, list):
-            for x, y in zip(a, b):
-                walk(x, y)
-        elif isinstance(a, str) and b == MASK and len(a) >= 6:
-            register_secret(a)
-
-    walk(values, masked)
+    """Tell `masking.redact` every secret in our values, so no output path can leak one
+    (masking registers each value it hides)."""
+    mask_values(values, tuple(secret_files), provenance if isinstance(provenance, dict) else None)

@@ -18,6 +18,7 @@ from typing import Sequence
 
 from chartkeeper.errors import ChartkeeperError, DiskFullError, RefusedError, disk_full
 from chartkeeper.fsutil import free_bytes
+from chartkeeper.masking import redact
 
 #: Our worktrees live inside the repository's git folder, so they never show up as untracked
 #: files in the user's checkout and `git worktree prune` knows them.
@@ -234,7 +235,7 @@ def commit_all(tree: Path, message: str) -> str:
     git(tree, "add", "--all", ".")
     # --no-verify: a formatter in a pre-commit hook would rewrite vendored upstream files and break
     # their tree checksum; the branch is reviewed in a merge request, where the hooks' CI runs.
-    git(tree, "commit", "--quiet", "--no-verify", "-F", "-", input=message)
+    git(tree, "commit", "--quiet", "--no-verify", "-F", "-", input=redact(message))
     return git(tree, "rev-parse", "HEAD")
 
 
@@ -254,12 +255,14 @@ def push(root: Path, remote: str, branch: str, options: Sequence[str] = ()) -> N
         env=_env(),
     )
     if proc.returncode != 0:
-        # git's stderr may echo a URL with credentials; the CLI redacts URLs, and we keep only the last line.
-        lines = [ln for ln in (proc.stderr or "").strip().splitlines() if ln.strip()]
-        # the first fatal line names the cause ("does not support push options"); later ones are its echo
+        # git's own words, all of them (the remote's hook message, the rejected ref, the fatal line):
+        # the cause is often not the last line. The CLI redacts credentials in the URLs git echoes.
+        lines = [ln.rstrip() for ln in (proc.stderr or "").strip().splitlines() if ln.strip()]
+        # the first fatal line names the cause ("does not support push options") on the error line
         cause = next((ln for ln in lines if ln.startswith(("fatal:", "error:"))), lines[-1] if lines else None)
+        said = "".join(f"\n  {ln}" for ln in lines) if len(lines) > 1 else ""
         raise GitError(
-            f"git push to {remote!r} failed: {cause or f'exit {proc.returncode}'}",
+            f"git push to {remote!r} failed: {cause or f'exit {proc.returncode}'}" + (f"\ngit said:{said}" if said else ""),
             hint=f"the branch {branch} is kept; push it yourself with `git push {remote} {branch}`",
         )
 

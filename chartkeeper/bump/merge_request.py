@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
+from chartkeeper.masking import redact
+
 # a push option is one line sent on the wire: keep it well within what servers accept
 MAX_DESCRIPTION = 3000
 
@@ -71,6 +73,6 @@ def push_options(title: str, description: str, target: str | None) -> list[str]:
     opts = ["merge_request.create"]
     if target:
         opts.append(f"merge_request.target={target}")
-    opts.append(f"merge_request.title={' '.join(title.split())}")
-    opts.append(f"merge_request.description={' '.join(description.split())}")
+    opts.append(f"merge_request.title={redact(' '.join(title.split()))}")
+    opts.append(f"merge_request.description={redact(' '.join(description.split()))}")
     return opts

@@ -308,7 +308,6 @@ def _on_branch(settings: Settings, out: Output, name: str, spec: str | None, opt
             )
             res.next_steps = [f"git switch {res.branch}"]
             return res
-        out.info(f"{name}: {target.entry.version} → {new} on branch {res.branch}")
         ws = workspace.create(repo, res.branch, base)
         committed = False
         try:
@@ -318,6 +317,8 @@ def _on_branch(settings: Settings, out: Output, name: str, spec: str | None, opt
             # Drift is checked on the base commit's files, which are what the bump replaces: a
             # concurrent `sync` in the checkout cannot race it, and untracked files do not count.
             warn = preflight.require_no_drift(wt_lock, wt_lock.require(name), ws.path)
+            # announced only once nothing can refuse it any more
+            out.info(f"{name}: {target.entry.version} → {new} on branch {res.branch}")
             if warn:
                 out.warn(warn)
             analysis = analyze(wt_settings, wt_lock, replace(target, entry=wt_lock.require(name)), up, opts.envs, out=out)

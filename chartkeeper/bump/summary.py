@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 from chartkeeper.analysis import report as report_mod
 from chartkeeper.analysis.upgrade import analyze_upgrade
 from chartkeeper.findings import sort_findings
+from chartkeeper.masking import redact
 
 if TYPE_CHECKING:
     from chartkeeper.lockfile import Lock
@@ -61,19 +62,20 @@ def analyze(
     rep = analyze_upgrade(settings, lock, target.entry, new.folder, new.release.version.text, list(envs) or None,
                           upstream_releases=upgrade.upstream_releases, out=out)
     findings = sort_findings(rep.findings)
-    diff = _relative(report_mod.render_diff(rep), settings.root)
+    diff = redact(_relative(report_mod.render_diff(rep), settings.root))
+    # everything below is committed or printed: every secret the analysis met is hidden in it
     return Analysis(
-        markdown=_relative(report_mod.render_markdown(rep, diff_file=rep.diff_file_name if diff else None), settings.root),
-        preview=_relative(report_mod.render_markdown(rep), settings.root),
-        json_text=_relative(report_mod.render_json(rep), settings.root),
+        markdown=redact(_relative(report_mod.render_markdown(rep, diff_file=rep.diff_file_name if diff else None), settings.root)),
+        preview=redact(_relative(report_mod.render_markdown(rep), settings.root)),
+        json_text=redact(_relative(report_mod.render_json(rep), settings.root)),
         diff_text=diff,
         verdict=rep.verdict,
         counts=dict(rep.counts),
-        images=tuple(rep.images_to_mirror),
-        crd_steps=tuple(rep.crd_steps),
+        images=tuple(redact(i) for i in rep.images_to_mirror),
+        crd_steps=tuple(redact(s) for s in rep.crd_steps),
         envs=tuple(rep.envs),
-        top=tuple(f"{f.severity.value}: {f.message}" for f in findings[:5]),
-        actions=tuple(a.text for a in report_mod.actions_of(rep)),
-        not_checked=tuple(n.line() for n in rep.not_checked),
+        top=tuple(redact(f"{f.severity.value}: {f.message}") for f in findings[:5]),
+        actions=tuple(redact(a.text) for a in report_mod.actions_of(rep)),
+        not_checked=tuple(redact(n.line()) for n in rep.not_checked),
         report=rep,
     )

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 from chartkeeper.check.outdated import STATUS_ERROR, STATUS_HELD, STATUS_UPDATE, CheckRow
-from chartkeeper.output import redact
+from chartkeeper.masking import redact
 from chartkeeper.settings import Settings
 
 _ICON = {"major": "🔴 major", "minor": "🟠 minor", "patch": "🟢 patch", "prerelease": "🟣 prerelease"}

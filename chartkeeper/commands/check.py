@@ -16,7 +16,7 @@ from chartkeeper.errors import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, about
 from chartkeeper.lockfile import load_lock
 from chartkeeper.check.dashboard import render_dashboard
 from chartkeeper.check.outdated import STATUS_ERROR, STATUS_HELD, STATUS_UPDATE, CheckRow, check_entries, summarize
-from chartkeeper.output import redact
+from chartkeeper.masking import redact
 
 _KIND_STYLE = {"major": "bold red", "minor": "yellow", "patch": "green", "prerelease": "magenta"}
 

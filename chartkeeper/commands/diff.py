@@ -18,6 +18,7 @@ from chartkeeper.context import AppContext
 from chartkeeper.errors import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, InputError
 from chartkeeper.fsutil import atomic_write_text
 from chartkeeper.lockfile import load_lock
+from chartkeeper.masking import redact
 from chartkeeper.output import output_file
 from chartkeeper.upgrade.fetch import resolve_upgrade
 from chartkeeper.vendoring.stage import SourcePool
@@ -95,13 +96,15 @@ def run(
     # read the edits in the JSON; the unified diff costs more than the whole semantic analysis on big charts)
     diff_text = render_diff(report) if output is not None and fmt == "md" else ""
     diff_file = report.diff_file_name if diff_text else None
-    body = {"md": lambda r: render_markdown(r, diff_file=diff_file), "json": render_json, "text": render_text}[fmt](report)
+    # reports are redacted as a whole: a secret a template copied anywhere in a manifest is hidden too
+    diff_text = redact(diff_text)
+    body = redact({"md": lambda r: render_markdown(r, diff_file=diff_file), "json": render_json, "text": render_text}[fmt](report))
     if path is not None:
         atomic_write_text(path, body)
         extra = []
         if report.images_to_mirror:
             images = images_file_for(path)
-            atomic_write_text(images, images_txt(report))
+            atomic_write_text(images, redact(images_txt(report)))
             extra.append(images.name)
         if diff_file:
             atomic_write_text(path.with_name(diff_file), diff_text)

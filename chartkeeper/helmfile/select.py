@@ -5,13 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from chartkeeper import yamlio
-from chartkeeper.errors import ChartkeeperError, InputError
+from chartkeeper.errors import InputError
 from chartkeeper.helmfile import list_environments, releases_for_chart
 from chartkeeper.helmfile.model import HelmfileState, Release
+from chartkeeper.helmfile.values import register_state_secrets
 from chartkeeper.lockfile import load_lock
-from chartkeeper.masking import is_sops_encrypted
-from chartkeeper.output import register_secret
 
 if TYPE_CHECKING:
     from chartkeeper.lockfile import Lock
@@ -69,24 +67,3 @@ def releases_matching(state: HelmfileState, lock: "Lock", chart: str) -> list[Re
     raise InputError(f"no release uses chart {chart!r} in environment {state.environment!r} (releases: {known})")
 
 
-def register_state_secrets(state: HelmfileState, extra_files: tuple[str, ...] = ()) -> None:
-    """Tell `output.redact` every string of the environment's secrets files (and `extra_files`,
-    relative to the root), so a secret a template copied under a harmless key is still hidden."""
-    def walk(node: object) -> None:
-        if isinstance(node, dict):
-            for v in node.values():
-                walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v)
-        elif isinstance(node, str) and len(node) >= 6:
-            register_secret(node)
-
-    files = list(state.secret_files) + [state.root / f for f in extra_files]
-    for f in files:
-        try:
-            data = yamlio.load_file(f)
-        except ChartkeeperError:
-            continue
-        if not is_sops_encrypted(data):
-            walk(data)

@@ -13,12 +13,13 @@ import re
 from pathlib import Path
 from typing import Any
 
-from chartkeeper.errors import InputError
+from chartkeeper import yamlio
+from chartkeeper.errors import ChartkeeperError, InputError
 from chartkeeper.helmfile import binary, gotmpl
 from chartkeeper.helmfile.merge import Provenance, copy_tree, merge_into, merge_layers
 from chartkeeper.helmfile.model import EffectiveValues, HelmfileState, Release, SetEntry
 from chartkeeper.helmfile.state import StateLoader, embedded_renderer
-from chartkeeper.masking import is_secret_file, is_sops_encrypted
+from chartkeeper.masking import is_secret_file, is_sops_encrypted, mask_values, register_secret
 
 
 def release_context(state: HelmfileState, release: Release) -> dict[str, Any]:
@@ -47,6 +48,46 @@ renderer_mode = binary.renderer_mode  # kept here: callers import it from this m
 
 
 def effective_values(state: HelmfileState, release: Release) -> EffectiveValues:
+    """The values helmfile passes to Helm for `release`. Every secret they hold (and every secret of
+    the environment its templates can copy) is registered with `masking.redact` on the way out,
+    so whatever the values become — a command line, a URL, a ConfigMap — no output shows it."""
+    ev = _effective_values(state, release)
+    mask_values(ev.values, ev.secret_files, ev.provenance)
+    mask_values(dict(release.environment_values))  # `keycloak.adminPassword` in environments/prod.yaml
+    mask_values(dict(release.state_values))
+    register_state_secrets(state)
+    return ev
+
+
+_REGISTERED_FILES: set[Path] = set()
+
+
+def register_state_secrets(state: HelmfileState, extra_files: tuple[str, ...] = ()) -> None:
+    """Register every string of the environment's secrets files (and `extra_files`, relative to the
+    root): a template may copy one under a harmless key, or into a longer string."""
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+        else:
+            register_secret(node)
+
+    for f in list(state.secret_files) + [state.root / f for f in extra_files]:
+        if f in _REGISTERED_FILES:
+            continue
+        _REGISTERED_FILES.add(f)
+        try:
+            data = yamlio.load_file(f)
+        except ChartkeeperError:
+            continue
+        if not is_sops_encrypted(data):
+            walk(data)
+
+
+def _effective_values(state: HelmfileState, release: Release) -> EffectiveValues:
     mode = renderer_mode()
     if mode == "helmfile" and release.active:
         if binary.find_helmfile(state.root) is None:

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 from chartkeeper import yamlio
 from chartkeeper.errors import ChartkeeperError
-from chartkeeper.output import register_secret
+from chartkeeper.masking import register_secret
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from chartkeeper.errors import SourceError
-from chartkeeper.output import redact
+from chartkeeper.masking import redact
 from chartkeeper.settings import Settings
 from chartkeeper.sources import credentials
 from chartkeeper.sources.base import ChartRelease, Source, VersionListing, error_label

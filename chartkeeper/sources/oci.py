@@ -24,7 +24,7 @@ from typing import Any, BinaryIO
 from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 from chartkeeper.errors import IntegrityError, SourceError
-from chartkeeper.output import redact, register_secret
+from chartkeeper.masking import redact, register_secret
 from chartkeeper.settings import Settings
 from chartkeeper.sources import credentials
 from chartkeeper.sources.base import ChartRelease, Source, VersionListing, error_label

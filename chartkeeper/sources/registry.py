@@ -17,7 +17,7 @@ from typing import Iterable
 
 from chartkeeper.errors import ChartkeeperError
 from chartkeeper.imageref import parse_reference
-from chartkeeper.output import redact
+from chartkeeper.masking import redact
 from chartkeeper.settings import Settings
 from chartkeeper.sources.oci import OciSource
 

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, BinaryIO, Callable, Mapping
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 from chartkeeper.errors import SourceError
-from chartkeeper.output import redact
+from chartkeeper.masking import redact
 
 if TYPE_CHECKING:
     import ssl
