@@ -17,11 +17,42 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.table import Table
 
 from chartkeeper.errors import InputError
 from chartkeeper.masking import redact
 
-__all__ = ["Output", "output_file", "redact", "stdout_closed", "die_of_sigpipe"]
+__all__ = ["Output", "output_file", "redact", "stdout_closed", "die_of_sigpipe", "table", "shorten_middle"]
+
+# Off a terminal (CI logs, `| tee`, files) nothing decides a width, and rich would wrap every
+# table at 80 columns, cutting URLs and errors into slivers: give it the whole line instead.
+OFF_TERMINAL_WIDTH = 4096
+
+
+def _width(stream: Any) -> int | None:
+    """None lets rich decide (the terminal's width, or COLUMNS when set); off a terminal, no limit."""
+    if os.environ.get("COLUMNS"):
+        return None
+    try:
+        return None if stream.isatty() else OFF_TERMINAL_WIDTH
+    except (AttributeError, ValueError):
+        return OFF_TERMINAL_WIDTH
+
+
+def table(*columns: str, title: str | None = None) -> Table:
+    """The one table style of every command: no box, bold header, columns as given."""
+    t = Table(box=None, pad_edge=False, header_style="bold", title=title, title_justify="left")
+    for c in columns:
+        t.add_column(c, overflow="fold")
+    return t
+
+
+def shorten_middle(text: str, limit: int) -> str:
+    """`https://charts.exa…/stable/index` for a cell on a narrow terminal: both ends stay readable."""
+    if len(text) <= limit or limit < 8:
+        return text
+    keep = limit - 1
+    return text[: (keep + 1) // 2] + "…" + text[len(text) - keep // 2 :]
 
 def stdout_closed() -> bool:
     """True when the reader of stdout went away (`| head`): poll reports an error on a widowed pipe."""
@@ -61,8 +92,8 @@ class Output:
     json_mode: bool = False
     verbose: int = 0
     quiet: bool = False
-    console: Console = field(default_factory=lambda: _Console(highlight=False, soft_wrap=True))
-    err: Console = field(default_factory=lambda: _Console(stderr=True, highlight=False, soft_wrap=True))
+    console: Console = field(default_factory=lambda: _Console(highlight=False, soft_wrap=True, width=_width(sys.stdout)))
+    err: Console = field(default_factory=lambda: _Console(stderr=True, highlight=False, soft_wrap=True, width=_width(sys.stderr)))
 
     def info(self, message: str) -> None:
         """Progress and context for people: stderr, silent with --quiet or --json."""

@@ -5,10 +5,32 @@
 # is copied to a scratch folder whose chartkeeper.yaml mirrors the lock's upstream URL to it.
 #
 # Steps are functions: check, then bump (which ends with the path of the upgrade report).
-# KEEP=1 keeps the scratch folder (its path is printed).
+# KEEP=1 keeps the scratch folder (its path is printed); `scripts/demo.sh serve DIR` serves that
+# folder's demo repository again (the first server stopped with the demo) and points the kept
+# deployment's mirror at it, until Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO_ROOT=$PWD
+
+if [ "${1:-}" = serve ]; then
+  KEPT=${2:?usage: scripts/demo.sh serve DIR   (the scratch folder KEEP=1 kept)}
+  [ -f "$KEPT/repo/index.yaml" ] && [ -f "$KEPT/deployment/chartkeeper.yaml" ] \
+    || { echo "error: $KEPT is not a kept demo folder (no repo/index.yaml or deployment/chartkeeper.yaml)" >&2; exit 2; }
+  PY=${PYTHON:-python3}
+  [ -x .venv/bin/python ] && [ -z "${PYTHON:-}" ] && PY=.venv/bin/python
+  rm -f "$KEPT/url"
+  "$PY" scripts/demo_server.py serve "$KEPT/repo" --url-file "$KEPT/url" &
+  SERVER_PID=$!
+  trap 'kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true' EXIT INT TERM
+  for _ in $(seq 1 100); do [ -s "$KEPT/url" ] && break; sleep 0.05; done
+  DEMO_URL=$(cat "$KEPT/url")
+  # one line changes: the mirror's URL (the server's port is new)
+  sed -i.bak "s#^\(  https://charts.example.invalid/demo: \).*#\1$DEMO_URL#" "$KEPT/deployment/chartkeeper.yaml"
+  rm -f "$KEPT/deployment/chartkeeper.yaml.bak"
+  echo "demo: repository served at $DEMO_URL; $KEPT/deployment mirrors it (Ctrl-C stops)" >&2
+  wait "$SERVER_PID"
+  exit 0
+fi
 
 PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
@@ -21,7 +43,9 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/chartkeeper-demo.XXXXXX")
 SERVER_PID=""
 cleanup() {
   if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
-  if [ "${KEEP:-0}" = 1 ]; then echo "demo: scratch folder kept at $WORK" >&2; else rm -rf "$WORK"; fi
+  if [ "${KEEP:-0}" = 1 ]; then
+    echo "demo: scratch folder kept at $WORK (its repository server stopped; serve it again with: bash scripts/demo.sh serve $WORK)" >&2
+  else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
 

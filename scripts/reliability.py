@@ -49,9 +49,22 @@ What "as specified" means, for every trial:
   left on <path>", exit 2, nothing changed or left behind, and the same command succeeds once
   space is freed. Mounting needs root; elsewhere these trials are skipped (and count as none tried).
 * **Canaries**: unique secrets planted in values files, `secrets.yaml`, Secret manifests,
-  repository credentials and environment variables; every command run with `--json`, Markdown
-  reports and `-vv`; the whole temp tree, the cache, all output, commit messages and the lock are
-  scanned. A canary found anywhere is a leak.
+  repository credentials and environment variables, and templated copies: secrets of the
+  environment values that a `.gotmpl` values file copies into a container command string, an env
+  var value, a ConfigMap, a URL (`https://user:CANARY@…`) and, base64-encoded, a Secret; every
+  command run with `--json`, Markdown reports and `-vv`; the whole temp tree, the cache, all
+  output, commit messages and the lock are scanned (plain, URL-encoded and base64 forms). A
+  canary found anywhere is a leak.
+
+Redaction follows the value: every value masked for its key name, taken from a secrets file (or
+an environment's secrets) or read as a credential is registered, and any occurrence of it — or
+of its base64, URL-quoted or JSON-escaped form — inside any output is replaced by `***`: values,
+`--explain`, rendered manifests, manifest diffs, reports (Markdown, JSON, `.diff`, images list),
+errors, `-vv` traces, commit messages and push options. **Values too short or too common to
+replace everywhere safely are masked at their key only**: booleans, numbers and digit strings,
+strings of fewer than 4 characters, and a short list of common words (`true`, `admin`, `root`,
+`changeme`, `password`, …). Where a template copies such a value under another key or into a
+longer string, it shows there; give credentials real values.
 """
 
 

@@ -245,3 +245,27 @@ def test_markdown_dependency_dashboard(web: ChartRepoServer, tmp_path: Path) -> 
     assert md.index("| demo-web |") < md.index("| nfs (csi-driver-nfs) |")
     both = _check(root, "--format", "md", "--json")
     assert both.returncode == 2 and "--json" in both.stderr
+
+
+def test_off_a_terminal_tables_use_the_whole_line_and_errors_are_notes_below(web: ChartRepoServer, tmp_path: Path) -> None:
+    """CI logs and `| tee`: no 80-column wrapping of URLs and errors; an error is a numbered note."""
+    import os
+    import subprocess
+    import sys
+
+    long_path = "/".join(["a-rather-long-path-segment"] * 4)
+    root = _deploy(tmp_path / "d", [
+        {"name": "demo-web", "repository": web.url, "version": "1.0.0"},
+        {"name": "gone", "chart": "demo-web", "repository": f"{web.url}/{long_path}", "version": "1.0.0"},
+    ], config="retries: 0\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    env["NO_PROXY"] = "127.0.0.1,localhost"
+    proc = subprocess.run([sys.executable, "-m", "chartkeeper", "-C", str(root), "check"], capture_output=True, text=True,
+                          env=env, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stdout.splitlines()
+    gone = [ln for ln in lines if ln.startswith("gone")]
+    assert len(gone) == 1 and f"{web.url}/{long_path}" in gone[0] and "see note 1" in gone[0], proc.stdout
+    notes = [ln for ln in lines if ln.strip().startswith("1. gone:")]
+    assert len(notes) == 1 and "404" in notes[0], proc.stdout  # the whole error, on one line, below the table
+    assert max(len(ln) for ln in lines) > 120  # nothing was cut at 80 columns

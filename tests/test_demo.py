@@ -52,3 +52,36 @@ def test_check_on_the_demo_deployment(tmp_path: Path) -> None:
     assert (rows["demo-operator"]["wanted"], rows["demo-operator"]["latest"]) == ("v1.2.0", "v2.0.0")
     assert (rows["demo-web"]["wanted"], rows["demo-web"]["latest"]) == ("1.0.1", "1.1.0")
     assert rows["demo-web"]["published"]["wanted"] == "2025-06-30T12:00:00Z"
+
+
+def test_demo_serve_brings_a_kept_demo_back(tmp_path: Path) -> None:
+    """`KEEP=1 scripts/demo.sh` keeps a deployment whose mirror names the stopped demo server;
+    `scripts/demo.sh serve DIR` serves the kept repository again and repoints that one line."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    kept = tmp_path / "kept"
+    demo.build_repository(CHARTS, kept / "repo")
+    deploy = kept / "deployment"
+    shutil.copytree(REPO / "examples" / "demo" / "deployment", deploy)
+    config = "# The lock names the real upstream.\nmirrors:\n  https://charts.example.invalid/demo: http://127.0.0.1:9\n"
+    (deploy / "chartkeeper.yaml").write_text(config)
+    proc = subprocess.Popen(["bash", str(REPO / "scripts" / "demo.sh"), "serve", str(kept)], env=dict(os.environ, PYTHON=sys.executable),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        for _ in range(200):
+            if "127.0.0.1:9\n" not in (deploy / "chartkeeper.yaml").read_text():
+                break
+            time.sleep(0.05)
+        text = (deploy / "chartkeeper.yaml").read_text()
+        assert text.startswith("# The lock names the real upstream.\nmirrors:\n") and "127.0.0.1:9\n" not in text
+        check = run_cli(["check", "--json"], cwd=deploy)
+        assert check.returncode == 0, check.stderr
+        assert {c["name"] for c in json.loads(check.stdout)["charts"]} >= {"demo-operator", "demo-web"}
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+    bad = subprocess.run(["bash", str(REPO / "scripts" / "demo.sh"), "serve", str(tmp_path / "nothing")], capture_output=True, text=True)
+    assert bad.returncode == 2 and "not a kept demo folder" in bad.stderr

@@ -17,6 +17,8 @@ from chartkeeper.lockfile import load_lock
 from chartkeeper.check.dashboard import render_dashboard
 from chartkeeper.check.outdated import STATUS_ERROR, STATUS_HELD, STATUS_UPDATE, CheckRow, check_entries, summarize
 from chartkeeper.masking import redact
+from chartkeeper.output import shorten_middle
+from chartkeeper.output import table as output_table
 
 _KIND_STYLE = {"major": "bold red", "minor": "yellow", "patch": "green", "prerelease": "magenta"}
 
@@ -47,16 +49,28 @@ def _note(row: CheckRow) -> str:
     return "; ".join(notes)
 
 
-def _table(rows: list[CheckRow]):
-    table = Table(box=None, pad_edge=False, header_style="bold")
+SOURCE_WIDTH = 40  # on a terminal, longer repository URLs are shortened in the middle
+
+
+def _table(rows: list[CheckRow], terminal: bool) -> tuple[Table, list[str]]:
+    """The table, and the errors as numbered notes to print below it: an error inside a cell
+    would be folded into slivers."""
+    table = output_table()
     # Versions never wrap; dates, sources and notes fold first when the terminal is narrow.
     for col in ("Chart", "Current", "Wanted", "Latest", "Update", "Behind", "Published", "Source", "Note"):
         wraps = col in ("Published", "Source", "Note")
         table.add_column(col, no_wrap=not wraps, overflow="fold", min_width=10 if wraps else None)
+    notes: list[str] = []
+
+    def source(r: CheckRow) -> Text:
+        url = redact(r.repository)
+        return Text(shorten_middle(url, SOURCE_WIDTH) if terminal else url)
+
     for r in rows:
         if r.status == STATUS_ERROR:
+            notes.append(f"{r.name}: {redact(r.repository)}: {redact(_note(r))}")
             table.add_row(Text(r.name), Text(r.current), "-", "-", Text("error", style="red"), "", "",
-                          Text(redact(r.repository)), Text(redact(_note(r)), style="red"))
+                          source(r), Text(f"see note {len(notes)}", style="red"))
             continue
         kind = r.update or ("-" if r.latest_update is None else f"({r.latest_update})")
         style = _KIND_STYLE.get(r.update or "", "dim" if r.update is None else "")
@@ -70,10 +84,10 @@ def _table(rows: list[CheckRow]):
             Text(kind, style=style),
             Text(str(r.behind) if r.behind else ""),
             Text(_published(r)),
-            Text(redact(r.repository)),
+            source(r),
             Text(_note(r), style="yellow" if r.status == STATUS_HELD else ""),
         )
-    return table
+    return table, notes
 
 
 def run(ctx: AppContext, charts: list[str], pre: bool = False, fail_on_update: bool = False, fmt: str = "text") -> int:
@@ -112,7 +126,10 @@ def run(ctx: AppContext, charts: list[str], pre: bool = False, fail_on_update: b
     elif fmt == "md":
         sys.stdout.write(render_dashboard(rows, settings))
     else:
-        out.result(_table(rows))
+        table, notes = _table(rows, out.console.is_terminal)
+        out.result(table)
+        for i, note in enumerate(notes, 1):
+            out.text(f"  {i}. {note}")
         parts = [f"{summary.total} chart{'s' * (summary.total != 1)}", f"{summary.updates} with updates"]
         if summary.held:
             parts.append(f"{summary.held} held back by their constraint")

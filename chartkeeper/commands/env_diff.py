@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from rich.table import Table
 
 from chartkeeper.context import AppContext
 from chartkeeper.errors import EXIT_FINDINGS, EXIT_OK
@@ -13,6 +12,7 @@ from chartkeeper.helmfile import effective_values, load_state
 from chartkeeper.helmfile.merge import format_path, get_path
 from chartkeeper.helmfile.select import lock_of, register_state_secrets, releases_matching
 from chartkeeper.masking import mask_values
+from chartkeeper.output import table as output_table
 
 _MISSING = object()
 
@@ -91,10 +91,7 @@ def run(ctx: AppContext, env_a: str, env_b: str, chart: str | None = None, fail_
                 continue
             if not res["changes"]:
                 continue
-            table = Table(title=res["release"], title_justify="left")
-            table.add_column("values path", overflow="fold")
-            table.add_column(env_a, overflow="fold")
-            table.add_column(env_b, overflow="fold")
+            table = output_table("values path", env_a, env_b, title=res["release"])
             for c in res["changes"]:
                 table.add_row(
                     c["path"],

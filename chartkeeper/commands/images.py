@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rich.table import Table
 from rich.text import Text
 
 from chartkeeper.context import AppContext
@@ -18,6 +17,7 @@ from chartkeeper.fsutil import atomic_write_text
 from chartkeeper.imageref import copy_pair
 from chartkeeper.images.inventory import Inventory, build_inventory, with_presence
 from chartkeeper.output import output_file
+from chartkeeper.output import table as output_table
 from chartkeeper.sources.registry import check_images
 
 FORMATS = ("table", "list", "copy")
@@ -88,8 +88,7 @@ def run(
 
 def _table(ctx: AppContext, inv: Inventory, check: bool) -> None:
     mapped = any(u.mirror != u.image for u in inv.images)
-    table = Table(show_lines=False)
-    table.add_column("image", overflow="fold")
+    table = output_table("image")
     if mapped:
         table.add_column("on the site", overflow="fold")
     if check:

@@ -11,7 +11,6 @@ but do not fail the run: a fresh clone of the deployment repository is in that s
 
 from __future__ import annotations
 
-from rich.table import Table
 from rich.text import Text
 
 from chartkeeper.findings import Severity
@@ -19,6 +18,7 @@ from chartkeeper.context import AppContext
 from chartkeeper.errors import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK
 from chartkeeper.lint import lint
 from chartkeeper.analysis.report import not_checked_text
+from chartkeeper.output import table as output_table
 
 _STYLE = {Severity.BREAKING: "red", Severity.REVIEW: "yellow", Severity.INFO: "dim"}
 
@@ -33,11 +33,7 @@ def run(ctx: AppContext, envs: list[str], allow_unchecked: bool = False) -> int:
         out.emit_json(report.to_json())
         return code
     if report.findings:
-        table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
-        table.add_column("severity")
-        table.add_column("code")
-        table.add_column("env")
-        table.add_column("finding", overflow="fold")
+        table = output_table("severity", "code", "env", "finding")
         for f in report.findings:
             where = f" [{f.file}{':' + str(f.line) if f.line else ''}]" if f.file else ""
             # Text, not markup: messages and paths may hold `[...]`

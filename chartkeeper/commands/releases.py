@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.table import Table
 
 from chartkeeper.context import AppContext
 from chartkeeper.errors import EXIT_OK
 from chartkeeper.helmfile import entry_file, list_environments, load_state
 from chartkeeper.helmfile.select import chart_kind, lock_of
+from chartkeeper.output import table as output_table
 
 
 def release_rows(ctx: AppContext, env: str) -> list[dict[str, Any]]:
@@ -63,11 +63,7 @@ def run(ctx: AppContext, envs: list[str] | None = None) -> int:
     if ctx.out.json_mode:
         ctx.out.emit_json({"releases": rows})
         return EXIT_OK
-    table = Table(show_lines=False)
-    if len(envs) > 1:
-        table.add_column("env")
-    for col in ("release", "namespace", "chart folder", "lock entry", "values (in order)"):
-        table.add_column(col, overflow="fold")
+    table = output_table(*(["env"] if len(envs) > 1 else []), "release", "namespace", "chart folder", "lock entry", "values (in order)")
     for row in rows:
         name = row["name"] if row["active"] else f"{row['name']} (not installed)"
         cells = [
