@@ -35,7 +35,8 @@ install() {
 check() {
   local tmp
   tmp=$(mktemp -d "${TMPDIR:-/tmp}/chartkeeper-wheelhouse.XXXXXX")
-  trap 'rm -rf "$tmp"' EXIT
+  # shellcheck disable=SC2064  # expanded now: `tmp` is local, gone when the trap runs
+  trap "rm -rf '$tmp'" EXIT
   download "$tmp/wheelhouse"
   VENV="$tmp/venv" install "$tmp/wheelhouse"
   "$tmp/venv/bin/chartkeeper" --help >/dev/null
