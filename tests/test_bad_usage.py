@@ -114,11 +114,13 @@ def test_the_bad_usage_list_covers_every_command() -> None:
 def test_bad_input_is_exit_2_one_line_nothing_written(site: dict[str, Path], args: list[str], needles: tuple[str, ...]) -> None:
     deploy, work = site["deploy"], site["work"]
     args = [a.replace(REPO, site["repo"].as_uri()) for a in args]
-    before = (tree_state(deploy, exclude=()), tree_state(work), git(deploy, "status", "--porcelain", "--ignored"))
+    before = (tree_state(deploy), tree_state(work), git(deploy, "status", "--porcelain", "--ignored"))
     proc = run_cli(["-C", str(deploy), *args], cwd=work, timeout=300, env={"CHARTKEEPER_CACHE_DIR": str(site["cache"])})
     _assert_one_line_failure(proc, needles)
-    after = (tree_state(deploy, exclude=()), tree_state(work), git(deploy, "status", "--porcelain", "--ignored"))
-    assert after == before, f"`chartkeeper {' '.join(args)}` changed files"
+    after = (tree_state(deploy), tree_state(work), git(deploy, "status", "--porcelain", "--ignored"))
+    changed = sorted(k for k in set(after[0]) | set(before[0]) if after[0].get(k) != before[0].get(k))
+    changed += sorted(k for k in set(after[1]) | set(before[1]) if after[1].get(k) != before[1].get(k))
+    assert after == before, f"`chartkeeper {' '.join(args)}` changed files: {changed} {after[2]!r}"
 
 
 @pytest.mark.parametrize("args", [["--help"], ["releases", "-C", "{deploy}"], ["values", "demo", "-e", "dev", "-C", "{deploy}"],

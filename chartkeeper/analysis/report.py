@@ -7,7 +7,7 @@ ones collapsed, environments that render the same reported once, and a size budg
 (`MARKDOWN_BUDGET`, under GitHub's 65,536-character body limit) that truncates the longest lists with a
 pointer to the JSON and the diff file. The JSON (schema documented in docs/findings.md, versioned by
 `schemaVersion`) is what machines read and is never truncated. Neither ever carries a secret value:
-findings and manifest diffs are masked before they get here, and everything passes `output.redact`.
+findings and manifest diffs are masked before they get here, and everything passes `masking.redact`.
 """
 
 from __future__ import annotations

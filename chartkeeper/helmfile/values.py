@@ -59,9 +59,6 @@ def effective_values(state: HelmfileState, release: Release) -> EffectiveValues:
     return ev
 
 
-_REGISTERED_FILES: set[Path] = set()
-
-
 def register_state_secrets(state: HelmfileState, extra_files: tuple[str, ...] = ()) -> None:
     """Register every string of the environment's secrets files (and `extra_files`, relative to the
     root): a template may copy one under a harmless key, or into a longer string."""
@@ -76,9 +73,6 @@ def register_state_secrets(state: HelmfileState, extra_files: tuple[str, ...] = 
             register_secret(node)
 
     for f in list(state.secret_files) + [state.root / f for f in extra_files]:
-        if f in _REGISTERED_FILES:
-            continue
-        _REGISTERED_FILES.add(f)
         try:
             data = yamlio.load_file(f)
         except ChartkeeperError:

@@ -12,7 +12,7 @@ In order of precedence, for the URL actually contacted (after mirrors):
    (`auths.<host>.auth`) for OCI registries. Located like Helm does: `HELM_REPOSITORY_CONFIG`,
    `HELM_REGISTRY_CONFIG`, else under `HELM_CONFIG_HOME` / `$XDG_CONFIG_HOME/helm` / `~/.config/helm`.
 
-Every secret found is registered with `output.register_secret`, so `redact` masks it anywhere.
+Every secret found is registered with `masking.register_secret`, so `redact` masks it anywhere.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Iterable, Mapping
 from urllib.parse import quote
 
-from chartkeeper import cli, helmfile, output
+from chartkeeper import cli, helmfile, masking
 from chartkeeper.helmfile import binary
 
 LEFTOVER_MARKERS = (".chartkeeper-staging-", ".chartkeeper-tmp", ".tmp", ".partial", ".chartkeeper-old-", ".chartkeeper-new-")
@@ -70,7 +70,7 @@ def invoke_cli(
     argv = [str(a) for a in args]
     saved_env = dict(os.environ)
     saved_cwd = os.getcwd()
-    saved_secrets = set(output._SECRETS)
+    saved_secrets = set(masking._SECRETS)
     out, err = io.StringIO(), io.StringIO()
     code: int | str | None = 0
     os.environ.clear()
@@ -92,8 +92,9 @@ def invoke_cli(
         os.chdir(saved_cwd)
         os.environ.clear()
         os.environ.update(saved_env)
-        output._SECRETS.clear()
-        output._SECRETS.update(saved_secrets)
+        masking.forget_secrets()
+        for s in saved_secrets:
+            masking._SECRETS.add(s)
     if code is None:
         code = 0
     elif not isinstance(code, int):  # sys.exit("message"): printed to stderr, exit 1
