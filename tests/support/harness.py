@@ -75,7 +75,7 @@ def invoke_cli(
     code: int | str | None = 0
     os.environ.clear()
     os.environ.update(_cli_env(env))
-    output._SECRETS.clear()  # a new process knows no secret yet: redaction must not hide more than it would
+    masking.forget_secrets()  # a new process knows no secret yet: redaction must not hide more than it would
     helmfile.clear_caches()
     binary._write_values_cached.cache_clear()
     try:
