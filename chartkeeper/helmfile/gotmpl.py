@@ -640,8 +640,8 @@ def render_many(jobs: list[tuple[str, dict[str, Any], str, FuncEnv]]) -> int:
     groups: dict[str, list[tuple[str, dict[str, Any], str, str]]] = {}
     seen: set[tuple[str, str, str]] = set()
     for text, context, where, fenv in jobs:
-        if "{{" not in text:
-            continue
+        if "{{" not in text or _literal_only(text) is not None:
+            continue  # `render` needs no engine for these
         try:
             body, partials = prepare(text, fenv, where)
         except InputError:
