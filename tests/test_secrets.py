@@ -26,7 +26,7 @@ import pytest
 
 from tests.support.charts import build_index, package_chart, write_chart
 from tests.support.deployment import git, make_deployment
-from tests.support.harness import basic_auth_forms, canary_forms, find_canaries, run_cli
+from tests.support.harness import basic_auth_forms, canary_forms, find_canaries, invoke_cli
 from tests.support.httpserver import ChartRepoServer
 
 pytestmark = pytest.mark.reliability
@@ -225,7 +225,7 @@ def test_no_canary_leaks_anywhere(planted, tmp_path: Path, reliability) -> None:
     codes: dict[str, int] = {}
     for argv in RUNS:
         args = [a.replace("{out}", str(out)).replace("{url}", server.url) for a in argv]
-        proc = run_cli(args, cwd=deploy, timeout=300)
+        proc = invoke_cli(args, cwd=deploy, timeout=300)
         label = " ".join(argv)
         texts[f"stdout of `{label}`"] = proc.stdout
         texts[f"stderr of `{label}`"] = proc.stderr

@@ -73,8 +73,9 @@ def invoke_cli(
     saved_secrets = set(masking._SECRETS)
     out, err = io.StringIO(), io.StringIO()
     code: int | str | None = 0
+    run_env = _cli_env(env)  # before clearing: it starts from this process's environment
     os.environ.clear()
-    os.environ.update(_cli_env(env))
+    os.environ.update(run_env)
     masking.forget_secrets()  # a new process knows no secret yet: redaction must not hide more than it would
     helmfile.clear_caches()
     binary._write_values_cached.cache_clear()
