@@ -107,8 +107,10 @@ def run_lock(settings: "Settings", *, wait: float = DEFAULT_WAIT) -> Iterator[Pa
 
 
 # What a writing run may leave next to versions.lock while it works (or after a SIGKILL, until
-# the next run): its lock file and staging folders. `git status` should never show them.
-RUN_FILE_PATTERNS = (LOCK_NAME, ".chartkeeper-staging-*", ".chartkeeper-bump-*")
+# the next run): its lock file, staging folders, and the temp file of an atomic write (the lock,
+# a `.treesums/` manifest: `.<name>.<pid>-<8 random>.tmp`, see fsutil). `git status` should never
+# show them.
+RUN_FILE_PATTERNS = (LOCK_NAME, ".chartkeeper-staging-*", ".chartkeeper-bump-*", ".*.[0-9]*-????????.tmp")
 
 
 def ignore_in_git(folder: Path) -> None:

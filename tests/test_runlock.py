@@ -71,3 +71,31 @@ def test_sync_refuses_while_another_process_holds_the_deployment(tmp_path: Path)
         proc.kill()
         proc.wait()
     assert run_cli(["sync"], cwd=tmp_path).returncode == 0
+
+
+def test_what_a_killed_run_leaves_is_hidden_from_git_status(tmp_path: Path) -> None:
+    from chartkeeper.fsutil import is_temp_file
+    from chartkeeper.runlock import LOCK_NAME, ignore_in_git
+
+    repo = tmp_path / "repo"
+    ext = repo / "helmfile" / "charts" / "external"
+    (ext / ".treesums").mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    ignore_in_git(ext)
+    ignore_in_git(ext)  # once is enough: no second block
+    exclude = (repo / ".git" / "info" / "exclude").read_text()
+    assert exclude.count("# chartkeeper:") == 1
+    left = [ext / LOCK_NAME, ext / ".chartkeeper-staging-ab12cd34" / "x", ext / ".versions.lock.4242-a_b3Xy9z.tmp",
+            ext / ".treesums" / ".demo.sums.22940-f3r_avmr.tmp"]
+    for f in left:
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text("x")
+    assert all(is_temp_file(f.name) for f in left[2:])  # the names fsutil really makes
+    mine = [ext / "notes.tmp", ext / ".draft.tmp", ext / "demo-1.0.0" / "values.yaml"]
+    for f in mine:
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text("x")
+    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=repo,
+                            capture_output=True, text=True, check=True).stdout
+    shown = sorted(line[3:] for line in status.splitlines())
+    assert shown == sorted(str(f.relative_to(repo)) for f in mine)
