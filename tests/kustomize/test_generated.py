@@ -102,6 +102,7 @@ def _compare(tmp: Path, manifests: list[dict], kustomization: str, files: dict[s
         assert sort_manifests(ours.manifests) == sort_manifests(real), yamlio.dumps(manifests) + kustomization
 
 
+@pytest.mark.slow  # 15 kubectl runs each; test_corpus.py keeps the kubectl comparison in the quick suite
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(case())
 def test_generated_strategic_merge(tmp_path: Path, data: tuple[dict, dict]) -> None:
@@ -146,6 +147,7 @@ def ops(draw) -> list[dict]:
     return out
 
 
+@pytest.mark.slow  # 15 kubectl runs each; test_corpus.py keeps the kubectl comparison in the quick suite
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(case(), ops())
 def test_generated_json6902(tmp_path: Path, data: tuple[dict, dict], patch: list[dict]) -> None:
