@@ -30,7 +30,8 @@ export PATH="$PWD/.tools/bin:$PATH"
 unset PYTHONDONTWRITEBYTECODE
 
 # The quick suite leaves out tests marked `slow` (the long tail of the kill-point and kill-stage
-# matrices, property tests with many examples); CHARTKEEPER_FULL_TESTS=1 runs everything (CI does).
+# matrices, property tests with many examples, generated differential tests); CHARTKEEPER_FULL_TESTS=1
+# runs everything (CI does).
 SELECT=(-m "not slow")
 if [ -n "${CHARTKEEPER_FULL_TESTS:-}" ]; then
   SELECT=()
