@@ -1,20 +1,30 @@
-"""The few git operations `bump` needs, through the `git` binary.
+"""The git operations `bump` needs, through gitpython.
 
-We shell out rather than use gitpython's object model because worktrees, porcelain status and
-push are git's own features and behave exactly as the user's git does (hooks, config,
-credential helpers). Every call passes explicit arguments (never a shell), and nothing here
-touches the user's index or current branch: writes happen in a separate worktree.
+Two ways in, each where it fits:
+* gitpython's object model reads repository state: where the repository and its shared git folder
+  are, branches and what they point at, the branch checked out, remotes and their URLs, a file
+  as a commit holds it, the trailers of a commit.
+* gitpython's command runner (`repo.git.<command>`) for what only git itself does the way the
+  user's git does: worktrees (gitpython has no API for them), porcelain status, staging with the
+  repository's attributes and filters, committing (signing and config honoured; gitpython's own
+  commit would ignore both), push (credential helpers, push options) and revisions given by the
+  user (git's full revision grammar).
+
+Every call passes explicit arguments (never a shell), and nothing here touches the user's index
+or current branch: writes happen in a separate worktree. Git never prompts (no TTY of ours).
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
+
+import git
 
 from chartkeeper.errors import ChartkeeperError, DiskFullError, RefusedError, disk_full
 from chartkeeper.fsutil import free_bytes
@@ -28,6 +38,9 @@ BRANCH_PREFIX = "chartkeeper/"
 #: Trailer on every commit chartkeeper makes; tells our commits from the user's.
 TRAILER = "Chartkeeper-Bump"
 
+# never hang waiting for a password on a TTY we do not own (gitpython already sets LC_ALL=C)
+_ENV = {"GIT_TERMINAL_PROMPT": "0"}
+
 
 class GitError(ChartkeeperError):
     """A git command failed; the message carries git's own words (`output`: all of them)."""
@@ -37,55 +50,97 @@ class GitError(ChartkeeperError):
         self.output = output
 
 
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["GIT_TERMINAL_PROMPT"] = "0"  # never hang waiting for a password on a TTY we do not own
-    env.setdefault("LC_ALL", "C")
-    return env
-
-
-def git(cwd: Path, *args: str, check: bool = True, input: str | None = None, optional_locks: bool = True) -> str:
-    """Run `git args...` in `cwd` and return stdout (stripped of the final newline)."""
-    env = _env()
-    if not optional_locks:
-        env["GIT_OPTIONAL_LOCKS"] = "0"
+@contextlib.contextmanager
+def _repo(path: Path) -> Iterator[git.Repo]:
+    """The repository whose working tree is (or holds) `path`; its helper processes end with the block."""
     try:
-        proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, env=env, input=input)
-    except FileNotFoundError:
+        repo = git.Repo(path, search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        raise RefusedError(
+            f"{path} is not inside a git repository",
+            hint="run `git init` and commit the deployment first, or use `--in-place` to write into the working tree",
+        ) from None
+    try:
+        yield repo
+    finally:
+        repo.close()  # gitpython keeps `git cat-file` processes for object reads: end them now
+
+
+def _stderr_lines(exc: git.GitCommandError) -> list[str]:
+    # gitpython stores stderr as "\n  stderr: '<text>'"
+    text = str(exc.stderr or "").strip()
+    if text.startswith("stderr: '") and text.endswith("'"):
+        text = text[len("stderr: '") : -1]
+    return [ln for ln in text.splitlines() if ln.strip()]
+
+
+def _run(repo: git.Repo, *args: str, check: bool = True, env: dict[str, str] | None = None) -> str:
+    """`git args...` in `repo`'s working tree: stdout without its final newline ('' when it failed
+    and `check` is false)."""
+    try:
+        return repo.git.execute(["git", *args], env={**_ENV, **(env or {})})
+    except git.GitCommandNotFound:
         raise ChartkeeperError("git is not installed (needed by this command)") from None
-    if check and proc.returncode != 0:
-        msg = (proc.stderr or proc.stdout).strip().splitlines()
-        raise GitError(f"git {args[0]} failed: {msg[-1] if msg else f'exit {proc.returncode}'}", output=proc.stderr or "")
-    return proc.stdout.rstrip("\n")
+    except git.GitCommandError as exc:
+        if not check:
+            return ""
+        lines = _stderr_lines(exc) or [str(exc.stdout or "").strip()]
+        raise GitError(f"git {args[0]} failed: {lines[-1] if lines and lines[-1] else f'exit {exc.status}'}",
+                       output="\n".join(_stderr_lines(exc))) from None
+
+
+def git_cmd(cwd: Path, *args: str, check: bool = True) -> str:
+    """Run `git args...` in the repository at `cwd` (for the few commands nothing else covers)."""
+    with _repo(cwd) as repo:
+        return _run(repo, *args, check=check)
 
 
 def repo_root(path: Path) -> Path:
     """The top of the git working tree that holds `path`; refuses when there is none."""
-    proc = subprocess.run(
-        ["git", "rev-parse", "--show-toplevel"], cwd=path, capture_output=True, text=True, env=_env()
-    )
-    if proc.returncode != 0:
-        raise RefusedError(
-            f"{path} is not inside a git repository",
-            hint="run `git init` and commit the deployment first, or use `--in-place` to write into the working tree",
-        )
-    return Path(proc.stdout.strip()).resolve()
+    with _repo(path) as repo:
+        if repo.working_tree_dir is None:
+            raise RefusedError(f"{path} is inside a bare git repository", hint="run chartkeeper in a checkout")
+        return Path(repo.working_tree_dir).resolve()
 
 
 def common_dir(root: Path) -> Path:
     """The repository's shared git folder (the same from every worktree)."""
-    out = git(root, "rev-parse", "--git-common-dir")
-    p = Path(out)
-    return (p if p.is_absolute() else root / p).resolve()
+    with _repo(root) as repo:
+        return Path(repo.common_dir).resolve()
 
 
 def head_commit(root: Path, ref: str = "HEAD") -> str:
-    out = git(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", check=False)
-    if not out:
+    """The commit `ref` names, in git's own revision grammar (`--base` is the user's)."""
+    with _repo(root) as repo:
         if ref == "HEAD":
-            raise RefusedError("the repository has no commit yet", hint="commit the deployment first")
+            try:
+                return repo.head.commit.hexsha
+            except ValueError:  # an unborn branch
+                raise RefusedError("the repository has no commit yet", hint="commit the deployment first") from None
+        if ref.startswith("refs/heads/") and git.Head(repo, ref).is_valid():
+            return git.Head(repo, ref).commit.hexsha
+        out = _run(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", check=False)
+    if not out:
         raise RefusedError(f"{ref!r} is not a commit in this repository")
     return out
+
+
+def file_at(root: Path, commit: str, path: str) -> str | None:
+    """The text of `path` (relative to the repository) as `commit` holds it; None when it has none."""
+    with _repo(root) as repo:
+        try:
+            blob = repo.commit(commit).tree / path
+        except (KeyError, ValueError, git.BadName):
+            return None
+        if blob.type != "blob":
+            return None
+        return blob.data_stream.read().decode("utf-8", errors="replace")
+
+
+def trailers(root: Path, commit: str, key: str = TRAILER) -> list[str]:
+    """The values of the `key:` trailers of `commit` (keys compare case-insensitively, as git's)."""
+    with _repo(root) as repo:
+        return [v.strip() for k, v in repo.commit(commit).trailers_list if k.lower() == key.lower() and v.strip()]
 
 
 @dataclass(frozen=True)
@@ -97,10 +152,9 @@ class DirtyFile:
 def dirty_files(root: Path, *, untracked: bool = False) -> list[DirtyFile]:
     """Tracked files with staged or unstaged changes (and untracked ones when asked)."""
     # GIT_OPTIONAL_LOCKS=0: a status check must not refresh (rewrite) the user's index file.
-    out = git(
-        root, "status", "--porcelain=v1", "-z", "--untracked-files=" + ("all" if untracked else "no"),
-        optional_locks=False,
-    )
+    with _repo(root) as repo:
+        out = _run(repo, "status", "--porcelain=v1", "-z", "--untracked-files=" + ("all" if untracked else "no"),
+                   env={"GIT_OPTIONAL_LOCKS": "0"})
     items: list[DirtyFile] = []
     parts = out.split("\0")
     i = 0
@@ -117,25 +171,16 @@ def dirty_files(root: Path, *, untracked: bool = False) -> list[DirtyFile]:
 
 
 def branch_exists(root: Path, branch: str) -> bool:
-    return bool(git(root, "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}", check=False))
+    with _repo(root) as repo:
+        return git.Head(repo, f"refs/heads/{branch}").is_valid()
 
 
 def current_branch(root: Path) -> str | None:
-    out = git(root, "symbolic-ref", "--quiet", "--short", "HEAD", check=False)
-    return out or None
-
-
-def unique_commits(root: Path, branch: str, base: str) -> list[tuple[str, str]]:
-    """Commits on `branch` not reachable from `base`, as (sha, full message), newest first."""
-    out = git(root, "log", "--format=%H%x00%B%x01", f"{base}..refs/heads/{branch}")
-    commits = []
-    for rec in out.split("\x01"):
-        rec = rec.strip("\n")
-        if not rec:
-            continue
-        sha, _, body = rec.partition("\0")
-        commits.append((sha.strip(), body))
-    return commits
+    """The branch checked out (even one without a commit yet); None when HEAD is detached."""
+    with _repo(root) as repo:
+        if repo.head.is_detached:
+            return None
+        return repo.head.reference.name
 
 
 @dataclass(frozen=True)
@@ -147,7 +192,8 @@ class Worktree:
 
 
 def list_worktrees(root: Path) -> list[Worktree]:
-    out = git(root, "worktree", "list", "--porcelain")
+    with _repo(root) as repo:
+        out = _run(repo, "worktree", "list", "--porcelain")
     trees: list[Worktree] = []
     cur: dict[str, str] = {}
     for line in out.splitlines() + [""]:
@@ -177,7 +223,8 @@ def add_worktree(root: Path, path: Path, branch: str, base: str) -> None:
     """Create `branch` at `base` and check it out in a new worktree at `path`."""
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        git(root, "worktree", "add", "--quiet", "-b", branch, str(path), base)
+        with _repo(root) as repo:
+            _run(repo, "worktree", "add", "--quiet", "-b", branch, str(path), base)
     except GitError as exc:
         full = _out_of_space(root, path.parent, base, exc)
         if full is not None:
@@ -197,7 +244,7 @@ def _out_of_space(root: Path, folder: Path, base: str, exc: GitError) -> DiskFul
     said = any(s in exc.output for s in ("No space left on device", os.strerror(errno.ENOSPC), "Disk quota exceeded"))
     needed = 0
     if not said and free is not None:
-        listing = git(root, "ls-tree", "-r", "-l", "--full-tree", base, check=False)
+        listing = git_cmd(root, "ls-tree", "-r", "-l", "--full-tree", base, check=False)
         for line in listing.splitlines():
             size = line.split("\t", 1)[0].split()[-1:]
             if size and size[0].isdigit():
@@ -220,61 +267,76 @@ def _mib(n: int | None) -> str:
 
 def remove_worktree(root: Path, path: Path) -> None:
     """Remove one of our worktrees, registered or not, and forget it."""
-    git(root, "worktree", "remove", "--force", "--force", str(path), check=False)
-    if path.exists():
-        shutil.rmtree(path, ignore_errors=True)
-    git(root, "worktree", "prune", check=False)
+    with _repo(root) as repo:
+        _run(repo, "worktree", "remove", "--force", "--force", str(path), check=False)
+        if path.exists():
+            shutil.rmtree(path, ignore_errors=True)
+        _run(repo, "worktree", "prune", check=False)
+
+
+def prune_worktrees(root: Path) -> None:
+    with _repo(root) as repo:
+        _run(repo, "worktree", "prune", check=False)
 
 
 def delete_branch(root: Path, branch: str) -> None:
-    git(root, "branch", "-D", "--quiet", branch)
+    with _repo(root) as repo:
+        try:
+            repo.delete_head(branch, force=True)
+        except git.GitCommandError as exc:
+            lines = _stderr_lines(exc)
+            raise GitError(f"git branch failed: {lines[-1] if lines else f'exit {exc.status}'}") from None
 
 
 def commit_all(tree: Path, message: str) -> str:
     """Stage everything in the worktree `tree` and commit it; returns the new commit."""
-    git(tree, "add", "--all", ".")
-    # --no-verify: a formatter in a pre-commit hook would rewrite vendored upstream files and break
-    # their tree checksum; the branch is reviewed in a merge request, where the hooks' CI runs.
-    git(tree, "commit", "--quiet", "--no-verify", "-F", "-", input=redact(message))
-    return git(tree, "rev-parse", "HEAD")
+    with _repo(tree) as repo:
+        _run(repo, "add", "--all", ".")
+        # --no-verify: a formatter in a pre-commit hook would rewrite vendored upstream files and break
+        # their tree checksum; the branch is reviewed in a merge request, where the hooks' CI runs.
+        _run(repo, "commit", "--quiet", "--no-verify", "-m", redact(message))
+        return repo.head.commit.hexsha
 
 
 def push(root: Path, remote: str, branch: str, options: Sequence[str] = ()) -> None:
     """Push `branch` to `remote` with git's own credentials; git's output never reaches ours.
 
     `options` are push options (`git push -o`), e.g. GitLab's `merge_request.create`."""
-    known = git(root, "remote").split()
-    if remote not in known:
-        raise RefusedError(f"no git remote named {remote!r} (remotes: {', '.join(known) or 'none'})")
-    proc = subprocess.run(
-        ["git", "push", "--quiet", "--porcelain", *(a for o in options for a in ("-o", o)), remote,
-         f"refs/heads/{branch}:refs/heads/{branch}"],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        env=_env(),
-    )
-    if proc.returncode != 0:
-        # git's own words, all of them (the remote's hook message, the rejected ref, the fatal line):
-        # the cause is often not the last line. The CLI redacts credentials in the URLs git echoes.
-        lines = [ln.rstrip() for ln in (proc.stderr or "").strip().splitlines() if ln.strip()]
-        # the first fatal line names the cause ("does not support push options") on the error line
-        cause = next((ln for ln in lines if ln.startswith(("fatal:", "error:"))), lines[-1] if lines else None)
-        said = "".join(f"\n  {ln}" for ln in lines) if len(lines) > 1 else ""
-        raise GitError(
-            f"git push to {remote!r} failed: {cause or f'exit {proc.returncode}'}" + (f"\ngit said:{said}" if said else ""),
-            hint=f"the branch {branch} is kept; push it yourself with `git push {remote} {branch}`",
-        )
+    with _repo(root) as repo:
+        known = [r.name for r in repo.remotes]
+        if remote not in known:
+            raise RefusedError(f"no git remote named {remote!r} (remotes: {', '.join(known) or 'none'})")
+        try:
+            repo.git.execute(
+                ["git", "push", "--quiet", "--porcelain", *(a for o in options for a in ("-o", o)), remote,
+                 f"refs/heads/{branch}:refs/heads/{branch}"],
+                env=_ENV,
+            )
+        except git.GitCommandError as exc:
+            # git's own words, all of them (the remote's hook message, the rejected ref, the fatal line):
+            # the cause is often not the last line. The CLI redacts credentials in the URLs git echoes.
+            lines = [ln.rstrip() for ln in _stderr_lines(exc)]
+            # the first fatal line names the cause ("does not support push options") on the error line
+            cause = next((ln for ln in lines if ln.startswith(("fatal:", "error:"))), lines[-1] if lines else None)
+            said = "".join(f"\n  {ln}" for ln in lines) if len(lines) > 1 else ""
+            raise GitError(
+                f"git push to {remote!r} failed: {cause or f'exit {exc.status}'}" + (f"\ngit said:{said}" if said else ""),
+                hint=f"the branch {branch} is kept; push it yourself with `git push {remote} {branch}`",
+            ) from None
 
 
 def remote_url(root: Path, remote: str) -> str:
     """The URL configured for `remote`, as written (not rewritten by `insteadOf`): it names the forge."""
-    return git(root, "config", "--get", f"remote.{remote}.url", check=False)
+    with _repo(root) as repo:
+        reader = repo.config_reader()
+        try:
+            return str(reader.get_value(f'remote "{remote}"', "url", default=""))
+        finally:
+            reader.release()
 
 
 def branch_name(root: Path, ref: str | None = None) -> str | None:
     """`ref` when it names a local branch, else (no ref) the branch checked out; None when detached."""
     if ref:
-        ok = git(root, "rev-parse", "--verify", "--quiet", f"refs/heads/{ref}", check=False)
-        return ref if ok else None
-    return git(root, "symbolic-ref", "--short", "-q", "HEAD", check=False) or None
+        return ref if branch_exists(root, ref) else None
+    return current_branch(root)

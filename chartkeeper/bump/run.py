@@ -119,10 +119,10 @@ def finish_interrupted(settings: Settings, out: Output) -> list[str]:
 
 def _lock_at(repo: Path, commit: str, settings: Settings) -> Lock:
     rel = os.path.relpath(settings.lock_file.resolve(), repo).replace(os.sep, "/")
-    text = gitops.git(repo, "show", f"{commit}:{rel}", check=False)
-    if not text and not gitops.git(repo, "cat-file", "-t", f"{commit}:{rel}", check=False):
+    text = gitops.file_at(repo, commit, rel)
+    if text is None:
         raise InputError(f"{rel}: lock file not found at {commit[:12]}", hint="run `chartkeeper add` or `import` first")
-    return parse_lock(text + "\n", settings.lock_file)
+    return parse_lock(text.rstrip("\n") + "\n", settings.lock_file)
 
 
 def commit_message(target: Target, analysis: Analysis, report_rel: str) -> str:

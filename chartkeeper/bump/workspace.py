@@ -28,8 +28,7 @@ def trailer_value(name: str, old: str, new: str) -> str:
 
 
 def _bump_trailers(repo: Path, commit: str) -> list[str]:
-    out = gitops.git(repo, "log", "-1", f"--format=%(trailers:key={gitops.TRAILER},valueonly)", commit)
-    return [ln.strip() for ln in out.splitlines() if ln.strip()]
+    return gitops.trailers(repo, commit, gitops.TRAILER)
 
 
 def is_bump_commit_for(repo: Path, commit: str, name: str, new: str) -> bool:
@@ -42,7 +41,7 @@ def is_bump_commit_for(repo: Path, commit: str, name: str, new: str) -> bool:
 
 def _reachable_elsewhere(repo: Path, branch: str) -> bool:
     """True when every commit of `branch` is also reachable from another ref (nothing would be lost)."""
-    out = gitops.git(
+    out = gitops.git_cmd(
         repo, "rev-list", "--max-count=1", f"refs/heads/{branch}", "--not",
         f"--exclude=refs/heads/{branch}", "--all",
     )
@@ -60,7 +59,7 @@ def clean_leftovers(repo: Path) -> list[Leftover]:
     """Remove what earlier, interrupted runs left behind. Call only while holding the run lock."""
     done: list[Leftover] = []
     home = gitops.worktrees_home(repo)
-    gitops.git(repo, "worktree", "prune", check=False)
+    gitops.prune_worktrees(repo)
     registered = {wt.path.resolve(): wt for wt in gitops.list_worktrees(repo)}
     candidates = {p.resolve() for p in home.iterdir()} if home.is_dir() else set()
     candidates |= {p for p in registered if p.parent == home.resolve()}
