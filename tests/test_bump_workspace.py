@@ -88,3 +88,50 @@ def test_stale_empty_branch_is_recreated(repo: Path) -> None:
     base = gitops.head_commit(repo)
     assert workspace.prepare_branch(repo, "chartkeeper/x-2.0.0", base, "x", "2.0.0") is None
     assert not gitops.branch_exists(repo, "chartkeeper/x-2.0.0")
+
+
+def test_repository_state_through_gitpython(repo: Path, tmp_path: Path) -> None:
+    """What bump reads of a repository (bump/git.py: gitpython), checked against git's own answers."""
+    sub = repo / "helmfile"
+    sub.mkdir()
+    (sub / "versions.lock").write_text("charts: []\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", f"lock\n\n{gitops.TRAILER}: demo 1.0.0 -> 1.1.0\nOther-Trailer: x\n")
+    head = git(repo, "rev-parse", "HEAD")
+    assert gitops.repo_root(sub) == repo.resolve()
+    assert gitops.head_commit(repo) == head == gitops.head_commit(repo, "refs/heads/main")
+    assert gitops.head_commit(repo, "HEAD~1") == git(repo, "rev-parse", "HEAD~1")  # git's revision grammar
+    assert gitops.file_at(repo, head, "helmfile/versions.lock") == "charts: []\n"
+    assert gitops.file_at(repo, "HEAD~1", "helmfile/versions.lock") is None
+    assert gitops.file_at(repo, head, "helmfile") is None  # a folder is not a file
+    assert gitops.trailers(repo, head) == ["demo 1.0.0 -> 1.1.0"]
+    assert gitops.current_branch(repo) == gitops.branch_name(repo) == "main"
+    assert gitops.branch_name(repo, "main") == "main" and gitops.branch_name(repo, "nope") is None
+
+    # a linked worktree sees the same shared git folder and its own branch
+    wt = tmp_path / "linked"
+    gitops.add_worktree(repo, wt, "feature/x", head)
+    assert gitops.common_dir(wt) == gitops.common_dir(repo) == (repo / ".git").resolve()
+    assert gitops.current_branch(wt) == "feature/x" and gitops.branch_exists(repo, "feature/x")
+    (wt / "b.txt").write_text("b\n")
+    commit = gitops.commit_all(wt, "add b\n\nbody")
+    assert commit == git(repo, "rev-parse", "refs/heads/feature/x") != head
+    assert git(repo, "log", "-1", "--format=%B", commit).strip() == "add b\n\nbody"
+    gitops.remove_worktree(repo, wt)
+    gitops.delete_branch(repo, "feature/x")
+    assert not gitops.branch_exists(repo, "feature/x")
+
+    # detached HEAD, remotes, and a repository without commits
+    git(repo, "checkout", "-q", "--detach")
+    assert gitops.current_branch(repo) is None
+    git(repo, "remote", "add", "origin", "https://git.example.invalid/team/deploy.git")
+    assert gitops.remote_url(repo, "origin") == "https://git.example.invalid/team/deploy.git"
+    assert gitops.remote_url(repo, "other") == ""
+    with pytest.raises(RefusedError, match="no git remote named 'other'"):
+        gitops.push(repo, "other", "main")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    git(empty, "init", "-q", "-b", "trunk")
+    assert gitops.current_branch(empty) == "trunk"
+    with pytest.raises(RefusedError, match="no commit yet"):
+        gitops.head_commit(empty)
