@@ -230,3 +230,30 @@ def test_check_overrides_for_the_current_version(tmp_path: Path) -> None:
     assert next(f for f in found if f.path == "replicaz").file == "v.yaml"
     assert "the chart has no such key" in next(f for f in found if f.path == "replicaz").message
     assert check_overrides(chart, {"replicas": 3}) == []
+
+
+def test_defaults_diff_is_dictdiffers_with_yaml_types(monkeypatch) -> None:
+    """OLD against NEW defaults go through dictdiffer; a value's YAML type counts, a list is one value."""
+    import dictdiffer
+
+    from chartkeeper.analysis import values_diff
+
+    calls = []
+    real = dictdiffer.diff
+    monkeypatch.setattr(values_diff.dictdiffer, "diff", lambda *a, **kw: calls.append(1) or real(*a, **kw))
+    old = {"replicas": 1, "debug": True, "ports": [80, 443], "image": "nginx", "tls": {"a": 1},
+           "gone": {"x": {"y": 1}}, "same": {"k": "v"}, "flag": 1}
+    new = {"replicas": 1.0, "debug": True, "ports": [80], "image": {"repository": "nginx", "tag": "1"}, "tls": {},
+           "added": {"p": {"q": 2}}, "same": {"k": "v"}, "flag": True}
+    d = values_diff.diff_defaults(old, new)
+    assert calls == [1]
+    assert d.added == (("added",), ("added", "p"), ("added", "p", "q"), ("image", "repository"), ("image", "tag"))
+    assert d.removed == (("gone",), ("gone", "x"), ("gone", "x", "y"), ("tls", "a"))
+    assert sorted(d.changed, key=lambda c: c[0]) == [
+        (("flag",), 1, True),  # equal to Python, not to a template
+        (("image",), "nginx", {"repository": "nginx", "tag": "1"}),  # a leaf became a map
+        (("ports",), [80, 443], [80]),  # the list as one value, no per-index noise
+        (("replicas",), 1, 1.0),
+        (("tls",), {"a": 1}, {}),  # a map that lost every key is a value of its own
+    ]
+    assert values_diff.diff_defaults(new, new) == values_diff.DefaultsDiff((), (), ())

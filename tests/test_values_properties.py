@@ -73,3 +73,40 @@ def test_override_of_a_key_neither_version_has_is_breaking(defaults: dict[str, A
     findings = analysis.analyze({name: {"x": 1}})
     hits = [f for f in findings if f.path and f.path.startswith(name)]
     assert hits and all(f.severity is Severity.BREAKING for f in hits)
+
+
+def _leaf_walk_oracle(old: dict[str, Any], new: dict[str, Any]) -> tuple[list, list, list]:
+    """The defaults diff computed the plain way (every key path, every NEW leaf against OLD)."""
+    from chartkeeper.analysis.chart_keys import get_path
+    from chartkeeper.analysis.values_diff import key_paths, same_value
+
+    added = sorted(key_paths(new) - key_paths(old))
+    removed = sorted(key_paths(old) - key_paths(new))
+    changed = []
+    for path, nv in iter_leaves(new):
+        has, ov = get_path(old, path)
+        if path and has and not same_value(ov, nv):
+            changed.append((path, repr(ov), repr(nv)))
+    for path, ov in iter_leaves(old):
+        has, nv = get_path(new, path)
+        if path and has and isinstance(nv, dict) and nv and not isinstance(ov, dict):
+            changed.append((path, repr(ov), repr(nv)))  # a leaf that became a map
+    return added, removed, sorted(changed)
+
+
+leafy = st.one_of(scalar, st.lists(st.integers(0, 2), max_size=2), st.just({}), st.floats(0, 2).map(round))
+defaults_tree = st.dictionaries(
+    st.sampled_from("abcd"), st.recursive(leafy, lambda inner: st.dictionaries(st.sampled_from("abcd"), inner, max_size=3),
+                                          max_leaves=10), max_size=4)
+
+
+@given(defaults_tree, defaults_tree)
+@pytest.mark.slow  # CI runs them
+@settings(max_examples=300, deadline=None)
+def test_dictdiffer_defaults_diff_matches_a_plain_leaf_walk(old: dict[str, Any], new: dict[str, Any]) -> None:
+    from chartkeeper.analysis.values_diff import diff_defaults
+
+    d = diff_defaults(old, new)
+    added, removed, changed = _leaf_walk_oracle(old, new)
+    assert (list(d.added), list(d.removed)) == (added, removed)
+    assert sorted((p, repr(a), repr(b)) for p, a, b in d.changed) == changed

@@ -18,10 +18,10 @@ from chartkeeper.analysis.chart_keys import (
     deep_merge,
     fmt_path,
     get_path,
-    iter_leaves,
     kind_of,
     load_universe,
 )
+from chartkeeper.analysis.values_diff import diff_defaults, same_value
 from chartkeeper.findings import Finding, Severity
 from chartkeeper.analysis.secrets import MASK, from_secret_file, is_secret_path, mask_at
 
@@ -96,11 +96,6 @@ def _tpl_details(tpl: Any) -> tuple[tuple[str, Any], ...]:
     return (("templated", True), ("template", tpl.expression), ("templateFile", tpl.where), ("reads", list(tpl.reads)))
 
 
-def _same(a: Any, b: Any) -> bool:
-    # YAML 1 and 1.0 and True are distinct to Helm's templates only by type; compare with types.
-    return type(a) is type(b) and a == b if not isinstance(a, (dict, list)) else a == b
-
-
 class ValuesAnalysis:
     """Compare one chart's OLD and NEW key universes; judge override trees against them."""
 
@@ -108,10 +103,10 @@ class ValuesAnalysis:
         self.old = old
         self.new = new
         self.single_version = single_version  # lint: one version, so messages say "the chart", not OLD/NEW
-        old_paths = {p for p, _ in iter_leaves(old.defaults)} | _all_map_paths(old.defaults)
-        new_paths = {p for p, _ in iter_leaves(new.defaults)} | _all_map_paths(new.defaults)
-        self.added_paths = sorted(p for p in new_paths - old_paths if p)
-        self.removed_paths = sorted(p for p in old_paths - new_paths if p)
+        # the structured diff of the two versions' defaults (dictdiffer): keys added, removed, changed
+        self.defaults_diff = diff_defaults(old.defaults, new.defaults)
+        self.added_paths = list(self.defaults_diff.added)
+        self.removed_paths = list(self.defaults_diff.removed)
         self._new_by_leaf: dict[str, list[Path_]] = {}
         for p in self.added_paths:
             self._new_by_leaf.setdefault(p[-1], []).append(p)
@@ -189,7 +184,7 @@ class ValuesAnalysis:
             return
         tpl = self._templated_at(path)
         default_name = "chart" if self.single_version else "NEW"
-        if new_has and _same(ours, new_val) and not (isinstance(ours, dict) and not ours):
+        if new_has and same_value(ours, new_val) and not (isinstance(ours, dict) and not ours):
             if tpl is not None:
                 # Equal only as the template renders with this repository's environments: at a site that
                 # sets its inputs (an air-gapped registry, say) the override is the whole point.
@@ -202,7 +197,7 @@ class ValuesAnalysis:
             finding("values.override-equals-default", Severity.INFO,
                     f"{shown}: our override equals the {default_name} default and can be dropped", old=m_old, new=m_new, ours=m_ours)
             return
-        if old_has and new_has and not _same(old_val, new_val):
+        if old_has and new_has and not same_value(old_val, new_val):
             what = "changed" if not ours_secret else "changed (values masked)"
             ours_text = _short(m_ours) if tpl is None else f"templated {_short(m_ours)} ({_as_rendered(tpl)})"
             finding("values.default-changed-overridden", Severity.REVIEW,
@@ -245,7 +240,7 @@ class ValuesAnalysis:
             for cand in self.added_paths:
                 if cand[: len(parent)] == parent and len(cand) <= len(removed_at) + 1:
                     has, val = self.new.default(cand)
-                    if has and _same(val, old_val):
+                    if has and same_value(val, old_val):
                         # the same default under a close name (`replicaCount` -> `replicas`)
                         close = difflib.SequenceMatcher(None, leaf.lower(), cand[-1].lower()).ratio()
                         if close >= 0.5 and (best is None or close > best[0]):
@@ -275,27 +270,20 @@ class ValuesAnalysis:
         """Defaults that changed at paths we do not override."""
         out: list[Finding] = []
         ours = dict(overrides or {})
-        for path, new_val in iter_leaves(self.new.defaults):
-            if not path:
+        for path, old_val, new_val in self.defaults_diff.changed:
+            if not path or _overridden(ours, path):
                 continue
-            old_has, old_val = self.old.default(path)
-            if not old_has or _same(old_val, new_val):
-                continue
-            if _overridden(ours, path):
-                continue
-            sev = Severity.REVIEW if _behavioural(path, old_val, new_val) else Severity.INFO
             mo, mn = mask_at(path, old_val), mask_at(path, new_val)
-            out.append(Finding("values.default-changed", sev,
-                               f"{fmt_path(path)}: upstream default changed {_short(mo)} -> {_short(mn)} (we inherit it)",
-                               path=fmt_path(path), env=env, old=mo, new=mn))
-        # a leaf that became a map: NEW's leaves under it have no OLD counterpart, so report it here
-        for path, old_val in iter_leaves(self.old.defaults):
-            has, new_val = self.new.default(path)
-            if path and has and isinstance(new_val, dict) and new_val and not isinstance(old_val, dict) and not _overridden(ours, path):
-                mo, mn = mask_at(path, old_val), mask_at(path, new_val)
+            if isinstance(new_val, dict) and new_val and not isinstance(old_val, dict):
+                # a leaf that became a map: NEW's leaves under it have no OLD counterpart
                 out.append(Finding("values.default-changed", Severity.REVIEW,
                                    f"{fmt_path(path)}: upstream default changed from a {kind_of(old_val)} to a map (we inherit it)",
                                    path=fmt_path(path), env=env, old=mo, new=mn))
+                continue
+            sev = Severity.REVIEW if _behavioural(path, old_val, new_val) else Severity.INFO
+            out.append(Finding("values.default-changed", sev,
+                               f"{fmt_path(path)}: upstream default changed {_short(mo)} -> {_short(mn)} (we inherit it)",
+                               path=fmt_path(path), env=env, old=mo, new=mn))
         return out
 
     def new_keys(self) -> list[Finding]:
@@ -380,16 +368,6 @@ def _common_prefix(a: Path_, b: Path_) -> int:
             break
         n += 1
     return n
-
-
-def _all_map_paths(tree: Any, prefix: Path_ = ()) -> set[Path_]:
-    out: set[Path_] = set()
-    if isinstance(tree, dict):
-        for k, v in tree.items():
-            p = prefix + (str(k),)
-            out.add(p)
-            out |= _all_map_paths(v, p)
-    return out
 
 
 def _top_most(paths: Iterable[Path_]) -> list[Path_]:
