@@ -23,6 +23,11 @@ values template with `include` of a `_helpers.tpl` define, `get` with defaults, 
 times chartkeeper computing every release's values of one environment in a fresh process
 against `helmfile write-values --skip-deps` for the same environment, in the same run
 (goal <= 0.5x), and checks the values are identical.
+
+Every run also prints the one-release line: `chartkeeper values <release> -e prod --json` (the
+real CLI, a fresh process: interpreter, imports, model) against `helmfile --skip-deps
+write-values` for that release alone (`--selector name=<release>`), interleaved in the same run,
+and the ratio (goal <= 1.5x).
 """
 
 from __future__ import annotations
@@ -205,6 +210,57 @@ def big_line(work: Path, runs: int) -> bool:
     return same
 
 
+ONE_ENV = "prod"
+
+
+def one_release_line(settings: Settings, exe: Path | None, runs: int, release: str = "app00") -> bool:
+    """`chartkeeper values` for one release in a fresh process against helmfile write-values for it."""
+    import json
+    import os
+    import subprocess
+
+    from chartkeeper.helmfile.binary import find_helm_for
+
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    ours_cmd = [sys.executable, "-m", "chartkeeper", "-C", str(settings.root), "values", release, "-e", ONE_ENV, "--json"]
+    theirs_cmd = None
+    if exe is not None:
+        theirs_cmd = [str(exe), "--file", str(settings.helmfile_file), "--environment", ONE_ENV, "--quiet",
+                      "--selector", f"name={release}"]
+        helm = find_helm_for(exe)
+        if helm is not None:
+            theirs_cmd += ["--helm-binary", str(helm)]
+    ours_t, theirs_t = [], []
+    with tempfile.TemporaryDirectory(prefix="ck-one-release-") as tmp:
+        template = str(Path(tmp) / "{{ .Release.Name }}.yaml")
+        for _ in range(runs):  # interleaved, so a busy machine slows both sides alike
+            t0 = time.perf_counter()
+            proc = subprocess.run(ours_cmd, check=True, capture_output=True, text=True, env=env)
+            ours_t.append(time.perf_counter() - t0)
+            assert json.loads(proc.stdout)["releases"][0]["name"] == release, proc.stdout[:200]
+            if theirs_cmd is not None:
+                t0 = time.perf_counter()
+                subprocess.run(theirs_cmd + ["write-values", "--skip-deps", "--output-file-template", template],
+                               check=True, capture_output=True, cwd=settings.helmfile_file.parent)
+                theirs_t.append(time.perf_counter() - t0)
+        import yaml
+
+        theirs = yaml.safe_load((Path(tmp) / f"{release}.yaml").read_text()) if theirs_cmd is not None else None
+    med = statistics.median
+    print(f"one release ({release}, {ONE_ENV}), each in a fresh process, {runs} interleaved runs:")
+    print(f"  chartkeeper values {release} -e {ONE_ENV} --json: median {med(ours_t):.3f} s")
+    if theirs_cmd is None:
+        print("  helmfile: not found (PATH, $CHARTKEEPER_HELMFILE, .tools/bin); no ratio")
+        return True
+    print(f"  helmfile --skip-deps write-values --selector name={release} -e {ONE_ENV}: median {med(theirs_t):.3f} s")
+    print(f"  ratio chartkeeper / helmfile: {med(ours_t) / med(theirs_t):.2f}x (goal <= 1.5x)")
+    # write-values leaves `set:` out, so compare what the values files give (the CLI adds `set:` on top)
+    ours = [v for (ns, name), v in embedded_env(settings, ONE_ENV).items() if name == release]
+    same = ours == [theirs]
+    print(f"  values identical (values files; `set:` entries aside): {same}")
+    return same
+
+
 def embedded(settings: Settings) -> dict:
     out = {}
     for env in list_environments(settings):
@@ -315,6 +371,7 @@ def main() -> int:
         )
         same = ours == theirs
         print(f"values identical: {same}")
+        same = one_release_line(settings, exe, args.runs) and same
         if args.big:
             same = big_line(work, args.runs) and same
         return 0 if same else 1
