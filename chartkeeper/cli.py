@@ -36,8 +36,6 @@ if TYPE_CHECKING:
 # every `--help`, and boxes drawn for 80 columns read badly in CI logs and pipes.
 typer.core.HAS_RICH = False
 
-EXAMPLES = "\b\nExamples:\n"
-
 
 def _version(value: bool) -> None:
     if value:
