@@ -1,12 +1,14 @@
 """The command-line grammar every command shares (README, "Command line conventions").
 
-Help is read from a real `python -m chartkeeper` process: what a user sees, with the click and
-typer versions installed.
+Help is read through the in-process CLI (`invoke_cli`: the same click and typer code, the versions
+installed); shell completion asks a real `python -m chartkeeper` process, as bash would.
 """
 
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import click
@@ -111,3 +113,20 @@ def test_usage_errors_are_one_line_exit_2(tmp_path, args: list[str], needle: str
 def test_bare_command_prints_help(tmp_path) -> None:  # type: ignore[no-untyped-def]
     proc = invoke_cli([], cwd=tmp_path)
     assert "Usage: chartkeeper" in proc.stdout and "Commands:" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    "words, cword, expected",
+    [
+        ("chartkeeper di", 1, ["diff"]),
+        ("chartkeeper diff demo --eng", 3, ["--engine"]),
+        ("chartkeeper diff demo --engine ", 4, ["auto", "embedded", "helm"]),
+        ("chartkeeper bump demo --fail-on ", 4, ["breaking", "review"]),
+    ],
+)
+def test_shell_completion_completes_commands_options_and_choices(tmp_path, words: str, cword: int, expected: list[str]) -> None:  # type: ignore[no-untyped-def]
+    """What `chartkeeper --install-completion` wires into bash: the program answers completion requests."""
+    env = {"PATH": "/usr/bin:/bin", "_CHARTKEEPER_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": str(cword)}
+    proc = subprocess.run([sys.executable, "-m", "chartkeeper"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == expected
