@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from chartkeeper.errors import InputError
-from chartkeeper.helmfile import gotmpl, state
+from chartkeeper.helmfile import binary, gotmpl, state, values
 from chartkeeper.helmfile.envs import environment_names
 from chartkeeper.helmfile.model import EffectiveValues, HelmfileState, Release, SetEntry, ValuesEntry
 from chartkeeper.helmfile.templated import Templated, templated_values
@@ -43,11 +43,16 @@ __all__ = [
 
 
 def clear_caches() -> None:
-    """Forget parsed and rendered files (they are keyed by content, so this is only for measuring)."""
+    """Forget parsed and rendered files (they are keyed by content, so this is only for measuring),
+    and what the helmfile binary said (`helmfile build`, a failed fallback), as a new process would."""
     state._PARSED.clear()
     state._PARTS.clear()
     gotmpl._RENDERED.clear()
     gotmpl._REWRITTEN.clear()
+    gotmpl._HELPERS.clear()
+    gotmpl._CTX_KEYS.clear()
+    binary._build_cached.cache_clear()
+    values._BINARY_FAILED.clear()
 
 
 def entry_file(settings: "Settings") -> Path:
