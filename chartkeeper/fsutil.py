@@ -68,6 +68,29 @@ def free_bytes(path: Path) -> int | None:
     return st.f_bavail * st.f_frsize
 
 
+class _CopyFailed(Exception):
+    def __init__(self, error: OSError) -> None:
+        self.error = error
+
+
+def copy_tree(src: Path, dst: Path) -> None:
+    """`shutil.copytree(src, dst, symlinks=True)`, except that the first file that cannot be
+    copied raises its own OSError (its errno, and the destination as its file name), where
+    copytree would go on and raise one `shutil.Error` holding only the texts of every failure:
+    a full disk must read "no space left on <file>", not a list of tuples."""
+
+    def copy(s: str, d: str) -> object:
+        try:
+            return shutil.copy2(s, d)
+        except OSError as exc:
+            raise _CopyFailed(OSError(exc.errno, exc.strerror, d) if exc.errno is not None else exc) from None
+
+    try:
+        shutil.copytree(src, dst, symlinks=True, copy_function=copy)
+    except _CopyFailed as failed:
+        raise failed.error from None
+
+
 # -- atomic writes -------------------------------------------------------------------------------
 
 

@@ -54,8 +54,11 @@ def hold(path: Path, *, wait: float = DEFAULT_WAIT, what: str = "chartkeeper") -
             break
         os.close(fd)
     try:
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)  # who holds it, for the next process's message
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)  # who holds it, for the next process's message
+        except OSError as exc:  # a full disk: name the file, as every other failed write does
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
         yield path
     finally:
         # Unlink while still holding the lock, so no run leaves a file behind; waiters notice

@@ -133,3 +133,26 @@ def test_download_on_a_full_disk_names_the_file(small_disk: Path, upstream, tmp_
         assert user_state(deploy) == before
         assert leftovers(deploy) == []
         filler.unlink()
+
+
+@pytest.mark.parametrize("leave_kib", [0, 8, 16, 24, 32])
+def test_in_place_bump_on_a_full_disk_changes_nothing(small_disk: Path, upstream, tmp_path: Path, leave_kib: int, reliability) -> None:
+    # Whatever write fails first (staging the chart, the journal, a report, the lock), the run
+    # says "no space left on <path>" and the tree is as it was; freed, the same command finishes.
+    deploy = make_deployment(small_disk / "deploy", upstream.url, {"demo": "1.0.0"})
+    env = _env(tmp_path)
+    before = user_state(deploy)
+    filler = _fill(small_disk, leave_kib * 1024)
+    with reliability.case("disk", f"bump --in-place with {leave_kib} KiB free"):
+        proc = run_cli(["bump", "demo", "1.1.0", "--in-place"], cwd=deploy, env=env)
+        line = assert_clean_failure(proc, "no space left on", str(deploy))
+        assert line.startswith("error: no space left on "), line
+        assert user_state(deploy) == before
+        assert leftovers(deploy) == []
+        filler.unlink()
+        again = run_cli(["bump", "demo", "1.1.0", "--in-place"], cwd=deploy, env=env)
+        assert again.returncode in (0, 1), again.stdout + again.stderr  # 1: done, findings to review
+        assert (deploy / "helmfile/charts/external/demo-1.1.0").is_dir()
+        assert not (deploy / "helmfile/charts/external/demo-1.0.0").exists()
+        verify = run_cli(["verify"], cwd=deploy, env=env)
+        assert verify.returncode == 0, verify.stdout + verify.stderr

@@ -20,6 +20,7 @@ from chartkeeper.bump.summary import Analysis
 from chartkeeper.upgrade.target import Target
 from chartkeeper.vendoring.stage import StagedChart
 from chartkeeper.errors import RefusedError
+from chartkeeper.fsutil import copy_tree
 from chartkeeper.lockfile import LockEntry, load_lock, parse_lock, render_lock
 from chartkeeper.settings import Settings
 from chartkeeper.vendoring import treesum
@@ -102,7 +103,7 @@ def apply_bump(
         # A copy, not a second download: the analysed tree is the vendored tree. Copied into the
         # staging folder so the journal's swap is a rename on the deployment's filesystem.
         folder = staging.dir / "chart" / new_chart.folder.name
-        shutil.copytree(new_chart.folder, folder, symlinks=True)
+        copy_tree(new_chart.folder, folder)  # a failure names its file (a full disk, say)
         pause("chart-staged")
         new_entry = new_chart.entry.with_changes(
             name=entry.name,
