@@ -51,6 +51,7 @@ def pinned(mirror: FaultyRepoServer, tmp_path: Path) -> Path:
     deploy = _deployment(tmp_path / "deploy", mirror)
     proc, _ = _run(["add", "demo", "--repo", UPSTREAM, "--version", "1.0.0"], deploy, tmp_path / "warm")
     assert proc.returncode == 0, proc.stderr
+    assert f"from {mirror.url} (mirror of {UPSTREAM})" in proc.stderr  # progress names the server contacted
     yield deploy
     mirror.clear()
 

@@ -54,8 +54,10 @@ class VersionListing:
 class Source(ABC):
     """An upstream repository of charts."""
 
-    #: the URL as the user wrote it (for messages; never carries credentials)
+    #: the URL as the user wrote it (the lock's; never carries credentials)
     display_url: str
+    #: how messages name the source: the URL actually contacted, then the upstream it mirrors
+    label: str
 
     @abstractmethod
     def versions(self, chart: str) -> VersionListing:

@@ -16,7 +16,7 @@ from urllib.parse import unquote, urlsplit
 
 from chartkeeper.errors import SourceError
 from chartkeeper.settings import Settings
-from chartkeeper.sources.base import ChartRelease, Source, VersionListing
+from chartkeeper.sources.base import ChartRelease, Source, VersionListing, error_label
 from chartkeeper.sources.index import IndexReader, entry_record, listing_from_records
 from chartkeeper.sources.staging import staged_write
 
@@ -36,6 +36,7 @@ class LocalSource(Source):
     def __init__(self, url: str, settings: Settings, display_url: str | None = None) -> None:
         self.folder = folder_of(url, settings)
         self.display_url = display_url or url
+        self.label = error_label(url, self.display_url)
         self.settings = settings
         self._lock = threading.Lock()
         self._reader: IndexReader | None = None
@@ -47,13 +48,13 @@ class LocalSource(Source):
                 self._reader = IndexReader(index.read_bytes(), f"{self.display_url}/index.yaml")
             except FileNotFoundError:
                 if not self.folder.is_dir():
-                    raise SourceError(f"{self.display_url}: folder {self.folder} does not exist") from None
+                    raise SourceError(f"{self.label}: folder {self.folder} does not exist") from None
                 raise SourceError(
-                    f"{self.display_url}: no index.yaml in {self.folder}",
+                    f"{self.label}: no index.yaml in {self.folder}",
                     hint="an offline bundle needs index.yaml next to the archives (helm repo index <folder>)",
                 ) from None
             except OSError as exc:
-                raise SourceError(f"{self.display_url}: cannot read {index} ({exc.strerror})") from None
+                raise SourceError(f"{self.label}: cannot read {index} ({exc.strerror})") from None
         return self._reader
 
     def _base_url(self) -> str:
@@ -63,7 +64,7 @@ class LocalSource(Source):
         with self._lock:
             items = self._index().entries(chart)
         if items is None:
-            raise SourceError(f"{self.display_url}: the index lists no chart named {chart!r}")
+            raise SourceError(f"{self.label}: the index lists no chart named {chart!r}")
         records: list[dict[str, Any]] = [
             entry_record(it, self._base_url()) if isinstance(it, dict) else {"version": repr(it)} for it in items
         ]
@@ -80,7 +81,7 @@ class LocalSource(Source):
 
     def fetch(self, release: ChartRelease, dest: Path) -> str:
         if not release.urls:
-            raise SourceError(f"{self.display_url}: {release.name} {release.version} has no archive URL in the index")
+            raise SourceError(f"{self.label}: {release.name} {release.version} has no archive URL in the index")
         tried: list[str] = []
         for url in release.urls:
             src = self._archive_path(url)
@@ -96,5 +97,5 @@ class LocalSource(Source):
                         fh.write(chunk)
                 return "sha256:" + h.hexdigest()
 
-            return staged_write(dest, release.digest, write, f"{self.display_url}: {release.name} {release.version}")
-        raise SourceError(f"{self.display_url}: archive of {release.name} {release.version} not found ({', '.join(tried)})")
+            return staged_write(dest, release.digest, write, f"{self.label}: {release.name} {release.version}")
+        raise SourceError(f"{self.label}: archive of {release.name} {release.version} not found ({', '.join(tried)})")

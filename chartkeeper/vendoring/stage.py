@@ -203,7 +203,7 @@ def stage_chart(
             # Helm's provenance names the archive file: keep the name it was published under.
             archive = work / f"{chart}-{release.version.text}.tgz"
             if out is not None:
-                out.info(f"fetching {chart} {release.version.text} from {source.display_url}")
+                out.info(f"fetching {chart} {release.version.text} from {source.label}")
             digest = source.fetch(release, archive)
             keyring = keyring_of(settings)
             if keyring is not None:
