@@ -8,7 +8,7 @@ fast instead of eating memory. Errors name the file and line.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import yaml
 
@@ -91,6 +91,42 @@ def loads(text: str | bytes, path: str | Path | None = None) -> Any:
         raise InputError(f"{_where(path)}invalid YAML: {' '.join(str(exc).split())}") from None
     _check_alias_bomb(data, path)
     return data
+
+
+def loads_composed(text: str | bytes, path: str | Path | None, look: Callable[[Any], None]) -> Any:
+    """`loads`, handing the composed node tree to `look` before the data is built from it (one
+    parse for the data and, say, the line of every key). Errors are those of `loads`."""
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is not None:
+            look(node)  # before constructing: construction rewrites `<<:` merge nodes in place
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.YAMLError:
+        return loads(text, path)  # the same error, worded as `loads` words it
+    finally:
+        loader.dispose()
+    _check_alias_bomb(data, path)
+    return data
+
+
+def loads_all_composed(text: str | bytes, path: str | Path | None, look: Callable[[int, Any], None]) -> list[Any]:
+    """`loads_all`, handing each document's node tree to `look(index, node)` first (see
+    `loads_composed`)."""
+    loader = _Loader(text)
+    docs = []
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            look(len(docs), node)
+            docs.append(loader.construct_document(node))
+    except yaml.YAMLError:
+        return loads_all(text, path)  # the same error, worded as `loads_all` words it
+    finally:
+        loader.dispose()
+    for doc in docs:
+        _check_alias_bomb(doc, path)
+    return docs
 
 
 def loads_all(text: str | bytes, path: str | Path | None = None) -> list[Any]:

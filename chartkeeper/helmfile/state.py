@@ -32,7 +32,7 @@ from chartkeeper.helmfile import binary, gotmpl
 from chartkeeper.helmfile.envs import state_files_in
 from chartkeeper.helmfile.merge import copy_tree, merge_into, plain_merge
 from chartkeeper.helmfile.model import HelmfileState, Release, SetEntry, ValuesEntry
-from chartkeeper.helmfile.yamllines import line_map
+from chartkeeper.helmfile.yamllines import load_all_with_lines, load_with_lines
 from chartkeeper.masking import is_secret_file, is_sops_encrypted
 
 DEFAULT_ENV = "default"
@@ -1004,7 +1004,7 @@ def _parse_state_part(text: str, where: str, offset: int) -> tuple[list, list]:
     key = (where, text, offset)
     hit = _PARTS.get(key)
     if hit is None:
-        hit = (yamlio.loads_all(text, where), line_map(text, line_offset=offset, documents=True))
+        hit = load_all_with_lines(text, where, offset)
         if len(_PARTS) > 1024:
             _PARTS.clear()
         _PARTS[key] = hit
@@ -1016,14 +1016,14 @@ def _parse_values(text: str, where: str) -> tuple[dict, dict[tuple, int]]:
     hit = _PARSED.get((where, text))
     if hit is not None:
         return hit
-    data = yamlio.loads(text, where)
+    data, lines = load_with_lines(text, where)
     if data is None:
-        data = {}
+        data, lines = {}, {}
     if not isinstance(data, dict):
         raise InputError(f"{where}: a values file must be a mapping, not {type(data).__name__}")
     if len(_PARSED) > 2048:
         _PARSED.clear()
-    _PARSED[(where, text)] = (data, line_map(text))
+    _PARSED[(where, text)] = (data, lines)
     return _PARSED[(where, text)]
 
 

@@ -57,6 +57,27 @@ def line_map(text: str, *, line_offset: int = 0, documents: bool = False) -> Any
     return maps[0] if maps else {}
 
 
+def load_with_lines(text: str, where: str) -> tuple[Any, dict[tuple, int]]:
+    """One YAML document and its `line_map`, from a single parse."""
+    out: dict[tuple, int] = {}
+    data = yamlio.loads_composed(text, where, lambda node: _walk(node, (), out, 0, [_MAX_NODES]))
+    return data, out
+
+
+def load_all_with_lines(text: str, where: str, line_offset: int = 0) -> tuple[list[Any], list[dict[tuple, int]]]:
+    """Every document of a stream and `line_map(documents=True)` of it, from a single parse."""
+    maps: list[dict[tuple, int]] = []
+
+    def look(_index: int, node: yaml.Node) -> None:
+        out: dict[tuple, int] = {}
+        if node is not None:
+            _walk(node, (), out, line_offset, [_MAX_NODES])
+        maps.append(out)
+
+    docs = yamlio.loads_all_composed(text, where, look)
+    return docs, maps
+
+
 def _walk(node: yaml.Node, path: tuple, out: dict[tuple, int], off: int, budget: list[int]) -> None:
     budget[0] -= 1
     if budget[0] < 0:
