@@ -27,6 +27,7 @@ from typing import Any, Mapping
 
 from chartkeeper import yamlio
 from chartkeeper.errors import ChartkeeperError
+from chartkeeper.helmfile.merge import get_path
 from chartkeeper.helmfile.yamllines import line_map
 
 _ACTION_RE = re.compile(r"\{\{(?!/\*)-?(.*?)-?\}\}|\{\{-?\s*/\*.*?\*/\s*-?\}\}", re.S)
@@ -145,15 +146,10 @@ def _join_multiline_actions(text: str) -> str:
 
 
 def _subtree(data: Any, path: tuple) -> tuple[bool, Any]:
-    node = data
-    for k in path:
-        if isinstance(node, dict) and k in node:
-            node = node[k]
-        elif isinstance(node, list) and isinstance(k, int) and 0 <= k < len(node):
-            node = node[k]
-        else:
-            return False, None
-    return True, node
+    try:
+        return True, get_path(data, path)
+    except KeyError:
+        return False, None
 
 
 def _placeholders_in(node: Any) -> list[str]:
