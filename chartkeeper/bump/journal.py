@@ -131,11 +131,7 @@ def pending_target(staging_dir: Path) -> str:
 def recover(parent: Path, tree: Path) -> list[str]:
     """Finish or discard what killed runs left under `parent`; returns what was done."""
     done: list[str] = []
-    if not parent.is_dir():
-        return done
-    for d in sorted(parent.glob(STAGING_PREFIX + "*")):
-        if not d.is_dir():
-            continue
+    for d in leftovers(parent):
         if (d / JOURNAL_NAME).exists():
             replay(d, tree)
             done.append(f"finished the interrupted swap in {d.name}")
