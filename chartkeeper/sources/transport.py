@@ -225,11 +225,7 @@ class Transport:
         watchdog = _Watchdog(conn)
         try:
             return self._exchange(conn, watchdog, method, url, target, headers, sink, budget)
-        except (SourceError, _Transient):
-            if watchdog.fired:
-                raise self._too_slow(url, budget) from None
-            raise
-        except OSError:
+        except (SourceError, _Transient, OSError):
             if watchdog.fired:  # the watchdog shut the socket: whatever broke, the cause is the clock
                 raise self._too_slow(url, budget) from None
             raise
@@ -249,8 +245,7 @@ class Transport:
         floor = _SpeedFloor(self, url, started)
         try:
             if budget.remaining() <= 0:
-                raise SourceError(f"{self.label}: too slow: no time left within the {budget.deadline:g}s deadline "
-                                  f"for {_short(url)}", hint=_DEADLINE_HINT)
+                raise self._too_slow(url, budget)
             conn.connect()  # bounded by `timeout`; the watchdog guards everything after it
             watchdog.arm(budget.remaining())
             conn.request(method, target, headers=headers)
