@@ -25,10 +25,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping
 
-from chartkeeper import yamlio
 from chartkeeper.errors import ChartkeeperError
 from chartkeeper.helmfile.merge import get_path
-from chartkeeper.helmfile.yamllines import line_map
+from chartkeeper.helmfile.yamllines import load_with_lines
 
 _ACTION_RE = re.compile(r"\{\{(?!/\*)-?(.*?)-?\}\}|\{\{-?\s*/\*.*?\*/\s*-?\}\}", re.S)
 _OPEN_RE = re.compile(r"^\s*(if|with|range)\b\s*(.*)$", re.S)
@@ -124,8 +123,9 @@ def skeleton(text: str, where: str = "") -> _Skeleton:
         out.append(_ACTION_RE.sub(placeholder, line))
     skel_text = "\n".join(out)
     try:
-        data = yamlio.loads(skel_text, where or None)
-        lines = line_map(skel_text) if isinstance(data, dict) else {}
+        data, lines = load_with_lines(skel_text, where)
+        if not isinstance(data, dict):
+            lines = {}
     except ChartkeeperError:
         data, lines = None, {}
     result = _Skeleton(data if isinstance(data, dict) else None, lines, exprs, blocks)
