@@ -5,29 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 from chartkeeper import helmfile
-from chartkeeper.errors import InputError
 from chartkeeper.lockfile import load_lock
 from chartkeeper.settings import Settings
 
 
-def _has_state(settings: Settings) -> bool:
-    """A helmfile state exists: the configured file or its `.gotmpl` twin (helmfile.entry_file)."""
-    try:
-        helmfile.entry_file(settings)
-    except InputError:
-        return False
-    return True
-
-
 def environments(settings: Settings) -> list[str]:
-    if not _has_state(settings):
+    if not helmfile.has_state(settings):
         return []
     return list(helmfile.list_environments(settings))
 
 
 def releases_using(settings: Settings, name: str, env: str) -> list[tuple[str, str, dict[str, Any]]]:
     """(release, namespace, effective override values) of every release of chart `name` in `env`."""
-    if not _has_state(settings):
+    if not helmfile.has_state(settings):
         return []
     lock = load_lock(settings.lock_file)
     state = helmfile.load_state(settings, env)

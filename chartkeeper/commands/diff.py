@@ -65,11 +65,7 @@ def run(
 
     lock = load_lock(ctx.settings.lock_file)
     entry = lock.require(chart)
-    try:
-        helmfile.entry_file(ctx.settings)
-        no_state = False
-    except InputError:
-        no_state = True
+    no_state = not helmfile.has_state(ctx.settings)
     if no_state and not defaults_only:
         # Without the state, every key the deployment overrides would read as "we inherit it".
         raise InputError(

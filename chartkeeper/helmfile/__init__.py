@@ -35,6 +35,7 @@ __all__ = [
     "ValuesEntry",
     "effective_values",
     "entry_file",
+    "has_state",
     "list_environments",
     "load_state",
     "releases_for_chart",
@@ -74,6 +75,15 @@ def entry_file(settings: "Settings") -> Path:
     if (f.parent / "helmfile.d").is_dir():
         return f.parent / "helmfile.d"
     raise InputError(f"{settings.helmfile_path}: helmfile not found", hint="set `helmfile:` in chartkeeper.yaml")
+
+
+def has_state(settings: "Settings") -> bool:
+    """A helmfile state exists where `entry_file` looks for one."""
+    try:
+        entry_file(settings)
+    except InputError:
+        return False
+    return True
 
 
 def load_state(settings: "Settings", env: str) -> HelmfileState:
