@@ -90,9 +90,7 @@ def find_release(source: Source, chart: str, version: str) -> ChartRelease:
         near = sorted((r.version for r in listing.releases), reverse=True)[:5]
         shown = ", ".join(v.text for v in near) or "none"
         raise SourceError(f"{source.display_url}: {chart} {version} is not published (newest: {shown})")
-    release = same[0]
-    describe = getattr(source, "describe", None)  # OCI listings carry no digest until described
-    return describe(release) if describe is not None else release
+    return source.describe(same[0])  # OCI listings carry no digest until described
 
 
 def _dependency_fetcher(
@@ -132,9 +130,7 @@ def _dependency_fetcher(
             if target is None:
                 raise SourceError(f"{where}: no version of {dep.name} in {repo} matches {dep.version!r}")
             release = next(r for r in listing.releases if r.version == target and r.version.text == target.text)
-            describe = getattr(source, "describe", None)
-            if describe is not None:
-                release = describe(release)
+            release = source.describe(release)
             if recorded is not None and ChartVersion.try_parse(recorded.version) != release.version:
                 raise SourceError(f"{where}: {dep.name} {recorded.version}, pinned in the lock, is not in {repo} any more")
             dest = work / f"dep-{uuid.uuid4().hex}.tgz"
