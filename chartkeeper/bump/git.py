@@ -17,7 +17,6 @@ or current branch: writes happen in a separate worktree. Git never prompts (no T
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import shutil
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from typing import Iterator, Sequence
 
 import git
 
-from chartkeeper.errors import ChartkeeperError, DiskFullError, RefusedError, disk_full
+from chartkeeper.errors import NO_SPACE_ERRNOS, ChartkeeperError, DiskFullError, RefusedError, disk_full
 from chartkeeper.fsutil import free_bytes
 from chartkeeper.masking import redact
 
@@ -241,7 +240,7 @@ def _out_of_space(root: Path, folder: Path, base: str, exc: GitError) -> DiskFul
     sizes are a lower bound of what a checkout writes), means the disk is the cause.
     """
     free = free_bytes(folder)
-    said = any(s in exc.output for s in ("No space left on device", os.strerror(errno.ENOSPC), "Disk quota exceeded"))
+    said = any(os.strerror(e) in exc.output for e in NO_SPACE_ERRNOS)  # git words them as libc does
     needed = 0
     if not said and free is not None:
         listing = git_cmd(root, "ls-tree", "-r", "-l", "--full-tree", base, check=False)
