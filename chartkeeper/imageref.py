@@ -103,10 +103,6 @@ def parse_reference(text: Any) -> ImageRef:
     return ImageRef(registry, "/".join(path), "latest" if implicit else tag, digest or None, implicit)
 
 
-def normalize(text: Any) -> str:
-    return str(parse_reference(text))
-
-
 def copy_pair(image: str, mirror: str) -> tuple[str, str]:
     """SOURCE and DESTINATION for `crane copy` / `skopeo copy`: pulled by digest when there is one; the
     destination keeps the tag (the copy preserves the digest), or the digest when there is no tag."""

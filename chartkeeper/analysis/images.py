@@ -25,10 +25,10 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 from chartkeeper.findings import Finding, Severity
-from chartkeeper.imageref import ImageRef, ReferenceError, copy_pair, normalize, parse_reference
+from chartkeeper.imageref import ImageRef, ReferenceError, copy_pair, parse_reference
 
 __all__ = ["Extraction", "FoundImage", "ImageChanges", "ImageCheck", "mirror_findings", "ImageRef", "InvalidImage", "ReferenceError", "extract",
-           "image_changes", "image_findings", "invalid_findings", "normalize", "parse_reference"]
+           "image_changes", "image_findings", "invalid_findings", "parse_reference"]
 
 # kinds that never pull an image (skipped whole: quick, and no false positives from their data)
 _NO_IMAGE_KINDS = frozenset({

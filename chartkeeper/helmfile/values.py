@@ -44,9 +44,6 @@ def _keys_only(lines: dict[tuple, int], data: Any) -> dict[tuple, int]:
     return {p: ln for p, ln in lines.items() if p}
 
 
-renderer_mode = binary.renderer_mode  # kept here: callers import it from this module
-
-
 def effective_values(state: HelmfileState, release: Release) -> EffectiveValues:
     """The values helmfile passes to Helm for `release`. Every secret they hold (and every secret of
     the environment its templates can copy) is registered with `masking.redact` on the way out,
@@ -82,7 +79,7 @@ def register_state_secrets(state: HelmfileState, extra_files: tuple[str, ...] = 
 
 
 def _effective_values(state: HelmfileState, release: Release) -> EffectiveValues:
-    mode = renderer_mode()
+    mode = binary.renderer_mode()
     if mode == "helmfile" and release.active:
         if binary.find_helmfile(state.root) is None:
             raise InputError("CHARTKEEPER_RENDERER=helmfile but no helmfile binary was found (PATH, $CHARTKEEPER_HELMFILE, .tools/bin)")
