@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any, Iterable
 
 from chartkeeper.analysis.chart_meta import ChangeNote
@@ -110,6 +111,16 @@ class UpgradeReport:
         """The full manifest diff's file, next to the report."""
         return f"{_safe(self.old_version)}-to-{_safe(self.new_version)}.diff"
 
+    # Worked out once per report: the Markdown, the JSON, the diff file and the action list all
+    # read them, and a bump writes all four from one report.
+    @cached_property
+    def _env_groups(self) -> tuple["EnvGroup", ...]:
+        return tuple(_group_envs(self))
+
+    @cached_property
+    def _shown(self) -> tuple["ShownFinding", ...]:
+        return tuple(_show_findings(self))
+
 
 def _safe(text: str) -> str:
     return "".join(c if c.isalnum() or c in "._-+" else "_" for c in text)
@@ -135,6 +146,10 @@ def _release_signature(r: ReleaseReport, findings: Iterable[Finding]) -> Any:
 
 
 def env_groups(report: "UpgradeReport") -> list[EnvGroup]:
+    return list(report._env_groups)
+
+
+def _group_envs(report: "UpgradeReport") -> list[EnvGroup]:
     groups: dict[Any, list[ReleaseReport]] = {}
     for r in report.releases:
         groups.setdefault(_release_signature(r, report.findings), []).append(r)
@@ -165,6 +180,10 @@ class ShownFinding:
 
 def shown_findings(report: "UpgradeReport") -> list[ShownFinding]:
     """Findings identical but for the environment are shown once, naming the environments."""
+    return list(report._shown)
+
+
+def _show_findings(report: "UpgradeReport") -> list[ShownFinding]:
     groups: dict[str, list[Finding]] = {}
     for f in sort_findings(report.findings):
         key = json.dumps(dict(f.to_json(), env=None), sort_keys=True, default=str)
