@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Iterable, Mapping
 
 from chartkeeper.findings import Finding, Severity
@@ -324,7 +325,11 @@ class ImageChanges:
         return tuple(sorted(set(self.old) - set(self.new)))
 
     def sources_of(self, image: str) -> tuple[str, ...]:
-        return dict(self.sources).get(image, ())
+        return self._sources_by_image.get(image, ())
+
+    @cached_property
+    def _sources_by_image(self) -> dict[str, tuple[str, ...]]:  # built once, not per image asked
+        return dict(self.sources)
 
 
 def image_changes(old: Extraction, new: Extraction) -> ImageChanges:
