@@ -214,6 +214,10 @@ def _host() -> str:
     return re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname() or "host")[:63]
 
 
+def _runs_parent(cache_dir: Path | None) -> Path:
+    return Path(cache_dir if cache_dir is not None else default_cache_dir()) / RUNS_FOLDER
+
+
 def run_tempdir(cache_dir: Path | None = None) -> Path:
     """This process's scratch folder, `<cache>/tmp/run-<host>-<pid>-<random>/`, made on first use.
 
@@ -221,7 +225,7 @@ def run_tempdir(cache_dir: Path | None = None) -> Path:
     runs); the folder itself is removed when the process exits. When the cache cannot be
     written, a folder in the system temp folder stands in (removed at exit all the same).
     """
-    parent = Path(cache_dir if cache_dir is not None else default_cache_dir()) / RUNS_FOLDER
+    parent = _runs_parent(cache_dir)
     with _runs_lock:
         folder = _runs.get(parent)
         if folder is not None and folder.is_dir():
@@ -264,7 +268,7 @@ def scratch_env(env: dict[str, str] | None = None, cache_dir: Path | None = None
 
 def sweep_killed_runs(cache_dir: Path | None = None) -> list[Path]:
     """What every command does first: remove the scratch folders of this host's killed runs."""
-    return sweep_dead_runs(Path(cache_dir if cache_dir is not None else default_cache_dir()) / RUNS_FOLDER)
+    return sweep_dead_runs(_runs_parent(cache_dir))
 
 
 @contextmanager
