@@ -194,6 +194,10 @@ AllowUncheckedOpt = typer.Option(
     False, "--allow-unchecked", help="Exit 0/1 even when some checks could not run (listed under NOT CHECKED); otherwise exit 2."
 )
 FAIL_ON = click.Choice(["breaking", "review"])
+IncludeExistingOpt = typer.Option(
+    False, "--include-existing",
+    help="With --fail-on: count findings already true before the upgrade too (an override neither version knows).",
+)
 ENGINES = click.Choice(["auto", "embedded", "helm"])
 CHECK_FORMATS = click.Choice(["text", "md"])
 DIFF_FORMATS = click.Choice(["text", "md", "json"])  # json: deprecated spelling of --json
@@ -240,7 +244,8 @@ def diff(
     output: Optional[Path] = typer.Option(None, "--output", "-o", metavar="FILE", help="Write the report (in the chosen format) to FILE, with images.txt and the full manifest diff (<old>-to-<new>.diff) beside it."),
     engine: str = typer.Option("auto", "--engine", click_type=ENGINES, help="How to render: auto or embedded (the embedded Helm engine, at the configured cluster version), or helm (a helm binary)."),
     pre: bool = typer.Option(False, "--pre", help="Consider prereleases."),
-    fail_on: Optional[str] = typer.Option(None, "--fail-on", click_type=FAIL_ON, help="Exit 1 when a finding is breaking (breaking) or needs review or worse (review)."),
+    fail_on: Optional[str] = typer.Option(None, "--fail-on", click_type=FAIL_ON, help="Exit 1 when a finding the upgrade introduces is breaking (breaking) or needs review or worse (review)."),
+    include_existing: bool = IncludeExistingOpt,
     show_label_churn: bool = typer.Option(False, "--show-label-churn", help="Count chart-version labels and checksum annotations as changes (folded by default)."),
     check_images: bool = typer.Option(False, "--check-images", help="Ask the site's registry whether each new image is there (on by default with images: in chartkeeper.yaml)."),
     defaults_only: bool = typer.Option(False, "--defaults-only", help="With no helmfile state, analyse the chart defaults alone instead of refusing."),
@@ -264,7 +269,7 @@ def diff(
         raise click.UsageError(f"--json and --format {fmt} choose two formats; give one")
     _run(ctx, json_out, lambda app: run(
         app, chart, target, envs=env or [], fmt="json" if json_out else fmt, output=output, engine=engine, pre=pre,
-        fail_on=fail_on, as_json=json_out, show_label_churn=show_label_churn, check_images=check_images,
+        fail_on=fail_on, include_existing=include_existing, as_json=json_out, show_label_churn=show_label_churn, check_images=check_images,
         defaults_only=defaults_only, allow_unchecked=allow_unchecked,
     ))
 
@@ -280,7 +285,8 @@ def bump(
     push: bool = typer.Option(False, "--push", help="Push the branch to the git remote (git's own credentials)."),
     remote: str = typer.Option("origin", "--remote", metavar="NAME", help="The remote --push pushes to."),
     merge_request: bool = typer.Option(False, "--merge-request", help="With --push: have GitLab create the merge request (push options; title and the report's summary as description)."),
-    fail_on: Optional[str] = typer.Option(None, "--fail-on", click_type=FAIL_ON, help="Exit 1 when findings reach this severity (the branch is still made)."),
+    fail_on: Optional[str] = typer.Option(None, "--fail-on", click_type=FAIL_ON, help="Exit 1 when findings the upgrade introduces reach this severity (the branch is still made)."),
+    include_existing: bool = IncludeExistingOpt,
     dry_run: bool = typer.Option(False, "--dry-run", help="Analyse and print the report; write nothing."),
     in_place: bool = typer.Option(False, "--in-place", help="No git: write into the working tree (staged and swapped in)."),
     allow_dirty: bool = typer.Option(False, "--allow-dirty", help="With --in-place: accept uncommitted changes."),
@@ -302,7 +308,7 @@ def bump(
 
     _run(ctx, json_out, lambda app: run(
         app, chart=chart, target=target, all_charts=all_charts, pre=pre, allow_downgrade=allow_downgrade, base=base,
-        push=remote if push else None, merge_request=merge_request, fail_on=fail_on, dry_run=dry_run, in_place=in_place,
+        push=remote if push else None, merge_request=merge_request, fail_on=fail_on, include_existing=include_existing, dry_run=dry_run, in_place=in_place,
         allow_dirty=allow_dirty, envs=env or [], check_images=check_images, allow_unchecked=allow_unchecked,
     ))
 

@@ -35,6 +35,9 @@ class Finding:
     suggestion: str | None = None  # e.g. the likely new path of a renamed key
     details: tuple[tuple[str, Any], ...] = field(default=())
     action: str | None = None  # what a person should do about it (every review/breaking finding has one in a report)
+    # False when the same finding already holds with OLD (an override neither version knows, a deprecated API
+    # OLD renders too): the upgrade changes nothing about it, so it counts in no verdict (`chartkeeper lint` has it)
+    introduced: bool = True
 
     def to_json(self) -> dict[str, Any]:
         d: dict[str, Any] = {"code": self.code, "severity": self.severity.value, "message": self.message}
@@ -44,6 +47,8 @@ class Finding:
                 d[k] = v
         if self.details:
             d["details"] = dict(self.details)
+        if not self.introduced:
+            d["introduced"] = False
         return d
 
 

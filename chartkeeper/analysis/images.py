@@ -298,12 +298,16 @@ def extract(objs: Iterable[Mapping[str, Any]], *, os_suffixes: Iterable[str] = (
     return Extraction(tuple(f for f in found if f.enabled), tuple(f for f in found if not f.enabled), tuple(invalid))
 
 
-def invalid_findings(invalid: Iterable[InvalidImage], *, env: str | None) -> list[Finding]:
+def invalid_findings(invalid: Iterable[InvalidImage], *, env: str | None,
+                     old_invalid: Iterable[InvalidImage] = ()) -> list[Finding]:
+    """`old_invalid`: what OLD renders wrong; the same value in the same field is not the upgrade's doing."""
+    before = {(b.resource, b.field, b.value) for b in old_invalid}
     out: list[Finding] = []
     for bad in invalid:
         out.append(Finding("images.invalid", Severity.REVIEW,
                            f"{bad.resource} {bad.field}: {bad.value!r} is not an image reference ({bad.reason})",
-                           path=f"{bad.resource} {bad.field}", env=env))
+                           path=f"{bad.resource} {bad.field}", env=env,
+                           introduced=(bad.resource, bad.field, bad.value) not in before))
     return out
 
 

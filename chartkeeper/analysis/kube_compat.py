@@ -95,7 +95,18 @@ def kube_version_findings(chart_kube_version: str | None, old_kube_version: str 
         return []
     return [Finding("kube.version-unsupported", Severity.BREAKING,
                     f"NEW requires Kubernetes {chart_kube_version}; the configured cluster is {cluster} (helm refuses to install)",
-                    old=old_kube_version, new=chart_kube_version, ours=cluster)]
+                    old=old_kube_version, new=chart_kube_version, ours=cluster,
+                    introduced=not _refuses(old_kube_version, v))]
+
+
+def _refuses(kube_version: str | None, cluster: ChartVersion) -> bool:
+    """Does this kubeVersion constraint (OLD's) already refuse the cluster?"""
+    if not kube_version:
+        return False
+    try:
+        return not Constraint.parse(kube_version).allows(cluster, pre=True)
+    except InputError:
+        return False
 
 
 def api_findings(objs: Iterable[dict], cluster: str, *, env: str | None = None, old_objs: Iterable[dict] = ()) -> list[Finding]:
@@ -118,10 +129,10 @@ def api_findings(objs: Iterable[dict], cluster: str, *, env: str | None = None, 
         if cur >= r.removed_in:
             out.append(Finding("kube.api-removed", Severity.BREAKING,
                                f"{kind} {api} was removed in Kubernetes 1.{r.removed_in[1]}; use {r.replacement} ({shown}){tail}",
-                               path=f"{api}/{kind}", env=env, suggestion=r.replacement))
+                               path=f"{api}/{kind}", env=env, suggestion=r.replacement, introduced=not tail))
         elif cur >= r.deprecated_in:
             out.append(Finding("kube.api-deprecated", Severity.REVIEW,
                                f"{kind} {api} is deprecated since 1.{r.deprecated_in[1]} and removed in 1.{r.removed_in[1]}; "
                                f"use {r.replacement} ({shown}){tail}",
-                               path=f"{api}/{kind}", env=env, suggestion=r.replacement))
+                               path=f"{api}/{kind}", env=env, suggestion=r.replacement, introduced=not tail))
     return out

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any, Iterable
 
+from chartkeeper.analysis.actions import action_kind, group_title
 from chartkeeper.analysis.chart_meta import ChangeNote
 from chartkeeper.analysis.crds import CrdChange
 from chartkeeper.findings import Finding, NotChecked, Severity, counts, sort_findings, verdict
@@ -71,12 +72,30 @@ class UpgradeReport:
     not_checked: tuple[NotChecked, ...] = ()  # checks that could not run (never findings; see not_checked_*)
 
     @property
+    def introduced(self) -> tuple[Finding, ...]:
+        """Findings the upgrade brings: the verdict, the counts and `--fail-on` speak of these only."""
+        return tuple(f for f in self.findings if f.introduced)
+
+    @property
+    def existing(self) -> tuple[Finding, ...]:
+        """Findings that hold with OLD too (`chartkeeper lint` reports them today)."""
+        return tuple(f for f in self.findings if not f.introduced)
+
+    @property
     def verdict(self) -> str:
-        return verdict(self.findings)
+        return verdict(self.introduced)
 
     @property
     def counts(self) -> dict[str, int]:
-        return counts(self.findings)
+        return counts(self.introduced)
+
+    def reaches(self, level: str | None, *, include_existing: bool = False) -> bool:
+        """Do findings reach `level` (`breaking` or `review`, `--fail-on`)? Those already true with OLD
+        count only with `include_existing`."""
+        if level is None:
+            return False
+        found = verdict(self.findings if include_existing else self.introduced)
+        return found == "breaking" or (level == "review" and found == "needs review")
 
     @property
     def images_to_mirror(self) -> tuple[str, ...]:
@@ -162,11 +181,22 @@ def _group_envs(report: "UpgradeReport") -> list[EnvGroup]:
 
 @dataclass(frozen=True)
 class Action:
-    """One line of "Before merging": what to do, and the findings (by their number in the report) it settles."""
+    """One item of "Before merging": what to do, and the findings (by their number in the report) it settles.
+
+    Findings of one kind whose actions differ (nine masked defaults, five removed keys) are one decision:
+    one item, with `table` (a header row, then one row per finding) saying what each is about."""
 
     text: str
     refs: tuple[int, ...] = ()
     where: str = ""  # environments it applies to ("" = all)
+    table: tuple[tuple[str, ...], ...] = ()
+
+    def to_json(self, shown: list["ShownFinding"]) -> dict[str, Any]:
+        d: dict[str, Any] = {"text": self.text, "findings": [shown[n - 1].finding.code for n in self.refs],
+                             "envs": self.where or None}
+        if self.table:
+            d["table"] = {"columns": list(self.table[0]), "rows": [list(r) for r in self.table[1:]]}
+        return d
 
 
 @dataclass(frozen=True)
@@ -200,18 +230,11 @@ def _show_findings(report: "UpgradeReport") -> list[ShownFinding]:
 
 
 def actions_of(report: "UpgradeReport", shown: list[ShownFinding] | None = None) -> list[Action]:
-    """The "Before merging" list: one action per decision or task; the same action for several findings is one."""
+    """The "Before merging" list: one item per kind of decision or task (`grouped_actions`), then the
+    images to mirror and the CRDs to apply. Findings already true with OLD ask nothing of this upgrade."""
     shown = shown if shown is not None else shown_findings(report)
-    by_text: dict[str, list[ShownFinding]] = {}
-    for s in shown:
-        f = s.finding
-        if f.severity is Severity.INFO or not f.action:
-            continue
-        by_text.setdefault(f.action, []).append(s)
-    out: list[Action] = []
-    for text, ss in by_text.items():
-        envs = tuple(dict.fromkeys(e for s in ss for e in s.envs)) if all(s.envs for s in ss) else ()
-        out.append(Action(text, tuple(s.number for s in ss), ", ".join(envs)))
+    todo = [s for s in shown if s.finding.introduced and s.finding.severity is not Severity.INFO and s.finding.action]
+    out = grouped_actions(todo)
     images = report.images_to_mirror
     if report.images_checked:  # the site's registry was asked: only what it lacks (or could not confirm) is a task
         todo = [c.image for c in report.image_checks if c.present is not True]
@@ -225,6 +248,47 @@ def actions_of(report: "UpgradeReport", shown: list[ShownFinding] | None = None)
     if applies and not any(applies[0] in a.text for a in out):
         out.append(Action("Apply these CRDs first (Helm never upgrades `crds/`): " + "; ".join(f"`{c}`" for c in applies)))
     return out
+
+
+def _envs_of(ss: list[ShownFinding]) -> str:
+    return ", ".join(dict.fromkeys(e for s in ss for e in s.envs)) if all(s.envs for s in ss) else ""
+
+
+def grouped_actions(todo: list[ShownFinding]) -> list[Action]:
+    """One action per kind (`actions.action_kind`): one finding, or several with the same action text,
+    keep that text; several with different texts become one decision with a table of them."""
+    by_kind: dict[str, list[ShownFinding]] = {}
+    for s in todo:
+        by_kind.setdefault(action_kind(s.finding), []).append(s)
+    out: list[Action] = []
+    for kind, ss in by_kind.items():
+        texts = list(dict.fromkeys(str(s.finding.action) for s in ss))
+        if len(texts) == 1:
+            out.append(Action(texts[0], tuple(s.number for s in ss), _envs_of(ss)))
+            continue
+        out.append(Action(group_title(kind, len(ss)), tuple(s.number for s in ss), _envs_of(ss),
+                          _action_table(ss)))
+    return out
+
+
+def _action_table(ss: list[ShownFinding]) -> tuple[tuple[str, ...], ...]:
+    """Header and rows: the finding, what it is about, the three values and where ours is, as far as any has them."""
+    fs = [s.finding for s in ss]
+    cols: list[tuple[str, Any]] = [("Finding", lambda s: f"F{s.number}")]
+    if any(f.path or dict(f.details).get("field") for f in fs):
+        cols.append(("Path", lambda s: _field(s.finding)))
+    sides = [(t, side) for t, side in (("Ours", "ours"), ("OLD", "old"), ("NEW", "new")) if any(_side(f, side) for f in fs)]
+    for title, side in sides:
+        cols.append((title, lambda s, side=side: _side(s.finding, side)))
+    if any(f.suggestion for f in fs):
+        cols.append(("Suggested", lambda s: _code(s.finding.suggestion)))
+    if not sides:  # nothing to compare: the finding's own words
+        cols.append(("Detail", lambda s: _cell(s.finding.message, 160)))
+    if any(s.envs for s in ss):
+        cols.append(("Env", lambda s: ", ".join(s.envs) or "all"))
+    if any(f.file for f in fs):
+        cols.append(("Where", lambda s: _cell(_where(s.finding))))
+    return (tuple(t for t, _ in cols),) + tuple(tuple(fn(s) for _, fn in cols) for s in ss)
 
 
 def merge_env_findings(findings: Iterable[Finding], envs: Iterable[str]) -> list[Finding]:
@@ -285,10 +349,9 @@ def to_json(report: UpgradeReport) -> dict[str, Any]:
         "kubeVersion": report.kube_version,
         "generated": report.generated,
         "verdict": report.verdict,
-        "counts": report.counts,
-        "actions": [{"text": a.text, "findings": [shown[n - 1].finding.code for n in a.refs], "envs": a.where or None}
-                    for a in actions_of(report, shown)],
-        "findings": [f.to_json() for f in report.findings],
+        "counts": dict(report.counts, alreadyTrue=len(report.existing)),
+        "actions": [a.to_json(shown) for a in actions_of(report, shown)],
+        "findings": [dict(f.to_json(), introduced=f.introduced) for f in report.findings],
         "environmentGroups": [list(g.envs) for g in env_groups(report)],
         "manifestDiffFile": report.diff_file_name,
         "releases": [
@@ -439,11 +502,13 @@ def _fit(parts: list[Any], budget: int) -> str:
 def _verdict_line(report: UpgradeReport) -> str:
     c = report.counts
     label = {"breaking": "🔴 **breaking**", "needs review": "🟠 **needs review**", "safe": "🟢 **safe**"}[report.verdict]
-    return f"**Verdict:** {label} — {c['breaking']} breaking, {c['review']} to review, {c['info']} info"
+    existing = len(report.existing)
+    return (f"**Verdict:** {label} — {c['breaking']} breaking, {c['review']} to review, {c['info']} info"
+            + (f" (and {existing} already true before this upgrade, not counted)" if existing else ""))
 
 
 def _why(report: UpgradeReport, shown: list[ShownFinding]) -> str:
-    top = [s for s in shown if s.finding.severity is not Severity.INFO]
+    top = [s for s in shown if s.finding.severity is not Severity.INFO and s.finding.introduced]
     if not top:
         if report.images_to_mirror:
             return "**Why:** nothing to decide: inherited version changes and new images only (mirror them first)."
@@ -500,6 +565,13 @@ def _fold_resources(info: list[ShownFinding]) -> list[ShownFinding]:
     return out
 
 
+def _table_lines(table: tuple[tuple[str, ...], ...], *, indent: str = "") -> str:
+    header, rows = table[0], table[1:]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(indent + line for line in lines)
+
+
 def _edit_line(e: Any) -> str:
     return f"  - `{_cell(e.path, 200)}`: {_code(e.old, 100) or '`null`'} → {_code(e.new, 100) or '`null`'}"
 
@@ -529,13 +601,19 @@ def render_markdown(report: UpgradeReport, *, budget: int = MARKDOWN_BUDGET, dif
         items = []
         for i, a in enumerate(acts, 1):
             refs = ", ".join(f"[F{n}](#f{n})" for n in a.refs[:5]) + (" …" if len(a.refs) > 5 else "")
-            items.append(f"{i}. {a.text}" + (f" — {a.where}" if a.where else "") + (f" ({refs})" if refs else ""))
+            item = f"{i}. {a.text}" + (f" — {a.where}" if a.where else "") + (f" ({refs})" if refs else "")
+            if a.table:
+                item += "\n\n" + _table_lines(a.table, indent="   ") + "\n"
+            items.append(item)
         w(_Block(items, "\n… {n} more actions: see the findings below and the JSON report", keep=10, tail=""))
         w("")
 
     if report.not_checked:
         w(not_checked_markdown(report.not_checked))
+    existing = [s for s in shown if not s.finding.introduced]
+    shown = [s for s in shown if s.finding.introduced]
     w("## Findings\n")
+    w("What this upgrade changes, by severity; each row says where our side of it is.\n")
     if not shown:
         w("No findings.\n")
     for sev in (Severity.BREAKING, Severity.REVIEW):
@@ -559,6 +637,8 @@ def render_markdown(report: UpgradeReport, *, budget: int = MARKDOWN_BUDGET, dif
         w(header)
         w(_Block(rows, "| … {n} more, see the JSON report | |", keep=5))
         w("\n</details>\n")
+    if existing:
+        parts.extend(existing_markdown(existing))
 
     w("## Environments\n")
     if not report.releases:
@@ -667,6 +747,17 @@ def render_markdown(report: UpgradeReport, *, budget: int = MARKDOWN_BUDGET, dif
     return redact(_fit(parts, budget))
 
 
+def existing_markdown(existing: list[ShownFinding]) -> list[Any]:
+    """The section of findings that hold with OLD too: short, apart, and not counted in the verdict."""
+    rows = [f"| F{s.number} | `{s.finding.code}` | {_field(s.finding)} | {_cell(s.finding.message, 160)} | "
+            f"{_cell(_where(s.finding))} |" for s in existing]
+    head = (f"## Already true before this upgrade ({len(existing)})\n\n"
+            "These hold with OLD too: the upgrade changes nothing about them, so the verdict leaves them out "
+            "(`--fail-on … --include-existing` counts them). `chartkeeper lint` reports them on today's tree; "
+            "fix them apart from this upgrade.\n\n| # | Code | Path | Finding | Where |\n|---|---|---|---|---|")
+    return [head, _Block(rows, "| … {n} more, see the JSON report | | | | |", keep=5), ""]
+
+
 # -- terminal ------------------------------------------------------------------------------------
 
 def render_text(report: UpgradeReport, *, top: int = 10) -> str:
@@ -676,7 +767,7 @@ def render_text(report: UpgradeReport, *, top: int = 10) -> str:
     for r in report.releases:
         if r.error:
             lines.append(f"  {r.env}/{r.release}: rendered analysis failed: {r.error}")
-    important = [f for f in report.findings if f.severity != Severity.INFO] or list(report.findings)
+    important = [f for f in report.introduced if f.severity != Severity.INFO] or list(report.introduced)
     for f in important[:top]:
         env = f" [{f.env}]" if f.env else ""
         lines.append(f"  {f.severity.value:8} {f.code}{env}: {f.message}")
@@ -691,6 +782,9 @@ def render_text(report: UpgradeReport, *, top: int = 10) -> str:
             lines.append(f"  … {len(acts) - top} more actions in the report")
     for step in report.crd_steps:
         lines.append(f"before helmfile apply: {step}")
+    if report.existing:
+        lines.append(f"already true before this upgrade (not counted; `chartkeeper lint` reports them): "
+                     f"{len(report.existing)} finding(s)")
     lines += not_checked_text(report.not_checked)
     return redact("\n".join(lines)) + "\n"
 

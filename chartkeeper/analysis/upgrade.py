@@ -142,7 +142,8 @@ def analyze_pair(
             new_m, new_res, new_err = _render(new_chart, rel)
             if new_err:
                 findings.append(Finding("render.failed", Severity.BREAKING,
-                                        f"NEW does not render with the {rel.env} values: {new_err}", env=rel.env))
+                                        f"NEW does not render with the {rel.env} values: {new_err}", env=rel.env,
+                                        introduced=not old_err))
             if old_err and not new_err:
                 findings.append(Finding("render.failed-old", Severity.REVIEW,
                                         f"OLD does not render with the {rel.env} values (today's deployment may be broken): {old_err}",
@@ -175,7 +176,7 @@ def analyze_pair(
             ic = images.image_changes(old_x, new_x)
             findings += manifests.manifest_findings(d, env=rel.env)
             findings += images.image_findings(ic, env=rel.env)
-            findings += images.invalid_findings(new_x.invalid, env=rel.env)
+            findings += images.invalid_findings(new_x.invalid, env=rel.env, old_invalid=old_x.invalid)
             findings += kube_compat.api_findings(new_objs, kube_version, env=rel.env, old_objs=old_objs)
             for c in crds.crd_changes(old_m, new_m):
                 all_crd_changes.setdefault(c.name, c)

@@ -170,7 +170,8 @@ class ValuesAnalysis:
                         (f"{shown}: the chart has no such key; Helm ignores our override" if self.single_version
                          else f"{shown}: neither OLD nor NEW has this key (already ignored today)")
                         + (f"; did you mean {fmt_path(close)}?" if close else ""),
-                        ours=m_ours, suggestion=fmt_path(close) if close else None)
+                        ours=m_ours, suggestion=fmt_path(close) if close else None,
+                        introduced=self.single_version)  # between two versions: OLD ignores it too
             return
         # the key exists in NEW (in defaults, schema, templates, or under a free-form map)
         new_kind = kind_of(new_val) if new_has else None
@@ -180,7 +181,8 @@ class ValuesAnalysis:
             finding("values.type-change", Severity.BREAKING,
                     f"{shown}: {'the chart' if self.single_version else 'NEW'} expects a {new_kind}, we set a {ours_kind}"
                     + (f" (OLD default was a {old_kind})" if old_kind and old_kind != new_kind else ""),
-                    old=m_old, new=m_new, ours=m_ours)
+                    old=m_old, new=m_new, ours=m_ours,
+                    introduced=self.single_version or old_kind != new_kind)  # same kind in OLD: as wrong today
             return
         tpl = self._templated_at(path)
         default_name = "chart" if self.single_version else "NEW"
@@ -323,7 +325,7 @@ class ValuesAnalysis:
             out.append(Finding(
                 "values.schema-violation-existing" if existing else "values.schema-violation", sev,
                 f"{shown}: {message}" + (" (OLD already violated it)" if existing else " (Helm refuses to install)"),
-                path=shown, env=env, details=(("validator", validator),)))
+                path=shown, env=env, details=(("validator", validator),), introduced=not existing))
         return out
 
     def analyze(self, overrides: Mapping[str, Any] | None, provenance: Any = None, *, env: str | None = None,

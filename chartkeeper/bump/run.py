@@ -38,6 +38,7 @@ class BumpOptions:
     push: str | None = None  # remote name
     merge_request: bool = False  # with push: GitLab push options that create the merge request
     fail_on: str | None = None  # "breaking" or "review"
+    include_existing: bool = False  # --fail-on counts findings already true with OLD too
     dry_run: bool = False
     in_place: bool = False
     allow_dirty: bool = False
@@ -204,7 +205,7 @@ def _state_file(settings: Settings) -> tuple[str, list[str]] | None:
 def _finish_exit(res: BumpResult, opts: BumpOptions) -> None:
     if res.ready is False:
         res.exit_code = EXIT_FINDINGS
-    if res.analysis is not None and res.analysis.reaches(opts.fail_on):
+    if res.analysis is not None and res.analysis.reaches(opts.fail_on, include_existing=opts.include_existing):
         res.exit_code = EXIT_FINDINGS
     if res.not_checked and not opts.allow_unchecked:
         # the branch (or dry-run report) is there, but its verdict cannot speak for what was not looked at

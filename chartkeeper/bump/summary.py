@@ -38,8 +38,11 @@ class Analysis:
     not_checked: tuple[str, ...] = ()  # checks that could not run ("what [env]: why"), never findings
     report: Any = field(default=None, compare=False)  # the analysis' own object
 
-    def reaches(self, level: str | None) -> bool:
-        """True when findings reach `level` (`breaking` or `review`) for `--fail-on`."""
+    def reaches(self, level: str | None, *, include_existing: bool = False) -> bool:
+        """True when findings reach `level` (`breaking` or `review`) for `--fail-on`; findings already
+        true with OLD count only with `include_existing` (`--include-existing`)."""
+        if self.report is not None:
+            return bool(self.report.reaches(level, include_existing=include_existing))
         if level is None:
             return False
         if level == "breaking":

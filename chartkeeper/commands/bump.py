@@ -24,6 +24,7 @@ def run(
     push: str | None = None,
     merge_request: bool = False,
     fail_on: str | None = None,
+    include_existing: bool = False,
     dry_run: bool = False,
     in_place: bool = False,
     allow_dirty: bool = False,
@@ -50,6 +51,7 @@ def run(
         push=push,
         merge_request=merge_request,
         fail_on=fail_on,
+        include_existing=include_existing,
         dry_run=dry_run,
         in_place=in_place,
         allow_dirty=allow_dirty,
@@ -120,7 +122,7 @@ def _print(out, r: BumpResult, opts: BumpOptions) -> None:
             out.text(f"  pushed to {r.pushed}")
         if r.merge_request:
             out.text(f"  merge request: {r.merge_request}")
-        if opts.fail_on and r.analysis is not None and r.analysis.reaches(opts.fail_on):
+        if opts.fail_on and r.analysis is not None and r.analysis.reaches(opts.fail_on, include_existing=opts.include_existing):
             out.text(f"  findings reach --fail-on {opts.fail_on}")
     _print_not_checked(out, r, opts)
     if r.next_steps:

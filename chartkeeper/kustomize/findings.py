@@ -223,7 +223,7 @@ def _missing(
         f"{pre}{_what(step)} matches nothing in OLD or NEW: no version of the chart renders its target "
         "(an object an operator creates at run time cannot be patched by a post-renderer; configure it "
         f"through the operator instead); {consequence}",
-        step, **where,
+        step, introduced=False, **where,  # as true of OLD: the upgrade changes nothing about it
     )
 
 

@@ -1,0 +1,66 @@
+"""What the upgrade report speaks about (issue 23): what the upgrade introduces apart from what already holds
+with OLD, one decision per kind in the action list, defaults judged by what they render, upstream notes that
+fit the upgrade, workload changes first within the size budget. Real charts, the real Helm engine."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from chartkeeper.analysis.report import actions_of, render_json, render_markdown, render_text
+from chartkeeper.analysis.upgrade import ReleaseInput, analyze_pair
+from chartkeeper.findings import Severity
+from tests.support.charts import write_chart
+from tests.support.deployment import demo_chart_versions, make_deployment, publish
+from tests.support.harness import invoke_cli
+
+# -- 1. introduced vs already true -------------------------------------------------------------------
+
+
+@pytest.fixture
+def unknown_override(tmp_path: Path, repo_server) -> Path:
+    """A deployment whose overrides set `tolerations`, a key neither 1.0.0 nor 1.1.0 of the chart has."""
+    publish(repo_server.root, demo_chart_versions(tmp_path / "src", "demo", {"1.0.0": {}, "1.1.0": {}}))
+    root = make_deployment(tmp_path / "deploy", repo_server.url, {"demo": "1.0.0"})
+    (root / "chartkeeper.yaml").write_text("kubeVersion: v1.31.0\n")
+    values = root / "helmfile" / "values" / "demo.yaml"
+    values.write_text("# overrides for demo\ntolerations:\n  - key: gpu\n")
+    return root
+
+
+def test_a_finding_that_holds_with_old_is_not_the_upgrades(unknown_override: Path) -> None:
+    root = unknown_override
+    js = invoke_cli(["-C", str(root), "diff", "demo", "1.1.0", "--json"], cwd=root)
+    assert js.returncode == 0, js.stderr
+    data = json.loads(js.stdout)
+    (unknown,) = [f for f in data["findings"] if f["code"] == "values.unknown-key"]
+    assert unknown["introduced"] is False and unknown["severity"] == "breaking"
+    assert unknown["path"] == "tolerations" and unknown["file"] == "helmfile/values/demo.yaml" and unknown["line"] == 2
+    assert all(f["introduced"] for f in data["findings"] if f is not unknown)
+    assert data["verdict"] == "safe" and data["counts"]["breaking"] == 0 and data["counts"]["alreadyTrue"] == 1
+    assert not any("tolerations" in a["text"] for a in data["actions"])
+
+    assert invoke_cli(["-C", str(root), "diff", "demo", "1.1.0", "--fail-on", "breaking"], cwd=root).returncode == 0
+    strict = invoke_cli(["-C", str(root), "diff", "demo", "1.1.0", "--fail-on", "breaking", "--include-existing"], cwd=root)
+    assert strict.returncode == 1, strict.stderr
+
+    out = root.parent / "out" / "r.md"
+    out.parent.mkdir()
+    assert invoke_cli(["-C", str(root), "diff", "demo", "1.1.0", "-o", str(out)], cwd=root).returncode == 0
+    md = out.read_text()
+    section = md.split("## Already true before this upgrade (1)", 1)[1].split("\n## ", 1)[0]
+    assert "`chartkeeper lint`" in section
+    assert "`values.unknown-key`" in section and "`tolerations`" in section and "helmfile/values/demo.yaml:2" in section
+    assert "🟢 **safe**" in md and "1 already true before this upgrade" in md
+    findings = md.split("## Findings", 1)[1].split("## Already true", 1)[0]
+    assert "tolerations" not in findings
+
+
+def test_bump_fail_on_counts_existing_findings_only_when_asked(unknown_override: Path) -> None:
+    root = unknown_override
+    assert invoke_cli(["-C", str(root), "bump", "demo", "1.1.0", "--dry-run", "--fail-on", "breaking"], cwd=root).returncode == 0
+    strict = invoke_cli(["-C", str(root), "bump", "demo", "1.1.0", "--dry-run", "--fail-on", "breaking",
+                         "--include-existing"], cwd=root)
+    assert strict.returncode == 1, strict.stderr
