@@ -35,6 +35,8 @@ Chart `gpu-operator` from `{repo}` · cluster v1.31.0 · environments: default, 
 
 ## Before merging
 
+What to decide or do before this merges, one item per kind of decision; the findings it settles are linked.
+
 1. Migrate the objects of `clusterpolicies.nvidia.com` stored at v1alpha1 to v1, then patch `status.storedVersions`, before applying NEW's CRDs (steps under CRDs) ([F1](#f1))
 2. Fix our override `operator.replicaCount` at `helmfile/values/gpu-operator.yaml:3`: NEW ignores it; probably moved to `operator.replicas` ([F2](#f2))
 3. Decide on the masked default `driver.version`: keep our `550.54.15` at `helmfile/values/gpu-operator.yaml:5` (pinned 2024-11-02 in {pin} "driver 550 for A100 hosts") or take NEW's `570.86.10` by deleting the line ([F3](#f3))
@@ -42,6 +44,8 @@ Chart `gpu-operator` from `{repo}` · cluster v1.31.0 · environments: default, 
 5. Apply these CRDs first (Helm never upgrades `crds/`): `kubectl apply --server-side --force-conflicts -f helmfile/charts/external/gpu-operator-v25.10.0/crds/`
 
 ## Findings
+
+What this upgrade changes, by severity; each row says where our side of it is.
 """
 
 

@@ -64,3 +64,54 @@ def test_bump_fail_on_counts_existing_findings_only_when_asked(unknown_override:
     strict = invoke_cli(["-C", str(root), "bump", "demo", "1.1.0", "--dry-run", "--fail-on", "breaking",
                          "--include-existing"], cwd=root)
     assert strict.returncode == 1, strict.stderr
+
+
+# -- 6. workload changes first, bulk text folded and cut first -----------------------------------------
+
+WEB = """apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+        - name: web
+          image: "registry.example/web:{{ .Values.tag }}"
+"""
+DASHBOARD = """apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: dashboards
+  labels: {grafana_dashboard: "1"}
+data:
+  overview.json: |
+{{ .Files.Get "overview.json" | indent 4 }}
+"""
+
+
+def _dashboard(version: int) -> str:
+    panels = [{"id": i, "title": f"panel {i}", "expr": f"rate(http_requests_total{{v=\"{version}\"}}[5m])"}
+              for i in range(600)]
+    return json.dumps({"title": "overview", "panels": panels}, indent=2)  # ~3,000 lines
+
+
+def test_a_workload_edit_is_shown_while_a_dashboard_is_folded_and_cut_first(tmp_path: Path) -> None:
+    charts = [write_chart(tmp_path / v, "web", v, values={"tag": tag}, templates={"web.yaml": WEB, "dash.yaml": DASHBOARD},
+                          files={"overview.json": _dashboard(n)})
+              for n, (v, tag) in enumerate((("1.0.0", "1.0"), ("2.0.0", "2.0")))]
+    assert len(_dashboard(0).splitlines()) >= 3000
+    r = analyze_pair(*charts, [ReleaseInput("prod", "web", "apps", {})], chart="web", kube_version="v1.31.0")
+    full = render_markdown(r)
+    image = "`spec.template.spec.containers[web].image`: `registry.example/web:1.0` → `registry.example/web:2.0`"
+    assert full.index("Changed workloads (1)") < full.index(image) < full.index("<summary>Dashboards, CRD schemas")
+    assert "`core/ConfigMap/apps/dashboards`" in full.split("<summary>Dashboards, CRD schemas", 1)[1]
+    for budget in (len(full) - 50, len(full) - 400):  # cut a little, cut more: the dashboard goes first
+        tight = render_markdown(r, budget=budget)
+        assert image in tight and "data.overview.json" not in tight
+        folded = tight.split("<summary>Dashboards, CRD schemas", 1)[1].split("</details>", 1)[0]
+        assert "more lines, see the diff file" in folded

@@ -53,7 +53,7 @@ def images_markdown(report: Any) -> str:
     """`## Images to mirror`: the table of new images and the copy list."""
     new = _entries(report, "to_mirror")
     checked = bool(getattr(report, "images_checked", False))
-    lines = ["## Images to mirror\n"]
+    lines = ["## Images to mirror\n", "Images NEW pulls that OLD did not: the air-gapped registry needs them before the deploy.\n"]
     if not new:
         lines.append("None: every image NEW uses is already used by OLD.\n")
         return "\n".join(lines) + "\n"

@@ -321,3 +321,50 @@ def manifest_findings(d: ManifestDiff, *, env: str | None) -> list[Finding]:
             msg += f" ({n} field{'s' if n != 1 else ''}: " + ", ".join(e.path for e in c.edits[:3]) + (" …" if n > 3 else "") + ")"
         out.append(Finding("manifest.changed", sev, msg, path=str(c.key), env=env))
     return out
+
+
+# -- what a reviewer reads first: edits ranked by what they do to running pods -------------------------
+
+WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod"}
+# Where the rendered-changes section puts a changed resource: workloads, then the rest (Services, RBAC,
+# webhooks…), then bulk text a person skims (dashboards, CRD schemas, metadata-only edits), folded.
+WORKLOAD, OTHER, BULK = 0, 1, 2
+# Fields of a pod template, most consequential first: a workload's edits are listed in this order.
+_EDIT_ORDER = (("image", ".image"), ("command", ".command"), ("command", ".args"), ("env", ".env"),
+               ("env", ".envFrom"), ("probes", "Probe"), ("probes", "securityContext"), ("affinity", "affinity"),
+               ("affinity", "nodeSelector"), ("affinity", "tolerations"), ("resources", ".resources"),
+               ("selector", "selector"), ("volumes", "volume"), ("volumes", "replicas"))
+
+
+def edit_rank(path: str) -> int:
+    """0 for an image, up to len(_EDIT_ORDER) for metadata: the order a workload's edits are shown in."""
+    if path.startswith("metadata."):
+        return len(_EDIT_ORDER) + 1
+    return next((i for i, (_what, needle) in enumerate(_EDIT_ORDER) if needle in path), len(_EDIT_ORDER))
+
+
+def _is_dashboard(obj: dict[str, Any]) -> bool:
+    """A ConfigMap (or Secret) carrying Grafana dashboards: labelled so, or JSON documents with panels."""
+    meta = obj.get("metadata") or {}
+    marks = list((meta.get("labels") or {})) + list((meta.get("annotations") or {}))
+    if any("dashboard" in str(k).lower() for k in marks):
+        return True
+    data = obj.get("data") or {}
+    return isinstance(data, dict) and any(str(k).endswith(".json") and '"panels"' in str(v) for k, v in data.items())
+
+
+def change_group(c: ResourceChange) -> int:
+    """WORKLOAD, OTHER or BULK (see above) for a changed resource."""
+    if c.key.kind in WORKLOAD_KINDS:
+        return WORKLOAD
+    if c.key.kind == "CustomResourceDefinition":
+        return BULK
+    if c.key.kind in ("ConfigMap", "Secret") and c.pair is not None and _is_dashboard(c.pair[1]):
+        return BULK
+    if c.edits and all(e.path.startswith("metadata.") for e in c.edits):
+        return BULK  # labels and annotations only: churn a version swap did not catch
+    return OTHER
+
+
+def ranked_edits(c: ResourceChange) -> list[Edit]:
+    return sorted(c.edits, key=lambda e: edit_rank(e.path)) if change_group(c) == WORKLOAD else list(c.edits)

@@ -23,7 +23,7 @@ from chartkeeper.analysis.crds import CrdChange
 from chartkeeper.findings import Finding, NotChecked, Severity, counts, sort_findings, verdict
 from chartkeeper.analysis.images import ImageChanges, ImageCheck
 from chartkeeper.analysis.image_report import images_json, images_markdown
-from chartkeeper.analysis.manifests import ABSENT, ManifestDiff
+from chartkeeper.analysis.manifests import ABSENT, BULK, OTHER, WORKLOAD, ManifestDiff, change_group, ranked_edits
 from chartkeeper.masking import redact
 
 REPORT_SCHEMA_VERSION = 2
@@ -465,11 +465,16 @@ def _field(f: Finding) -> str:
     return _code(text, 200) if text else ""
 
 
+# What the size budget shortens first (higher first): bulk text a person skims, then notes and
+# information, then the other resources; the decisions and the workload changes last.
+CUT_FIRST, CUT_EARLY, CUT_LATER, CUT_LAST = 3, 2, 1, 0
+
+
 class _Block:
     """A list the size budget may shorten: its first `limit` items, then a pointer to the complete data."""
 
-    def __init__(self, items: list[str], more: str, *, keep: int = 3, tail: str = "") -> None:
-        self.items, self.more, self.keep, self.tail = items, more, keep, tail
+    def __init__(self, items: list[str], more: str, *, keep: int = 3, tail: str = "", cut: int = CUT_LATER) -> None:
+        self.items, self.more, self.keep, self.tail, self.cut = items, more, keep, tail, cut
         self.limit = len(items)
 
     def render(self) -> str:
@@ -480,7 +485,8 @@ class _Block:
 
 
 def _fit(parts: list[Any], budget: int) -> str:
-    """Join the parts; while over `budget`, halve the longest shortenable list."""
+    """Join the parts; while over `budget`, halve the longest shortenable list of the group cut first
+    (`_Block.cut`): a workload edit is never dropped while a dashboard line is still shown."""
     def join() -> str:
         return "\n".join(p.render() if isinstance(p, _Block) else p for p in parts).rstrip() + "\n"
 
@@ -489,7 +495,7 @@ def _fit(parts: list[Any], budget: int) -> str:
         blocks = [b for b in parts if isinstance(b, _Block) and b.limit > b.keep]
         if not blocks:
             break
-        b = max(blocks, key=lambda b: len(b.render()))
+        b = max(blocks, key=lambda b: (b.cut, len(b.render())))
         b.limit = max(b.keep, b.limit // 2)
         text = join()
     if len(text) > budget:  # only fixed text left: cut at a line, say so
@@ -565,6 +571,40 @@ def _fold_resources(info: list[ShownFinding]) -> list[ShownFinding]:
     return out
 
 
+def _changed_lines(changes: list[Any]) -> list[str]:
+    items: list[str] = []
+    for c in changes:
+        api = f" (apiVersion {c.api_old} → {c.api_new})" if c.api_old != c.api_new else ""
+        edits = ranked_edits(c)
+        items.append(f"- `{c.key}`{api}")
+        items += [_edit_line(e) for e in edits[:8]]
+        if len(edits) > 8:
+            items.append(f"  - … {len(edits) - 8} more field(s) in the diff file")
+    return items
+
+
+def _changed_markdown(d: ManifestDiff) -> list[Any]:
+    """Changed resources, workloads first (images, commands, env, probes… first within each), then the
+    rest; dashboards, CRD schemas and metadata-only edits last, folded. Each group is cut by the budget
+    in the reverse order (`_Block.cut`)."""
+    by_group: dict[int, list[Any]] = {WORKLOAD: [], OTHER: [], BULK: []}
+    for c in d.changed:
+        by_group[change_group(c)].append(c)
+    more = "- … {n} more lines, see the diff file and the JSON report"
+    out: list[Any] = []
+    if by_group[WORKLOAD]:
+        out += [f"Changed workloads ({len(by_group[WORKLOAD])}): what running pods get, most consequential field first.\n",
+                _Block(_changed_lines(by_group[WORKLOAD]), more, keep=10, cut=CUT_LAST), ""]
+    if by_group[OTHER]:
+        out += [f"Other changed resources ({len(by_group[OTHER])}): services, access rights, webhooks, configuration.\n",
+                _Block(_changed_lines(by_group[OTHER]), more, keep=5, cut=CUT_LATER), ""]
+    if by_group[BULK]:
+        out += [f"<details><summary>Dashboards, CRD schemas and metadata-only edits ({len(by_group[BULK])} resources, "
+                "folded)</summary>\n",
+                _Block(_changed_lines(by_group[BULK]), more, keep=0, cut=CUT_FIRST), "\n</details>\n"]
+    return out
+
+
 def _table_lines(table: tuple[tuple[str, ...], ...], *, indent: str = "") -> str:
     header, rows = table[0], table[1:]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -594,6 +634,7 @@ def render_markdown(report: UpgradeReport, *, budget: int = MARKDOWN_BUDGET, dif
         w(f"> {n}\n")
 
     w("## Before merging\n")
+    w("What to decide or do before this merges, one item per kind of decision; the findings it settles are linked.\n")
     acts = actions_of(report, shown)
     if not acts:
         w("Nothing to decide or do: merge when the pipeline is green.\n")
@@ -605,7 +646,7 @@ def render_markdown(report: UpgradeReport, *, budget: int = MARKDOWN_BUDGET, dif
             if a.table:
                 item += "\n\n" + _table_lines(a.table, indent="   ") + "\n"
             items.append(item)
-        w(_Block(items, "\n… {n} more actions: see the findings below and the JSON report", keep=10, tail=""))
+        w(_Block(items, "\n… {n} more actions: see the findings below and the JSON report", keep=10, tail="", cut=CUT_LAST))
         w("")
 
     if report.not_checked:
@@ -628,19 +669,21 @@ def render_markdown(report: UpgradeReport, *, budget: int = MARKDOWN_BUDGET, dif
             header, rows = _finding_rows(ss, with_code=False)
             w(f"**`{code}`**\n")
             w(header)
-            w(_Block(rows, "| … {n} more, see the JSON report | |", keep=5))
+            w(_Block(rows, "| … {n} more, see the JSON report | |", keep=5, cut=CUT_LAST))
             w("")
     info = _fold_resources([s for s in shown if s.finding.severity is Severity.INFO])
     if info:
         w(f"<details><summary>{_SEV_TITLE['info']}: {len(info)} finding(s) with nothing to do</summary>\n")
         header, rows = _finding_rows(info, with_code=True)
         w(header)
-        w(_Block(rows, "| … {n} more, see the JSON report | |", keep=5))
+        w(_Block(rows, "| … {n} more, see the JSON report | |", keep=5, cut=CUT_EARLY))
         w("\n</details>\n")
     if existing:
         parts.extend(existing_markdown(existing))
 
     w("## Environments\n")
+    w("What each environment renders differently, after our values and kustomize patches; environments that render "
+      "the same share one heading.\n")
     if not report.releases:
         w("No release uses this chart in any environment.\n")
     for g in env_groups(report):
@@ -669,19 +712,10 @@ def render_markdown(report: UpgradeReport, *, budget: int = MARKDOWN_BUDGET, dif
             for label, keys in (("Added", d.added), ("Removed", d.removed)):
                 if keys:
                     w(f"{label}:\n")
-                    w(_Block([f"- `{k}`" for k in keys], "- … {n} more, see the JSON report", keep=5))
+                    w(_Block([f"- `{k}`" for k in keys], "- … {n} more, see the JSON report", keep=5, cut=CUT_EARLY))
                     w("")
             if d.changed:
-                w("Changed:\n")
-                items = []
-                for c in d.changed:
-                    api = f" (apiVersion {c.api_old} → {c.api_new})" if c.api_old != c.api_new else ""
-                    items.append(f"- `{c.key}`{api}")
-                    items += [_edit_line(e) for e in c.edits[:8]]
-                    if len(c.edits) > 8:
-                        items.append(f"  - … {len(c.edits) - 8} more field(s) in the diff file")
-                w(_Block(items, "- … {n} more lines, see the diff file and the JSON report", keep=10))
-                w("")
+                parts.extend(_changed_markdown(d))
         if r.images is not None and r.images.dropped:
             gone = r.images.dropped
             w(f"Images no longer used ({len(gone)}): " + ", ".join(f"`{i}`" for i in gone[:10])
@@ -690,6 +724,7 @@ def render_markdown(report: UpgradeReport, *, budget: int = MARKDOWN_BUDGET, dif
     w(images_markdown(report))
 
     w("## CRDs\n")
+    w("The custom resource definitions NEW adds, removes or changes, and what to run before `helmfile apply`.\n")
     if report.crd_changes:
         w("| CRD | Change | OLD served (storage) | NEW served (storage) | Notes |\n|---|---|---|---|---|")
         rows = []
@@ -718,6 +753,7 @@ def render_markdown(report: UpgradeReport, *, budget: int = MARKDOWN_BUDGET, dif
         w("```sh\n" + "\n".join(report.crd_steps) + "\n```\n")
 
     w("## Upstream notes\n")
+    w("What upstream wrote about the versions after OLD up to NEW, for the chart and each subchart whose version changes.\n")
     if not report.upstream_notes and not report.changelog:
         w("Upstream published no change notes for these versions.\n")
     if report.upstream_notes:
@@ -728,12 +764,12 @@ def render_markdown(report: UpgradeReport, *, budget: int = MARKDOWN_BUDGET, dif
                 notes_lines.append(("\n" if notes_lines else "") + f"**{n.version}**\n")
                 cur = n.version
             notes_lines.append(f"- {'[' + n.kind + '] ' if n.kind else ''}{n.text}")
-        w(_Block(notes_lines, "- … {n} more, see the JSON report", keep=10))
+        w(_Block(notes_lines, "- … {n} more, see the JSON report", keep=10, cut=CUT_EARLY))
         w("")
     for name, text in report.changelog:
         lines = text.splitlines()
         w(f"<details><summary>{name} (from the NEW archive)</summary>\n\n```markdown")
-        w(_Block(lines, "… {n} more lines, see the JSON report", keep=20))
+        w(_Block(lines, "… {n} more lines, see the JSON report", keep=20, cut=CUT_EARLY))
         w("```\n\n</details>\n")
 
     if any(r.manifest_diff is not None and (r.manifest_diff.changed or r.manifest_diff.churn_only) for r in report.releases):
@@ -755,7 +791,7 @@ def existing_markdown(existing: list[ShownFinding]) -> list[Any]:
             "These hold with OLD too: the upgrade changes nothing about them, so the verdict leaves them out "
             "(`--fail-on … --include-existing` counts them). `chartkeeper lint` reports them on today's tree; "
             "fix them apart from this upgrade.\n\n| # | Code | Path | Finding | Where |\n|---|---|---|---|---|")
-    return [head, _Block(rows, "| … {n} more, see the JSON report | | | | |", keep=5), ""]
+    return [head, _Block(rows, "| … {n} more, see the JSON report | | | | |", keep=5, cut=CUT_EARLY), ""]
 
 
 # -- terminal ------------------------------------------------------------------------------------
