@@ -115,3 +115,26 @@ def test_a_workload_edit_is_shown_while_a_dashboard_is_folded_and_cut_first(tmp_
         assert image in tight and "data.overview.json" not in tight
         folded = tight.split("<summary>Dashboards, CRD schemas", 1)[1].split("</details>", 1)[0]
         assert "more lines, see the diff file" in folded
+
+
+# -- 2. one decision per kind -----------------------------------------------------------------------
+
+
+def test_findings_of_one_kind_are_one_action_with_a_table(tmp_path: Path) -> None:
+    """Three masked version defaults are one decision, not three near-identical lines."""
+    names = ("driver", "toolkit", "dcgm")
+    charts = [write_chart(tmp_path / v, "op", v, values={n: {"version": f"{v}-{n}"} for n in names},
+                          templates={"cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: op\n"})
+              for v in ("1.0.0", "2.0.0")]
+    ours = {n: {"version": "pinned"} for n in names}
+    r = analyze_pair(*charts, [ReleaseInput("prod", "op", "ops", ours)], chart="op", kube_version="v1.31.0")
+    (act,) = actions_of(r)
+    assert act.text.startswith("We pin 3 values whose default NEW changes") and len(act.refs) == 3
+    assert act.table[0] == ("Finding", "Path", "Ours", "OLD", "NEW")
+    assert {row[1] for row in act.table[1:]} == {f"`{n}.version`" for n in names}
+    assert all(row[2:] == ("`pinned`", f"`1.0.0-{row[1][1:-9]}`", f"`2.0.0-{row[1][1:-9]}`") for row in act.table[1:])
+    md = render_markdown(r)
+    assert "1. We pin 3 values" in md and "   | Finding | Path | Ours | OLD | NEW |" in md and "\n2. " not in md
+    (js,) = json.loads(render_json(r))["actions"]
+    assert js["table"]["columns"][1] == "Path" and len(js["table"]["rows"]) == 3
+    assert render_text(r).count("We pin 3 values") == 1

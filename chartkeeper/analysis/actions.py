@@ -186,31 +186,27 @@ def with_actions(findings: Iterable[Finding]) -> list[Finding]:
 _SAME_KIND = {"values.renamed-key": "values.removed-key"}
 
 # The item of a kind with several findings whose actions differ; the table under it lists them.
-_GROUP_TITLES: dict[str, Callable[[int], str]] = {
-    "values.default-changed-overridden": lambda n: (
-        f"We pin {n} values whose default NEW changes: per row, keep ours or take NEW's by deleting our line"),
-    "values.default-changed": lambda n: f"We inherit {n} defaults NEW changes: accept NEW's, or pin OLD's in our values",
-    "values.removed-key": lambda n: (
-        f"Fix {n} overrides NEW no longer reads (Helm ignores them): move each to its new key or drop it"),
-    "values.type-change": lambda n: f"Rewrite {n} overrides in the shape NEW expects",
-    "values.schema-violation": lambda n: f"Fix {n} values so they pass NEW's values.schema.json",
-    "render.failed": lambda n: f"Make NEW render in {n} environments: fix what each error names",
-    "manifest.removed": lambda n: (
-        f"Confirm losing {n} resources NEW no longer renders (Helm deletes them on upgrade; back up their data first)"),
-    "manifest.changed": lambda n: f"Settle {n} resource changes before applying",
-    "patch.target-missing": lambda n: f"Re-target or drop {n} patch steps: NEW renders nothing they match",
-    "patch.json6902-path-missing": lambda n: f"Fix {n} JSON 6902 ops whose path is gone in NEW",
-    "patch.json6902-index-shifted": lambda n: f"Fix {n} JSON 6902 ops whose list index now hits another element",
-    "patch.json6902-test-failed": lambda n: f"Update {n} JSON 6902 `test` ops NEW no longer passes",
-    "patch.upstream-changed": lambda n: (
-        f"Decide on {n} patched fields upstream changed: keep our patched value or take upstream's (drop the patch)"),
-    "kube.api-deprecated": lambda n: f"Plan the move of {n} APIs the cluster deprecates",
-    "kube.api-removed": lambda n: f"Stop: NEW renders {n} APIs the cluster no longer serves",
-    "images.invalid": lambda n: f"Fix {n} image fields that name no pullable image",
-    "chart.subchart-version": lambda n: f"Read the upgrade notes of {n} subcharts (under Upstream notes)",
-    "chart.subchart-added": lambda n: f"Check the values and resources of {n} new subcharts",
-    "chart.subchart-removed": lambda n: f"Move what we set under {n} removed subcharts",
-    "crd.removed": lambda n: f"Back up the custom resources of {n} removed CRDs and confirm nothing still needs them",
+_GROUP_TITLES: dict[str, str] = {
+    "values.default-changed-overridden": "We pin {n} values whose default NEW changes: per row, keep ours or take NEW's by deleting our line",
+    "values.default-changed": "We inherit {n} defaults NEW changes: accept NEW's, or pin OLD's in our values",
+    "values.removed-key": "Fix {n} overrides NEW no longer reads (Helm ignores them): move each to its new key or drop it",
+    "values.type-change": "Rewrite {n} overrides in the shape NEW expects",
+    "values.schema-violation": "Fix {n} values so they pass NEW's values.schema.json",
+    "render.failed": "Make NEW render in {n} environments: fix what each error names",
+    "manifest.removed": "Confirm losing {n} resources NEW no longer renders (Helm deletes them on upgrade; back up their data first)",
+    "manifest.changed": "Settle {n} resource changes before applying",
+    "patch.target-missing": "Re-target or drop {n} patch steps: NEW renders nothing they match",
+    "patch.json6902-path-missing": "Fix {n} JSON 6902 ops whose path is gone in NEW",
+    "patch.json6902-index-shifted": "Fix {n} JSON 6902 ops whose list index now hits another element",
+    "patch.json6902-test-failed": "Update {n} JSON 6902 `test` ops NEW no longer passes",
+    "patch.upstream-changed": "Decide on {n} patched fields upstream changed: keep our patched value or take upstream's (drop the patch)",
+    "kube.api-deprecated": "Plan the move of {n} APIs the cluster deprecates",
+    "kube.api-removed": "Stop: NEW renders {n} APIs the cluster no longer serves",
+    "images.invalid": "Fix {n} image fields that name no pullable image",
+    "chart.subchart-version": "Read the upgrade notes of {n} subcharts (under Upstream notes)",
+    "chart.subchart-added": "Check the values and resources of {n} new subcharts",
+    "chart.subchart-removed": "Move what we set under {n} removed subcharts",
+    "crd.removed": "Back up the custom resources of {n} removed CRDs and confirm nothing still needs them",
 }
 
 
@@ -223,5 +219,5 @@ def action_kind(f: Finding) -> str:
 def group_title(kind: str, n: int) -> str:
     title = _GROUP_TITLES.get(kind)
     if title is not None:
-        return title(n)
+        return title.format(n=n)
     return f"Settle these {n} `{kind}` findings (one row each; the Findings section has the details)"

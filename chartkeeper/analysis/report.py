@@ -284,7 +284,7 @@ def _action_table(ss: list[ShownFinding]) -> tuple[tuple[str, ...], ...]:
         cols.append(("Suggested", lambda s: _code(s.finding.suggestion)))
     if not sides:  # nothing to compare: the finding's own words
         cols.append(("Detail", lambda s: _cell(s.finding.message, 160)))
-    if any(s.envs for s in ss):
+    if len({s.envs for s in ss}) > 1:  # the same for all rows: the item itself names them
         cols.append(("Env", lambda s: ", ".join(s.envs) or "all"))
     if any(f.file for f in fs):
         cols.append(("Where", lambda s: _cell(_where(s.finding))))
