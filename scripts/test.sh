@@ -18,6 +18,9 @@ if ! command -v docker-registry >/dev/null 2>&1 && [ ! -x /usr/bin/docker-regist
     echo "test.sh: installing docker-registry (Debian) for the OCI tests" >&2
     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry) >/dev/null \
       || echo "test.sh: could not install docker-registry; the OCI tests will fail" >&2
+  else
+    echo "test.sh: docker-registry is not installed and cannot be installed here (needs root and apt-get):" \
+      "the OCI tests (marked oci) will fail; install the Debian package docker-registry" >&2
   fi
 fi
 

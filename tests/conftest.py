@@ -4,30 +4,50 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
 from tests.support.httpserver import ChartRepoServer
 
-pytest_plugins = ["tests.support.reliability"]  # the reliability suite's figures (docs/reliability.md)
+pytest_plugins = [
+    "tests.support.reliability",  # the reliability suite's figures (docs/reliability.md)
+    "tests.support.session",  # the run leaves the real cache alone; how many slow tests were left out
+]
+
+
+def _isolate(mp: pytest.MonkeyPatch, home: Path) -> None:
+    """Point HOME, the XDG folders and git at `home`: git gets its own identity and reads no user or
+    system config, Helm and chartkeeper see no config or cache of the machine's user."""
+    mp.setenv("HOME", str(home))
+    mp.setenv("XDG_CACHE_HOME", str(home / ".cache"))
+    mp.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    mp.delenv("CHARTKEEPER_CACHE_DIR", raising=False)
+    mp.setenv("GIT_CONFIG_GLOBAL", str(home / ".gitconfig"))
+    mp.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    mp.setenv("GIT_AUTHOR_NAME", "Test")
+    mp.setenv("GIT_AUTHOR_EMAIL", "test@example.invalid")
+    mp.setenv("GIT_COMMITTER_NAME", "Test")
+    mp.setenv("GIT_COMMITTER_EMAIL", "test@example.invalid")
+    for var in ("HELM_REPOSITORY_CONFIG", "HELM_REGISTRY_CONFIG", "HELM_CONFIG_HOME"):
+        mp.delenv(var, raising=False)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_session_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The same isolation for the whole session: session- and module-scoped fixtures (which commit to
+    git and fill caches) are set up before any function-scoped fixture, so `_isolated_env` alone
+    comes too late for them."""
+    with pytest.MonkeyPatch.context() as mp:
+        _isolate(mp, tmp_path_factory.mktemp("session-home"))
+        os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
+        yield
 
 
 @pytest.fixture(autouse=True)
 def _isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test reads the developer's git config, Helm config or chartkeeper cache."""
-    home = tmp_path_factory.mktemp("home")
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
-    monkeypatch.delenv("CHARTKEEPER_CACHE_DIR", raising=False)
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    monkeypatch.setenv("GIT_AUTHOR_NAME", "Test")
-    monkeypatch.setenv("GIT_AUTHOR_EMAIL", "test@example.invalid")
-    monkeypatch.setenv("GIT_COMMITTER_NAME", "Test")
-    monkeypatch.setenv("GIT_COMMITTER_EMAIL", "test@example.invalid")
-    for var in ("HELM_REPOSITORY_CONFIG", "HELM_REGISTRY_CONFIG", "HELM_CONFIG_HOME"):
-        monkeypatch.delenv(var, raising=False)
-    os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
+    """No test reads the developer's git config, Helm config or chartkeeper cache, nor another test's cache."""
+    _isolate(monkeypatch, tmp_path_factory.mktemp("home"))
 
 
 @pytest.fixture
