@@ -283,7 +283,7 @@ def bump(
     allow_downgrade: bool = typer.Option(False, "--allow-downgrade", help="Allow a target older than the pin."),
     base: Optional[str] = typer.Option(None, "--base", metavar="REF", help="Branch from this ref instead of HEAD."),
     push: bool = typer.Option(False, "--push", help="Push the branch to the git remote (git's own credentials)."),
-    remote: str = typer.Option("origin", "--remote", metavar="NAME", help="The remote --push pushes to."),
+    remote: Optional[str] = typer.Option(None, "--remote", metavar="NAME", help="The remote --push pushes to (default: origin)."),
     merge_request: bool = typer.Option(False, "--merge-request", help="With --push: have GitLab create the merge request (push options; title and the report's summary as description)."),
     fail_on: Optional[str] = typer.Option(None, "--fail-on", click_type=FAIL_ON, help="Exit 1 when findings the upgrade introduces reach this severity (the branch is still made)."),
     include_existing: bool = IncludeExistingOpt,
@@ -308,7 +308,7 @@ def bump(
 
     _run(ctx, json_out, lambda app: run(
         app, chart=chart, target=target, all_charts=all_charts, pre=pre, allow_downgrade=allow_downgrade, base=base,
-        push=remote if push else None, merge_request=merge_request, fail_on=fail_on, include_existing=include_existing, dry_run=dry_run, in_place=in_place,
+        push=push, remote=remote, merge_request=merge_request, fail_on=fail_on, include_existing=include_existing, dry_run=dry_run, in_place=in_place,
         allow_dirty=allow_dirty, envs=env or [], check_images=check_images, allow_unchecked=allow_unchecked,
     ))
 

@@ -319,14 +319,61 @@ def test_a_refused_push_shows_everything_git_said(deploy: Path, tmp_path: Path) 
     line = assert_clean_failure(proc, "git push to 'origin' failed")
     assert "policy: branches must be named feature/*" in proc.stderr and "ask #platform for an exception" in proc.stderr, line
     assert git(deploy, "rev-parse", "--verify", "chartkeeper/demo-1.1.0")  # kept for a manual push
+    # the hint says the branch is there and how to finish the job
+    assert "branch chartkeeper/demo-1.1.0 holds the bump" in proc.stderr
+    assert "`chartkeeper bump demo 1.1.0 --push --remote origin`" in proc.stderr
+    assert "`git push origin chartkeeper/demo-1.1.0`" in proc.stderr
+
+
+def test_a_retried_push_after_a_failed_push_pushes(deploy: Path, tmp_path: Path) -> None:
+    """The command a CI job retries must do what it was asked, not report success for the branch it finds."""
+    remote, _ = _forge_remote(deploy, tmp_path, "https://git.example.invalid/platform/deploy.git", push_options=False)
+    hook = remote / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'remote: temporarily unavailable' >&2\nexit 1\n")
+    assert _bump(deploy, "demo", "1.1.0", "--push").returncode == 2
+    branch = git(deploy, "rev-parse", "chartkeeper/demo-1.1.0")
+    assert not git(remote, "branch", "--list")
+
+    hook.write_text("#!/bin/sh\ncat > /dev/null\n")  # the remote is back
+    proc = _bump(deploy, "demo", "1.1.0", "--push", "--json")
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads(proc.stdout)
+    assert (res["status"], res["pushed"], res["commit"]) == ("exists", "origin", branch)
+    assert git(remote, "rev-parse", "chartkeeper/demo-1.1.0") == branch  # the same commit, not a new bump
+
+
+def test_push_to_a_remote_that_does_not_exist_is_refused_before_any_work(deploy: Path) -> None:
+    before = git_state(deploy)
+    proc = _bump(deploy, "demo", "--push", "--remote", "nosuch")
+    assert_clean_failure(proc, "no git remote named 'nosuch'")
+    assert "git remote add nosuch" in proc.stderr
+    assert git_state(deploy) == before
+    assert not git(deploy, "branch", "--list", "chartkeeper/*")  # no branch was made
+    # --remote alone (without --push) would push nothing: refused, not ignored
+    alone = _bump(deploy, "demo", "--remote", "nosuch")
+    assert_clean_failure(alone, "--remote", "--push")
+    assert not git(deploy, "branch", "--list", "chartkeeper/*")
 
 
 def test_merge_request_push_options_refused_by_a_remote_that_does_not_take_them(deploy: Path, tmp_path: Path) -> None:
-    remote, _ = _forge_remote(deploy, tmp_path, "https://gitlab.example.invalid/platform/deploy.git", push_options=False)
+    remote, recorded = _forge_remote(deploy, tmp_path, "https://gitlab.example.invalid/platform/deploy.git", push_options=False)
     proc = _bump(deploy, "demo", "--push", "--merge-request")
     assert_clean_failure(proc, "git push to 'origin' failed", "push options")
     assert not git(remote, "branch", "--list")  # nothing arrived
     assert git(deploy, "rev-parse", "--verify", "chartkeeper/demo-1.1.0")  # the branch is kept for a manual push
+    assert "--push --remote origin --merge-request`" in proc.stderr
+
+    # once the remote takes push options, the same command creates the merge request for the branch it finds,
+    # described from what the earlier run recorded in its commit
+    git(remote, "config", "receive.advertisePushOptions", "true")
+    retry = _bump(deploy, "demo", "--push", "--merge-request")
+    assert retry.returncode == 0, retry.stderr
+    assert "pushed to origin" in retry.stdout and "merge request: requested from origin" in retry.stdout
+    opts = dict(line.split("=", 1) for line in recorded.read_text().splitlines()[1:] if "=" in line)
+    assert opts["merge_request.title"] == "chore(charts): bump demo 1.0.0 → 1.1.0"
+    desc = opts["merge_request.description"]
+    assert desc.startswith("chore(charts): bump demo 1.0.0 → 1.1.0: verdict needs review (0 breaking, 1 review,"), desc
+    assert "Full report: reports/demo/1.0.0-to-1.1.0.md on this branch." in desc
 
 
 def test_all_continues_past_a_failing_chart(upstream, tmp_path: Path) -> None:

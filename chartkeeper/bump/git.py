@@ -301,10 +301,8 @@ def push(root: Path, remote: str, branch: str, options: Sequence[str] = ()) -> N
     """Push `branch` to `remote` with git's own credentials; git's output never reaches ours.
 
     `options` are push options (`git push -o`), e.g. GitLab's `merge_request.create`."""
+    require_remote(root, remote)
     with _repo(root) as repo:
-        known = [r.name for r in repo.remotes]
-        if remote not in known:
-            raise RefusedError(f"no git remote named {remote!r} (remotes: {', '.join(known) or 'none'})")
         try:
             repo.git.execute(
                 ["git", "push", "--quiet", "--porcelain", *(a for o in options for a in ("-o", o)), remote,
@@ -322,6 +320,21 @@ def push(root: Path, remote: str, branch: str, options: Sequence[str] = ()) -> N
                 f"git push to {remote!r} failed: {cause or f'exit {exc.status}'}" + (f"\ngit said:{said}" if said else ""),
                 hint=f"the branch {branch} is kept; push it yourself with `git push {remote} {branch}`",
             ) from None
+
+
+def require_remote(root: Path, remote: str) -> None:
+    """Refuse a remote the repository does not have (before a bump makes a branch it could not push)."""
+    with _repo(root) as repo:
+        known = [r.name for r in repo.remotes]
+    if remote not in known:
+        raise RefusedError(
+            f"no git remote named {remote!r} (remotes: {', '.join(known) or 'none'})",
+            hint=f"add it with `git remote add {remote} URL`, or name another with --remote",
+        )
+
+
+def commit_message(root: Path, commit: str) -> str:
+    return git_cmd(root, "log", "-1", "--format=%B", commit)
 
 
 def remote_url(root: Path, remote: str) -> str:

@@ -144,17 +144,45 @@ def commit_message(target: Target, analysis: Analysis, report_rel: str) -> str:
     return "\n".join(lines)
 
 
-def _push(repo: Path, res: BumpResult, analysis: Analysis, target: Target, opts: BumpOptions) -> None:
-    """Push the branch; say where the merge request opens, or have GitLab create it (`--merge-request`)."""
+def _recorded(res: BumpResult, message: str) -> None:
+    """Verdict, counts and report of a bump an earlier run committed, read back from its commit message."""
+    for line in message.splitlines():
+        key, _, value = line.partition(": ")
+        if key == "Verdict":
+            res.verdict = value.strip()
+        elif key == "Report":
+            res.report = value.strip()
+        elif key == "Findings":
+            for part in value.split(","):
+                count, _, severity = part.strip().partition(" ")
+                if count.isdigit():
+                    res.counts[severity] = int(count)
+
+
+def _push(repo: Path, res: BumpResult, opts: BumpOptions, actions: list[str]) -> None:
+    """Push the branch; say where the merge request opens, or have GitLab create it (`--merge-request`).
+
+    When the push fails the branch stays: the error says how to finish the job."""
     assert opts.push is not None and res.branch is not None
     into = gitops.branch_name(repo, opts.base) if opts.base else gitops.branch_name(repo)
     forge = mr.hosting(gitops.remote_url(repo, opts.push))
     options: list[str] = []
     if opts.merge_request:
-        title = f"chore(charts): bump {target.entry.name} {target.entry.version} → {target.version}"
-        summary = mr.summary_line(title, analysis.verdict, analysis.counts, list(analysis.actions), res.report)
+        title = f"chore(charts): bump {res.name} {res.old} → {res.new}"
+        summary = mr.summary_line(title, res.verdict or "unknown", res.counts, actions, res.report)
         options = mr.push_options(title, summary, into)
-    gitops.push(repo, opts.push, res.branch, options)
+    try:
+        gitops.push(repo, opts.push, res.branch, options)
+    except gitops.GitError as exc:
+        again = f"chartkeeper bump {res.name} {res.new} --push --remote {opts.push}"
+        if opts.merge_request:
+            again += " --merge-request"
+        raise gitops.GitError(
+            exc.message,
+            hint=(f"branch {res.branch} holds the bump (commit {str(res.commit)[:12]}); once fixed, finish with "
+                  f"`{again}` (it pushes the branch it finds) or `git push {opts.push} {res.branch}`"),
+            output=exc.output,
+        ) from None
     res.pushed = opts.push
     if opts.merge_request:
         res.merge_request = f"requested from {opts.push} with push options" + (f" (into {into})" if into else "")
@@ -283,6 +311,8 @@ def _dry_run(settings: Settings, out: Output, name: str, spec: str | None, opts:
 
 def _on_branch(settings: Settings, out: Output, name: str, spec: str | None, opts: BumpOptions, via: _Resolver) -> BumpResult:
     repo = gitops.repo_root(settings.root)
+    if opts.push:
+        gitops.require_remote(repo, opts.push)
     root = settings.root.resolve()
     rel_root = root.relative_to(repo)
     head = gitops.head_commit(repo)
@@ -303,10 +333,13 @@ def _on_branch(settings: Settings, out: Output, name: str, spec: str | None, opt
         existing = workspace.prepare_branch(repo, res.branch, base, name, new)
         if existing is not None:
             res.status, res.commit = "exists", existing.commit
+            _recorded(res, gitops.commit_message(repo, existing.commit))
             res.notes.append(
                 f"branch {res.branch} already holds this bump (from an earlier run); kept as it is "
                 f"(delete it with `git branch -D {res.branch}` to redo it from the current base)"
             )
+            if opts.push:  # what the earlier run was asked and may not have done (its push failed)
+                _push(repo, res, opts, [])
             res.next_steps = [f"git switch {res.branch}"]
             return res
         ws = workspace.create(repo, res.branch, base)
@@ -337,7 +370,7 @@ def _on_branch(settings: Settings, out: Output, name: str, spec: str | None, opt
             if not committed and gitops.branch_exists(repo, res.branch):
                 gitops.delete_branch(repo, res.branch)  # it points at the base: nothing of value on it
         if opts.push:
-            _push(repo, res, analysis, target, opts)
+            _push(repo, res, opts, list(analysis.actions))
     res.next_steps = _next_steps(settings, res, analysis, False)
     _finish_exit(res, opts)
     return res
@@ -394,6 +427,8 @@ def bump_all(settings: Settings, out: Output, opts: BumpOptions) -> list[BumpRes
         lock = load_lock(settings.lock_file)
     else:
         repo = gitops.repo_root(settings.root)
+        if opts.push:
+            gitops.require_remote(repo, opts.push)
         base = gitops.head_commit(repo, opts.base) if opts.base else gitops.head_commit(repo)
         lock = _lock_at(repo, base, settings)
     results: list[BumpResult] = []

@@ -21,7 +21,8 @@ def run(
     pre: bool = False,
     allow_downgrade: bool = False,
     base: str | None = None,
-    push: str | None = None,
+    push: bool = False,
+    remote: str | None = None,
     merge_request: bool = False,
     fail_on: str | None = None,
     include_existing: bool = False,
@@ -42,13 +43,15 @@ def run(
         raise InputError("name the chart to bump (or use --all)")
     if push and (in_place or dry_run):
         raise InputError("--push needs a branch: not with --in-place or --dry-run")
+    if remote is not None and not push:
+        raise InputError("--remote names the remote --push pushes to: give --push too")
     if merge_request and not push:
         raise InputError("--merge-request creates the merge request while pushing: give --push too")
     opts = BumpOptions(
         pre=pre,
         allow_downgrade=allow_downgrade,
         base=base,
-        push=push,
+        push=(remote or "origin") if push else None,
         merge_request=merge_request,
         fail_on=fail_on,
         include_existing=include_existing,
@@ -105,6 +108,7 @@ def _print(out, r: BumpResult, opts: BumpOptions) -> None:
         return
     if r.status == "exists":
         out.text(f"branch: {r.branch}")
+        _print_pushed(out, r)
     else:
         out.text(f"bumped {r.name} {r.old} → {r.new} ({r.kind}): verdict {r.verdict} ({_counts(r)})")
         if r.branch:
@@ -118,10 +122,7 @@ def _print(out, r: BumpResult, opts: BumpOptions) -> None:
             out.text(f"  NOT READY{' (the branch is kept for inspection)' if r.branch else ''}:")
             for p in r.problems:
                 out.text(f"    - {p}")
-        if r.pushed:
-            out.text(f"  pushed to {r.pushed}")
-        if r.merge_request:
-            out.text(f"  merge request: {r.merge_request}")
+        _print_pushed(out, r)
         if opts.fail_on and r.analysis is not None and r.analysis.reaches(opts.fail_on, include_existing=opts.include_existing):
             out.text(f"  findings reach --fail-on {opts.fail_on}")
     _print_not_checked(out, r, opts)
@@ -129,6 +130,13 @@ def _print(out, r: BumpResult, opts: BumpOptions) -> None:
         out.text("next:")
         for s in r.next_steps:
             out.text(f"  {s}")
+
+
+def _print_pushed(out, r: BumpResult) -> None:
+    if r.pushed:
+        out.text(f"  pushed to {r.pushed}")
+    if r.merge_request:
+        out.text(f"  merge request: {r.merge_request}")
 
 
 def _print_not_checked(out, r: BumpResult, opts: BumpOptions) -> None:

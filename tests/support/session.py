@@ -4,7 +4,9 @@ many slow tests it left out.
 Every test runs with a private HOME and cache (tests/conftest.py). This plugin holds the suite to
 it: the controlling process lists the real user's chartkeeper cache (as chartkeeper would find it
 from the environment the suite was started with) before the first test and again after the last,
-and a difference fails the run, naming the paths that changed.
+and names the paths that changed. When the cache did not exist before the run (CI runs the suite
+with an empty HOME) any change fails the run; a cache that was already there may be in use by the
+user's own chartkeeper at the same time, so its changes are reported as a warning only.
 """
 
 from __future__ import annotations
@@ -55,9 +57,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_deselected(items: list[pytest.Item]) -> None:
-    slow = sum(1 for item in items if item.get_closest_marker("slow"))
-    _slow_counts.append(slow)
-
+    _slow_counts.append(sum(1 for item in items if item.get_closest_marker("slow")))
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -78,21 +78,24 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     leaked = changed_paths(before, snapshot(real_cache))
     if leaked:
         config.stash[_LEAK] = [str(real_cache / p) for p in leaked]
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        if not before:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:  # type: ignore[no-untyped-def]
     if _is_worker(config):
         return
     slow = config.stash.get(_SLOW, 0)
-    if slow:
+    if slow and "slow" in (config.option.markexpr or ""):  # test.sh's quick run: -m "not slow"
         terminalreporter.write_line(
             f"{slow} tests marked slow were left out (CHARTKEEPER_FULL_TESTS=1 bash scripts/test.sh runs them)"
         )
     leaked = config.stash.get(_LEAK, [])
     if leaked:
+        strict = not config.stash[_REAL_CACHE][1]
         terminalreporter.write_line(
-            f"FAILED: the run changed {len(leaked)} path(s) in the real user's chartkeeper cache "
+            ("FAILED" if strict else "warning (unless chartkeeper ran outside the suite meanwhile)")
+            + f": {len(leaked)} path(s) changed in the real user's chartkeeper cache during the run "
             "(every test must use the private HOME and cache of tests/conftest.py):",
             red=True,
         )
