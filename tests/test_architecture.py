@@ -99,3 +99,16 @@ def test_the_contracts_reject_an_upward_import(tmp_path: Path) -> None:
     )
     assert proc.returncode != 0, proc.stdout
     assert "chartkeeper.findings -> chartkeeper.lint" in proc.stdout, proc.stdout
+
+
+def test_no_tracked_symlink_points_outside_the_repository() -> None:
+    """A symlink to a folder of one machine (a developer's `.tools` linked to another checkout) is a
+    machine path in the repository, and checked out over that folder it replaces what it pointed at."""
+    listing = subprocess.run(["git", "ls-files", "-s"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    links = [line.split("\t", 1)[1] for line in listing.splitlines() if line.startswith("120000 ")]
+    outside = []
+    for rel in links:
+        target = os.readlink(ROOT / rel) if (ROOT / rel).is_symlink() else ""
+        if os.path.isabs(target) or not (ROOT / rel).resolve().is_relative_to(ROOT):
+            outside.append(f"{rel} -> {target}")
+    assert not outside, outside
