@@ -406,20 +406,45 @@ def bundle(
     out_file: Path = typer.Argument(..., metavar="OUT.tgz", help="The bundle file to write."),
     charts: Optional[List[str]] = typer.Argument(None, metavar="[CHART]...", help="Only these pinned charts (default: all)."),
     chart_opt: Optional[List[str]] = typer.Option(None, "--chart", hidden=True, help="Deprecated: name the charts after OUT.tgz."),
+    with_images: bool = typer.Option(False, "--images", help="Also every image the deployment pulls, as an OCI image layout."),
+    env: Optional[List[str]] = _env_opt("With --images: the images of this environment (repeatable; default: all)."),
+    since: Optional[str] = typer.Option(None, "--since", metavar="REF", help="With --images: leave out the images the deployment pulled at this git ref (the delta of an upgrade)."),
+    platform: Optional[List[str]] = typer.Option(None, "--platform", metavar="OS/ARCH", help="With --images: the platforms a multi-platform image is narrowed to (repeatable; default: linux/amd64)."),
     json_out: bool = JsonOpt,
 ) -> None:
-    """Pack the vendored charts, an index.yaml and the lock into one file for the air gap.
+    """Pack the vendored charts, an index.yaml and the lock (and with --images, the images) into one file for the air gap.
 
     \b
     Examples:
       chartkeeper bundle charts-bundle.tgz
       chartkeeper bundle keycloak-only.tgz keycloak
+      chartkeeper bundle upgrade.tgz --images --since main -e prod
     """
     from chartkeeper.commands.bundle import run
 
     if chart_opt:
         _deprecated("bundle --chart NAME", "bundle OUT.tgz NAME...")
-    _run(ctx, json_out, lambda app: run(app, out_file, [*(charts or []), *(chart_opt or [])]))
+    _run(ctx, json_out, lambda app: run(app, out_file, [*(charts or []), *(chart_opt or [])], images=with_images,
+                                        envs=list(dict.fromkeys(env or [])), since=since, platforms=platform or []))
+
+
+def unbundle(
+    ctx: typer.Context,
+    bundle_file: Path = typer.Argument(..., metavar="IN.tgz", help="A bundle made by `bundle --images` (or the folder it was unpacked into)."),
+    registry: Optional[str] = typer.Option(None, "--registry", metavar="HOST[:PORT][/PREFIX]", help="Push there (as images.mirror would name them; default: images: in chartkeeper.yaml)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Check the bundle and print what would be pushed; push nothing."),
+    json_out: bool = JsonOpt,
+) -> None:
+    """Push a bundle's images to the site's registry (every blob checked first; a rerun resumes), then check them.
+
+    \b
+    Examples:
+      chartkeeper unbundle upgrade.tgz --registry harbor.example.internal/mirror
+      chartkeeper unbundle upgrade.tgz --dry-run
+    """
+    from chartkeeper.commands.unbundle import run
+
+    _run(ctx, json_out, lambda app: run(app, bundle_file, registry=registry, dry_run=dry_run))
 
 
 def releases(
@@ -535,6 +560,7 @@ COMMANDS: tuple[tuple[str, Callable[..., None]], ...] = (
     ("recover", recover),
     ("import", import_),
     ("bundle", bundle),
+    ("unbundle", unbundle),
     ("releases", releases),
     ("values", values),
     ("env-diff", env_diff),

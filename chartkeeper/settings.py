@@ -26,6 +26,8 @@ Read from `chartkeeper.yaml` at the repository root when present (all keys optio
       rewrite:                                        # longest prefix wins over `mirror`
         nvcr.io/nvidia: harbor.example.internal/nvidia
       driverOsSuffixes: [ubuntu22.04]                 # GPU Operator driver tags are pulled as <tag>-<os>
+      pullFrom:                                       # the connected side reads these registries through a cache
+        nvcr.io: harbor.corp/nvcr-proxy               # (`bundle --images`); images keep their upstream names
 
 Commands run anywhere inside the repository: the root is the nearest folder, the current one or
 above, holding `chartkeeper.yaml` or `helmfile/charts/external/versions.lock` (see `find_root`).
@@ -74,6 +76,7 @@ class Settings:
     image_mirror: str | None = None
     image_rewrite: tuple[tuple[str, str], ...] = ()
     driver_os_suffixes: tuple[str, ...] = ()
+    image_pull_from: tuple[tuple[str, str], ...] = ()  # upstream registry host -> cache/mirror host/path to read from
     check_images: bool = False  # `--check-images` of diff/bump: check new images even without `images:` mapping
 
     @property
@@ -97,6 +100,15 @@ class Settings:
             return best[1] + image[len(best[0]):]
         if self.image_mirror:
             return f"{self.image_mirror.rstrip('/')}/{image}"
+        return image
+
+    def image_pull_source(self, image: str) -> str:
+        """Where the connected side reads `image` (a normalised reference) from: through the `pullFrom`
+        cache of its registry host (`nvcr.io/nvidia/x:1` -> `harbor.corp/nvcr-proxy/nvidia/x:1`), else itself."""
+        host, _, rest = image.partition("/")
+        for upstream, cache in self.image_pull_from:
+            if host == upstream:
+                return f"{cache}/{rest}"
         return image
 
     def path(self, p: Path) -> Path:
@@ -148,10 +160,10 @@ def _image_prefix(text: str) -> str:
 
 def _image_settings(raw: Any) -> dict[str, Any]:
     images = _mapping(raw, "images")
-    unknown = sorted(str(k) for k in images if k not in ("mirror", "rewrite", "driverOsSuffixes"))
+    unknown = sorted(str(k) for k in images if k not in ("mirror", "rewrite", "driverOsSuffixes", "pullFrom"))
     if unknown:
         raise InputError(f"{CONFIG_NAME}: images: unknown key(s) {', '.join(unknown)}",
-                         hint="known: mirror, rewrite, driverOsSuffixes")
+                         hint="known: mirror, rewrite, driverOsSuffixes, pullFrom")
     mirror = images.get("mirror")
     if mirror is not None and (not isinstance(mirror, str) or not mirror.strip() or "://" in mirror):
         raise InputError(f"{CONFIG_NAME}: images.mirror: must be a registry host and path, e.g. harbor.example.internal/mirror")
@@ -162,7 +174,14 @@ def _image_settings(raw: Any) -> dict[str, Any]:
     suffixes = images.get("driverOsSuffixes") or []
     if not isinstance(suffixes, list) or not all(isinstance(x, str) and re.fullmatch(r"[\w.-]+", x) for x in suffixes):
         raise InputError(f"{CONFIG_NAME}: images.driverOsSuffixes: must be a list of OS tags such as ubuntu22.04")
+    pull_from = _mapping(images.get("pullFrom"), "images.pullFrom")
+    if not all(isinstance(k, str) and re.fullmatch(r"[\w.-]+(:\d+)?", k.strip()) and isinstance(v, str) and v.strip()
+               and "://" not in v for k, v in pull_from.items()):
+        raise InputError(f"{CONFIG_NAME}: images.pullFrom: must map registry hosts to cache host/path, "
+                         "e.g. nvcr.io: harbor.corp/nvcr-proxy")
     return {
+        "image_pull_from": tuple(sorted(("docker.io" if k.strip() in ("index.docker.io", "registry-1.docker.io")
+                                         else k.strip(), v.strip().rstrip("/")) for k, v in pull_from.items())),
         "image_mirror": mirror.strip().rstrip("/") if mirror else None,
         "image_rewrite": tuple(sorted((_image_prefix(k), v.strip().rstrip("/")) for k, v in rewrite.items())),
         "driver_os_suffixes": tuple(suffixes),

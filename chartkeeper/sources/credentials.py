@@ -11,6 +11,9 @@ In order of precedence, for the URL actually contacted (after mirrors):
    `caFile`, `certFile`, `keyFile`, `insecure_skip_tls_verify`) and the registry `config.json`
    (`auths.<host>.auth`) for OCI registries. Located like Helm does: `HELM_REPOSITORY_CONFIG`,
    `HELM_REGISTRY_CONFIG`, else under `HELM_CONFIG_HOME` / `$XDG_CONFIG_HOME/helm` / `~/.config/helm`.
+4. For OCI registries, Docker's `config.json` (`$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`),
+   the same `auths` format: what `docker login` / `podman login` leave for pulling images.
+   Credential helpers (`credsStore`) are not run.
 
 Every secret found is registered with `masking.register_secret`, so `redact` masks it anywhere.
 """
@@ -137,8 +140,17 @@ def _from_helm_repositories(url: str) -> Credentials | None:
     )
 
 
-def _from_registry_config(host: str) -> Credentials | None:
-    path = helm_registry_file()
+def docker_config_file() -> Path:
+    base = os.environ.get("DOCKER_CONFIG")
+    return Path(base) / "config.json" if base else Path.home() / ".docker" / "config.json"
+
+
+# Docker Hub's credentials are filed under the old index URL by `docker login`
+_DOCKER_HUB_KEYS = ("https://index.docker.io/v1/", "index.docker.io", "docker.io")
+
+
+def _from_registry_config(host: str, path: Path | None = None) -> Credentials | None:
+    path = path or helm_registry_file()
     if not path.is_file():
         return None
     try:
@@ -148,7 +160,10 @@ def _from_registry_config(host: str) -> Credentials | None:
     auths = data.get("auths") if isinstance(data, dict) else None
     if not isinstance(auths, dict):
         return None
-    for key in (host, f"https://{host}", f"http://{host}"):
+    keys = [host, f"https://{host}", f"http://{host}"]
+    if host in ("registry-1.docker.io", "docker.io", "index.docker.io"):
+        keys += _DOCKER_HUB_KEYS
+    for key in keys:
         entry = auths.get(key)
         if not isinstance(entry, dict):
             continue
@@ -192,4 +207,4 @@ def for_registry(host_port: str, url_user: str | None = None, url_password: str 
     if url_user is not None:
         register_secret(url_password)
         return Credentials(username=url_user, password=url_password)
-    return _from_registry_config(host_port) or Credentials()
+    return _from_registry_config(host_port) or _from_registry_config(host_port, docker_config_file()) or Credentials()

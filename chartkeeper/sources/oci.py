@@ -116,18 +116,30 @@ class OciSource(Source):
         self, url: str, scope: str, *, headers: dict[str, str] | None = None, sink: BinaryIO | None = None,
         method: str = "GET",
     ) -> Response:
+        return self.call(method, url, scope, headers=headers, sink=sink)
+
+    def call(
+        self, method: str, url: str, scope: str, *, headers: dict[str, str] | None = None,
+        sink: BinaryIO | None = None, body: bytes | BinaryIO | None = None, statuses: tuple[int, ...] = (200, 404),
+    ) -> Response:
+        """One distribution-API request with the registry's auth dance (`scope` as the token server
+        wants it: `repository:<name>:pull` or `...:pull,push`); statuses other than `statuses` raise."""
         with self._lock:
             auth = self._tokens.get(scope)
         if auth is None and self.credentials.token:
             auth = {"Authorization": f"Bearer {self.credentials.token}"}  # an identity token from the environment
         origin = origin_of(self.base)
+        wanted = tuple(dict.fromkeys((*statuses, 401)))
         resp = self.transport.request(
-            method, url, headers=headers, auth=auth, auth_origin=origin, sink=sink, statuses=(200, 401, 404)
+            method, url, headers=headers, auth=auth, auth_origin=origin, sink=sink, statuses=wanted, body=body
         )
         if resp.status == 401:
             auth = self._authenticate(resp.header("www-authenticate") or "", scope)
+            if sink is not None:  # the refused answer's body must not stay in front of the real one
+                sink.seek(0)
+                sink.truncate()
             resp = self.transport.request(
-                method, url, headers=headers, auth=auth, auth_origin=origin, sink=sink, statuses=(200, 401, 404)
+                method, url, headers=headers, auth=auth, auth_origin=origin, sink=sink, statuses=wanted, body=body
             )
             if resp.status == 401:
                 raise SourceError(

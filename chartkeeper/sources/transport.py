@@ -10,7 +10,9 @@ What it does that `urllib.request` would not do the way we need:
   resets and timeouts -- never on 4xx;
 * a bounded number of redirects, and credentials that are only ever sent to the origin they
   belong to (a redirect to another host, e.g. a blob store, gets no `Authorization`);
-* bodies read into memory (optionally gzip-encoded) or streamed into a file while hashing.
+* bodies read into memory (optionally gzip-encoded) or streamed into a file while hashing;
+  request bodies sent from bytes or a seekable file (rewound for a retry; its size extends the deadline
+  like a big download's).
 
 Errors are `SourceError` with a one-line message that never carries a credential.
 """
@@ -45,6 +47,7 @@ BACKOFF_BASE = 0.5  # seconds; doubles per attempt
 BACKOFF_MAX = 8.0
 RETRY_AFTER_MAX = 30.0
 _CHUNK = 1 << 16
+_SEND_BLOCK = 1 << 20  # an image layer upload sent 8 KiB at a time (http.client's default) is CPU-bound
 
 
 def origin_of(url: str) -> tuple[str, str, int]:
@@ -130,9 +133,10 @@ class Transport:
         host = parts.hostname or ""
         timeout = self.settings.timeout
         if parts.scheme == "https":
-            return http.client.HTTPSConnection(host, parts.port or 443, timeout=timeout, context=self._context())
+            return http.client.HTTPSConnection(host, parts.port or 443, timeout=timeout, context=self._context(),
+                                               blocksize=_SEND_BLOCK)
         if parts.scheme == "http":
-            return http.client.HTTPConnection(host, parts.port or 80, timeout=timeout)
+            return http.client.HTTPConnection(host, parts.port or 80, timeout=timeout, blocksize=_SEND_BLOCK)
         raise SourceError(f"{self.label}: unsupported URL scheme in {redact(url)}")
 
     # -- one request, with retries and redirects ------------------------------------------
@@ -148,6 +152,7 @@ class Transport:
         sink: BinaryIO | None = None,
         accept_gzip: bool = False,
         statuses: tuple[int, ...] = (200,),
+        body: bytes | BinaryIO | None = None,
     ) -> Response:
         """Send a request; follow redirects; retry transient failures.
 
@@ -160,13 +165,20 @@ class Transport:
         redirects = 0
         attempt = 0
         budget = _Budget(time.monotonic(), self.settings.request_deadline)
+        size = _body_size(body)
+        if size and self.settings.min_speed > 0:
+            budget.extend(self.settings.timeout + size / self.settings.min_speed)  # an upload takes its time too
         while True:
             hdrs = {"User-Agent": USER_AGENT, "Accept-Encoding": "gzip" if accept_gzip else "identity"}
+            if body is not None:
+                hdrs["Content-Length"] = str(size)
             hdrs.update(headers or {})
             if auth and origin_of(current) == auth_origin:
                 hdrs.update(auth)
+            if body is not None and not isinstance(body, bytes):
+                body.seek(0)  # a retry (or a redirect, or the request after an auth challenge) sends it all again
             try:
-                resp = self._once(method, current, hdrs, sink, budget)
+                resp = self._once(method, current, hdrs, sink, budget, body)
             except _Transient as exc:
                 if attempt >= self.settings.retries:
                     raise SourceError(f"{self.label}: {exc} ({_tries(attempt)})") from None
@@ -210,13 +222,14 @@ class Transport:
                 raise SourceError(f"{self.label}: HTTP {resp.status} from {_short(current)}{extra}", hint=_hint(resp.status))
             if resp.header("content-encoding") == "gzip" and sink is None:
                 try:
-                    body = gzip.decompress(resp.body)
+                    plain = gzip.decompress(resp.body)
                 except (OSError, EOFError) as exc:
                     raise SourceError(f"{self.label}: corrupt gzip body from {_short(current)} ({exc})") from None
-                resp = Response(resp.status, resp.headers, body, resp.url, resp.sha256)
+                resp = Response(resp.status, resp.headers, plain, resp.url, resp.sha256)
             return resp
 
-    def _once(self, method: str, url: str, headers: dict[str, str], sink: BinaryIO | None, budget: "_Budget") -> Response:
+    def _once(self, method: str, url: str, headers: dict[str, str], sink: BinaryIO | None, budget: "_Budget",
+              body: bytes | BinaryIO | None = None) -> Response:
         parts = urlsplit(url)
         target = parts.path or "/"
         if parts.query:
@@ -224,7 +237,7 @@ class Transport:
         conn = self._connection(url)
         watchdog = _Watchdog(conn)
         try:
-            return self._exchange(conn, watchdog, method, url, target, headers, sink, budget)
+            return self._exchange(conn, watchdog, method, url, target, headers, sink, budget, body)
         except (SourceError, _Transient, OSError):
             if watchdog.fired:  # the watchdog shut the socket: whatever broke, the cause is the clock
                 raise self._too_slow(url, budget) from None
@@ -240,7 +253,8 @@ class Transport:
         )
 
     def _exchange(self, conn: http.client.HTTPConnection, watchdog: "_Watchdog", method: str, url: str, target: str,
-                  headers: dict[str, str], sink: BinaryIO | None, budget: "_Budget") -> Response:
+                  headers: dict[str, str], sink: BinaryIO | None, budget: "_Budget",
+                  body: bytes | BinaryIO | None = None) -> Response:
         started = time.monotonic()
         floor = _SpeedFloor(self, url, started)
         try:
@@ -248,7 +262,7 @@ class Transport:
                 raise self._too_slow(url, budget)
             conn.connect()  # bounded by `timeout`; the watchdog guards everything after it
             watchdog.arm(budget.remaining())
-            conn.request(method, target, headers=headers)
+            conn.request(method, target, body=body, headers=headers)
             raw = conn.getresponse()
         except (socket.timeout, TimeoutError):
             raise _Transient(f"timed out after {self.settings.timeout:g}s talking to {_short(url)}") from None
@@ -408,6 +422,15 @@ def _read_all(raw: http.client.HTTPResponse, label: str, floor: "_SpeedFloor") -
         chunks.append(chunk)
     _ensure_complete(raw)
     return b"".join(chunks)
+
+
+def _body_size(body: bytes | BinaryIO | None) -> int:
+    """A request body's length: bytes, or a whole seekable file (always sent from its start)."""
+    if body is None:
+        return 0
+    if isinstance(body, bytes):
+        return len(body)
+    return body.seek(0, 2)
 
 
 def _backoff(attempt: int) -> float:

@@ -134,7 +134,7 @@ def bundle_source(path: str, staging_parent: Path) -> tuple[str, Path | None]:
         limits = ExtractLimits()
         big = ExtractLimits(max_bytes=limits.max_bytes * 8, max_files=limits.max_files * 8, max_ratio=limits.max_ratio)
         try:
-            folder = safe_extract(p, tmp / BUNDLE_TOP, BUNDLE_TOP, big, is_chart=False)
+            folder = safe_extract(p, tmp / BUNDLE_TOP, BUNDLE_TOP, big, is_chart=False, skip="images")  # `unbundle`'s
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise

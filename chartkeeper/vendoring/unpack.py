@@ -85,11 +85,12 @@ class _Meter:
         self.limits = limits
         self.compressed = 0
         self.decompressed = 0
+        self.skipped = 0  # bytes of members passed over (a bundle's images when only its charts are wanted)
         self.current = ""  # the member being read, for messages
 
     def check(self) -> None:
         lim = self.limits
-        if self.decompressed > lim.max_bytes:
+        if self.decompressed - self.skipped > lim.max_bytes:
             raise _Refused(f"expands past the {lim.max_bytes} byte limit (decompression bomb?)")
         if self.decompressed > lim.ratio_floor and self.decompressed > lim.max_ratio * max(self.compressed, 1):
             raise _Refused(
@@ -129,12 +130,14 @@ def _member_parts(name: str) -> list[str]:
 
 
 def safe_extract(
-    archive: Path, dest: Path, expected_chart: str, limits: ExtractLimits | None = None, *, is_chart: bool = True
+    archive: Path, dest: Path, expected_chart: str, limits: ExtractLimits | None = None, *, is_chart: bool = True,
+    skip: str | None = None,
 ) -> Path:
     """Unpack chart archive `archive` so that `dest` is the chart folder; return `dest`.
 
     `is_chart=False` unpacks any archive with the single top folder `expected_chart` (a bundle)
-    with the same checks, without asking for a Chart.yaml.
+    with the same checks, without asking for a Chart.yaml. `skip`: a folder under the top one whose
+    members are passed over (not written, not counted against `max_bytes`).
 
     `dest` must not exist; its parent must. Raises IntegrityError naming the archive and the
     offending member; on any failure nothing is left at `dest` or beside it.
@@ -146,14 +149,15 @@ def safe_extract(
     root = work / "chart"
     root.mkdir(mode=0o755)
     try:
-        _extract_into(archive, root, expected_chart, limits, is_chart)
+        _extract_into(archive, root, expected_chart, limits, is_chart, skip)
         os.rename(root, dest)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return dest
 
 
-def _extract_into(archive: Path, root: Path, expected_chart: str, limits: ExtractLimits, is_chart: bool) -> None:
+def _extract_into(archive: Path, root: Path, expected_chart: str, limits: ExtractLimits, is_chart: bool,
+                  skip: str | None = None) -> None:
     label = archive.name
     meter = _Meter(limits)
     try:
@@ -165,7 +169,7 @@ def _extract_into(archive: Path, root: Path, expected_chart: str, limits: Extrac
             gz = gzip.GzipFile(fileobj=_CountingReader(raw, meter, compressed=True), mode="rb")  # type: ignore[arg-type]
             stream = _CountingReader(gz, meter, compressed=False)
             with tarfile.open(fileobj=stream, mode="r|") as tar:  # type: ignore[call-overload]
-                _walk(tar, root, expected_chart, limits, meter)
+                _walk(tar, root, expected_chart, limits, meter, skip)
     except _Refused as exc:
         where = f" member {meter.current!r}" if meter.current else ""
         raise IntegrityError(f"{label}: refused{where}: {exc}") from None
@@ -198,7 +202,8 @@ class _MemberRefused(Exception):
         self.reason = reason
 
 
-def _walk(tar: tarfile.TarFile, root: Path, expected_chart: str, limits: ExtractLimits, meter: _Meter) -> None:
+def _walk(tar: tarfile.TarFile, root: Path, expected_chart: str, limits: ExtractLimits, meter: _Meter,
+          skip: str | None = None) -> None:
     folded: dict[str, str] = {}  # casefolded path (and every parent) -> path as written
     kinds: dict[str, str] = {}  # path -> "d" | "f" | "l"
     links: list[tuple[str, str]] = []
@@ -220,6 +225,9 @@ def _walk(tar: tarfile.TarFile, root: Path, expected_chart: str, limits: Extract
                 if member.isdir():
                     continue
                 raise _Refused("takes the name of the chart folder")
+            if skip is not None and rel_parts[0] == skip:
+                meter.skipped += max(member.size, 0)
+                continue
             rel = "/".join(rel_parts)
             for i in range(1, len(rel_parts) + 1):
                 prefix = "/".join(rel_parts[:i])

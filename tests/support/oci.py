@@ -22,6 +22,7 @@ import hashlib
 import http.client
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -66,9 +67,10 @@ def _htpasswd_line(user: str, password: str) -> str:
 class Registry:
     """A running docker-registry. `auth=(user, password)` enables htpasswd basic auth."""
 
-    def __init__(self, workdir: Path, auth: tuple[str, str] | None = None) -> None:
+    def __init__(self, workdir: Path, auth: tuple[str, str] | None = None, *, access_log: bool = False) -> None:
         self.workdir = workdir
         self.auth = auth
+        self.access_log = access_log  # every request as a line of `registry.log` (see `requests_logged`)
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -86,7 +88,7 @@ class Registry:
         storage.mkdir(parents=True, exist_ok=True)
         cfg: dict = {
             "version": 0.1,
-            "log": {"level": "error", "accesslog": {"disabled": True}},
+            "log": {"level": "error", "accesslog": {"disabled": not self.access_log}},
             "storage": {"filesystem": {"rootdirectory": str(storage)}, "delete": {"enabled": True}},
             "http": {"addr": self.host, "secret": secrets.token_hex(16)},
         }
@@ -127,6 +129,15 @@ class Registry:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def requests_logged(self) -> list[tuple[str, str, int]]:
+        """(method, path with query, status) of every request so far (needs `access_log=True`)."""
+        out = []
+        for line in (self.workdir / "registry.log").read_text(errors="replace").splitlines():
+            m = re.search(r'"([A-Z]+) (\S+) HTTP/[\d.]+" (\d{3}) ', line)
+            if m:
+                out.append((m.group(1), m.group(2), int(m.group(3))))
+        return out
 
     # -- raw distribution API ---------------------------------------------------------------
 
