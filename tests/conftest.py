@@ -29,7 +29,7 @@ def _isolate(mp: pytest.MonkeyPatch, home: Path) -> None:
     mp.setenv("GIT_AUTHOR_EMAIL", "test@example.invalid")
     mp.setenv("GIT_COMMITTER_NAME", "Test")
     mp.setenv("GIT_COMMITTER_EMAIL", "test@example.invalid")
-    for var in ("HELM_REPOSITORY_CONFIG", "HELM_REGISTRY_CONFIG", "HELM_CONFIG_HOME"):
+    for var in ("HELM_REPOSITORY_CONFIG", "HELM_REGISTRY_CONFIG", "HELM_CONFIG_HOME", "DOCKER_CONFIG"):
         mp.delenv(var, raising=False)
 
 

@@ -145,6 +145,8 @@ def test_base_ref_and_next_steps(deploy: Path) -> None:
     assert git(deploy, "rev-parse", f"{res['branch']}~1") == base  # branched from --base, not HEAD
     assert _show(deploy, res["branch"], "helmfile/values/demo.yaml") == _show(deploy, base, "helmfile/values/demo.yaml")
     assert res["nextSteps"][0] == "git switch chartkeeper/demo-1.1.0"
+    # the bundle to carry: the charts and only the images the branch adds to what the base pulled
+    assert res["nextSteps"][1] == f"chartkeeper bundle demo-1.1.0.tgz --images --since {base}"
     assert "helmfile --file helmfile/helmfile.yaml --environment prod diff" in res["nextSteps"]
 
 
@@ -154,6 +156,7 @@ def test_next_steps_name_the_gotmpl_state_file_and_its_environments(deploy: Path
     proc = _bump(deploy, "demo", "--json")
     assert proc.returncode == 0, proc.stdout
     steps = json.loads(proc.stdout)["nextSteps"]
+    assert "chartkeeper bundle demo-1.1.0.tgz --images --since main" in steps  # the branch it started from
     assert [s for s in steps if s.startswith("helmfile ")] == [
         "helmfile --file helmfile/helmfile.yaml.gotmpl --environment dev diff",
         "helmfile --file helmfile/helmfile.yaml.gotmpl --environment prod diff",

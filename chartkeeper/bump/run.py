@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator
@@ -199,12 +200,16 @@ def _fill_from_analysis(res: BumpResult, analysis: Analysis) -> None:
     res.analysis = analysis
 
 
-def _next_steps(settings: Settings, res: BumpResult, analysis: Analysis | None, in_place: bool) -> list[str]:
-    """What to run next, from the deployment root: switch, CRDs first (Helm never upgrades them), diff."""
+def _next_steps(settings: Settings, res: BumpResult, analysis: Analysis | None, in_place: bool,
+                since: str = "HEAD", envs: tuple[str, ...] = ()) -> list[str]:
+    """What to run next, from the deployment root: switch, the bundle to carry across the air gap (the
+    charts and only the images the upgrade adds), CRDs first (Helm never upgrades them), diff."""
     steps = []
     if res.branch and not in_place:
         steps.append(f"git switch {res.branch}")
     if analysis is not None:
+        only = "".join(f" -e {shlex.quote(e)}" for e in envs)
+        steps.append(f"chartkeeper bundle {shlex.quote(f'{res.name}-{res.new}.tgz')} --images --since {shlex.quote(since)}{only}")
         steps += list(analysis.crd_steps)
         state = _state_file(settings)
         if state is not None:
@@ -371,7 +376,9 @@ def _on_branch(settings: Settings, out: Output, name: str, spec: str | None, opt
                 gitops.delete_branch(repo, res.branch)  # it points at the base: nothing of value on it
         if opts.push:
             _push(repo, res, opts, list(analysis.actions))
-    res.next_steps = _next_steps(settings, res, analysis, False)
+    # the bundle leaves out what the base already pulled: the branch it started from, by name when it has one
+    since = opts.base or gitops.current_branch(repo) or head[:12]
+    res.next_steps = _next_steps(settings, res, analysis, False, since, opts.envs)
     _finish_exit(res, opts)
     return res
 
@@ -403,7 +410,7 @@ def _in_place(settings: Settings, out: Output, name: str, spec: str | None, opts
         res.report = os.path.relpath(applied.report_md, repo or settings.root).replace(os.sep, "/")
         res.status = "in-place"
         _readiness(settings, applied, analysis, res, out)
-    res.next_steps = _next_steps(settings, res, analysis, True)
+    res.next_steps = _next_steps(settings, res, analysis, True, "HEAD", opts.envs)
     _finish_exit(res, opts)
     return res
 

@@ -214,8 +214,7 @@ def _store_tree(reg: ImageRegistry, repo: str, writer: LayoutWriter, manifest: M
             continue
         writer.put_stream(digest, size, lambda fh, digest=digest: reg.blob_into(repo, digest, fh))
         meter.add(size)
-    if not writer.has(manifest.digest):
-        writer.put_stream(manifest.digest, len(manifest.data), lambda fh: fh.write(manifest.data))
+    writer.put_bytes(manifest.data)
     return total
 
 

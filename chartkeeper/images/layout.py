@@ -85,18 +85,23 @@ class LayoutWriter:
     def put_bytes(self, data: bytes) -> str:
         digest = sha256_digest(data)
         if not self.has(digest):
-            self.put_stream(digest, len(data), lambda fh: fh.write(data))
+            def fill(fh: BinaryIO) -> str:
+                fh.write(data)
+                return digest
+
+            self.put_stream(digest, len(data), fill)
         return digest
 
-    def put_stream(self, digest: str, size: int, fill: Callable[[BinaryIO], Any]) -> None:
-        """Write a blob through `fill(fh)`; refused unless the bytes are `size` long and hash to `digest`."""
+    def put_stream(self, digest: str, size: int, fill: Callable[[BinaryIO], str | None]) -> None:
+        """Write a blob through `fill(fh)`; refused unless the bytes are `size` long and hash to `digest`.
+        `fill` returns the digest of what it wrote when it hashed it on the way (else None: hashed here)."""
         final = blob_path(self.folder, digest)
         fd, tmp = tempfile.mkstemp(prefix=".blob-", dir=final.parent)
         try:
             with os.fdopen(fd, "w+b") as fh:
-                fill(fh)
+                hashed = fill(fh)
                 got_size = fh.tell()
-                got = _hash_file(fh)
+                got = hashed or _hash_file(fh)
             if got != digest or got_size != size:
                 raise IntegrityError(f"blob {digest} ({size} bytes) arrived as {got} ({got_size} bytes)")
             os.replace(tmp, final)

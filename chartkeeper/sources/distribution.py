@@ -100,13 +100,14 @@ class ImageRegistry:
             raise IntegrityError(f"{self.label}: {repo}@{reference}: the registry served a manifest with digest {digest}")
         return Manifest(media_type_of(resp.body, resp.header("content-type")), resp.body, digest)
 
-    def blob_into(self, repo: str, digest: str, fh: BinaryIO) -> None:
-        """Stream a blob into `fh`, checking its digest."""
+    def blob_into(self, repo: str, digest: str, fh: BinaryIO) -> str:
+        """Stream a blob into `fh`, checking its digest (returned)."""
         resp = self.client.call("GET", self._url(repo, "blobs", digest), self._scope(repo, False), sink=fh)
         if resp.status == 404:
             raise SourceError(f"{self.label}: {repo}: blob {digest} not found")
         if resp.sha256 != digest:
             raise IntegrityError(f"{self.label}: {repo}: blob {digest} arrived as {resp.sha256}")
+        return digest
 
     # -- writing (the site) ------------------------------------------------------------------
 
