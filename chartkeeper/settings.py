@@ -84,11 +84,15 @@ class Settings:
         """Does chartkeeper.yaml say where images live on the site (so reports can check them)?"""
         return bool(self.image_mirror or self.image_rewrite)
 
+    @property
+    def image_site_hosts(self) -> frozenset[str]:
+        """The registry hosts of the site (of `mirror` and of the `rewrite` targets)."""
+        return frozenset(t.split("/", 1)[0] for t in [self.image_mirror or "", *(t for _, t in self.image_rewrite)] if t)
+
     def image_mirror_of(self, image: str) -> str:
         """Where the site keeps `image` (a normalised reference): the longest `rewrite` prefix, else
         `<mirror>/<image>`, else the image itself. An image already on the site's registry stays put."""
-        site_hosts = {t.split("/", 1)[0] for t in [self.image_mirror or "", *(t for _, t in self.image_rewrite)] if t}
-        if image.split("/", 1)[0] in site_hosts:
+        if image.split("/", 1)[0] in self.image_site_hosts:
             return image
         best: tuple[str, str] | None = None
         for prefix, target in self.image_rewrite:

@@ -43,6 +43,10 @@ def run(ctx: AppContext, bundle: Path, registry: str | None = None, dry_run: boo
             hashed = extract_layout(bundle, BUNDLE_TOP, folder)
         blobs = verify(folder, hashed=hashed)
         plans = plan_push(folder, settings.image_mirror_of)
+        nowhere = [p.image for p in plans if p.target.split("/", 1)[0] not in settings.image_site_hosts]
+        if nowhere:  # the mapping would send them back to their upstream registry
+            raise InputError(f"unbundle: no place on the site for {', '.join(nowhere)}: no images.rewrite prefix "
+                             "matches and there is no images.mirror", hint="give --registry, or add images.mirror")
         out.info(f"{len(plans)} image(s), {len(blobs)} blob(s), {sum(b.size for b in blobs) / 1e6:.1f} MB checked; "
                  f"{'what would be pushed' if dry_run else 'pushing'}")
         stats = push_images(settings, folder, plans, out.info, dry_run=dry_run)

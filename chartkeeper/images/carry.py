@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -25,13 +26,14 @@ from typing import Any, Callable
 
 from chartkeeper.errors import InputError, SourceError
 from chartkeeper.imageref import parse_reference
-from chartkeeper.images.layout import (FULL_NAME, PULLED_FROM, REF_NAME, LayoutWriter, blob_path, children,
+from chartkeeper.images.layout import (FULL_NAME, PULLED_FROM, REF_NAME, Blob, LayoutWriter, blob_path, children,
                                        read_index, ref_name, walk)
 from chartkeeper.settings import Settings
 from chartkeeper.sources.distribution import ImageRegistry, Manifest
 
 Progress = Callable[[str], None]
 DEFAULT_PLATFORMS = ("linux/amd64",)
+UPLOADS = 4  # blob uploads at once
 #: Test hook: `unbundle` stops (prints a line on stderr, then sleeps) after its first blob upload, so a
 #: test can kill it exactly there.
 PAUSE_ENV = "CHARTKEEPER_TEST_PAUSE_AT"
@@ -255,6 +257,7 @@ def push_images(settings: Settings, folder: Path, plans: list[PushPlan], progres
     stats = PushStats()
     meter = _Meter(progress, len(plans))
     where: dict[tuple[str, str], str] = {}  # (host, digest) -> a repository of that host that holds it
+    lock = threading.Lock()
     try:
         for plan in plans:
             dst = parse_reference(plan.target)
@@ -265,25 +268,32 @@ def push_images(settings: Settings, folder: Path, plans: list[PushPlan], progres
             # HEADs are cheap and many (one per layer): ask them together
             with ThreadPoolExecutor(max_workers=8) as pool:
                 have = dict(zip([b.digest for b in blobs], pool.map(lambda b: reg.has_blob(repo, b.digest), blobs)))
+            missing = []
             for b in blobs:
                 if have[b.digest]:
                     stats.present += 1
                     where.setdefault((dst.registry, b.digest), repo)
-                    continue
-                if dry_run:
+                elif dry_run:
                     stats.to_upload.append(f"{plan.target} {b.digest} {b.size}")
-                    continue
-                mount = where.get((dst.registry, b.digest))
-                with open(blob_path(folder, b.digest), "rb") as fh:
-                    mounted = reg.push_blob(repo, b.digest, fh, mount_from=mount)
-                if mounted:
-                    stats.mounted += 1
                 else:
-                    stats.uploaded += 1
-                    stats.uploaded_bytes += b.size
-                    meter.add(b.size)
+                    missing.append(b)
+
+            def upload(b: Blob, reg: ImageRegistry = reg, repo: str = repo, host: str = dst.registry) -> bool:
+                with open(blob_path(folder, b.digest), "rb") as fh:
+                    mounted = reg.push_blob(repo, b.digest, fh, mount_from=where.get((host, b.digest)))
+                if not mounted:
+                    with lock:
+                        meter.add(b.size)
                     _pause_after_upload()
-                where[(dst.registry, b.digest)] = repo
+                return mounted
+
+            # a few uploads at once: the registry hashes and stores one while the next is on the wire
+            with ThreadPoolExecutor(max_workers=UPLOADS) as pool:
+                for b, mounted in zip(missing, pool.map(upload, missing)):
+                    stats.mounted += mounted
+                    stats.uploaded += not mounted
+                    stats.uploaded_bytes += 0 if mounted else b.size
+                    where[(dst.registry, b.digest)] = repo
             if dry_run:
                 meter.images += 1
                 continue
