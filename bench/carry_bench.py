@@ -6,7 +6,10 @@ bytes: layers are compressed already, as real ones are), then, in one run and in
 
 * `chartkeeper bundle b.tgz --images` (a fresh process: pull every blob, check its digest, pack);
 * `chartkeeper unbundle b.tgz --registry <site>/<new prefix>` (unpack and hash every blob, push it all);
-* `cp` of the bundle file to a new file in the same folder (the same bytes, the same disk).
+* `cp` of the bundle file to a new file in the same folder (the same bytes, the same disk);
+* the registries alone: every blob read with bare HTTP GETs from upstream (into memory, nothing checked
+  or written) and written with bare monolithic uploads to the site (from memory): the ceiling any
+  client meets with docker-registry on this machine.
 
 Throughput is the images' bytes over the wall time; the ratio is against cp (goal >= 0.5x).
 
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import hashlib
 import json
 import os
 import statistics
@@ -30,6 +34,19 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.support.oci import OCI_MANIFEST_MEDIA, Registry  # noqa: E402
+
+
+def _registry_alone(up: Registry, site: Registry, blobs: list[tuple[str, str, bytes]]) -> tuple[float, float]:
+    """Seconds to GET every blob from upstream, and to upload every blob to a new repository of the site."""
+    t0 = time.perf_counter()
+    for repo, digest, _ in blobs:
+        status, _, body = up.request("GET", f"/v2/{repo}/blobs/{digest}")
+        assert status == 200 and body
+    t1 = time.perf_counter()
+    target = "bare" + uuid.uuid4().hex[:6]
+    for _, _, data in blobs:
+        site.push_blob(target, data)
+    return t1 - t0, time.perf_counter() - t1
 
 
 def _push_image(reg: Registry, repo: str, layers: list[bytes]) -> int:
@@ -79,17 +96,19 @@ def main() -> None:
         with Registry(work / "upstream") as up, Registry(work / "site") as site:
             total = 0
             images = []
+            blobs: list[tuple[str, str, bytes]] = []
             for i in range(opts.images):
                 layers = [gzip.compress(os.urandom(int(opts.layer_mb * 1e6)), compresslevel=0, mtime=0)
                           for _ in range(opts.layers)]
                 total += _push_image(up, f"up/bench/img{i}", layers)
+                blobs += [(f"up/bench/img{i}", "sha256:" + hashlib.sha256(b).hexdigest(), b) for b in layers]
                 images.append(f"registry.example/bench/img{i}:1.0")
             root = work / "deploy"
             _deployment(root, images, up)
             cli = [sys.executable, "-m", "chartkeeper", "-C", str(root), "-q"]
             print(f"{opts.images} image(s) x {opts.layers} layer(s) of {opts.layer_mb:g} MB: {total / 1e6:.0f} MB of blobs, "
                   f"{opts.runs} interleaved runs, storage in {work}")
-            times: dict[str, list[float]] = {"bundle": [], "unbundle": [], "cp": []}
+            times: dict[str, list[float]] = {"bundle": [], "unbundle": [], "cp": [], "get": [], "put": []}
             bundle = work / "b.tgz"
             for run in range(opts.runs):
                 bundle.unlink(missing_ok=True)
@@ -99,14 +118,21 @@ def main() -> None:
                 copy.unlink()
                 prefix = "site" + uuid.uuid4().hex[:6]
                 times["unbundle"].append(_timed([*cli, "unbundle", str(bundle), "--registry", f"{site.host}/{prefix}"], root))
+                get, put = _registry_alone(up, site, blobs)
+                times["get"].append(get)
+                times["put"].append(put)
             size = bundle.stat().st_size
             cp = statistics.median(times["cp"])
             print(f"  bundle file: {size / 1e6:.0f} MB")
             print(f"  cp of the bundle file: median {cp:.2f} s ({size / 1e6 / cp:.0f} MB/s)")
-            for name in ("bundle", "unbundle"):
+            layer_bytes = sum(len(b) for _, _, b in blobs)
+            for name, alone in (("bundle", "get"), ("unbundle", "put")):
                 t = statistics.median(times[name])
+                bare = statistics.median(times[alone])
                 print(f"  chartkeeper {name}: median {t:.2f} s ({total / 1e6 / t:.0f} MB/s), "
-                      f"{(total / t) / (size / cp):.2f}x of cp (goal >= 0.5x)")
+                      f"{(total / t) / (size / cp):.2f}x of cp (goal >= 0.5x); the registry alone "
+                      f"({'bare GETs from upstream' if alone == 'get' else 'bare uploads to the site'}): "
+                      f"median {bare:.2f} s ({layer_bytes / 1e6 / bare:.0f} MB/s)")
 
 
 if __name__ == "__main__":

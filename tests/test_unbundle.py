@@ -5,6 +5,7 @@ share, an index pinned by digest. The bundle's layout is read back by skopeo, an
 
 from __future__ import annotations
 
+import base64
 import gzip
 import hashlib
 import io
@@ -22,9 +23,11 @@ from pathlib import Path
 import pytest
 
 from chartkeeper.lockfile import load_lock, write_lock
+from chartkeeper.settings import Settings
+from chartkeeper.sources.distribution import ImageRegistry
 from tests.support.charts import write_chart, write_tree
 from tests.support.harness import invoke_cli
-from tests.support.oci import OCI_MANIFEST_MEDIA, Registry
+from tests.support.oci import OCI_MANIFEST_MEDIA, Registry, RegistryFront
 
 pytestmark = pytest.mark.oci
 
@@ -290,3 +293,30 @@ def test_dry_run_pushes_nothing_and_bad_input_is_one_line(world: dict, site: Reg
     assert bad.returncode == 2 and "no place on the site" in bad.stderr and UPSTREAM_HOST in bad.stderr, bad.stderr
     none = invoke_cli(["-C", str(tmp_path), "unbundle", str(world["out"] / "delta.tgz")], cwd=tmp_path)
     assert none.returncode == 2 and "--registry" in none.stderr
+
+
+def test_the_image_client_uses_docker_logins_and_anonymous_tokens(oci_registry: Registry, oci_registry_auth: Registry,
+                                                                   tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = Settings(root=tmp_path, timeout=5, retries=0, cache_dir=tmp_path / "cache")
+    repo = "c" + uuid.uuid4().hex[:8] + "/app"
+    layer = os.urandom(5_000)
+    # a registry that wants basic credentials: found in Docker's config.json (what `docker login` writes)
+    user, password = oci_registry_auth.auth  # type: ignore[misc]
+    (tmp_path / "docker").mkdir()
+    (tmp_path / "docker" / "config.json").write_text(json.dumps(
+        {"auths": {oci_registry_auth.host: {"auth": base64.b64encode(f"{user}:{password}".encode()).decode()}}}))
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker"))
+    secure = ImageRegistry(oci_registry_auth.host, settings)
+    with open(tmp_path / "blob", "w+b") as fh:
+        fh.write(layer)
+        assert secure.push_blob(repo, _digest(layer), fh) is False and secure.has_blob(repo, _digest(layer))
+    # a registry behind an anonymous bearer-token realm (Docker Hub, GHCR): the token dance, then the bytes
+    digest, _ = _image(oci_registry, repo, [layer], tag="1.0")
+    with RegistryFront(oci_registry) as front:
+        public = ImageRegistry(front.host, settings)
+        manifest = public.manifest(repo, "1.0")
+        assert manifest is not None and manifest.digest == digest
+        blob = json.loads(manifest.data)["layers"][0]["digest"]
+        with open(tmp_path / "got", "w+b") as fh:
+            assert public.blob_into(repo, blob, fh) == blob
+        assert any(p.startswith("/token") for _, p, _ in front.requests)

@@ -33,7 +33,7 @@ from chartkeeper.sources.distribution import ImageRegistry, Manifest
 
 Progress = Callable[[str], None]
 DEFAULT_PLATFORMS = ("linux/amd64",)
-UPLOADS = 4  # blob uploads at once
+TRANSFERS = 4  # blob downloads or uploads at once
 #: Test hook: `unbundle` stops (prints a line on stderr, then sleeps) after its first blob upload, so a
 #: test can kill it exactly there.
 PAUSE_ENV = "CHARTKEEPER_TEST_PAUSE_AT"
@@ -95,14 +95,17 @@ class _Meter:
     bytes: int = 0
     started: float = field(default_factory=time.monotonic)
     _last: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock)  # transfers run in threads
 
     def add(self, n: int) -> None:
-        self.bytes += n
-        now = time.monotonic()
-        if now - self._last >= 1.0:
+        with self._lock:
+            self.bytes += n
+            now = time.monotonic()
+            if now - self._last < 1.0:
+                return
             self._last = now
-            self.say(f"{self.images}/{self.total_images} image(s), {_mb(self.bytes)} "
-                     f"({_mb(self.bytes / max(now - self.started, 1e-6))}/s)")
+        self.say(f"{self.images}/{self.total_images} image(s), {_mb(self.bytes)} "
+                 f"({_mb(self.bytes / max(now - self.started, 1e-6))}/s)")
 
 
 def _mb(n: float) -> str:
@@ -203,19 +206,25 @@ def _refuse_unknown(image: str, m: Manifest) -> None:
 def _store_tree(reg: ImageRegistry, repo: str, writer: LayoutWriter, manifest: Manifest, meter: _Meter) -> int:
     """Store a manifest and everything under it; the bytes it needs."""
     total = len(manifest.data)
-    for d in children(manifest):
-        digest, size = d["digest"], int(d.get("size") or 0)
-        if manifest.is_index:  # an index names manifests (one per platform, attestations)
-            child = reg.manifest(repo, digest)
+    if manifest.is_index:  # an index names manifests (one per platform, attestations)
+        for d in children(manifest):
+            child = reg.manifest(repo, d["digest"])
             if child is None:
-                raise SourceError(f"{repo}@{digest}: named by an index, not in the registry")
+                raise SourceError(f"{repo}@{d['digest']}: named by an index, not in the registry")
             total += _store_tree(reg, repo, writer, child, meter)
-            continue
-        total += size
-        if writer.has(digest):  # a layer two images share is stored once
-            continue
-        writer.put_stream(digest, size, lambda fh, digest=digest: reg.blob_into(repo, digest, fh))
-        meter.add(size)
+    else:
+        blobs = {d["digest"]: int(d.get("size") or 0) for d in children(manifest)}
+        total += sum(blobs.values())
+        wanted = [(digest, size) for digest, size in blobs.items() if not writer.has(digest)]  # shared: stored once
+
+        def pull(blob: tuple[str, int]) -> None:
+            digest, size = blob
+            writer.put_stream(digest, size, lambda fh: reg.blob_into(repo, digest, fh))
+            meter.add(size)
+
+        # a few layers at once: hashing one (hashlib lets go of the GIL) while the next arrives
+        with ThreadPoolExecutor(max_workers=TRANSFERS) as pool:
+            list(pool.map(pull, wanted))
     writer.put_bytes(manifest.data)
     return total
 
@@ -257,7 +266,6 @@ def push_images(settings: Settings, folder: Path, plans: list[PushPlan], progres
     stats = PushStats()
     meter = _Meter(progress, len(plans))
     where: dict[tuple[str, str], str] = {}  # (host, digest) -> a repository of that host that holds it
-    lock = threading.Lock()
     try:
         for plan in plans:
             dst = parse_reference(plan.target)
@@ -282,13 +290,12 @@ def push_images(settings: Settings, folder: Path, plans: list[PushPlan], progres
                 with open(blob_path(folder, b.digest), "rb") as fh:
                     mounted = reg.push_blob(repo, b.digest, fh, mount_from=where.get((host, b.digest)))
                 if not mounted:
-                    with lock:
-                        meter.add(b.size)
+                    meter.add(b.size)
                     _pause_after_upload()
                 return mounted
 
             # a few uploads at once: the registry hashes and stores one while the next is on the wire
-            with ThreadPoolExecutor(max_workers=UPLOADS) as pool:
+            with ThreadPoolExecutor(max_workers=TRANSFERS) as pool:
                 for b, mounted in zip(missing, pool.map(upload, missing)):
                     stats.mounted += mounted
                     stats.uploaded += not mounted
