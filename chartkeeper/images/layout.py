@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Callable, Collection, Iterator
 
 from chartkeeper.errors import InputError, IntegrityError
+from chartkeeper.fsutil import sha256_of
 from chartkeeper.sources.distribution import INDEX_TYPES, Manifest, sha256_digest
 
 LAYOUT_FILE = "oci-layout"
@@ -101,7 +102,7 @@ class LayoutWriter:
             with os.fdopen(fd, "w+b") as fh:
                 hashed = fill(fh)
                 got_size = fh.tell()
-                got = hashed or _hash_file(fh)
+                got = hashed or sha256_of(fh)
             if got != digest or got_size != size:
                 raise IntegrityError(f"blob {digest} ({size} bytes) arrived as {got} ({got_size} bytes)")
             os.replace(tmp, final)
@@ -120,14 +121,6 @@ class LayoutWriter:
         index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": self.entries}
         (self.folder / "index.json").write_text(json.dumps(index, indent=2) + "\n")
         (self.folder / LAYOUT_FILE).write_text(json.dumps({"imageLayoutVersion": LAYOUT_VERSION}) + "\n")
-
-
-def _hash_file(fh: BinaryIO) -> str:
-    fh.seek(0)
-    h = hashlib.sha256()
-    for chunk in iter(lambda: fh.read(1 << 20), b""):
-        h.update(chunk)
-    return "sha256:" + h.hexdigest()
 
 
 # -- reading a layout (the site) ------------------------------------------------------------------
@@ -186,7 +179,7 @@ def verify(folder: Path, progress: Callable[[int], None] | None = None, hashed: 
                     got = blob.digest
                 else:
                     with open(path, "rb") as fh:
-                        got = _hash_file(fh)
+                        got = sha256_of(fh)
             except OSError:
                 raise IntegrityError(f"blob {blob.digest} is missing from the bundle") from None
             if got != blob.digest or (blob.size and size != blob.size):
