@@ -94,7 +94,7 @@ class _Meter:
     images: int = 0
     bytes: int = 0
     started: float = field(default_factory=time.monotonic)
-    _last: float = 0.0
+    _last: float = field(default_factory=time.monotonic)  # the first line after a second, not at once
     _lock: threading.Lock = field(default_factory=threading.Lock)  # transfers run in threads
 
     def add(self, n: int) -> None:
