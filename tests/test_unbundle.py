@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -26,6 +27,7 @@ from chartkeeper.lockfile import load_lock, write_lock
 from chartkeeper.settings import Settings
 from chartkeeper.sources.distribution import ImageRegistry
 from tests.support.charts import write_chart, write_tree
+from tests.support.deployment import git, make_deployment, publish
 from tests.support.harness import invoke_cli
 from tests.support.oci import OCI_MANIFEST_MEDIA, Registry, RegistryFront
 
@@ -87,10 +89,6 @@ def _index(reg: Registry, repo: str, tag: str, base: bytes) -> tuple[str, dict[s
     return digest, by_arch
 
 
-def _git(root: Path, *args: str) -> None:
-    subprocess.run(["git", *args], cwd=root, check=True, capture_output=True)
-
-
 def _head(reg: Registry, path: str) -> tuple[int, str | None]:
     status, headers, _ = reg.request("HEAD", path, headers={"Accept": f"{OCI_INDEX}, {OCI_MANIFEST_MEDIA}"})
     return status, headers.get("docker-content-digest")
@@ -130,12 +128,12 @@ def world(tmp_path_factory: pytest.TempPathFactory, oci_registry: Registry):
     lock_file = hf / "charts" / "external" / "versions.lock"
     lock_file.parent.mkdir(parents=True)
     write_lock(load_lock(lock_file, missing_ok=True), lock_file)
-    _git(root, "init", "-q", "-b", "main")
-    _git(root, "add", "-A")
-    _git(root, "commit", "-q", "-m", "deployment")
-    _git(root, "switch", "-q", "-c", "bump")
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "deployment")
+    git(root, "switch", "-q", "-c", "bump")
     (hf / "values" / "worker.yaml").write_text(f"images: [{refs['app']}, {refs['pinned']}, {refs['extra']}]\n")
-    _git(root, "commit", "-q", "-am", "worker: pinned and extra")
+    git(root, "commit", "-q", "-am", "worker: pinned and extra")
 
     out = tmp_path_factory.mktemp("bundles")
     delta = invoke_cli(["-C", str(root), "bundle", str(out / "delta.tgz"), "--images", "--since", "main", "--json"], cwd=root)
@@ -320,3 +318,28 @@ def test_the_image_client_uses_docker_logins_and_anonymous_tokens(oci_registry: 
         with open(tmp_path / "got", "w+b") as fh:
             assert public.blob_into(repo, blob, fh) == blob
         assert any(p.startswith("/token") for _, p, _ in front.requests)
+
+
+def test_the_bundle_command_bump_prints_carries_what_the_upgrade_adds(oci_registry: Registry, repo_server,
+                                                                      tmp_path: Path) -> None:
+    cache = "cache" + uuid.uuid4().hex[:8]
+    sidecar = f"{UPSTREAM_HOST}/ns/sidecar:5.0"  # what version 1.1.0 of the chart adds
+    digest, _ = _image(oci_registry, f"{cache}/ns/sidecar", [os.urandom(10_000)], tag="5.0")
+    old_image = f"{UPSTREAM_HOST}/ns/app:1.0"  # never pulled: the base already had it
+    publish(repo_server.root, [
+        write_chart(tmp_path / "src" / v, "web", v, templates={"deploy.yaml": TEMPLATE}, values={"images": images})
+        for v, images in (("1.0.0", [old_image]), ("1.1.0", [old_image, sidecar]))])
+    root = make_deployment(tmp_path / "deploy", repo_server.url, {"web": "1.0.0"})
+    (root / "chartkeeper.yaml").write_text(f"timeout: 5\nretries: 1\nimages:\n  pullFrom:\n    {UPSTREAM_HOST}: "
+                                           f"{oci_registry.host}/{cache}\n")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "pull through the cache")
+    bumped = invoke_cli(["-C", str(root), "bump", "web", "--json"], cwd=root, env={"CHARTKEEPER_HELMFILE": "none"})
+    assert bumped.returncode == 0, bumped.stderr
+    steps = json.loads(bumped.stdout)["nextSteps"]
+    switch, bundle = steps[0], next(s for s in steps if s.startswith("chartkeeper bundle "))
+    assert bundle == "chartkeeper bundle web-1.1.0.tgz --images --since main"
+    git(root, *shlex.split(switch)[1:])
+    made = invoke_cli(["-C", str(root), *shlex.split(bundle)[1:], "--json"], cwd=root)
+    assert made.returncode == 0, made.stderr
+    assert [(i["image"], i["digest"]) for i in json.loads(made.stdout)["images"]] == [(sidecar, digest)]
