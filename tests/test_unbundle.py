@@ -277,6 +277,10 @@ def test_dry_run_pushes_nothing_and_bad_input_is_one_line(world: dict, site: Reg
                        "--dry-run", "--json"], cwd=root)
     assert proc.returncode == 0, proc.stderr
     assert len(json.loads(proc.stdout)["toUpload"]) >= 3
+    unpacked = _unpack(world["out"] / "delta.tgz", tmp_path / "unpacked")  # the folder the bundle was unpacked into
+    same = invoke_cli(["-C", str(root), "unbundle", str(unpacked.parent), "--registry", f"{site.host}/{prefix}",
+                       "--dry-run", "--json"], cwd=root)
+    assert same.returncode == 0 and json.loads(same.stdout)["toUpload"] == json.loads(proc.stdout)["toUpload"]
     assert not [r for r in site.requests_logged() if f"/{prefix}/" in r[1] and r[0] in ("POST", "PUT")]
     for args, needle in ((["unbundle", str(tmp_path / "nope.tgz"), "--registry", site.host], "no such bundle"),
                          (["unbundle", str(world["out"] / "delta.tgz"), "--registry", "https://x"], "--registry"),
@@ -343,3 +347,8 @@ def test_the_bundle_command_bump_prints_carries_what_the_upgrade_adds(oci_regist
     made = invoke_cli(["-C", str(root), *shlex.split(bundle)[1:], "--json"], cwd=root)
     assert made.returncode == 0, made.stderr
     assert [(i["image"], i["digest"]) for i in json.loads(made.stdout)["images"]] == [(sidecar, digest)]
+    # the charts travel in the same file: `sync --from` restores them and passes over the images
+    shutil.rmtree(root / "helmfile" / "charts" / "external" / "web-1.1.0")
+    synced = invoke_cli(["-C", str(root), "sync", "--from", str(root / "web-1.1.0.tgz")], cwd=root)
+    assert synced.returncode == 0, synced.stderr
+    assert (root / "helmfile" / "charts" / "external" / "web-1.1.0" / "Chart.yaml").is_file()
