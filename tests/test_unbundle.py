@@ -184,6 +184,20 @@ def test_bundle_is_an_oci_layout_skopeo_reads(world: dict, tmp_path: Path) -> No
     assert copied.returncode == 0, copied.stderr.decode()
 
 
+def test_every_platform_asked_for_keeps_the_index_as_published(world: dict, tmp_path: Path) -> None:
+    root, refs = world["root"], world["refs"]
+    proc = invoke_cli(["-C", str(root), "bundle", str(tmp_path / "all.tgz"), "--images", "--platform", "linux/amd64",
+                       "--platform", "linux/arm64", "--json"], cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    by = {i["image"]: i for i in json.loads(proc.stdout)["images"]}
+    assert by[refs["multi"]]["digest"] == world["digests"]["multi"]
+    assert by[refs["multi"]]["platforms"] == ["linux/amd64", "linux/arm64"]
+    missing = invoke_cli(["-C", str(root), "bundle", str(tmp_path / "s390x.tgz"), "--images", "--platform", "linux/s390x"],
+                         cwd=root)
+    assert missing.returncode == 2 and "no linux/s390x" in missing.stderr and "linux/arm64" in missing.stderr
+    assert not (tmp_path / "s390x.tgz").exists() and not list(tmp_path.glob(".chartkeeper-staging-*"))
+
+
 def _site_config(root: Path, site: Registry, prefix: str) -> None:
     text = (root / "chartkeeper.yaml").read_text().split("  mirror:")[0]
     (root / "chartkeeper.yaml").write_text(text + f"  mirror: {site.host}/{prefix}\n")

@@ -170,7 +170,9 @@ def _pull_one(settings: Settings, regs: _Registries, writer: LayoutWriter, image
             raise SourceError(f"{image}: no {', '.join(map(str, platforms))} in its index (it has {', '.join(have)})",
                               hint="choose the platforms of your nodes with --platform")
         platform_names = [_platform_name(m.get("platform")) for m in wanted]
-        if len(wanted) == 1:
+        if len(wanted) == len(children(top)):
+            pass  # every platform asked for: the index as published, digest and all
+        elif len(wanted) == 1:
             child = reg.manifest(src.repository, wanted[0]["digest"])
             if child is None:
                 raise SourceError(f"{image}: {wanted[0]['digest']} of its index is not in {src.registry}")
