@@ -51,6 +51,8 @@ _GLOBAL_HELP = {
     "lock": "versions.lock path (default: helmfile/charts/external/versions.lock).",
     "verbose": "More detail on stderr; -vv adds traces of internal errors.",
     "quiet": "Only results and errors.",
+    "allow_exec": "Let a helmfile binary evaluate the templates the embedded renderer cannot (this runs the "
+                  "repository's code, `exec` included); as `renderer: helmfile` in chartkeeper.yaml.",
 }
 
 
@@ -72,6 +74,7 @@ def _global_params() -> list[click.Parameter]:
         click.Option(["--lock", "lock"], type=click.Path(path_type=Path), metavar="PATH", help=_GLOBAL_HELP["lock"], **common),
         click.Option(["-v", "--verbose", "verbose"], count=True, help=_GLOBAL_HELP["verbose"], **common),
         click.Option(["-q", "--quiet", "quiet"], is_flag=True, help=_GLOBAL_HELP["quiet"], **common),
+        click.Option(["--allow-exec", "allow_exec"], is_flag=True, help=_GLOBAL_HELP["allow_exec"], **common),
     ]
 
 
@@ -101,9 +104,10 @@ def _root(
     lock: Optional[Path] = typer.Option(None, "--lock", help=_GLOBAL_HELP["lock"]),
     verbose: int = typer.Option(0, "-v", "--verbose", count=True, help=_GLOBAL_HELP["verbose"], show_default=False),
     quiet: bool = typer.Option(False, "-q", "--quiet", help=_GLOBAL_HELP["quiet"]),
+    allow_exec: bool = typer.Option(False, "--allow-exec", help=_GLOBAL_HELP["allow_exec"]),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
 ) -> None:
-    ctx.obj = {"root": root, "lock": lock, "verbose": verbose, "quiet": quiet}
+    ctx.obj = {"root": root, "lock": lock, "verbose": verbose, "quiet": quiet, "allow_exec": allow_exec}
 
 
 # --- running a command: context, error mapping, exit code ---
@@ -113,14 +117,18 @@ def _run(ctx: typer.Context, json_mode: bool, command: Callable[["AppContext"], 
     """Build the AppContext, run one command, map what it raises to an exit code."""
     from chartkeeper.context import AppContext
     from chartkeeper.fsutil import sweep_killed_runs
+    from chartkeeper.helmfile.binary import allow_helmfile
     from chartkeeper.masking import redact
     from chartkeeper.output import Output, die_of_sigpipe, stdout_closed
     from chartkeeper.settings import load_settings
+    from chartkeeper.sources.credentials import register_environment_secrets
 
     g = ctx.obj or {}
     out = Output(json_mode=json_mode, verbose=g.get("verbose", 0), quiet=g.get("quiet", False) or json_mode)
     try:
+        register_environment_secrets()  # before anything reads the tree: a template may copy any of them
         settings = load_settings(g.get("root") or Path("."), {"lock_path": g.get("lock")})
+        allow_helmfile(bool(g.get("allow_exec")) or settings.renderer == "helmfile")
         sweep_killed_runs(settings.cache_dir)  # scratch folders (ours, the tools') of killed runs
         code = command(AppContext(settings, out))
     except ChartkeeperError as exc:

@@ -78,6 +78,9 @@ class Settings:
     driver_os_suffixes: tuple[str, ...] = ()
     image_pull_from: tuple[tuple[str, str], ...] = ()  # upstream registry host -> cache/mirror host/path to read from
     check_images: bool = False  # `--check-images` of diff/bump: check new images even without `images:` mapping
+    # `renderer: helmfile` (or `--allow-exec`): a helmfile binary may evaluate the templates the
+    # embedded renderer cannot, running the repository's code (`exec`); `embedded` never runs it
+    renderer: str = "embedded"
 
     @property
     def images_mapped(self) -> bool:
@@ -221,7 +224,7 @@ def load_settings(root: Path, overrides: dict[str, Any] | None = None) -> Settin
             raise InputError(f"{CONFIG_NAME}: must be a mapping")
         raw = data
     known = {"lock", "helmfile", "patches", "reports", "kubeVersion", "apiVersions", "timeout", "deadline", "minSpeed", "retries", "caBundle", "plainHttp", "mirrors",
-             "extractLimits", "keyring", "images"}
+             "extractLimits", "keyring", "images", "renderer"}
     unknown = sorted(str(k) for k in raw if k not in known)
     if unknown:
         raise InputError(f"{CONFIG_NAME}: unknown key(s) {', '.join(unknown)}")
@@ -244,8 +247,12 @@ def load_settings(root: Path, overrides: dict[str, Any] | None = None) -> Settin
         raise InputError(f"{CONFIG_NAME}: timeout, deadline, minSpeed and retries must be numbers") from None
     if timeout <= 0 or (deadline is not None and deadline <= 0) or min_speed < 0:
         raise InputError(f"{CONFIG_NAME}: timeout and deadline must be positive, minSpeed not negative")
+    renderer = raw.get("renderer", "embedded")
+    if renderer not in ("embedded", "helmfile"):
+        raise InputError(f"{CONFIG_NAME}: renderer: expected embedded or helmfile, not {renderer!r}")
     kw: dict[str, Any] = dict(
         root=root,
+        renderer=renderer,
         lock_path=Path(raw.get("lock", "helmfile/charts/external/versions.lock")),
         helmfile_path=Path(raw.get("helmfile", "helmfile/helmfile.yaml")),
         patches_dir=Path(raw.get("patches", "patches")),

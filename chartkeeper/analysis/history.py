@@ -12,6 +12,8 @@ from pathlib import Path
 
 import git
 
+from chartkeeper.safegit import config_env
+
 _UNCOMMITTED = "0" * 40
 
 
@@ -46,6 +48,8 @@ class Blame:
                 self._repo = git.Repo(self._root, search_parent_directories=True)
             except (git.InvalidGitRepositoryError, git.NoSuchPathError):
                 self._no_repo = True
+            else:  # `git blame` of a changed file runs its clean filter: not the repository's, here
+                self._repo.git.update_environment(**config_env(self._root))
         return self._repo
 
     def _lines(self, file: str) -> dict[int, Pin] | None:

@@ -11,7 +11,8 @@ Two ways in, each where it fits:
   user (git's full revision grammar).
 
 Every call passes explicit arguments (never a shell), and nothing here touches the user's index
-or current branch: writes happen in a separate worktree. Git never prompts (no TTY of ours).
+or current branch: writes happen in a separate worktree. Git never prompts (no TTY of ours), and
+never runs the repository's hooks, filters or fsmonitor (`chartkeeper.safegit`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import git
 from chartkeeper.errors import NO_SPACE_ERRNOS, ChartkeeperError, DiskFullError, RefusedError, disk_full
 from chartkeeper.fsutil import free_bytes
 from chartkeeper.masking import redact
+from chartkeeper.safegit import config_env
 
 #: Our worktrees live inside the repository's git folder, so they never show up as untracked
 #: files in the user's checkout and `git worktree prune` knows them.
@@ -59,6 +61,8 @@ def _repo(path: Path) -> Iterator[git.Repo]:
             f"{path} is not inside a git repository",
             hint="run `git init` and commit the deployment first, or use `--in-place` to write into the working tree",
         ) from None
+    # no hook, filter or fsmonitor of the repository runs in any git process of ours (chartkeeper/safegit.py)
+    repo.git.update_environment(**config_env(Path(repo.working_tree_dir or repo.git_dir)))
     try:
         yield repo
     finally:

@@ -20,6 +20,7 @@ from chartkeeper.bump import releases as rel_mod
 from chartkeeper.errors import ChartkeeperError
 from chartkeeper.fsutil import scratch_env
 from chartkeeper.helm.render import prepare_chart
+from chartkeeper.helmfile import binary
 from chartkeeper.lockfile import load_lock
 from chartkeeper.settings import Settings
 from chartkeeper.vendoring.report import chart_report_lines
@@ -98,12 +99,14 @@ def render_embedded(settings: Settings, applied: Any, envs: list[str]) -> tuple[
     return checks, problems
 
 
-def helmfile_binary() -> str | None:
-    """`$CHARTKEEPER_HELMFILE` (a path, or `none` to never use one), else `helmfile` on PATH."""
-    chosen = (os.environ.get("CHARTKEEPER_HELMFILE") or "").strip()
-    if chosen.lower() == "none":
+def helmfile_binary(settings: Settings) -> str | None:
+    """The helmfile binary to prove the branch with, only when the user allowed running the
+    repository's templates (`--allow-exec`, `renderer: helmfile`) and never one inside the
+    repository; `$CHARTKEEPER_HELMFILE=none` turns it off."""
+    if binary.renderer_mode() == "embedded":
         return None
-    return chosen or shutil.which("helmfile")
+    found = binary.find_helmfile(settings.root)
+    return str(found) if found else None
 
 
 def check_ready(settings: Settings, applied: Any, analysis: Any) -> tuple[list[str], list[str]]:
@@ -111,9 +114,9 @@ def check_ready(settings: Settings, applied: Any, analysis: Any) -> tuple[list[s
     envs = list(getattr(analysis, "envs", ()) or ())
     if not envs:
         envs = rel_mod.environments(settings)
-    binary = helmfile_binary()
-    if binary:
-        c, p = render_with_helmfile(settings, binary, envs or ["default"])
+    exe = helmfile_binary(settings)
+    if exe:
+        c, p = render_with_helmfile(settings, exe, envs or ["default"])
     else:
         c, p = render_embedded(settings, applied, envs or ["default"])
     return checks + c, problems + p

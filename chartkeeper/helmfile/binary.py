@@ -1,5 +1,5 @@
-"""The real `helmfile` binary, when one is installed: for templates the embedded renderer
-cannot run, and for differential checks of the embedded model.
+"""The real `helmfile` binary, when one is installed and the user allowed it: for templates the
+embedded renderer cannot run, and for differential checks of the embedded model.
 
 helmfile 0.166 calls `helm version --client`, which Helm v4 refuses, so a Helm v3 binary
 (`helm3`, next to helmfile or on PATH) is preferred when present.
@@ -22,33 +22,42 @@ from chartkeeper.fsutil import scratch_env, temp_folder
 _SEP = "__ck__"
 
 
-def _tools_dirs(root: Path | None) -> list[Path]:
-    dirs = []
-    if root is not None:
-        dirs.append(root / ".tools" / "bin")
-    return dirs
+# Set once per command from `--allow-exec` / `renderer: helmfile` (cli.py): running helmfile runs the
+# repository's templates, and with them its `exec` calls, so it is never done without being asked.
+_allowed = False
+
+
+def allow_helmfile(allowed: bool) -> None:
+    """Whether this command may run a helmfile binary on the repository (the user's opt-in)."""
+    global _allowed
+    _allowed = allowed
 
 
 def renderer_mode() -> str:
-    """CHARTKEEPER_RENDERER: `auto` (embedded, helmfile for what it cannot render), `embedded`, `helmfile`."""
-    mode = (os.environ.get("CHARTKEEPER_RENDERER") or "auto").strip().lower()
+    """`embedded` (the default: helmfile never runs), `auto` (embedded, helmfile for what it cannot
+    render: `--allow-exec` or `renderer: helmfile`) or `helmfile` (every release's values from the
+    binary). `CHARTKEEPER_RENDERER` names one of them explicitly, an opt-in of its own."""
+    mode = (os.environ.get("CHARTKEEPER_RENDERER") or ("auto" if _allowed else "embedded")).strip().lower()
     if mode not in ("auto", "embedded", "helmfile"):
         raise InputError(f"CHARTKEEPER_RENDERER={mode}: expected auto, embedded or helmfile")
     return mode
 
 
+def _inside(path: Path, root: Path | None) -> bool:
+    if root is None:
+        return False
+    return path.resolve().is_relative_to(root.resolve())
+
+
 def find_helmfile(root: Path | None = None) -> Path | None:
-    """`$CHARTKEEPER_HELMFILE`, `helmfile` on PATH, or `<root>/.tools/bin/helmfile`."""
+    """`$CHARTKEEPER_HELMFILE` (`none`: never), else `helmfile` on PATH; never one inside the
+    repository at `root` (a committed `.tools/bin/helmfile` is the repository's code, not a tool
+    the user installed)."""
     explicit = os.environ.get("CHARTKEEPER_HELMFILE")
-    if explicit:
-        return Path(explicit) if Path(explicit).exists() else None
-    found = shutil.which("helmfile")
-    if found:
-        return Path(found)
-    for d in _tools_dirs(root):
-        if (d / "helmfile").exists():
-            return d / "helmfile"
-    return None
+    found = explicit if explicit else shutil.which("helmfile")
+    if not found or not Path(found).is_file() or _inside(Path(found), root):
+        return None
+    return Path(found)
 
 
 def find_helm_for(helmfile: Path) -> Path | None:

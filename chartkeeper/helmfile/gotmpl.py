@@ -67,6 +67,11 @@ class UnsupportedTemplate(TemplateError):
     """The embedded renderer cannot evaluate this template faithfully."""
 
 
+# helmfile can, but running it runs the repository's templates (and their `exec`): only when asked
+_HELMFILE_HINT = ("a helmfile binary can evaluate it if you allow running the repository's templates: "
+                  "`--allow-exec`, or `renderer: helmfile` in chartkeeper.yaml")
+
+
 @dataclass(frozen=True)
 class Token:
     kind: str  # ws, str, raw, char, field, var, ident, num, punct, other
@@ -227,7 +232,7 @@ def rewrite_action(raw: str, fenv: FuncEnv, where: str, line: int = 0) -> str:
             if lit is None or not is_end(after):
                 raise UnsupportedTemplate(
                     f"{where}: `{t.text}` with a computed argument cannot be evaluated by the embedded renderer",
-                    hint="install helmfile (scripts/install-tools.sh) or pass a literal argument",
+                    hint="pass a literal argument; or " + _HELMFILE_HINT,
                 )
             out.append(_eval_helmfile_func(t.text, lit, fenv, where))
             i = j + 1
@@ -239,7 +244,7 @@ def rewrite_action(raw: str, fenv: FuncEnv, where: str, line: int = 0) -> str:
             if not path:
                 raise UnsupportedTemplate(
                     f"{where}: `{t.text}` needs a literal, non-empty path for the embedded renderer",
-                    hint="install helmfile (scripts/install-tools.sh) to render this file",
+                    hint=_HELMFILE_HINT,
                 )
             keys = " ".join(_go_quote(k) for k in path.split("."))
             # helmfile's get(path, [default,] obj): count the operands to know whether a default
@@ -264,7 +269,7 @@ def rewrite_action(raw: str, fenv: FuncEnv, where: str, line: int = 0) -> str:
         elif t.kind == "ident" and t.text in HELMFILE_ONLY:
             raise UnsupportedTemplate(
                 f"{where}: the helmfile function `{t.text}` ({HELMFILE_ONLY[t.text]}) is not available in the embedded renderer",
-                hint="install helmfile (scripts/install-tools.sh) so chartkeeper can render this file with it",
+                hint=_HELMFILE_HINT,
             )
         elif t.kind == "ident" and t.text in HELM_ONLY:
             raise TemplateError(f"{where}: function `{t.text}` is not defined in helmfile templates")
@@ -753,7 +758,7 @@ def _template_error(msg: str, where: str) -> TemplateError:
     if fm:
         return UnsupportedTemplate(
             f"{where}{line}: function `{fm.group(1)}` is not defined (not a sprig or helmfile function known to the embedded renderer)",
-            hint="if helmfile knows it, install helmfile (scripts/install-tools.sh) and re-run",
+            hint="if helmfile knows it, " + _HELMFILE_HINT,
         )
     return TemplateError(f"{where}{line}: template: {text}")
 

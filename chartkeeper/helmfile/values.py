@@ -82,7 +82,7 @@ def _effective_values(state: HelmfileState, release: Release) -> EffectiveValues
     mode = binary.renderer_mode()
     if mode == "helmfile" and release.active:
         if binary.find_helmfile(state.root) is None:
-            raise InputError("CHARTKEEPER_RENDERER=helmfile but no helmfile binary was found (PATH, $CHARTKEEPER_HELMFILE, .tools/bin)")
+            raise InputError("CHARTKEEPER_RENDERER=helmfile but no helmfile binary was found outside the repository (PATH, $CHARTKEEPER_HELMFILE)")
         done = _binary_fallback(state, release)
         if done is not None:
             return done

@@ -15,7 +15,9 @@ In order of precedence, for the URL actually contacted (after mirrors):
    the same `auths` format: what `docker login` / `podman login` leave for pulling images.
    Credential helpers (`credsStore`) are not run.
 
-Every secret found is registered with `masking.register_secret`, so `redact` masks it anywhere.
+Every secret found is registered with `masking.register_secret`, so `redact` masks it anywhere;
+`register_environment_secrets` registers every one this process could read when a command starts,
+whether the run uses it or not (also `~/.netrc`).
 """
 
 from __future__ import annotations
@@ -208,3 +210,61 @@ def for_registry(host_port: str, url_user: str | None = None, url_password: str 
         register_secret(url_password)
         return Credentials(username=url_user, password=url_password)
     return _from_registry_config(host_port) or _from_registry_config(host_port, docker_config_file()) or Credentials()
+
+
+def _netrc_file() -> Path:
+    return Path(os.environ.get("NETRC") or Path.home() / ".netrc")
+
+
+def _register_auths(path: Path) -> None:
+    """Every secret of a registry `config.json` (Helm's or Docker's): `auth`, `password`, tokens."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return  # not ours to validate; an unreadable file holds nothing we could leak
+    auths = data.get("auths") if isinstance(data, dict) else None
+    for entry in (auths or {}).values() if isinstance(auths, dict) else ():
+        if not isinstance(entry, dict):
+            continue
+        for key in ("auth", "password", "identitytoken", "registrytoken"):
+            register_secret(entry.get(key))
+        if isinstance(entry.get("auth"), str):
+            try:
+                register_secret(base64.b64decode(entry["auth"]).decode().partition(":")[2])
+            except ValueError:
+                pass
+
+
+def _register_netrc(path: Path) -> None:
+    # netrc is whitespace-separated tokens; every value after `password` (or `account`) is a secret
+    try:
+        words = path.read_text(encoding="utf-8", errors="replace").split()
+    except OSError:
+        return
+    for key, value in zip(words, words[1:]):
+        if key in ("password", "account"):
+            register_secret(value)
+
+
+def register_environment_secrets() -> None:
+    """Register every credential this process could read, used or not, before a command runs.
+
+    A template can copy any of them into a rendered value (`{{ env "CHARTKEEPER_AUTH_…_TOKEN" }}`),
+    so masking only the credentials a run happened to send would let the others reach a report or
+    a commit. Sources: `CHARTKEEPER_AUTH_*` (all but `_USERNAME`), Helm's `repositories.yaml` and
+    registry `config.json`, Docker's `config.json`, and `~/.netrc`."""
+    for name, value in os.environ.items():
+        if name.startswith("CHARTKEEPER_AUTH_") and not name.endswith("_USERNAME"):
+            register_secret(value)
+    repos = helm_repositories_file()
+    if repos.is_file():
+        try:
+            data = yamlio.load_file(repos)
+        except ChartkeeperError:
+            data = None
+        for repo in (data.get("repositories") or []) if isinstance(data, dict) else []:
+            if isinstance(repo, dict):
+                register_secret(repo.get("password"))
+    _register_auths(helm_registry_file())
+    _register_auths(docker_config_file())
+    _register_netrc(_netrc_file())

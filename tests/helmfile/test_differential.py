@@ -1,17 +1,22 @@
 """The embedded model against the real helmfile: `write-values` for every release and environment.
 
-Skipped only when no helmfile binary is found (PATH, $CHARTKEEPER_HELMFILE or .tools/bin);
-`.ci/run` installs one with scripts/install-tools.sh.
+Skipped only when no helmfile binary is found (PATH or this project's .tools/bin);
+`.ci/run` installs one with scripts/install-tools.sh. The embedded renderer is compared alone
+(helmfile is never run without the opt-in); only `exec_fallback` and the fallback tests opt in.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import shutil
+from typing import Iterator
+
 import pytest
 
 from chartkeeper.helmfile import effective_values, list_environments, load_state
-from chartkeeper.helmfile.binary import find_helmfile, list_releases, write_values
+from chartkeeper.helmfile.binary import allow_helmfile, list_releases, write_values
+from chartkeeper.helmfile.gotmpl import UnsupportedTemplate
 from chartkeeper.settings import Settings
 
 from .conftest import FIXTURES, REPO, tree_settings
@@ -27,10 +32,18 @@ TREES = [
 
 
 def _helmfile() -> Path:
-    exe = find_helmfile(REPO)
-    if exe is None:
+    found = shutil.which("helmfile") or (REPO / ".tools/bin/helmfile" if (REPO / ".tools/bin/helmfile").exists() else None)
+    if found is None:
         pytest.skip("no helmfile binary (run scripts/install-tools.sh)")
-    return exe
+    return Path(found)
+
+
+@pytest.fixture
+def allow_exec() -> Iterator[None]:
+    """What `--allow-exec` does for one command: helmfile may render what the embedded renderer cannot."""
+    allow_helmfile(True)
+    yield
+    allow_helmfile(False)
 
 
 def _cases() -> list[tuple[str, Settings]]:
@@ -73,12 +86,16 @@ FEATURES = [
 
 
 @pytest.mark.parametrize("name,entry", FEATURES, ids=[f[0] for f in FEATURES])
-def test_feature_tree_equals_helmfile(name: str, entry: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_feature_tree_equals_helmfile(name: str, entry: str, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
     """Every environment: values leaf by leaf as `helmfile write-values` writes them, and each
     release's namespace and installed flag as `helmfile list` prints them."""
     exe = _helmfile()
     monkeypatch.setenv("CHARTKEEPER_HELMFILE", str(exe))  # the fallback finds the same binary
     settings = tree_settings(FIXTURES / "features" / name, entry)
+    if name == "exec_fallback":  # not without the opt-in: the `exec` is named, nothing runs
+        with pytest.raises(UnsupportedTemplate, match="`exec`"):
+            load_state(settings, list_environments(settings)[0])
+        request.getfixturevalue("allow_exec")
     for env in list_environments(settings):
         state = load_state(settings, env)
         ours = {(r.namespace, r.name): effective_values(state, r).file_values for r in state.releases if r.active}
@@ -93,7 +110,7 @@ def test_feature_tree_equals_helmfile(name: str, entry: str, monkeypatch: pytest
         assert sorted((r.namespace, r.name, r.installed) for r in state.releases) == listed, f"{name} {env}: list differs"
 
 
-def test_helmfile_renders_what_the_embedded_renderer_cannot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_helmfile_renders_what_the_embedded_renderer_cannot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, allow_exec: None) -> None:
     """`exec` is helmfile-only: with a helmfile binary the values come from `helmfile write-values`."""
     exe = _helmfile()
     monkeypatch.setenv("CHARTKEEPER_HELMFILE", str(exe))
@@ -123,7 +140,7 @@ def test_helmfile_renders_what_the_embedded_renderer_cannot(tmp_path: Path, monk
         effective_values(st, st.releases[0])
 
 
-def test_renderer_helmfile_mode_matches_embedded(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_renderer_helmfile_mode_matches_embedded(monkeypatch: pytest.MonkeyPatch, allow_exec: None) -> None:
     _helmfile()
     settings = tree_settings(FIXTURES / "astrago", "helmfile/helmfile.yaml")
     st = load_state(settings, "airgap")

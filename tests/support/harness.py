@@ -94,6 +94,7 @@ def invoke_cli(
         os.environ.clear()
         os.environ.update(saved_env)
         masking.forget_secrets()
+        binary.allow_helmfile(False)  # `--allow-exec` held for that command only
         for s in saved_secrets:
             masking._SECRETS.add(s)
     if code is None:
