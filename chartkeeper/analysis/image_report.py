@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from chartkeeper import mdsafe
 from chartkeeper.imageref import copy_pair
 
 MAX_ROWS = 40  # the Markdown report has a size budget; images.txt and the JSON report hold every image
@@ -45,10 +46,6 @@ def images_json(report: Any) -> dict[str, Any]:
             "new": _entries(report, "to_mirror"), "dropped": _entries(report, "dropped")}
 
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
 def images_markdown(report: Any) -> str:
     """`## Images to mirror`: the table of new images and the copy list."""
     new = _entries(report, "to_mirror")
@@ -62,11 +59,11 @@ def images_markdown(report: Any) -> str:
     lines.append("| " + " | ".join(head) + " |")
     lines.append("|" + "---|" * len(head))
     for e in new[:MAX_ROWS]:
-        row = [f"`{e['image']}`"] + ([f"`{e['mirror']}`"] if mapped else [])
+        row = [mdsafe.code(e["image"])] + ([mdsafe.code(e["mirror"])] if mapped else [])
         if checked:
-            row.append("yes" if e["present"] else "🔴 **missing**" if e["present"] is False else f"unknown ({e.get('error', '')})")
-        row += [", ".join(e["environments"]), "<br>".join(f"`{s}`" for s in e["sources"])]
-        lines.append("| " + " | ".join(_cell(c) for c in row) + " |")
+            row.append("yes" if e["present"] else "🔴 **missing**" if e["present"] is False else f"unknown ({mdsafe.text(e.get('error', ''))})")
+        row += [mdsafe.text(", ".join(e["environments"])), "<br>".join(mdsafe.code(s) for s in e["sources"])]
+        lines.append("| " + " | ".join(row) + " |")
     if len(new) > MAX_ROWS:
         lines.append(f"| … {len(new) - MAX_ROWS} more in the report's `.images.txt` and the JSON report |" + " |" * (len(head) - 1))
     lines.append("")
@@ -74,8 +71,8 @@ def images_markdown(report: Any) -> str:
     if todo:
         lines.append("Copy these into the air-gapped registry before deploying (the images are also written as "
                      "the report's `.images.txt`; `SOURCE DESTINATION` for `crane copy`):\n")
-        lines.append("```text\n" + "\n".join(" ".join(copy_pair(e["image"], e["mirror"])) if mapped else e["image"]
-                                              for e in todo) + "\n```\n")
+        lines.append(mdsafe.fence("\n".join(" ".join(copy_pair(e["image"], e["mirror"])) if mapped else e["image"]
+                                             for e in todo), "text") + "\n")
     else:
         lines.append("Every new image is already in the site's registry.\n")
     return "\n".join(lines) + "\n"

@@ -24,6 +24,7 @@ from chartkeeper.findings import Finding, NotChecked, Severity, counts, sort_fin
 from chartkeeper.analysis.images import ImageChanges, ImageCheck
 from chartkeeper.analysis.image_report import images_json, images_markdown
 from chartkeeper.analysis.manifests import ABSENT, BULK, OTHER, WORKLOAD, ManifestDiff, change_group, ranked_edits
+from chartkeeper import mdsafe
 from chartkeeper.masking import redact
 
 REPORT_SCHEMA_VERSION = 2
@@ -285,7 +286,7 @@ def _action_table(ss: list[ShownFinding]) -> tuple[tuple[str, ...], ...]:
     if not sides:  # nothing to compare: the finding's own words
         cols.append(("Detail", lambda s: _cell(s.finding.message, 160)))
     if len({s.envs for s in ss}) > 1:  # the same for all rows: the item itself names them
-        cols.append(("Env", lambda s: ", ".join(s.envs) or "all"))
+        cols.append(("Env", lambda s: mdsafe.text(", ".join(s.envs) or "all")))
     if any(f.file for f in fs):
         cols.append(("Where", lambda s: _cell(_where(s.finding))))
     return (tuple(t for t, _ in cols),) + tuple(tuple(fn(s) for _, fn in cols) for s in ss)
@@ -424,8 +425,8 @@ def _text(value: Any) -> str:
     return "" if value is None else (value if isinstance(value, str) else json.dumps(value, default=str, sort_keys=True))
 
 
-def _cell(text: Any, limit: int = _CELL_LIMIT) -> str:
-    s = _text(text).replace("|", "\\|").replace("\n", " ")
+def _short(text: Any, limit: int) -> str:
+    s = " ".join(_text(text).split())
     if len(s) <= limit:
         return s
     cut = s[:limit]
@@ -433,9 +434,12 @@ def _cell(text: Any, limit: int = _CELL_LIMIT) -> str:
     return (cut[:space] if space > limit * 0.6 else cut).rstrip() + " …"  # never mid-word when a space is near
 
 
+def _cell(text: Any, limit: int = _CELL_LIMIT) -> str:
+    return mdsafe.prose(_short(text, limit))
+
+
 def _code(text: Any, limit: int = 120) -> str:
-    s = _cell(text, limit)
-    return f"`{s.replace('`', 'ˋ')}`" if s else ""
+    return mdsafe.code(_short(text, limit))
 
 
 def _where(f: Finding) -> str:
@@ -534,7 +538,7 @@ def _finding_rows(shown: list[ShownFinding], *, with_code: bool) -> tuple[str, l
         cols.append(("Path", lambda s: _field(s.finding)))
     cols.append(("Finding", lambda s: _cell(s.finding.message)))
     if any(s.envs for s in shown):
-        cols.append(("Env", lambda s: ", ".join(s.envs) or "all"))
+        cols.append(("Env", lambda s: mdsafe.text(", ".join(s.envs) or "all")))
     if any(f.file for f in fs):
         cols.append(("Where", lambda s: _cell(_where(s.finding))))
     for title, side in (("OLD", "old"), ("NEW", "new"), ("Ours", "ours")):
@@ -574,9 +578,9 @@ def _fold_resources(info: list[ShownFinding]) -> list[ShownFinding]:
 def _changed_lines(changes: list[Any]) -> list[str]:
     items: list[str] = []
     for c in changes:
-        api = f" (apiVersion {c.api_old} → {c.api_new})" if c.api_old != c.api_new else ""
+        api = f" (apiVersion {mdsafe.text(c.api_old)} → {mdsafe.text(c.api_new)})" if c.api_old != c.api_new else ""
         edits = ranked_edits(c)
-        items.append(f"- `{c.key}`{api}")
+        items.append(f"- {mdsafe.code(c.key)}{api}")
         items += [_edit_line(e) for e in edits[:8]]
         if len(edits) > 8:
             items.append(f"  - … {len(edits) - 8} more field(s) in the diff file")
@@ -613,7 +617,7 @@ def _table_lines(table: tuple[tuple[str, ...], ...], *, indent: str = "") -> str
 
 
 def _edit_line(e: Any) -> str:
-    return f"  - `{_cell(e.path, 200)}`: {_code(e.old, 100) or '`null`'} → {_code(e.new, 100) or '`null`'}"
+    return f"  - {_code(e.path, 200)}: {_code(e.old, 100) or '`null`'} → {_code(e.new, 100) or '`null`'}"
 
 
 def render_markdown(report: UpgradeReport, *, budget: int = MARKDOWN_BUDGET, diff_file: str | None = None) -> str:
@@ -621,17 +625,17 @@ def render_markdown(report: UpgradeReport, *, budget: int = MARKDOWN_BUDGET, dif
     shown = shown_findings(report)
     parts: list[Any] = []
     w = parts.append
-    w(f"# Upgrade report: {report.title}\n")
+    w(f"# Upgrade report: {mdsafe.text(report.title)}\n")
     w(_verdict_line(report) + "\n")
     w(_why(report, shown) + "\n")
     envs = ", ".join(report.envs) or "none"
     app = ""
     if report.old_app_version != report.new_app_version:
         app = f" · appVersion {report.old_app_version} → {report.new_app_version}"
-    w(f"Chart `{report.upstream_chart}` from `{redact(report.repository)}` · cluster {report.kube_version} · "
-      f"environments: {envs}{app} · generated {report.generated}\n")
+    w(f"Chart {mdsafe.code(report.upstream_chart)} from {mdsafe.code(redact(report.repository))} · cluster "
+      f"{mdsafe.text(report.kube_version)} · environments: {mdsafe.text(envs + app)} · generated {report.generated}\n")
     for n in report.notes:
-        w(f"> {n}\n")
+        w(f"> {mdsafe.prose(n)}\n")
 
     w("## Before merging\n")
     w("What to decide or do before this merges, one item per kind of decision; the findings it settles are linked.\n")
@@ -642,7 +646,7 @@ def render_markdown(report: UpgradeReport, *, budget: int = MARKDOWN_BUDGET, dif
         items = []
         for i, a in enumerate(acts, 1):
             refs = ", ".join(f"[F{n}](#f{n})" for n in a.refs[:5]) + (" …" if len(a.refs) > 5 else "")
-            item = f"{i}. {a.text}" + (f" — {a.where}" if a.where else "") + (f" ({refs})" if refs else "")
+            item = f"{i}. {mdsafe.prose(a.text)}" + (f" — {mdsafe.text(a.where)}" if a.where else "") + (f" ({refs})" if refs else "")
             if a.table:
                 item += "\n\n" + _table_lines(a.table, indent="   ") + "\n"
             items.append(item)
@@ -688,19 +692,19 @@ def render_markdown(report: UpgradeReport, *, budget: int = MARKDOWN_BUDGET, dif
         w("No release uses this chart in any environment.\n")
     for g in env_groups(report):
         r = g.first
-        w(f"### {', '.join(g.envs)} — release `{r.release}` in namespace `{r.namespace}`\n")
+        w(f"### {mdsafe.text(', '.join(g.envs))} — release {mdsafe.code(r.release)} in namespace {mdsafe.code(r.namespace)}\n")
         files = [(x.env, x.values_files) for x in g.releases]
         if any(v for _, v in files):
             if len({v for _, v in files}) == 1:
-                w("Values files: " + ", ".join(f"`{v}`" for v in files[0][1]) + "\n")
+                w("Values files: " + ", ".join(mdsafe.code(v) for v in files[0][1]) + "\n")
             else:
-                w("Values files: " + "; ".join(f"{e}: " + (", ".join(f"`{v}`" for v in vs) or "none") for e, vs in files) + "\n")
+                w("Values files: " + "; ".join(f"{mdsafe.text(e)}: " + (", ".join(mdsafe.code(v) for v in vs) or "none") for e, vs in files) + "\n")
         if r.error:
-            w(f"**Rendered analysis not available:** {r.error}\n")
+            w(f"**Rendered analysis not available:** {mdsafe.prose(r.error)}\n")
         else:
-            w(f"Rendered with {r.engine_version or r.engine}{' after applying the kustomize patches' if r.patched else ''}.\n")
+            w(f"Rendered with {mdsafe.text(r.engine_version or r.engine)}{' after applying the kustomize patches' if r.patched else ''}.\n")
         for n in r.render_notes:
-            w(f"- note: {n}")
+            w(f"- note: {mdsafe.prose(n)}")
         if r.render_notes:
             w("")
         d = r.manifest_diff
@@ -712,13 +716,13 @@ def render_markdown(report: UpgradeReport, *, budget: int = MARKDOWN_BUDGET, dif
             for label, keys in (("Added", d.added), ("Removed", d.removed)):
                 if keys:
                     w(f"{label}:\n")
-                    w(_Block([f"- `{k}`" for k in keys], "- … {n} more, see the JSON report", keep=5, cut=CUT_EARLY))
+                    w(_Block([f"- {mdsafe.code(k)}" for k in keys], "- … {n} more, see the JSON report", keep=5, cut=CUT_EARLY))
                     w("")
             if d.changed:
                 parts.extend(_changed_markdown(d))
         if r.images is not None and r.images.dropped:
             gone = r.images.dropped
-            w(f"Images no longer used ({len(gone)}): " + ", ".join(f"`{i}`" for i in gone[:10])
+            w(f"Images no longer used ({len(gone)}): " + ", ".join(mdsafe.code(i) for i in gone[:10])
               + (f" … {len(gone) - 10} more in the JSON report" if len(gone) > 10 else "") + "\n")
 
     w(images_markdown(report))
@@ -730,7 +734,7 @@ def render_markdown(report: UpgradeReport, *, budget: int = MARKDOWN_BUDGET, dif
         rows = []
         for c in report.crd_changes:
             def served(vs: tuple[str, ...], storage: str | None) -> str:
-                return ", ".join(f"**{v}**" if v == storage else v for v in vs) or "—"
+                return ", ".join(f"**{mdsafe.text(v)}**" if v == storage else mdsafe.text(v) for v in vs) or "—"
             origin = "crds/" if c.from_crds_dir else "template"
             notes = []
             if c.storage_version_removed:
@@ -739,9 +743,9 @@ def render_markdown(report: UpgradeReport, *, budget: int = MARKDOWN_BUDGET, dif
                 notes.append("added " + ", ".join(c.versions_added))
             if c.new_required:
                 notes.append("new required: " + ", ".join(c.new_required[:3]) + (" …" if len(c.new_required) > 3 else ""))
-            old_s = served(c.served_old, c.storage_old) if c.change == "changed" else ("—" if c.change == "added" else ", ".join(c.versions_removed))
-            new_s = served(c.served_new, c.storage_new) if c.change == "changed" else ("—" if c.change == "removed" else ", ".join(c.versions_added))
-            rows.append(f"| `{c.name}` | {c.change} ({origin}) | {old_s} | {new_s} | {_cell('; '.join(notes))} |")
+            old_s = served(c.served_old, c.storage_old) if c.change == "changed" else ("—" if c.change == "added" else _cell(", ".join(c.versions_removed)))
+            new_s = served(c.served_new, c.storage_new) if c.change == "changed" else ("—" if c.change == "removed" else _cell(", ".join(c.versions_added)))
+            rows.append(f"| {mdsafe.code(c.name)} | {c.change} ({origin}) | {old_s} | {new_s} | {_cell('; '.join(notes))} |")
         w(_Block(rows, "| … {n} more, see the JSON report | | | | |", keep=5))
         w("")
     else:
@@ -750,7 +754,7 @@ def render_markdown(report: UpgradeReport, *, budget: int = MARKDOWN_BUDGET, dif
         w("Run this **before** `helmfile apply`" + (" (stored versions first, then the CRDs Helm never upgrades)"
                                                      if any(not s.startswith("kubectl apply") for s in report.crd_steps) else
                                                      " (Helm never upgrades the CRDs under `crds/`)") + ":\n")
-        w("```sh\n" + "\n".join(report.crd_steps) + "\n```\n")
+        w(mdsafe.fence("\n".join(report.crd_steps), "sh") + "\n")
 
     w("## Upstream notes\n")
     w("What upstream wrote about the versions after OLD up to NEW, for the chart and each subchart whose version changes.\n")
@@ -761,16 +765,18 @@ def render_markdown(report: UpgradeReport, *, budget: int = MARKDOWN_BUDGET, dif
         cur = None
         for n in report.upstream_notes:
             if n.version != cur:
-                notes_lines.append(("\n" if notes_lines else "") + f"**{n.version}**\n")
+                notes_lines.append(("\n" if notes_lines else "") + f"**{mdsafe.text(n.version)}**\n")
                 cur = n.version
-            notes_lines.append(f"- {'[' + n.kind + '] ' if n.kind else ''}{n.text}")
+            kind = f"[{mdsafe.text(n.kind)}] " if n.kind else ""  # brackets of ours: the report defines no link
+            notes_lines.append(f"- {kind}{mdsafe.prose(n.text)}")
         w(_Block(notes_lines, "- … {n} more, see the JSON report", keep=10, cut=CUT_EARLY))
         w("")
     for name, text in report.changelog:
         lines = text.splitlines()
-        w(f"<details><summary>{name} (from the NEW archive)</summary>\n\n```markdown")
+        ticks = mdsafe.fence_ticks(text)
+        w(f"<details><summary>{mdsafe.html(name)} (from the NEW archive)</summary>\n\n{ticks}markdown")
         w(_Block(lines, "… {n} more lines, see the JSON report", keep=20, cut=CUT_EARLY))
-        w("```\n\n</details>\n")
+        w(f"{ticks}\n\n</details>\n")
 
     if any(r.manifest_diff is not None and (r.manifest_diff.changed or r.manifest_diff.churn_only) for r in report.releases):
         w("## Full manifest diff\n")
@@ -843,6 +849,6 @@ def not_checked_text(items: Iterable[NotChecked]) -> list[str]:
 
 def not_checked_markdown(items: Iterable[NotChecked]) -> str:
     items = list(items)
-    rows = [f"- **{_text(n.what)}**{f' ({n.env})' if n.env else ''}: {_text(n.why)}" for n in items]
+    rows = [f"- **{mdsafe.text(_text(n.what))}**{f' ({mdsafe.text(n.env)})' if n.env else ''}: {mdsafe.prose(_text(n.why))}" for n in items]
     return ("## Not checked\n\nThese checks could not run; the verdict above says nothing about them.\n\n"
             + "\n".join(rows) + "\n")
