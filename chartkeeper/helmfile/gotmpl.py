@@ -231,7 +231,8 @@ def rewrite_action(raw: str, fenv: FuncEnv, where: str, line: int = 0) -> str:
             lit = _literal_value(arg) if arg is not None else None
             if lit is None or not is_end(after):
                 raise UnsupportedTemplate(
-                    f"{where}: `{t.text}` with a computed argument cannot be evaluated by the embedded renderer",
+                    f"{where}: `{t.text}` with a computed argument cannot be evaluated by the embedded renderer "
+                    "(helmfile evaluates it with `--allow-exec`)",
                     hint="pass a literal argument; or " + _HELMFILE_HINT,
                 )
             out.append(_eval_helmfile_func(t.text, lit, fenv, where))
@@ -268,7 +269,8 @@ def rewrite_action(raw: str, fenv: FuncEnv, where: str, line: int = 0) -> str:
             out.append(t.text)
         elif t.kind == "ident" and t.text in HELMFILE_ONLY:
             raise UnsupportedTemplate(
-                f"{where}: the helmfile function `{t.text}` ({HELMFILE_ONLY[t.text]}) is not available in the embedded renderer",
+                f"{where}: the helmfile function `{t.text}` ({HELMFILE_ONLY[t.text]}) is not available in the embedded renderer "
+                "(helmfile evaluates it with `--allow-exec`)",
                 hint=_HELMFILE_HINT,
             )
         elif t.kind == "ident" and t.text in HELM_ONLY:
