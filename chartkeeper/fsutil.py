@@ -139,6 +139,14 @@ def atomic_file(
         raise
 
 
+def resolves_inside(path: Path, root: Path) -> bool:
+    """Would writing `path` (making its missing folders) stay inside `root`, symlinks followed?"""
+    probe = path
+    while not probe.exists() and not probe.is_symlink() and probe != probe.parent:
+        probe = probe.parent
+    return probe.resolve().is_relative_to(root.resolve())
+
+
 def atomic_write_bytes(path: Path, data: bytes, **options: object) -> None:
     """Write `data` to `path` atomically; `options` as for `atomic_file`."""
     with atomic_file(path, **options) as fh:  # type: ignore[arg-type]

@@ -198,6 +198,10 @@ def _parse_entry(raw: Any, where: str) -> LockEntry:
         p = Path(path)
         if p.is_absolute() or ".." in p.parts or not path.strip():
             raise _err(where, "path", f'"{_shown(path)}" must be a relative path inside the lock\'s folder')
+        if not p.parts or any(part.startswith(".") for part in p.parts):
+            # `.` is the lock's own folder; `.treesums`, `.chartkeeper-…` and other hidden names are ours or git's
+            raise _err(where, "path", f'"{_shown(path)}" must name a folder of its own, not `.` nor a hidden or '
+                                      "reserved name (`.treesums`, `.chartkeeper-…`)")
     fetched = raw.get("fetched")
     if fetched is not None and not isinstance(fetched, str):
         fetched = str(fetched)  # YAML may read an unquoted timestamp as a datetime
@@ -277,7 +281,23 @@ def parse_lock(text: str, path: Path | None = None) -> Lock:
         if e.folder in folders:
             raise InputError(f"{label}: {e.name} and {folders[e.folder]} share the vendored folder {e.folder}")
         folders[e.folder] = e.name
+    _refuse_nested(folders, label)
     return Lock(tuple(entries), _header_of(text), path)
+
+
+def is_chart_name(name: str) -> bool:
+    """A name the lock accepts for a chart (and so for a vendored folder's `<name>-<version>`)."""
+    return bool(_NAME_RE.match(name))
+
+
+def _refuse_nested(folders: dict[str, str], label: str) -> None:
+    """A vendored folder inside another's (a bad merge of the lock leaves `a-1.0.0/templates`): syncing
+    one would replace files of the other."""
+    parts = sorted((Path(f).parts, f) for f in folders)
+    for (outer, outer_f), (inner, inner_f) in zip(parts, parts[1:]):
+        # sorted by path components: a folder inside another sorts right after it or after one inside it too
+        if inner[: len(outer)] == outer:
+            raise InputError(f"{label}: {folders[inner_f]}'s folder {inner_f} lies inside {folders[outer_f]}'s folder {outer_f}")
 
 
 def load_lock(path: Path, *, missing_ok: bool = False) -> Lock:
@@ -362,6 +382,11 @@ def write_lock(lock: Lock, path: Path | None = None) -> Path:
     parse_lock(text, target)  # never write a lock we could not read back
     atomic_write_text(target, text)
     return target
+
+
+def validate_lock(lock: Lock) -> None:
+    """Refuse, before anything is written, a lock that `write_lock` would refuse afterwards."""
+    parse_lock(render_lock(lock), lock.path)
 
 
 def entries_by_name(entries: Iterable[LockEntry]) -> dict[str, LockEntry]:

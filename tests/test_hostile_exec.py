@@ -136,6 +136,8 @@ def test_bump_runs_no_hook_and_no_filter_of_the_repository(template: Path, tmp_p
     git(deploy, "config", "filter.reformat.smudge", f"touch {ran}/filter-smudge; cat")
     git(deploy, "config", "filter.reformat.required", "true")
     before = git_state(deploy)
+    for name in os.listdir(ran):  # our own `git status` just now may run the filter: only chartkeeper's runs count
+        (ran / name).unlink()
     with reliability.case("hostile", "git hooks (core.hooksPath, .git/hooks) and a clean filter, bump"):
         proc = invoke_cli(["-C", str(deploy), "bump", "demo", "1.1.0", "--json"], cwd=deploy,
                           env=_env(tmp_path, []) | {"CHARTKEEPER_HELMFILE": "none"})

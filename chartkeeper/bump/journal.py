@@ -16,7 +16,8 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from chartkeeper.fsutil import atomic_write_text
+from chartkeeper.errors import RefusedError
+from chartkeeper.fsutil import atomic_write_text, resolves_inside
 from chartkeeper.output import Output
 from chartkeeper.settings import Settings
 
@@ -45,8 +46,16 @@ class Staging:
     def _rel(self, p: Path) -> str:
         return os.path.relpath(p, self.tree)
 
+    def _confined(self, target: Path) -> None:
+        # a committed symlink (`reports -> /outside`) must not carry a write out of the repository
+        if not resolves_inside(target.parent, self.tree):
+            raise RefusedError(f"{self._rel(target)}: a symlink on the way leads outside the repository "
+                               f"({target.parent.resolve()}); nothing was written",
+                               hint="replace the symlink by a folder of the repository")
+
     def stage_text(self, target: Path, text: str) -> None:
         """Plan `target` to get `text` (written now into staging)."""
+        self._confined(target)
         self._n += 1
         src = self.dir / "files" / f"{self._n}"
         atomic_write_text(src, text)
@@ -56,6 +65,8 @@ class Staging:
 
     def stage_folder_swap(self, staged: Path, old: Path, new: Path) -> None:
         """Plan: move `old` out of the way (deleted at the end), then `staged` to `new`."""
+        self._confined(old)
+        self._confined(new)
         trash = self.dir / "old"
         self.ops.append({"op": "move-away", "src": self._rel(old), "dst": self._rel(trash)})
         self.ops.append({"op": "move-in", "src": self._rel(staged), "dst": self._rel(new)})

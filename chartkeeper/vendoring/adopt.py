@@ -32,7 +32,7 @@ from pathlib import Path
 from chartkeeper import yamlio
 from chartkeeper.helmfile import rewrite
 from chartkeeper.errors import ChartkeeperError, InputError
-from chartkeeper.lockfile import Lock, LockEntry, Subchart
+from chartkeeper.lockfile import Lock, LockEntry, Subchart, is_chart_name
 from chartkeeper.vendoring import treesum
 from chartkeeper.vendoring.offline import read_dependencies
 from chartkeeper.vendoring.stage import SourcePool, find_release
@@ -130,6 +130,10 @@ class DigestChecker:
         return DigestCheck("differs", release.digest)
 
 
+def _shown_name(value: object) -> str:
+    return repr(value)[1:-1][:80] if isinstance(value, str) else str(value)[:80]
+
+
 def read_charts_json(path: Path) -> tuple[dict[str, str], dict[str, LegacyChart]]:
     label = path.name
     try:
@@ -161,6 +165,12 @@ def read_charts_json(path: Path) -> tuple[dict[str, str], dict[str, LegacyChart]
         if version is not None and not isinstance(version, str):
             raise InputError(f"{where}.version: {version!r} must be a string")
         chart = spec.get("chart") or name
+        for field_, value in (("", name), (".chart", chart)):  # names become folders: checked before any write
+            if not isinstance(value, str) or not is_chart_name(value):
+                raise InputError(f"{label}: charts.{_shown_name(name)}{field_}: \"{_shown_name(value)}\" is not a valid chart name "
+                                 "(lowercase letters, digits, - _ .)")
+        if version is not None and ChartVersion.try_parse(version) is None:
+            raise InputError(f"{where}.version: \"{_shown_name(version)}\" is not a valid chart version")
         result[name] = LegacyChart(name, str(chart), url, version)
     return repos, result
 
@@ -196,6 +206,8 @@ def read_csv_lock(path: Path, repos: dict[str, str]) -> dict[str, LegacyChart]:
             raise InputError(f"{where}: expected alias/chart,version,sha256,timestamp")
         ref, version, sha, stamp = (c.strip() for c in row)
         alias, chart = ref.split("/", 1)
+        if not is_chart_name(chart):
+            raise InputError(f"{where}: \"{_shown_name(chart)}\" is not a valid chart name (lowercase letters, digits, - _ .)")
         if ChartVersion.try_parse(version) is None:
             raise InputError(f"{where}: \"{version}\" is not a valid chart version")
         m = _HEX_RE.match(sha)
@@ -318,6 +330,11 @@ def adopt(lock: Lock, legacy: Legacy, helmfile_root: Path, checker: DigestChecke
             result.skipped.append(f"{folder.name}: Chart.yaml has no name/version")
             continue
         name, version = meta["name"], str(meta["version"])
+        if not is_chart_name(name) or ChartVersion.try_parse(version) is None:
+            # `<name>-<version>` becomes its folder: nothing but a plain name and version may go there
+            result.skipped.append(f"{folder.name}: Chart.yaml's name {_shown_name(name)!r} or version "
+                                  f"{_shown_name(version)!r} is not valid; not adopted")
+            continue
         if result.lock.get(name) is not None:
             result.skipped.append(f"{folder.name}: {name} is already pinned")
             continue

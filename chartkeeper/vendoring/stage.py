@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Callable, Mapping
 
 from chartkeeper import yamlio
 from chartkeeper.errors import InputError, IntegrityError, SourceError
-from chartkeeper.fsutil import sweep_temp_files
+from chartkeeper.fsutil import resolves_inside, sweep_temp_files
 from chartkeeper.lockfile import LockEntry, Subchart
 from chartkeeper.sources.base import ChartRelease, Source
 from chartkeeper.sources.factory import open_source
@@ -277,9 +277,32 @@ def swap_in(staged_folder: Path, final_folder: Path) -> None:
     _fsync_dir(final_folder.parent)
 
 
+def vendored_folder(lock_root: Path, entry: LockEntry, repo_root: Path | None = None) -> Path:
+    """Where `entry` is vendored under `lock_root`, refusing a place where writing it would reach
+    past its own folder: a parent that a symlink takes out of the lock's folder (or the lock's
+    folder out of the repository), or a parent that is itself a chart (pinned or not)."""
+    final = lock_root / entry.folder
+    where = f"versions.lock: {entry.name}: path {entry.folder}"
+    real_root = lock_root.resolve()
+    if repo_root is not None and not real_root.is_relative_to(repo_root.resolve()):
+        raise InputError(f"{where}: the lock's folder leads outside the repository ({real_root})",
+                         hint="vendored charts live in the repository; replace the symlink by a folder")
+    for place, what in ((final.parent, "its folder"), (lock_root / treesum.MANIFEST_DIR / entry.name, treesum.MANIFEST_DIR)):
+        if not resolves_inside(place, real_root):
+            raise InputError(f"{where}: {what} leads outside the lock's folder through a symlink ({place.resolve()})",
+                             hint="vendored folders and their checksums live in the lock's folder; replace the symlink")
+    parent = final.parent
+    while parent != lock_root and parent.is_relative_to(lock_root):
+        if (parent / "Chart.yaml").exists():
+            raise InputError(f"{where}: lies inside the chart folder {parent.relative_to(lock_root).as_posix()}",
+                             hint="a vendored chart's folder is its own; fix the entry's `path:`")
+        parent = parent.parent
+    return final
+
+
 def install(staged: StagedChart, lock_root: Path) -> Path:
     """Swap `staged` in at its lock path under `lock_root` and store its per-file manifest."""
-    final = lock_root / staged.entry.folder
+    final = vendored_folder(lock_root, staged.entry)
     swap_in(staged.folder, final)
     treesum.write_manifest(lock_root, staged.entry.name, staged.manifest)
     staged.discard()

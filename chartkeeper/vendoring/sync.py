@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Callable
 from chartkeeper.errors import ChartkeeperError, InputError
 from chartkeeper.lockfile import Lock, LockEntry, write_lock
 from chartkeeper.vendoring.bundle import BUNDLE_TOP
-from chartkeeper.vendoring.stage import SourcePool, install, stage_chart
+from chartkeeper.vendoring.stage import SourcePool, install, stage_chart, vendored_folder
 from chartkeeper.vendoring.unpack import ExtractLimits, STAGING_PREFIX, safe_extract
 from chartkeeper.vendoring.verify import CLEAN, check_entry
 
@@ -65,6 +65,8 @@ def sync_lock(
     on_done: Callable[[SyncResult], None] | None = None,
 ) -> tuple[Lock, list[SyncResult]]:
     entries = [lock.require(n) for n in names] if names else sorted(lock.entries, key=lambda e: e.name)
+    for entry in entries:  # every place is checked before the first chart is written
+        vendored_folder(lock.root, entry, settings.root)
     with SourcePool(settings) as pool:
         return _sync(settings, lock, entries, pool, source_from, force, out, on_start, on_done)
 
