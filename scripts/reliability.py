@@ -55,6 +55,24 @@ What "as specified" means, for every trial:
   command run with `--json`, Markdown reports and `-vv`; the whole temp tree, the cache, all
   output, commit messages and the lock are scanned (plain, URL-encoded and base64 forms). A
   canary found anywhere is a leak.
+* **Writing where it should not** (`tests/test_hostile_writes.py`): a lock entry whose `path:` lies
+  inside another vendored chart, is a reserved name (`.treesums`, `.`, `..`) or leaves its folder
+  through a symlink; a `charts.json` naming `../…` or a name `sync` would refuse; a committed
+  `reports -> /outside` symlink. Refused before the first write: exit 2, one `error:` line naming
+  the file, `git status` and the tree's checksum unchanged, nothing written outside the repository
+  and its temp folder.
+* **Running the repository's code** (`tests/test_hostile_exec.py`): a values template's `exec` with a
+  real helmfile on PATH runs nothing without `--allow-exec` (NOT CHECKED, naming the function; exit
+  2), a `helmfile` committed inside the repository never runs, and `bump` runs none of the
+  repository's git hooks (`core.hooksPath`, `.git/hooks/`) or clean/smudge filters.
+* **Markup into a merge request** (`tests/test_hostile_markup.py`): hostile release notes, a NEW
+  `CHANGELOG.md` closing fences and `<details>`, a hostile container name and values key; the
+  report, parsed by a real CommonMark renderer (markdown-it-py), holds no heading, list item, link
+  or HTML element made by upstream text, and shows every hostile string as text.
+* **Leaking a credential into a commit** (`tests/test_hostile_credentials.py`, a canary): a
+  `CHARTKEEPER_AUTH_*` token, a Docker `config.json` token and a `~/.netrc` password this run never
+  uses, copied into rendered values by a template: not in any file of the bump commit (`git grep`
+  across the branch), the report, the output or the commit message.
 
 Redaction follows the value: every value masked for its key name, taken from a secrets file (or
 an environment's secrets) or read as a credential is registered, and any occurrence of it — or
