@@ -18,9 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.deployment import demo_chart_versions, git, make_deployment, publish
+from tests.support.deployment import git, served_demo_deployment
 from tests.support.harness import find_canaries, git_state, invoke_cli
-from tests.support.httpserver import ChartRepoServer
 
 pytestmark = pytest.mark.reliability
 
@@ -32,12 +31,7 @@ VARIABLE = "CHARTKEEPER_AUTH_HARBOR_CORP_INTERNAL_8443_TOKEN"
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory):
-    tmp = tmp_path_factory.mktemp("hostile-credentials")
-    repo = tmp / "repo"
-    repo.mkdir()
-    publish(repo, demo_chart_versions(tmp / "src", "demo", {"1.0.0": {}, "1.1.0": {}}))
-    with ChartRepoServer(repo) as server:
-        deploy = make_deployment(tmp / "template", server.url, {"demo": "1.0.0"})
+    with served_demo_deployment(tmp_path_factory.mktemp("hostile-credentials")) as (_, deploy):
         values = deploy / "helmfile" / "values"
         (values / "demo.yaml").unlink()
         # each credential lands in a value the chart renders (the image tag, an annotation-free plain key)

@@ -15,9 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.deployment import demo_chart_versions, make_deployment, publish
+from tests.support.deployment import served_demo_deployment
 from tests.support.harness import git_state, run_cli
-from tests.support.httpserver import ChartRepoServer
 
 pytestmark = pytest.mark.reliability
 
@@ -54,12 +53,8 @@ MATRIX = [(kind, cmd) for kind, (_, _, cmds) in CASES.items() for cmd in cmds]
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory):
-    tmp = tmp_path_factory.mktemp("hostile-deploy")
-    repo = tmp / "repo"
-    repo.mkdir()
-    publish(repo, demo_chart_versions(tmp / "src", "demo", {"1.0.0": {}, "1.1.0": {}}))
-    with ChartRepoServer(repo) as server:
-        yield make_deployment(tmp / "template", server.url, {"demo": "1.0.0"})
+    with served_demo_deployment(tmp_path_factory.mktemp("hostile-deploy")) as (_, deploy):
+        yield deploy
 
 
 @pytest.mark.parametrize("kind,argv", MATRIX, ids=[f"{k}-{' '.join(c)}" for k, c in MATRIX])

@@ -23,9 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.deployment import demo_chart_versions, git, make_deployment, publish
+from tests.support.deployment import git, served_demo_deployment
 from tests.support.harness import git_state, invoke_cli
-from tests.support.httpserver import ChartRepoServer
 
 pytestmark = pytest.mark.reliability
 
@@ -41,12 +40,8 @@ def _helmfile_dir() -> Path | None:
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory):
-    tmp = tmp_path_factory.mktemp("hostile-exec")
-    repo = tmp / "repo"
-    repo.mkdir()
-    publish(repo, demo_chart_versions(tmp / "src", "demo", {"1.0.0": {}, "1.1.0": {}}))
-    with ChartRepoServer(repo) as server:
-        yield make_deployment(tmp / "template", server.url, {"demo": "1.0.0"})
+    with served_demo_deployment(tmp_path_factory.mktemp("hostile-exec")) as (_, deploy):
+        yield deploy
 
 
 def _copy(template: Path, tmp_path: Path) -> Path:

@@ -19,9 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.deployment import demo_chart_versions, git, make_deployment, publish
+from tests.support.deployment import git, served_demo_deployment
 from tests.support.harness import git_state, invoke_cli, tree_state
-from tests.support.httpserver import ChartRepoServer
 
 pytestmark = pytest.mark.reliability
 
@@ -37,12 +36,8 @@ ENTRY = """\
 
 @pytest.fixture(scope="module")
 def upstream(tmp_path_factory: pytest.TempPathFactory):
-    tmp = tmp_path_factory.mktemp("hostile-writes")
-    repo = tmp / "repo"
-    repo.mkdir()
-    publish(repo, demo_chart_versions(tmp / "src", "demo", {"1.0.0": {}, "1.1.0": {}}))
-    with ChartRepoServer(repo) as server:
-        yield server.url, make_deployment(tmp / "template", server.url, {"demo": "1.0.0"})
+    with served_demo_deployment(tmp_path_factory.mktemp("hostile-writes")) as served:
+        yield served
 
 
 def _setup_lock_path(path: str):

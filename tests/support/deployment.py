@@ -7,13 +7,15 @@ the same way `chartkeeper add` does, and committed.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import subprocess
 from pathlib import Path
-from typing import Mapping
+from typing import Iterator, Mapping
 
 from tests.support.charts import build_index, package_chart, write_chart
+from tests.support.httpserver import ChartRepoServer
 
 HELMFILE = """\
 # Entry point of the demo deployment: environments first, releases after.
@@ -148,6 +150,17 @@ def make_deployment(root: Path, repository: str, charts: Mapping[str, str], *, c
     git(root, "add", "-A")
     git(root, "commit", "-q", "-m", "deployment")
     return root
+
+
+@contextlib.contextmanager
+def served_demo_deployment(tmp: Path) -> Iterator[tuple[str, Path]]:
+    """The demo chart at 1.0.0 and 1.1.0 served on loopback, and a committed deployment at
+    `tmp/template` pinning 1.0.0: (repository URL, deployment). Tests copy the deployment."""
+    repo = tmp / "repo"
+    repo.mkdir()
+    publish(repo, demo_chart_versions(tmp / "src", "demo", {"1.0.0": {}, "1.1.0": {}}))
+    with ChartRepoServer(repo) as server:
+        yield server.url, make_deployment(tmp / "template", server.url, {"demo": "1.0.0"})
 
 
 def snapshot(root: Path) -> dict[str, object]:
