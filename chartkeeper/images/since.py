@@ -12,13 +12,16 @@ from pathlib import Path
 from chartkeeper.errors import InputError
 from chartkeeper.fsutil import temp_folder
 from chartkeeper.images.inventory import Progress, build_inventory
+from chartkeeper.safegit import config_env
 from chartkeeper.settings import Settings
 
 _GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
 
 
 def _git(root: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(["git", "-C", str(root), *args], capture_output=True, env={**os.environ, **_GIT_ENV})
+    # `git archive` runs smudge filters: never the repository's (chartkeeper/safegit.py)
+    return subprocess.run(["git", "-C", str(root), *args], capture_output=True,
+                          env={**os.environ, **_GIT_ENV, **config_env(root)})
 
 
 def images_at(settings: Settings, ref: str, envs: list[str], progress: Progress | None = None) -> set[str]:
