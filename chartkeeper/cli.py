@@ -31,6 +31,7 @@ from chartkeeper.errors import EXIT_BUG, EXIT_ERROR, EXIT_INTERRUPTED, Chartkeep
 if TYPE_CHECKING:
     from chartkeeper.context import AppContext
     from chartkeeper.output import Output
+    from chartkeeper.settings import Settings
 
 # Plain click help and errors: typer's rich rendering imports ~60 ms of rich/markdown modules on
 # every `--help`, and boxes drawn for 80 columns read badly in CI logs and pipes.
@@ -47,7 +48,7 @@ def _version(value: bool) -> None:
 
 _ROOT_TYPE = click.Path(exists=True, file_okay=False, path_type=Path)
 _GLOBAL_HELP = {
-    "root": "The deployment repository (default: current folder).",
+    "root": "Where to look for the deployment (default: the current folder): the nearest folder there or above holding chartkeeper.yaml or helmfile/charts/external/versions.lock.",
     "lock": "versions.lock path (default: helmfile/charts/external/versions.lock).",
     "verbose": "More detail on stderr; -vv adds traces of internal errors.",
     "quiet": "Only results and errors.",
@@ -112,6 +113,9 @@ def _root(
 
 # --- running a command: context, error mapping, exit code ---
 
+# Commands that may run where there is no deployment yet; the others refuse there.
+STARTS_A_DEPLOYMENT = ("add", "import")
+
 
 def _run(ctx: typer.Context, json_mode: bool, command: Callable[["AppContext"], int]) -> None:
     """Build the AppContext, run one command, map what it raises to an exit code."""
@@ -128,6 +132,8 @@ def _run(ctx: typer.Context, json_mode: bool, command: Callable[["AppContext"], 
     try:
         register_environment_secrets()  # before anything reads the tree: a template may copy any of them
         settings = load_settings(g.get("root") or Path("."), {"lock_path": g.get("lock")})
+        if ctx.command.name not in STARTS_A_DEPLOYMENT and not g.get("lock"):
+            _require_deployment(settings)
         allow_helmfile(bool(g.get("allow_exec")) or settings.renderer == "helmfile")
         sweep_killed_runs(settings.cache_dir)  # scratch folders (ours, the tools') of killed runs
         code = command(AppContext(settings, out))
@@ -158,6 +164,15 @@ def _run(ctx: typer.Context, json_mode: bool, command: Callable[["AppContext"], 
     except Exception as exc:
         code = _bug(out, g, exc)
     raise typer.Exit(code)
+
+
+def _require_deployment(settings: "Settings") -> None:
+    """A root marker, or at least a helmfile state to read (a tree with no chart vendored yet)."""
+    from chartkeeper import helmfile
+    from chartkeeper.settings import marks_root, no_deployment
+
+    if not marks_root(settings.root) and not helmfile.has_state(settings):
+        raise no_deployment(settings.root)
 
 
 _MACHINE_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT}

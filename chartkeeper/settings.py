@@ -202,14 +202,26 @@ ROOT_MARKERS = (CONFIG_NAME, "helmfile/charts/external/versions.lock")
 def find_root(start: Path) -> Path:
     """The deployment root for a command run in `start`: the nearest folder, `start` or above, holding
     `chartkeeper.yaml` or `helmfile/charts/external/versions.lock`; `start` itself when none does
-    (a repository whose first chart is yet to be added)."""
+    (a repository whose first chart is yet to be added, or a helmfile tree with no chart vendored)."""
     start = start.resolve()
     if not start.is_dir():
         raise InputError(f"{start}: no such folder (the deployment repository)")
     for folder in (start, *start.parents):
-        if any((folder / m).is_file() for m in ROOT_MARKERS):
+        if marks_root(folder):
             return folder
     return start
+
+
+def marks_root(folder: Path) -> bool:
+    return any((folder / m).is_file() for m in ROOT_MARKERS)
+
+
+def no_deployment(start: Path) -> InputError:
+    """The one error every command gives where there is no deployment."""
+    return InputError(
+        f"no deployment found in {start.resolve()} or above (looked for {' or '.join(ROOT_MARKERS)}); "
+        "use -C DIR or run chartkeeper add/import"
+    )
 
 
 def load_settings(root: Path, overrides: dict[str, Any] | None = None) -> Settings:

@@ -70,6 +70,7 @@ def test_global_options_before_or_after_the_subcommand(tmp_path) -> None:  # typ
 
 
 def test_values_takes_one_environment_and_refuses_two(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "chartkeeper.yaml").write_text("kubeVersion: v1.30.0\n")  # a deployment (outside one, that is the error)
     proc = invoke_cli(["values", "demo", "-e", "dev", "-e", "prod"], cwd=tmp_path)
     assert_clean_failure(proc, "one environment", "-e dev -e prod")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.support.harness import invoke_cli
+from tests.support.harness import assert_clean_failure, invoke_cli
 from tests.support.repo import make_repo
 
 
@@ -43,3 +43,27 @@ def test_root_option_naming_a_missing_folder_is_its_own_error(tmp_path: Path) ->
     assert proc.returncode == 2
     assert "nowhere" in proc.stderr and "does not exist" in proc.stderr
     assert "lock file not found" not in proc.stderr
+
+
+# Each command with the arguments it needs to get past its own usage checks.
+OUTSIDE = {
+    "check": [], "diff": ["demo"], "bump": ["demo"], "sync": [], "verify": [], "recover": [],
+    "bundle": ["out.tgz"], "releases": [], "values": ["demo"], "env-diff": ["dev", "prod"], "lint": [], "images": [],
+}
+
+
+def test_every_command_outside_a_deployment_says_so_the_same_way(tmp_path: Path) -> None:
+    from chartkeeper.cli import COMMANDS, STARTS_A_DEPLOYMENT
+
+    assert set(OUTSIDE) | set(STARTS_A_DEPLOYMENT) == {name for name, _ in COMMANDS}  # a new command is listed here
+    nowhere = tmp_path / "not-a-deployment" / "sub"  # no chartkeeper.yaml nor lock here or above (tmp_path's parents hold none)
+    nowhere.mkdir(parents=True)
+    for command, args in OUTSIDE.items():
+        for where in (["-C", str(nowhere)], []):
+            proc = invoke_cli([*where, command, *args], cwd=nowhere)
+            line = assert_clean_failure(proc)
+            assert line == (
+                f"error: no deployment found in {nowhere} or above (looked for chartkeeper.yaml or "
+                "helmfile/charts/external/versions.lock); use -C DIR or run chartkeeper add/import"
+            ), (command, proc.stderr)
+    assert not any(nowhere.iterdir()) and not (nowhere / "out.tgz").exists()
