@@ -5,9 +5,10 @@
 # is copied to a scratch folder whose chartkeeper.yaml mirrors the lock's upstream URL to it.
 #
 # Steps are functions: check, then bump (which ends with the path of the upgrade report).
-# KEEP=1 keeps the scratch folder (its path is printed); `scripts/demo.sh serve DIR` serves that
-# folder's demo repository again (the first server stopped with the demo) and points the kept
-# deployment's mirror at it, until Ctrl-C.
+# KEEP=1 keeps the scratch folder (its path is printed; the kept deployment is a git repository
+# on `main`, the bump on its branch); `scripts/demo.sh serve DIR` serves that folder's demo
+# repository again (the first server stopped with the demo) on the port the kept deployment's
+# mirror records, until Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO_ROOT=$PWD
@@ -18,16 +19,20 @@ if [ "${1:-}" = serve ]; then
     || { echo "error: $KEPT is not a kept demo folder (no repo/index.yaml or deployment/chartkeeper.yaml)" >&2; exit 2; }
   PY=${PYTHON:-python3}
   [ -x .venv/bin/python ] && [ -z "${PYTHON:-}" ] && PY=.venv/bin/python
+  # Serve on the port the kept deployment's committed chartkeeper.yaml records, so the kept
+  # repository stays clean and `chartkeeper bump` keeps working there.
+  DEMO_URL=$(sed -n 's#^  https://charts.example.invalid/demo: \(http://127.0.0.1:[0-9][0-9]*\)$#\1#p' "$KEPT/deployment/chartkeeper.yaml")
+  [ -n "$DEMO_URL" ] || { echo "error: $KEPT/deployment/chartkeeper.yaml names no demo mirror (http://127.0.0.1:PORT)" >&2; exit 2; }
   rm -f "$KEPT/url"
-  "$PY" scripts/demo_server.py serve "$KEPT/repo" --url-file "$KEPT/url" &
+  "$PY" scripts/demo_server.py serve "$KEPT/repo" --url-file "$KEPT/url" --port "${DEMO_URL##*:}" &
   SERVER_PID=$!
   trap 'kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true' EXIT INT TERM
-  for _ in $(seq 1 100); do [ -s "$KEPT/url" ] && break; sleep 0.05; done
-  DEMO_URL=$(cat "$KEPT/url")
-  # one line changes: the mirror's URL (the server's port is new)
-  sed -i.bak "s#^\(  https://charts.example.invalid/demo: \).*#\1$DEMO_URL#" "$KEPT/deployment/chartkeeper.yaml"
-  rm -f "$KEPT/deployment/chartkeeper.yaml.bak"
-  echo "demo: repository served at $DEMO_URL; $KEPT/deployment mirrors it (Ctrl-C stops)" >&2
+  for _ in $(seq 1 100); do
+    [ -s "$KEPT/url" ] && break
+    kill -0 "$SERVER_PID" 2>/dev/null || exit 2  # it could not listen there and said why
+    sleep 0.05
+  done
+  echo "demo: repository served again at $DEMO_URL, the mirror $KEPT/deployment records (Ctrl-C stops)" >&2
   wait "$SERVER_PID"
   exit 0
 fi
@@ -49,7 +54,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-step() { printf '\n\033[1m$ %s\033[0m\n' "$*" >&2; }
+if [ -t 2 ]; then BOLD=$'\033[1m' PLAIN=$'\033[0m'; else BOLD="" PLAIN=""; fi  # no escapes in logs and pipes
+step() { printf '\n%s$ %s%s\n' "$BOLD" "$*" "$PLAIN" >&2; }
 
 demo_repository() {
   python scripts/demo_server.py build examples/demo/charts "$WORK/repo"
@@ -98,13 +104,16 @@ demo_bump() {
   step chartkeeper bump demo-operator
   chartkeeper bump demo-operator
   BRANCH=$(git for-each-ref --format='%(refname:short)' 'refs/heads/chartkeeper/demo-operator-*' | head -n 1)
-  git switch -q "$BRANCH"
-  REPORT=$(git show --name-only --format= HEAD -- reports | grep '\.md$' | head -n 1)
-  step "git switch $BRANCH && head $REPORT"
-  head -n 12 "$REPORT"
+  REPORT=$(git show --name-only --format= "$BRANCH" -- reports | grep '\.md$' | head -n 1)
+  # read from the branch: the kept checkout stays on main, clean, ready for the next `bump`
+  step "git show $BRANCH:$REPORT | head -n 12"
+  git show "$BRANCH:$REPORT" | head -n 12
   echo
-  echo "report: $DEPLOY/$REPORT"
-  [ "${KEEP:-0}" = 1 ] || echo "(the scratch folder is removed on exit; run with KEEP=1 to keep it)" >&2
+  if [ "${KEEP:-0}" = 1 ]; then
+    echo "report: $REPORT on branch $BRANCH of $DEPLOY"
+  else
+    echo "(the report is on branch $BRANCH of the scratch deployment, removed on exit; KEEP=1 keeps it)"
+  fi
 }
 
 demo_bump

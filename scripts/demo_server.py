@@ -77,7 +77,10 @@ def serve(folder: Path, url_file: Path | None = None, host: str = "127.0.0.1", p
         def log_message(self, format: str, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer((host, port), partial(Quiet, directory=str(folder)))
+    try:
+        server = ThreadingHTTPServer((host, port), partial(Quiet, directory=str(folder)))
+    except OSError as exc:
+        raise SystemExit(f"error: cannot serve on {host}:{port}: {exc.strerror} (stop what listens there and retry)") from None
     url = f"http://{host}:{server.server_address[1]}"
     if url_file is not None:
         tmp = url_file.with_suffix(".tmp")

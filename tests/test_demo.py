@@ -12,7 +12,8 @@ from pathlib import Path
 from chartkeeper import yamlio
 from tests.support import demo
 from tests.support.charts import sha256_file
-from tests.support.harness import run_cli
+from tests.support.deployment import git
+from tests.support.harness import invoke_cli, run_cli
 
 REPO = Path(__file__).resolve().parents[1]
 CHARTS = REPO / "examples" / "demo" / "charts"
@@ -54,11 +55,13 @@ def test_check_on_the_demo_deployment(tmp_path: Path) -> None:
     assert rows["demo-web"]["published"]["wanted"] == "2025-06-30T12:00:00Z"
 
 
-def test_demo_serve_brings_a_kept_demo_back(tmp_path: Path) -> None:
-    """`KEEP=1 scripts/demo.sh` keeps a deployment whose mirror names the stopped demo server;
-    `scripts/demo.sh serve DIR` serves the kept repository again and repoints that one line."""
+def test_demo_serve_brings_a_kept_demo_back_and_bump_still_works(tmp_path: Path) -> None:
+    """`KEEP=1 scripts/demo.sh` keeps a committed deployment whose mirror names the stopped demo
+    server; `scripts/demo.sh serve DIR` serves the kept repository again on the port that mirror
+    records, leaving the committed chartkeeper.yaml alone, so `bump` there still works."""
     import os
     import signal
+    import socket
     import subprocess
     import sys
 
@@ -66,20 +69,29 @@ def test_demo_serve_brings_a_kept_demo_back(tmp_path: Path) -> None:
     demo.build_repository(CHARTS, kept / "repo")
     deploy = kept / "deployment"
     shutil.copytree(REPO / "examples" / "demo" / "deployment", deploy)
-    config = "# The lock names the real upstream.\nmirrors:\n  https://charts.example.invalid/demo: http://127.0.0.1:9\n"
+    with socket.socket() as probe:  # a port nothing listens on now, as the stopped demo server's
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = f"# The lock names the real upstream.\nmirrors:\n  https://charts.example.invalid/demo: http://127.0.0.1:{port}\n"
     (deploy / "chartkeeper.yaml").write_text(config)
     proc = subprocess.Popen(["bash", str(REPO / "scripts" / "demo.sh"), "serve", str(kept)], env=dict(os.environ, PYTHON=sys.executable),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     try:
         for _ in range(200):
-            if "127.0.0.1:9\n" not in (deploy / "chartkeeper.yaml").read_text():
+            if (kept / "url").is_file():
                 break
             time.sleep(0.05)
-        text = (deploy / "chartkeeper.yaml").read_text()
-        assert text.startswith("# The lock names the real upstream.\nmirrors:\n") and "127.0.0.1:9\n" not in text
-        check = run_cli(["check", "--json"], cwd=deploy)
-        assert check.returncode == 0, check.stderr
-        assert {c["name"] for c in json.loads(check.stdout)["charts"]} >= {"demo-operator", "demo-web"}
+        assert (kept / "url").read_text() == f"http://127.0.0.1:{port}\n"
+        assert (deploy / "chartkeeper.yaml").read_text() == config
+        sync = invoke_cli(["sync"], cwd=deploy)
+        assert sync.returncode == 0, sync.stderr
+        git(deploy, "init", "-q", "-b", "main")
+        git(deploy, "add", "-A")
+        git(deploy, "commit", "-q", "-m", "kept demo")
+        bump = invoke_cli(["bump", "demo-web", "1.1.0"], cwd=deploy)
+        assert bump.returncode == 0, bump.stdout + bump.stderr
+        assert git(deploy, "rev-parse", "--verify", "chartkeeper/demo-web-1.1.0")
+        assert git(deploy, "status", "--porcelain") == ""
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
