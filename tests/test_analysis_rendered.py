@@ -305,3 +305,79 @@ def test_kustomize_patches_that_do_not_load_are_a_breaking_finding(tmp_path: Pat
     (f,) = by_code(r, "patch.apply-failed")
     assert f.severity is Severity.BREAKING and "missing-file.yaml" in f.message
     assert r.verdict == "breaking" and not r.releases[0].patched
+
+
+WEB = """apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 1
+  selector:
+    matchLabels:
+      app: web
+  template:
+    metadata:
+      labels:
+        app: web
+    spec:
+      containers:
+        - name: web
+          image: "r/web:{{ .Values.tag }}"
+          {{- with .Values.resources }}
+          resources: {{- toYaml . | nindent 12 }}
+          {{- end }}
+"""
+
+
+def _web_upgrade(tmp_path: Path, old_resources: dict, new_resources: dict):
+    old = write_chart(tmp_path / "old", "web", "1.0.0", values={"tag": "1", "resources": old_resources}, templates={"deploy.yaml": WEB})
+    new = write_chart(tmp_path / "new", "web", "1.0.1", values={"tag": "2", "resources": new_resources}, templates={"deploy.yaml": WEB})
+    return analyze_pair(old, new, [ReleaseInput("prod", "web", "apps", {})], chart="web", kube_version="v1.31.0")
+
+
+def test_a_new_memory_limit_is_review_and_the_why_names_it(tmp_path: Path) -> None:
+    """A Deployment gaining `resources.limits.memory` may be OOM-killed: never "nothing to decide"."""
+    r = _web_upgrade(tmp_path, {"requests": {"memory": "64Mi"}}, {"requests": {"memory": "64Mi"}, "limits": {"memory": "128Mi"}})
+    (f,) = [f for f in r.findings if f.code == "manifest.changed"]
+    assert f.severity is Severity.REVIEW and r.verdict == "needs review"
+    assert "spec.template.spec.containers[web].resources.limits.memory 128Mi added" in f.message
+    assert f.action and "resource limits" in f.action
+    md = render_markdown(r)
+    assert "nothing to decide" not in md and "limits.memory 128Mi added" in md
+
+
+def test_limits_raised_or_only_requests_changed_stay_info(tmp_path: Path) -> None:
+    r = _web_upgrade(tmp_path, {"limits": {"memory": "128Mi", "cpu": "500m"}, "requests": {"cpu": "100m"}},
+                     {"limits": {"memory": "1Gi", "cpu": "1"}, "requests": {"cpu": "200m"}})
+    (f,) = [f for f in r.findings if f.code == "manifest.changed"]
+    assert f.severity is Severity.INFO and r.verdict == "safe"
+
+
+def test_workload_behaviour_edits_at_any_level() -> None:
+    from chartkeeper.analysis.manifests import ABSENT, Edit, ResourceChange, behaviour_changes, quantity
+    from chartkeeper.resources import ResourceKey
+
+    assert [quantity(q) for q in ("128Mi", "500m", "1.5", "1e3", "2Gi", "lots")] == [2.0**27, 0.5, 1.5, 1000.0, 2.0**31, None]
+    pod = "spec.template.spec.containers[app]"
+    edits = (
+        Edit(f"{pod}.resources", ABSENT, {"limits": {"cpu": "1"}}),  # a whole resources block added
+        Edit(f"{pod}.resources.limits.memory", "1Gi", "512Mi"),  # lowered
+        Edit(f"{pod}.resources.limits.ephemeral-storage", "1Gi", "not-a-quantity"),  # cannot compare: a person looks
+        Edit(f"{pod}.resources.requests.cpu", "1", "100m"),  # requests: not listed
+        Edit(f"{pod}.readinessProbe.periodSeconds", 10, 5),
+        Edit(f"{pod}.securityContext.runAsNonRoot", ABSENT, True),
+        Edit("spec.replicas", 3, 1),
+        Edit("spec.strategy.type", "RollingUpdate", "Recreate"),
+        Edit(f"{pod}.env.LOG_LEVEL.value", "info", "debug"),  # not a behaviour edit of this kind
+    )
+    change = ResourceChange(ResourceKey("apps", "Deployment", "apps", "app"), "changed", edits=edits)
+    assert behaviour_changes(change) == [
+        ("resource limits", f"{pod}.resources.limits.cpu 1 added"),
+        ("resource limits", f"{pod}.resources.limits.memory 1Gi → 512Mi"),
+        ("resource limits", f"{pod}.resources.limits.ephemeral-storage 1Gi → not-a-quantity"),
+        ("probes", f"{pod}.readinessProbe.periodSeconds 10 → 5"),
+        ("security context", f"{pod}.securityContext.runAsNonRoot added"),
+        ("replicas", "spec.replicas 3 → 1"),
+        ("update strategy", "spec.strategy.type RollingUpdate → Recreate"),
+    ]

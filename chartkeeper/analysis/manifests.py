@@ -12,6 +12,7 @@ goes to the `.diff` file next to the report, never into the report itself.
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
@@ -319,8 +320,94 @@ def manifest_findings(d: ManifestDiff, *, env: str | None) -> list[Finding]:
         n = len(c.edits)
         if n:
             msg += f" ({n} field{'s' if n != 1 else ''}: " + ", ".join(e.path for e in c.edits[:3]) + (" …" if n > 3 else "") + ")"
+        behaviour = behaviour_changes(c) if c.key.kind in WORKLOAD_KINDS else []
+        if behaviour:
+            out.append(Finding(
+                "manifest.changed", Severity.REVIEW,
+                f"{c.key}: changes how its pods run: " + "; ".join(text for _, text in behaviour[:3])
+                + (f" (and {len(behaviour) - 3} more)" if len(behaviour) > 3 else ""),
+                path=str(c.key), env=env,
+                action=f"Check the new {', '.join(dict.fromkeys(what for what, _ in behaviour))} of "
+                       f"{c.key.kind} {c.key.name} against what it needs in production"))
+            continue
         out.append(Finding("manifest.changed", sev, msg, path=str(c.key), env=env))
     return out
+
+
+# -- workload edits that change how pods run or roll out: a person decides on them -----------------------
+
+def behaviour_changes(c: ResourceChange) -> list[tuple[str, str]]:
+    """What a workload's edits change in how its pods run: resource limits added or lowered (a container
+    over its memory limit is OOM-killed, over its CPU limit throttled), probes, security context,
+    replicas, update strategy. Limits raised or removed, and requests, are not listed.
+    Each as (what, "path: old → new")."""
+    out: list[tuple[str, str]] = []
+    for e in c.edits:
+        p = e.path
+        if ".resources" in p or p.startswith("resources"):
+            out += _tighter_limits(e)
+        elif "Probe" in p:
+            out.append(("probes", f"{p} {_change(e)}"))
+        elif "securityContext" in p:
+            out.append(("security context", f"{p} {_change(e)}"))
+        elif p == "spec.replicas":
+            out.append(("replicas", f"{p} {_change(e)}"))
+        elif p.startswith(("spec.strategy", "spec.updateStrategy", "spec.podManagementPolicy")):
+            out.append(("update strategy", f"{p} {_change(e)}"))
+    return out
+
+
+def _change(e: Edit) -> str:
+    if e.old is ABSENT:
+        return "added"
+    if e.new is ABSENT:
+        return "removed"
+    return f"{_short(e.old)} → {_short(e.new)}" if not isinstance(e.old, (dict, list)) else "changed"
+
+
+def _short(value: Any) -> str:
+    text = str(value)
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
+def _limits_in(tail: str, value: Any) -> dict[str, Any]:
+    """The limits an edit's value holds, whatever level of `resources` the edit is at (`tail`: the
+    path after `resources`)."""
+    if value is ABSENT:
+        return {}
+    if tail == "":
+        value = value.get("limits") if isinstance(value, dict) else None
+    elif tail.startswith(".limits."):
+        return {tail[len(".limits."):]: value}
+    elif tail != ".limits":
+        return {}  # requests, claims
+    return dict(value) if isinstance(value, dict) else {}
+
+
+def _tighter_limits(e: Edit) -> list[tuple[str, str]]:
+    head, _, tail = e.path.rpartition("resources")
+    old, new = _limits_in(tail, e.old), _limits_in(tail, e.new)
+    out = []
+    for name, value in new.items():
+        where = f"{head}resources.limits.{name}"
+        if name not in old:
+            out.append(("resource limits", f"{where} {_short(value)} added"))
+        else:
+            before, after = quantity(old[name]), quantity(value)
+            if before is None or after is None or after < before:
+                out.append(("resource limits", f"{where} {_short(old[name])} → {_short(value)}"))
+    return out
+
+
+_QUANTITY = re.compile(r"([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?")
+_SCALE = {None: 1.0, "n": 1e-9, "u": 1e-6, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18,
+          "Ki": 2.0**10, "Mi": 2.0**20, "Gi": 2.0**30, "Ti": 2.0**40, "Pi": 2.0**50, "Ei": 2.0**60}
+
+
+def quantity(value: Any) -> float | None:
+    """A Kubernetes quantity (`128Mi`, `500m`, `1.5`, `1e3`) as a number; None when it is not one."""
+    m = _QUANTITY.fullmatch(str(value).strip())
+    return float(m.group(1)) * _SCALE[m.group(2)] if m else None
 
 
 # -- what a reviewer reads first: edits ranked by what they do to running pods -------------------------
