@@ -27,9 +27,9 @@ from tests.support.operator_fixture import NEW, OPERANDS, operator_deployment
 FIRST_SCREEN = """\
 # Upgrade report: gpu-operator v24.9.0 → v25.10.0
 
-**Verdict:** 🔴 **breaking** — 2 breaking, 1 to review, {info} info
+**Verdict:** 🔴 **breaking** — 2 breaking, 2 to review, {info} info
 
-**Why:** CRD clusterpolicies.nvidia.com: NEW removes v1alpha1, OLD's storage version; objects stored at v1alpha1 must be migrated to v1 before NEW's CRD can be applied (and 2 more to act on).
+**Why:** CRD clusterpolicies.nvidia.com: NEW removes v1alpha1, OLD's storage version; objects stored at v1alpha1 must be migrated to v1 before NEW's CRD can be applied (and 3 more to act on).
 
 Chart `gpu-operator` from `{repo}` · cluster v1.31.0 · environments: default, astrago, lab · appVersion v24.9.0 → v25.10.0 · generated {generated}
 
@@ -39,9 +39,10 @@ What to decide or do before this merges, one item per kind of decision; the find
 
 1. Migrate the objects of `clusterpolicies.nvidia.com` stored at v1alpha1 to v1, then patch `status.storedVersions`, before applying NEW's CRDs (steps under CRDs) ([F1](#f1))
 2. Fix our override `operator.replicaCount` at `helmfile/values/gpu-operator.yaml:3`: NEW ignores it; probably moved to `operator.replicas` ([F2](#f2))
-3. Decide on the masked default `driver.version`: keep our `550.54.15` at `helmfile/values/gpu-operator.yaml:5` (pinned 2024-11-02 in {pin} "driver 550 for A100 hosts") or take NEW's `570.86.10` by deleting the line ([F3](#f3))
-4. Mirror these 41 image(s) into the air-gapped registry before deploying (listed under Images to mirror, and in the report's `.images.txt`)
-5. Apply these CRDs first (Helm never upgrades `crds/`): `kubectl apply --server-side --force-conflicts -f helmfile/charts/external/gpu-operator-v25.10.0/crds/`
+3. Check the new replicas of Deployment gpu-operator against what it needs in production ([F3](#f3))
+4. Decide on the masked default `driver.version`: keep our `550.54.15` at `helmfile/values/gpu-operator.yaml:5` (pinned 2024-11-02 in {pin} "driver 550 for A100 hosts") or take NEW's `570.86.10` by deleting the line ([F4](#f4))
+5. Mirror these 41 image(s) into the air-gapped registry before deploying (listed under Images to mirror, and in the report's `.images.txt`)
+6. Apply these CRDs first (Helm never upgrades `crds/`): `kubectl apply --server-side --force-conflicts -f helmfile/charts/external/gpu-operator-v25.10.0/crds/`
 
 ## Findings
 
@@ -139,7 +140,7 @@ def test_markdown_size_budget(operator) -> None:
     assert len(md) <= MARKDOWN_BUDGET
     assert "more, see the JSON report" in md or "more lines, see the diff file" in md
     # the first screen is never what gets cut
-    assert md.index("## Before merging") < md.index("## Findings") and "5. Apply these CRDs first" in md
+    assert md.index("## Before merging") < md.index("## Findings") and "6. Apply these CRDs first" in md
     tight = render_markdown(report, budget=20_000)
     assert len(tight) <= 20_000 and tight.startswith("# Upgrade report: gpu-operator v24.9.0 → v25.10.0")
 

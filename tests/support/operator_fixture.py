@@ -189,8 +189,7 @@ def operator_deployment(root: Path, repo_dir: Path, repo_url: str) -> Path:
     build_index(repo_dir)
     root.mkdir(parents=True)
     git(root, "init", "-q", "-b", "main")
-    for k, v in (("user.name", "Site Admin"), ("user.email", "admin@example.invalid")):
-        git(root, "config", k, v)
+    admin = "--author=Site Admin <admin@example.invalid>"  # the pin's author, shown by the report's blame
     hf = root / "helmfile"
     (hf / "environments").mkdir(parents=True)
     (hf / "values").mkdir()
@@ -203,8 +202,8 @@ def operator_deployment(root: Path, repo_dir: Path, repo_url: str) -> Path:
     (hf / "values" / "gpu-operator-env.yaml.gotmpl").write_text(
         "dcgmExporter:\n  enabled: {{ .Values.dcgmExporterEnabled }}\n")
     git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "GPU Operator v24.9.0")
+    git(root, "commit", "-q", admin, "-m", "GPU Operator v24.9.0")
     (hf / "values" / "gpu-operator.yaml").write_text(VALUES)
     git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "driver 550 for A100 hosts", "--date", "2024-11-02T10:00:00Z")
+    git(root, "commit", "-q", admin, "-m", "driver 550 for A100 hosts", "--date", "2024-11-02T10:00:00Z")
     return root
