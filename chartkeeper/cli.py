@@ -113,8 +113,9 @@ def _root(
 
 # --- running a command: context, error mapping, exit code ---
 
-# Commands that may run where there is no deployment yet; the others refuse there.
-STARTS_A_DEPLOYMENT = ("add", "import")
+# Commands that may run where there is no deployment: two start one, `unbundle` runs on the site's
+# side of the air gap with `--registry`. The others refuse there.
+NEEDS_NO_DEPLOYMENT = ("add", "import", "unbundle")
 
 
 def _run(ctx: typer.Context, json_mode: bool, command: Callable[["AppContext"], int]) -> None:
@@ -132,7 +133,7 @@ def _run(ctx: typer.Context, json_mode: bool, command: Callable[["AppContext"], 
     try:
         register_environment_secrets()  # before anything reads the tree: a template may copy any of them
         settings = load_settings(g.get("root") or Path("."), {"lock_path": g.get("lock")})
-        if ctx.command.name not in STARTS_A_DEPLOYMENT and not g.get("lock"):
+        if ctx.command.name not in NEEDS_NO_DEPLOYMENT and not g.get("lock"):
             _require_deployment(settings)
         allow_helmfile(bool(g.get("allow_exec")) or settings.renderer == "helmfile")
         sweep_killed_runs(settings.cache_dir)  # scratch folders (ours, the tools') of killed runs

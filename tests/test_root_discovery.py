@@ -53,9 +53,9 @@ OUTSIDE = {
 
 
 def test_every_command_outside_a_deployment_says_so_the_same_way(tmp_path: Path) -> None:
-    from chartkeeper.cli import COMMANDS, STARTS_A_DEPLOYMENT
+    from chartkeeper.cli import COMMANDS, NEEDS_NO_DEPLOYMENT
 
-    assert set(OUTSIDE) | set(STARTS_A_DEPLOYMENT) == {name for name, _ in COMMANDS}  # a new command is listed here
+    assert set(OUTSIDE) | set(NEEDS_NO_DEPLOYMENT) == {name for name, _ in COMMANDS}  # a new command is listed here
     nowhere = tmp_path / "not-a-deployment" / "sub"  # no chartkeeper.yaml nor lock here or above (tmp_path's parents hold none)
     nowhere.mkdir(parents=True)
     for command, args in OUTSIDE.items():
