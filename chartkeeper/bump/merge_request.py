@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
+from chartkeeper import mdsafe
 from chartkeeper.masking import redact
 
 # a push option is one line sent on the wire: keep it well within what servers accept
@@ -74,5 +75,6 @@ def push_options(title: str, description: str, target: str | None) -> list[str]:
     if target:
         opts.append(f"merge_request.target={target}")
     opts.append(f"merge_request.title={redact(' '.join(title.split()))}")
-    opts.append(f"merge_request.description={redact(' '.join(description.split()))}")
+    # GitLab renders the description as Markdown: upstream words in the actions stay text
+    opts.append(f"merge_request.description={redact(mdsafe.prose(description))}")
     return opts

@@ -13,14 +13,11 @@ from pathlib import Path
 from typing import Sequence
 
 from chartkeeper.check.outdated import STATUS_ERROR, STATUS_HELD, STATUS_UPDATE, CheckRow
+from chartkeeper import mdsafe
 from chartkeeper.masking import redact
 from chartkeeper.settings import Settings
 
 _ICON = {"major": "🔴 major", "minor": "🟠 minor", "patch": "🟢 patch", "prerelease": "🟣 prerelease"}
-
-
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
 
 
 def age(published: str | None, now: datetime) -> str:
@@ -64,26 +61,26 @@ def render_dashboard(rows: Sequence[CheckRow], settings: Settings, *, now: datet
     order = {STATUS_UPDATE: 0, STATUS_HELD: 1, STATUS_ERROR: 2}
     for r in sorted(rows, key=lambda r: (order.get(r.status, 3), r.name)):
         name = r.name if r.name == r.chart else f"{r.name} ({r.chart})"
-        current = f"`{r.current}`" + (f" `{r.constraint}`" if r.constraint else "")
+        current = mdsafe.code(r.current) + (f" {mdsafe.code(r.constraint)}" if r.constraint else "")
         if r.status == STATUS_ERROR:
-            out.append(f"| {_cell(name)} | {current} | | | ❌ error | | {_cell(redact(r.error or 'failed'))} |")
+            out.append(f"| {mdsafe.text(name)} | {current} | | | ❌ error | | {mdsafe.prose(redact(r.error or 'failed'))} |")
             continue
-        wanted = f"`{r.wanted}`" if r.wanted and r.wanted != r.current else "—"
-        latest = f"`{r.latest}`" if r.latest else "—"
+        wanted = mdsafe.code(r.wanted) if r.wanted and r.wanted != r.current else "—"
+        latest = mdsafe.code(r.latest) if r.latest else "—"
         if r.status == STATUS_UPDATE:
             kind = _ICON.get(r.update or "", r.update or "")
         elif r.status == STATUS_HELD:
-            kind = f"held ({r.latest_update})" if r.latest_update else "held"
+            kind = f"held ({mdsafe.text(r.latest_update)})" if r.latest_update else "held"
         else:
             kind = "✅ current"
         when = age(r.wanted_published, now) if r.status == STATUS_UPDATE else ""
         path = report_path(settings, r)
         if path is not None:
             rel = os.path.relpath(path, base).replace(os.sep, "/")
-            link = f"[{r.current} → {r.wanted}]({rel})"
+            link = f"[{r.current} → {r.wanted}]({rel})"  # versions and chart names the lock validated
         elif r.status == STATUS_UPDATE:
-            link = f"`chartkeeper bump {r.name}`"
+            link = mdsafe.code(f"chartkeeper bump {r.name}")
         else:
             link = ""
-        out.append(f"| {_cell(name)} | {current} | {wanted} | {latest} | {kind} | {when} | {link} |")
+        out.append(f"| {mdsafe.text(name)} | {current} | {wanted} | {latest} | {kind} | {when} | {link} |")
     return "\n".join(out) + "\n"
