@@ -7,8 +7,10 @@ reserved name (`.treesums`, `.`), or leaves the lock's folder through a committe
 `.treesums` symlink out of the lock's folder; a `charts.json` naming `../…` or a name no lock
 accepts; a committed `reports -> <outside>` symlink that `bump` would write its report through.
 
-Each trial: exit 2 (never 3), one `error:` line naming the file or the entry, `git status` and the
-tree's checksum exactly as before, and nothing written in the folder outside the repository.
+Each trial: exit 2 (never 3), one `error:` line naming the file or the entry (`diff`, whose job is to
+report, names it in a breaking finding instead), `git status` and the tree's checksum exactly as
+before, and nothing written in the folder outside the repository. Also a kustomization folder holding
+`zero -> /dev/zero`, which the kubectl engine's copy of the folder would read forever.
 """
 
 from __future__ import annotations
@@ -77,6 +79,10 @@ def _setup_charts_json(name: str):
     return setup
 
 
+def _setup_device_link(deploy: Path, url: str, outside: Path) -> None:
+    (deploy / "patches" / "demo" / "zero").symlink_to("/dev/zero")
+
+
 # kind: (setup, command, what the error line names)
 CASES = {
     "lock path inside another vendored chart": (_setup_lock_path("demo-1.0.0/templates"), ["sync", "intruder"], "versions.lock"),
@@ -88,12 +94,15 @@ CASES = {
     "charts.json naming ../../../../x": (_setup_charts_json("../../../../x"), ["import", "--charts-json", "charts.json"], "charts.json"),
     "charts.json naming Extra-Chart": (_setup_charts_json("Extra-Chart"), ["import", "--charts-json", "charts.json"], "charts.json"),
     "reports a symlink out of the repository (bump)": (_setup_reports_link, ["bump", "demo", "1.1.0"], "reports"),
+    "patches/demo/zero -> /dev/zero, kubectl engine (diff)": (_setup_device_link, ["diff", "demo", "1.1.0"], "zero"),
 }
 
 
 @pytest.mark.parametrize("kind", list(CASES))
 def test_a_write_outside_its_place_is_refused_before_anything_is_written(
         upstream, kind: str, tmp_path: Path, reliability) -> None:
+    if "kubectl" in kind and not shutil.which("kubectl"):
+        pytest.skip("no kubectl binary (scripts/install-tools.sh installs one)")
     url, template = upstream
     setup, argv, named = CASES[kind]
     deploy = tmp_path / "deploy"
@@ -108,11 +117,15 @@ def test_a_write_outside_its_place_is_refused_before_anything_is_written(
     with reliability.case("hostile", kind):
         proc = invoke_cli(["-C", str(deploy), *argv], cwd=deploy,
                           env={"CHARTKEEPER_CACHE_DIR": str(tmp_path / "cache"), "CHARTKEEPER_HELMFILE": "none",
-                               "GIT_OPTIONAL_LOCKS": "0"})
+                               "GIT_OPTIONAL_LOCKS": "0", "CHARTKEEPER_KUSTOMIZE": "kubectl"})
         both = proc.stdout + proc.stderr
-        assert proc.returncode == 2, both
-        errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
-        assert len(errors) == 1 and named in errors[0], both
+        if argv[0] == "diff":  # diff's job is to report: a breaking finding naming the file (as for any broken patch)
+            assert proc.returncode in (0, 1, 2) and "Traceback" not in both, both
+            assert any("breaking" in ln and named in ln for ln in both.splitlines()), both
+        else:
+            assert proc.returncode == 2, both
+            errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
+            assert len(errors) == 1 and named in errors[0], both
         assert git_state(deploy) == before  # files, index, HEAD, branch, `git status`: as they were
         assert tree_state(outside) == {}, "written outside the repository"
         if argv[0] == "bump":  # no branch was left behind either

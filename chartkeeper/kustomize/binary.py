@@ -91,12 +91,27 @@ def find_binary() -> Binary | None:
     return None
 
 
+def _refuse_special_files(directory: Path) -> None:
+    """The kustomization folder is copied for the tool, symlinks followed: refuse a link leaving it
+    or anything but plain files and folders (`zero -> /dev/zero` would be read forever)."""
+    real_root = directory.resolve()
+    for path in sorted(directory.rglob("*")):
+        rel = path.relative_to(directory).as_posix()
+        if path.is_symlink() and not path.resolve().is_relative_to(real_root):
+            raise InputError(f"{directory.name}/{rel}: a symlink leading outside the kustomization folder "
+                             f"({path.resolve()})", hint="put the file itself in the folder")
+        if not (path.is_file() or path.is_dir()):  # both follow links: a device, a pipe, a broken link
+            raise InputError(f"{directory.name}/{rel}: not a regular file or folder (a device, a pipe or a broken link)",
+                             hint="the kustomize binary gets a copy of the folder: keep only its files there")
+
+
 def run_binary(
     binary: Binary, manifests: list[dict[str, Any]], kustomization: Kustomization
 ) -> tuple[list[dict[str, Any]] | None, str | None]:
     """(patched manifests, None) or (None, the tool's error message: for logs and tests, not for reports)."""
     with temp_folder("kustomize-") as tmp:
         work = tmp / "kustomization"
+        _refuse_special_files(kustomization.directory)
         shutil.copytree(kustomization.directory, work, symlinks=False)
         for name in KUSTOMIZATION_NAMES:
             (work / name).unlink(missing_ok=True)
