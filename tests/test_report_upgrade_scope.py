@@ -138,3 +138,60 @@ def test_findings_of_one_kind_are_one_action_with_a_table(tmp_path: Path) -> Non
     (js,) = json.loads(render_json(r))["actions"]
     assert js["table"]["columns"][1] == "Path" and len(js["table"]["rows"]) == 3
     assert render_text(r).count("We pin 3 values") == 1
+
+
+# -- 5. upstream notes that fit the upgrade ----------------------------------------------------------
+
+PG_README = """# PostgreSQL
+
+## Parameters
+
+Many.
+
+## Upgrading
+
+Back up first.
+
+### To 15.0.0
+
+PostgreSQL 16 by default.
+
+### To 14.0.0
+
+Resources come from presets.
+
+### To 12.0.0
+
+Old news.
+
+#### Upgrading the standby
+
+Older news.
+"""
+PG_CHANGELOG = "# Changelog\n\n## 15.5.0\n\n- fifteen-five\n\n## 13.0.0\n\n- thirteen\n\n## 12.1.0\n\n- twelve-one\n"
+
+
+def test_subchart_notes_between_its_two_versions_only(tmp_path: Path) -> None:
+    def chart(version: str, pg: str) -> Path:
+        sub = write_chart(tmp_path / f"pg-{pg}", "postgresql", pg, values={"enabled": True}, templates={},
+                          files={"README.md": PG_README, "CHANGELOG.md": PG_CHANGELOG})
+        return write_chart(tmp_path / version, "keycloak", version, values={"postgresql": {"enabled": True}},
+                           templates={"cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: kc\n"},
+                           dependencies=[{"name": "postgresql", "version": pg}], subcharts=[sub],
+                           files={"README.md": "# keycloak\n\n## Upgrading\n\n### To 3.0.0\n\nNew realm import.\n\n"
+                                               "### To 1.0.0\n\nAncient.\n"})
+
+    r = analyze_pair(chart("2.0.0", "12.1.0"), chart("3.0.0", "15.5.0"), [ReleaseInput("prod", "kc", "kc", {})],
+                     chart="keycloak", kube_version="v1.31.0")
+    (sub,) = r.subchart_notes
+    assert (sub.name, sub.old, sub.new) == ("postgresql", "12.1.0", "15.5.0")
+    md = render_markdown(r)
+    notes = md.split("## Upstream notes", 1)[1]
+    top, pg = notes.split("### Subchart `postgresql` 12.1.0 → 15.5.0", 1)
+    assert "### `keycloak` 2.0.0 → 3.0.0" in top and "New realm import." in top and "Ancient." not in top
+    for shown in ("Back up first.", "PostgreSQL 16 by default.", "Resources come from presets.", "fifteen-five", "thirteen"):
+        assert shown in pg
+    for older in ("Old news.", "Older news.", "twelve-one", "Many."):
+        assert older not in pg
+    (js,) = json.loads(render_json(r))["subchartNotes"]
+    assert js["chart"] == "postgresql" and {c["file"] for c in js["changelog"]} == {"README.md", "CHANGELOG.md"}

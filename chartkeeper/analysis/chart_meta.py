@@ -88,35 +88,94 @@ def notes_from_releases(releases: Iterable[Any], old: str, new: str) -> list[Cha
 
 
 _HEADING_RE = re.compile(r"^(#{1,6})\s+(.*)$")
-_VERSION_IN_RE = re.compile(r"v?(\d+\.\d+(?:\.\d+)?(?:-[0-9A-Za-z.-]+)?)")
+# a version in a heading: `2.0.0`, `v15.1`, `57.x` ("From 56.x to 57.x": the last one is where it leads)
+_VERSION_IN_RE = re.compile(r"v?(\d+)\.(\d+|x)(?:\.(\d+|x))?(-[0-9A-Za-z.-]+)?")
+
+
+def _heading_version(heading: str) -> ChartVersion | None:
+    found = list(_VERSION_IN_RE.finditer(heading))
+    if not found:
+        return None
+    major, minor, patch, pre = found[-1].groups()
+    text = ".".join(p if p and p != "x" else "0" for p in (major, minor, patch)) + (pre or "")
+    return ChartVersion.try_parse(text)
+
+
+@dataclass(frozen=True)
+class SubchartNotes:
+    """The upgrade notes a subchart's own archive carries between its OLD and NEW versions."""
+
+    name: str  # the subchart's name (as under charts/)
+    old: str
+    new: str
+    excerpts: tuple[tuple[str, str], ...]  # (file, text), as `changelog_excerpt` gives them
 
 
 def changelog_excerpt(info: ChartInfo, old: str, new: str) -> list[tuple[str, str]]:
-    """(file, excerpt) of CHANGELOG sections for versions in (OLD, NEW] and README "Upgrading" sections."""
+    """(file, excerpt) of the notes between OLD and NEW: CHANGELOG sections of versions in (OLD, NEW], and
+    README "Upgrading" / UPGRADING.md sections, leaving out those about a version outside that range
+    ("To 14.0.0" when upgrading 15.1 -> 15.5)."""
     out: list[tuple[str, str]] = []
     lo, hi = ChartVersion.try_parse(old), ChartVersion.try_parse(new)
+
+    def in_range(v: ChartVersion | None) -> bool | None:
+        if v is None or lo is None or hi is None:
+            return None
+        return lo < v <= hi
+
     for name in ("CHANGELOG.md", "CHANGELOG", "UPGRADING.md", "UPGRADE.md"):
         text = info.files.get(name)
         if not text:
             continue
         if name.startswith("UPGRAD"):
-            out.append((name, _clip(text)))
+            kept = _versioned_sections(text, in_range, lambda _h: True)
+            if kept:
+                out.append((name, _clip(kept)))
             continue
-        sections = _sections(text)
-        keep = []
-        for heading, body in sections:
-            m = _VERSION_IN_RE.search(heading)
-            v = ChartVersion.try_parse(m.group(1)) if m else None
-            if v is not None and lo is not None and hi is not None and lo < v <= hi:
-                keep.append(f"{heading}\n{body}".rstrip())
+        keep = [f"{heading}\n{body}".rstrip() for heading, body in _sections(text)
+                if in_range(_heading_version(heading))]
         if keep:
             out.append((name, _clip("\n\n".join(keep))))
     readme = info.files.get("README.md")
     if readme:
-        ups = [f"{h}\n{b}".rstrip() for h, b in _sections(readme) if "upgrad" in h.lower()]
-        if ups:
-            out.append(("README.md", _clip("\n\n".join(ups))))
+        kept = _versioned_sections(readme, in_range, lambda h: "upgrad" in h.lower())
+        if kept:
+            out.append(("README.md", _clip(kept)))
     return out
+
+
+def subchart_notes(old: ChartInfo, new: ChartInfo) -> list[SubchartNotes]:
+    """The notes of every subchart whose version changes, between its two versions only."""
+    before = {s.name: s.version for s in old.subcharts}
+    out: list[SubchartNotes] = []
+    for sub in sorted(new.subcharts, key=lambda s: s.name):
+        was = before.get(sub.name)
+        if was is None or was == sub.version:
+            continue
+        excerpts = changelog_excerpt(sub, was, sub.version)
+        if excerpts:
+            out.append(SubchartNotes(sub.name, was, sub.version, tuple(excerpts)))
+    return out
+
+
+def _versioned_sections(text: str, in_range: Any, wanted: Any) -> str:
+    """The sections whose heading `wanted` accepts, with their subsections, less every (sub)section whose
+    heading names a version `in_range` rejects; a heading naming no version follows its parent."""
+    lines = text.splitlines()
+    heads = [(i, len(m.group(1)), m.group(2)) for i, line in enumerate(lines) if (m := _HEADING_RE.match(line))]
+    kept: list[str] = []
+    stack: list[tuple[int, bool, bool]] = []  # (level, in a wanted section, kept) of the enclosing headings
+    for n, (i, level, heading) in enumerate(heads):
+        while stack and stack[-1][0] >= level:
+            stack.pop()
+        parent_in, parent_keep = (stack[-1][1], stack[-1][2]) if stack else (False, False)
+        in_tree = parent_in or wanted(heading)
+        keep = in_tree and (parent_keep or not parent_in) and in_range(_heading_version(heading)) is not False
+        stack.append((level, in_tree, keep))
+        end = heads[n + 1][0] if n + 1 < len(heads) else len(lines)
+        if keep:
+            kept.append("\n".join(lines[i:end]).rstrip())
+    return "\n\n".join(k for k in kept if k).strip()
 
 
 def _sections(text: str) -> list[tuple[str, str]]:

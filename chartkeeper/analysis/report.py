@@ -18,7 +18,7 @@ from functools import cached_property
 from typing import Any, Iterable
 
 from chartkeeper.analysis.actions import action_kind, group_title
-from chartkeeper.analysis.chart_meta import ChangeNote
+from chartkeeper.analysis.chart_meta import ChangeNote, SubchartNotes
 from chartkeeper.analysis.crds import CrdChange
 from chartkeeper.findings import Finding, NotChecked, Severity, counts, sort_findings, verdict
 from chartkeeper.analysis.images import ImageChanges, ImageCheck
@@ -64,6 +64,7 @@ class UpgradeReport:
     crd_steps: tuple[str, ...] = ()
     upstream_notes: tuple[ChangeNote, ...] = ()
     changelog: tuple[tuple[str, str], ...] = ()
+    subchart_notes: tuple[SubchartNotes, ...] = ()  # of each subchart whose version changes, between its versions
     old_app_version: str | None = None
     new_app_version: str | None = None
     schema_version: int = REPORT_SCHEMA_VERSION
@@ -387,6 +388,8 @@ def to_json(report: UpgradeReport) -> dict[str, Any]:
         },
         "upstreamNotes": [{"version": n.version, "kind": n.kind, "text": n.text} for n in report.upstream_notes],
         "changelog": [{"file": f, "excerpt": t} for f, t in report.changelog],
+        "subchartNotes": [{"chart": n.name, "oldVersion": n.old, "newVersion": n.new,
+                           "changelog": [{"file": f, "excerpt": t} for f, t in n.excerpts]} for n in report.subchart_notes],
         "notes": list(report.notes),
         "notChecked": [n.to_json() for n in report.not_checked],
     }
@@ -609,6 +612,16 @@ def _changed_markdown(d: ManifestDiff) -> list[Any]:
     return out
 
 
+def _excerpts_markdown(excerpts: Iterable[tuple[str, str]]) -> list[Any]:
+    out: list[Any] = []
+    for name, text in excerpts:
+        ticks = mdsafe.fence_ticks(text)
+        out += [f"<details><summary>{mdsafe.html(name)} (from the NEW archive)</summary>\n\n{ticks}markdown",
+                _Block(text.splitlines(), "… {n} more lines, see the JSON report", keep=20, cut=CUT_EARLY),
+                f"{ticks}\n\n</details>\n"]
+    return out
+
+
 def _table_lines(table: tuple[tuple[str, ...], ...], *, indent: str = "") -> str:
     header, rows = table[0], table[1:]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -758,8 +771,11 @@ def render_markdown(report: UpgradeReport, *, budget: int = MARKDOWN_BUDGET, dif
 
     w("## Upstream notes\n")
     w("What upstream wrote about the versions after OLD up to NEW, for the chart and each subchart whose version changes.\n")
-    if not report.upstream_notes and not report.changelog:
+    if not report.upstream_notes and not report.changelog and not report.subchart_notes:
         w("Upstream published no change notes for these versions.\n")
+    if report.subchart_notes and (report.upstream_notes or report.changelog):
+        w(f"### {mdsafe.code(report.upstream_chart, in_table=False)} {mdsafe.text(report.old_version)} → "
+          f"{mdsafe.text(report.new_version)}\n")
     if report.upstream_notes:
         notes_lines: list[str] = []
         cur = None
@@ -771,12 +787,10 @@ def render_markdown(report: UpgradeReport, *, budget: int = MARKDOWN_BUDGET, dif
             notes_lines.append(f"- {kind}{mdsafe.prose(n.text)}")
         w(_Block(notes_lines, "- … {n} more, see the JSON report", keep=10, cut=CUT_EARLY))
         w("")
-    for name, text in report.changelog:
-        lines = text.splitlines()
-        ticks = mdsafe.fence_ticks(text)
-        w(f"<details><summary>{mdsafe.html(name)} (from the NEW archive)</summary>\n\n{ticks}markdown")
-        w(_Block(lines, "… {n} more lines, see the JSON report", keep=20, cut=CUT_EARLY))
-        w(f"{ticks}\n\n</details>\n")
+    parts.extend(_excerpts_markdown(report.changelog))
+    for sub in report.subchart_notes:
+        w(f"### Subchart {mdsafe.code(sub.name, in_table=False)} {mdsafe.text(sub.old)} → {mdsafe.text(sub.new)}\n")
+        parts.extend(_excerpts_markdown(sub.excerpts))
 
     if any(r.manifest_diff is not None and (r.manifest_diff.changed or r.manifest_diff.churn_only) for r in report.releases):
         w("## Full manifest diff\n")

@@ -212,6 +212,7 @@ def analyze_pair(
         crd_steps=tuple(steps),
         upstream_notes=tuple(chart_meta.notes_from_releases(upstream_releases, old_info.version, new_info.version)),
         changelog=tuple(chart_meta.changelog_excerpt(new_info, old_info.version, new_info.version)),
+        subchart_notes=tuple(chart_meta.subchart_notes(old_info, new_info)),
         old_app_version=old_info.app_version,
         new_app_version=new_info.app_version,
         notes=tuple(notes),
