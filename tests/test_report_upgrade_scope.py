@@ -195,3 +195,82 @@ def test_subchart_notes_between_its_two_versions_only(tmp_path: Path) -> None:
         assert older not in pg
     (js,) = json.loads(render_json(r))["subchartNotes"]
     assert js["chart"] == "postgresql" and {c["file"] for c in js["changelog"]} == {"README.md", "CHANGELOG.md"}
+
+
+# -- 4. severity confirmed by the render -------------------------------------------------------------
+
+APP = """apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: app
+spec:
+  selector:
+    matchLabels: {app: app}
+  template:
+    metadata:
+      labels: {app: app}
+    spec:
+      containers:
+        - name: app
+          image: registry.example/app:1
+          securityContext: {{ toYaml .Values.securityContext | nindent 12 }}
+          {{- with .Values.lifecycleHooks }}
+          lifecycle: {{ toYaml . | nindent 12 }}
+          {{- end }}
+"""
+CLI = """{{- if .Values.cli.enabled }}
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: cli
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+        - name: cli
+          image: registry.example/cli:1
+          args: ["--mode={{ .Values.cli.mode }}"]
+{{- end }}
+"""
+
+
+@pytest.fixture(scope="module")
+def component_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    base = tmp_path_factory.mktemp("component")
+    def chart(version: str, mode: str, read_only: bool) -> Path:
+        return write_chart(base / version, "app", version, templates={"app.yaml": APP, "cli.yaml": CLI},
+                           values={"cli": {"enabled": False, "mode": mode},
+                                   "securityContext": {"readOnlyRootFilesystem": read_only}, "lifecycleHooks": {}})
+    return chart("1.0.0", "batch", False), chart("2.0.0", "stream", True)
+
+
+def _default_changes(r) -> dict[str, object]:
+    return {f.path: f for f in r.findings if f.code == "values.default-changed"}
+
+
+def test_a_default_change_under_a_disabled_component_is_info_not_rendered_here(component_pair) -> None:
+    r = analyze_pair(*component_pair, [ReleaseInput("dev", "app", "apps", {}), ReleaseInput("prod", "app", "apps", {})],
+                     chart="app", kube_version="v1.31.0")
+    off = _default_changes(r)["cli.mode"]
+    assert off.severity is Severity.INFO and "not rendered here" in off.message and off.env is None
+    assert dict(off.details)["rendered"] is False
+    on = _default_changes(r)["securityContext.readOnlyRootFilesystem"]
+    assert on.severity is Severity.REVIEW and "not rendered here" not in on.message
+
+
+def test_the_same_change_under_an_enabled_component_is_review_with_its_rendered_effect(component_pair) -> None:
+    ours = {"cli": {"enabled": True}, "lifecycleHooks": {"postStart": {"exec": {"command": ["sh", "-c", "echo > /var/log/x"]}}}}
+    r = analyze_pair(*component_pair, [ReleaseInput("prod", "app", "apps", ours)], chart="app", kube_version="v1.31.0")
+    mode = _default_changes(r)["cli.mode"]
+    assert mode.severity is Severity.REVIEW
+    assert 'renders as: batch/Job/apps/cli `spec.template.spec.containers[cli].args`: ["--mode=batch"] → ["--mode=stream"]' \
+        in mode.message
+    # an inherited security-context change shows, next to it, what our values set on that container
+    ro = _default_changes(r)["securityContext.readOnlyRootFilesystem"]
+    assert ro.severity is Severity.REVIEW
+    assert "our values also set on that container: `spec.template.spec.containers[app].lifecycle`" in ro.message
+    md = render_markdown(r)
+    workloads = md.split("Changed workloads", 1)[1].split("\n\n", 2)[1]
+    assert "readOnlyRootFilesystem" in workloads
+    assert "⚠️ our values or patches also set, on this workload: `spec.template.spec.containers[app].lifecycle`" in workloads

@@ -31,7 +31,7 @@ def _where(f: Finding) -> str:
     return f" at `{f.file}:{f.line}`" if f.line else f" in `{f.file}`"
 
 
-def _is_version_default(f: Finding) -> bool:
+def is_version_default(f: Finding) -> bool:
     if f.code != "values.default-changed" or not f.path:
         return False
     leaf = f.path.rsplit(".", 1)[-1].lower()
@@ -52,7 +52,7 @@ def calibrate(findings: Iterable[Finding], *, rendered_envs: Iterable[str] = ())
     folded: dict[str | None, list[str]] = {}
     out: list[Finding] = []
     for f in fs:
-        if _is_version_default(f) and ((f.env is None and all_rendered) or f.env in rendered):
+        if is_version_default(f) and ((f.env is None and all_rendered) or f.env in rendered):
             folded.setdefault(f.env, []).append(f"{f.path}: {_short(f.old)} -> {_short(f.new)}")
             continue
         out.append(f)

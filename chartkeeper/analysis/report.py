@@ -47,6 +47,9 @@ class ReleaseReport:
     images: ImageChanges | None = None
     error: str | None = None  # why the rendered analysis could not run
     values_files: tuple[str, ...] = ()
+    # workload -> fields our values and patches set on it, for workloads whose security context, command,
+    # volumes or probes NEW changes (shown next to those edits)
+    ours_on_containers: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -163,7 +166,7 @@ def _release_signature(r: ReleaseReport, findings: Iterable[Finding]) -> Any:
     own = sorted(json.dumps(dict(f.to_json(), env=None), sort_keys=True, default=str) for f in findings if f.env == r.env)
     return (r.release, r.namespace, r.error, r.engine_version or r.engine, r.patched, r.render_notes,
             None if r.manifest_diff is None else r.manifest_diff.signature(),
-            None if r.images is None else (r.images.old, r.images.new), tuple(own))
+            None if r.images is None else (r.images.old, r.images.new), r.ours_on_containers, tuple(own))
 
 
 def env_groups(report: "UpgradeReport") -> list[EnvGroup]:
@@ -578,7 +581,7 @@ def _fold_resources(info: list[ShownFinding]) -> list[ShownFinding]:
     return out
 
 
-def _changed_lines(changes: list[Any]) -> list[str]:
+def _changed_lines(changes: list[Any], ours_on: dict[str, tuple[str, ...]] | None = None) -> list[str]:
     items: list[str] = []
     for c in changes:
         api = f" (apiVersion {mdsafe.text(c.api_old)} → {mdsafe.text(c.api_new)})" if c.api_old != c.api_new else ""
@@ -587,10 +590,14 @@ def _changed_lines(changes: list[Any]) -> list[str]:
         items += [_edit_line(e) for e in edits[:8]]
         if len(edits) > 8:
             items.append(f"  - … {len(edits) - 8} more field(s) in the diff file")
+        ours = (ours_on or {}).get(str(c.key))
+        if ours:
+            items.append("  - ⚠️ our values or patches also set, on this workload: "
+                         + ", ".join(f"`{_cell(p, 120)}`" for p in ours[:6]) + (" …" if len(ours) > 6 else ""))
     return items
 
 
-def _changed_markdown(d: ManifestDiff) -> list[Any]:
+def _changed_markdown(d: ManifestDiff, ours_on: dict[str, tuple[str, ...]] | None = None) -> list[Any]:
     """Changed resources, workloads first (images, commands, env, probes… first within each), then the
     rest; dashboards, CRD schemas and metadata-only edits last, folded. Each group is cut by the budget
     in the reverse order (`_Block.cut`)."""
@@ -601,7 +608,7 @@ def _changed_markdown(d: ManifestDiff) -> list[Any]:
     out: list[Any] = []
     if by_group[WORKLOAD]:
         out += [f"Changed workloads ({len(by_group[WORKLOAD])}): what running pods get, most consequential field first.\n",
-                _Block(_changed_lines(by_group[WORKLOAD]), more, keep=10, cut=CUT_LAST), ""]
+                _Block(_changed_lines(by_group[WORKLOAD], ours_on), more, keep=10, cut=CUT_LAST), ""]
     if by_group[OTHER]:
         out += [f"Other changed resources ({len(by_group[OTHER])}): services, access rights, webhooks, configuration.\n",
                 _Block(_changed_lines(by_group[OTHER]), more, keep=5, cut=CUT_LATER), ""]
@@ -732,7 +739,7 @@ def render_markdown(report: UpgradeReport, *, budget: int = MARKDOWN_BUDGET, dif
                     w(_Block([f"- {mdsafe.code(k)}" for k in keys], "- … {n} more, see the JSON report", keep=5, cut=CUT_EARLY))
                     w("")
             if d.changed:
-                parts.extend(_changed_markdown(d))
+                parts.extend(_changed_markdown(d, dict(r.ours_on_containers)))
         if r.images is not None and r.images.dropped:
             gone = r.images.dropped
             w(f"Images no longer used ({len(gone)}): " + ", ".join(mdsafe.code(i) for i in gone[:10])

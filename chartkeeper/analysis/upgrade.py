@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from chartkeeper import helmfile, kustomize
-from chartkeeper.analysis import actions, chart_meta, crds, images, kube_compat, manifests
+from chartkeeper.analysis import actions, chart_meta, crds, images, kube_compat, manifests, rendered_effect
 from chartkeeper.analysis.history import Blame
-from chartkeeper.analysis.chart_keys import build_universe, read_chart
+from chartkeeper.analysis.chart_keys import Path_, build_universe, fmt_path, read_chart
 from chartkeeper.findings import Finding, NotChecked, Severity, sort_findings
 from chartkeeper.analysis.report import ReleaseReport, UpgradeReport, merge_env_findings
-from chartkeeper.analysis.secrets import register_secret_values
+from chartkeeper.analysis.secrets import is_secret_path, register_secret_values
 from chartkeeper.analysis.values import ValuesAnalysis
 from chartkeeper.errors import ChartkeeperError, InputError
 from chartkeeper.helm.render import PreparedChart, RenderError, RenderedManifest, prepare_chart
@@ -89,6 +89,24 @@ def _render(chart: PreparedChart, rel: ReleaseInput) -> tuple[list[RenderedManif
         return None, None, exc.message
 
 
+def _renderer(chart: PreparedChart, rel: ReleaseInput) -> rendered_effect.Render:
+    """NEW's objects for other values of this release (None when they do not render)."""
+    def render(values: dict[str, Any]) -> list[dict[str, Any]] | None:
+        try:
+            return [m.obj for m in chart.render(values, release=rel.release, namespace=rel.namespace).manifests]
+        except RenderError:
+            return None
+    return render
+
+
+def _inherited_to_check(va: ValuesAnalysis, found: Sequence[Finding]) -> list[tuple[Path_, Any]]:
+    """(path, OLD default) of the inherited default changes a person would review (image versions aside:
+    the image they make is the finding), for `rendered_effect` to confirm by rendering."""
+    review = {f.path for f in found if f.code == "values.default-changed" and f.severity is Severity.REVIEW
+              and not actions.is_version_default(f)}
+    return [(p, old) for p, old, _new in va.defaults_diff.changed if fmt_path(p) in review and not is_secret_path(p)]
+
+
 def analyze_pair(
     old_dir: Path,
     new_dir: Path,
@@ -130,14 +148,17 @@ def analyze_pair(
     diffs = manifests.DiffCache()
     versions = [(old_info.version, new_info.version), (old_info.app_version, new_info.app_version)]
     rendered_envs: list[str] = []
+    probe = rendered_effect.EffectProbe()
+    ours_on: dict[str, tuple[str, ...]] = {}  # workload -> fields our values set on it (rendered_effect)
     say(f"preparing {old_info.name} {old_info.version} and {new_info.version} for Kubernetes {kube_version}")
     with prepare_chart(old_dir, kube_version=kube_version, engine=engine, api_versions=api_versions) as old_chart, \
             prepare_chart(new_dir, kube_version=kube_version, engine=engine, api_versions=api_versions) as new_chart:
         for rel in releases:
             say(f"{rel.env}: analysing release {rel.release}")
             register_secret_values(rel.values, rel.secret_files, rel.provenance)
-            findings += va.analyze(rel.values, rel.provenance, env=rel.env, secret_files=rel.secret_files,
-                                   templated=rel.templated)
+            own = va.analyze(rel.values, rel.provenance, env=rel.env, secret_files=rel.secret_files,
+                             templated=rel.templated)
+            findings += own
             old_m, old_res, old_err = _render(old_chart, rel)
             new_m, new_res, new_err = _render(new_chart, rel)
             if new_err:
@@ -153,6 +174,9 @@ def analyze_pair(
                                                      values_files=rel.values_files))
                 continue
             old_objs, new_objs = [m.obj for m in old_m], [m.obj for m in new_m]
+            to_check = _inherited_to_check(va, own)
+            if to_check:
+                probe.check(rel.env, rel.namespace, rel.values, to_check, new_objs, _renderer(new_chart, rel))
             patched = False
             patch_notes: list[str] = []
             kdir = patches.kustomization_for(rel) if patches is not None else None
@@ -171,6 +195,8 @@ def analyze_pair(
             d = manifests.diff_manifests(old_objs, new_objs, namespace=rel.namespace, cache=diffs, versions=versions,
                                          show_label_churn=show_label_churn)
             rendered_envs.append(rel.env)
+            ours = _ours_on_containers(d, rel, new_chart, new_objs)
+            ours_on.update(ours)
             old_x = images.extract(old_objs, os_suffixes=driver_os_suffixes)
             new_x = images.extract(new_objs, os_suffixes=driver_os_suffixes)
             ic = images.image_changes(old_x, new_x)
@@ -184,7 +210,8 @@ def analyze_pair(
                                                + tuple(patch_notes)))
             release_reports.append(ReleaseReport(
                 rel.env, rel.release, rel.namespace, engine=new_res.engine, engine_version=new_res.engine_version,
-                render_notes=engine_notes, patched=patched, manifest_diff=d, images=ic, values_files=rel.values_files))
+                render_notes=engine_notes, patched=patched, manifest_diff=d, images=ic, values_files=rel.values_files,
+                ours_on_containers=tuple(sorted(ours.items()))))
 
     crd_list = sorted(all_crd_changes.values(), key=lambda c: c.name)
     dirs = crds.crd_dirs(crd_list)
@@ -192,6 +219,7 @@ def analyze_pair(
     findings += crds.crd_findings(crd_list, apply_step=applies[0] if len(applies) == 1 else None)
     # stored objects move off a removed storage version before any CRD is applied
     steps = [s for c in crd_list if c.storage_version_removed for s in crds.migration_steps(c)] + applies
+    findings = probe.judge(findings, ours_on)
     findings = actions.calibrate(findings, rendered_envs=rendered_envs)
     findings = actions.merge_duplicates(findings)
     if history is not None:
@@ -221,6 +249,21 @@ def analyze_pair(
                        "sops-encrypted values are not decrypted", env=rel.env)
             for rel in releases if rel.encrypted_files),
     )
+
+
+def _ours_on_containers(d: manifests.ManifestDiff, rel: ReleaseInput, chart: PreparedChart,
+                        ours: list[dict[str, Any]]) -> dict[str, tuple[str, ...]]:
+    """For each workload whose security context, command, volumes or probes change: the fields our values
+    and patches set on it (NEW with the chart defaults alone against NEW as we deploy it). One more render,
+    only when such a change exists and we set anything."""
+    wanted = {str(c.key) for c in d.changed if c.key.kind in manifests.WORKLOAD_KINDS
+              and any(rendered_effect.sensitive(e) for e in c.edits)}
+    if not wanted or not rel.values:
+        return {}
+    defaults = _renderer(chart, rel)({})
+    if defaults is None:
+        return {}
+    return rendered_effect.our_container_fields(defaults, ours, rel.namespace, wanted)
 
 
 def _with_pin(f: Finding, history: Blame) -> Finding:
