@@ -32,8 +32,8 @@ def unknown_override(tmp_path: Path, repo_server) -> Path:
 
 def test_a_finding_that_holds_with_old_is_not_the_upgrades(unknown_override: Path) -> None:
     root = unknown_override
-    js = invoke_cli(["-C", str(root), "diff", "demo", "1.1.0", "--json"], cwd=root)
-    assert js.returncode == 0, js.stderr
+    js = invoke_cli(["-C", str(root), "diff", "demo", "1.1.0", "--json", "--fail-on", "breaking"], cwd=root)
+    assert js.returncode == 0, js.stderr  # the breaking finding is not this upgrade's
     data = json.loads(js.stdout)
     (unknown,) = [f for f in data["findings"] if f["code"] == "values.unknown-key"]
     assert unknown["introduced"] is False and unknown["severity"] == "breaking"
@@ -42,13 +42,11 @@ def test_a_finding_that_holds_with_old_is_not_the_upgrades(unknown_override: Pat
     assert data["verdict"] == "safe" and data["counts"]["breaking"] == 0 and data["counts"]["alreadyTrue"] == 1
     assert not any("tolerations" in a["text"] for a in data["actions"])
 
-    assert invoke_cli(["-C", str(root), "diff", "demo", "1.1.0", "--fail-on", "breaking"], cwd=root).returncode == 0
-    strict = invoke_cli(["-C", str(root), "diff", "demo", "1.1.0", "--fail-on", "breaking", "--include-existing"], cwd=root)
-    assert strict.returncode == 1, strict.stderr
-
     out = root.parent / "out" / "r.md"
     out.parent.mkdir()
-    assert invoke_cli(["-C", str(root), "diff", "demo", "1.1.0", "-o", str(out)], cwd=root).returncode == 0
+    strict = invoke_cli(["-C", str(root), "diff", "demo", "1.1.0", "-o", str(out), "--fail-on", "breaking",
+                         "--include-existing"], cwd=root)
+    assert strict.returncode == 1, strict.stderr
     md = out.read_text()
     section = md.split("## Already true before this upgrade (1)", 1)[1].split("\n## ", 1)[0]
     assert "`chartkeeper lint`" in section
@@ -60,10 +58,10 @@ def test_a_finding_that_holds_with_old_is_not_the_upgrades(unknown_override: Pat
 
 def test_bump_fail_on_counts_existing_findings_only_when_asked(unknown_override: Path) -> None:
     root = unknown_override
-    assert invoke_cli(["-C", str(root), "bump", "demo", "1.1.0", "--dry-run", "--fail-on", "breaking"], cwd=root).returncode == 0
     strict = invoke_cli(["-C", str(root), "bump", "demo", "1.1.0", "--dry-run", "--fail-on", "breaking",
                          "--include-existing"], cwd=root)
     assert strict.returncode == 1, strict.stderr
+    assert "verdict safe" in strict.stdout  # the verdict itself leaves the existing finding out
 
 
 # -- 6. workload changes first, bulk text folded and cut first -----------------------------------------
@@ -214,6 +212,7 @@ spec:
         - name: app
           image: registry.example/app:1
           securityContext: {{ toYaml .Values.securityContext | nindent 12 }}
+          resources: {{ .Values.resources | default (dict "limits" (dict "memory" "192Mi")) | toYaml | nindent 12 }}
           {{- with .Values.lifecycleHooks }}
           lifecycle: {{ toYaml . | nindent 12 }}
           {{- end }}
@@ -238,11 +237,13 @@ spec:
 @pytest.fixture(scope="module")
 def component_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     base = tmp_path_factory.mktemp("component")
-    def chart(version: str, mode: str, read_only: bool) -> Path:
+    def chart(version: str, mode: str, read_only: bool, resources: dict) -> Path:
         return write_chart(base / version, "app", version, templates={"app.yaml": APP, "cli.yaml": CLI},
-                           values={"cli": {"enabled": False, "mode": mode},
+                           values={"cli": {"enabled": False, "mode": mode}, "resources": resources,
                                    "securityContext": {"readOnlyRootFilesystem": read_only}, "lifecycleHooks": {}})
-    return chart("1.0.0", "batch", False), chart("2.0.0", "stream", True)
+    # NEW drops the requests default, and the template then renders a preset memory limit instead
+    return (chart("1.0.0", "batch", False, {"requests": {"memory": "128Mi"}}),
+            chart("2.0.0", "stream", True, {}))
 
 
 def _default_changes(r) -> dict[str, object]:
@@ -270,6 +271,10 @@ def test_the_same_change_under_an_enabled_component_is_review_with_its_rendered_
     ro = _default_changes(r)["securityContext.readOnlyRootFilesystem"]
     assert ro.severity is Severity.REVIEW
     assert "our values also set on that container: `spec.template.spec.containers[app].lifecycle`" in ro.message
+    # a map default is described by what it renders: requests removed, but a limit added
+    res = _default_changes(r)["resources"]
+    assert res.severity is Severity.INFO and "spec.template.spec.containers[app].resources.limits" in res.message
+    assert '(absent) → {"memory": "192Mi"}' in res.message
     md = render_markdown(r)
     workloads = md.split("Changed workloads", 1)[1].split("\n\n", 2)[1]
     assert "readOnlyRootFilesystem" in workloads

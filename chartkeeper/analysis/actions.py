@@ -206,6 +206,7 @@ _GROUP_TITLES: dict[str, str] = {
     "chart.subchart-version": "Read the upgrade notes of {n} subcharts (under Upstream notes)",
     "chart.subchart-added": "Check the values and resources of {n} new subcharts",
     "chart.subchart-removed": "Move what we set under {n} removed subcharts",
+    "crd.changed": "Check our custom resources of {n} changed CRDs against NEW's schema (each row says what changed)",
     "crd.removed": "Back up the custom resources of {n} removed CRDs and confirm nothing still needs them",
 }
 

@@ -423,11 +423,14 @@ _EDIT_ORDER = (("image", ".image"), ("command", ".command"), ("command", ".args"
                ("selector", "selector"), ("volumes", "volume"), ("volumes", "replicas"))
 
 
-def edit_rank(path: str) -> int:
-    """0 for an image, up to len(_EDIT_ORDER) for metadata: the order a workload's edits are shown in."""
-    if path.startswith("metadata."):
+def edit_rank(edit: Edit) -> int:
+    """0 for an image, up to len(_EDIT_ORDER) + 2 for metadata and for an empty value appearing (`(absent)`
+    → `[]`, which changes nothing a pod does): the order a workload's edits are shown in."""
+    if edit.path.startswith("metadata.") or ".metadata.labels" in edit.path or ".metadata.annotations" in edit.path:
         return len(_EDIT_ORDER) + 1
-    return next((i for i, (_what, needle) in enumerate(_EDIT_ORDER) if needle in path), len(_EDIT_ORDER))
+    if edit.old is ABSENT and edit.new in ([], {}, "", None):
+        return len(_EDIT_ORDER) + 2
+    return next((i for i, (_what, needle) in enumerate(_EDIT_ORDER) if needle in edit.path), len(_EDIT_ORDER))
 
 
 def _is_dashboard(obj: dict[str, Any]) -> bool:
@@ -440,18 +443,32 @@ def _is_dashboard(obj: dict[str, Any]) -> bool:
     return isinstance(data, dict) and any(str(k).endswith(".json") and '"panels"' in str(v) for k, v in data.items())
 
 
+# Fields by which an operator's custom resource (Prometheus, Alertmanager, ClusterPolicy…) says how the pods
+# it runs look: an edit of one makes the resource a workload for the report.
+_POD_FIELDS = (".image", ".affinity", ".tolerations", ".nodeSelector", ".resources", ".replicas",
+               ".containers", ".args", ".env", "securityContext", ".version")
+
+
 def change_group(c: ResourceChange) -> int:
     """WORKLOAD, OTHER or BULK (see above) for a changed resource."""
+    if c.edits and all(edit_rank(e) > len(_EDIT_ORDER) for e in c.edits):
+        return BULK  # labels, annotations, empty values appearing: churn a version swap did not catch
     if c.key.kind in WORKLOAD_KINDS:
         return WORKLOAD
     if c.key.kind == "CustomResourceDefinition":
         return BULK
-    if c.key.kind in ("ConfigMap", "Secret") and c.pair is not None and _is_dashboard(c.pair[1]):
-        return BULK
-    if c.edits and all(e.path.startswith("metadata.") for e in c.edits):
-        return BULK  # labels and annotations only: churn a version swap did not catch
+    if c.key.kind in ("ConfigMap", "Secret"):
+        return BULK if c.pair is not None and _is_dashboard(c.pair[1]) else OTHER
+    if c.key.group not in ("", "core") and any(f in "." + e.path for e in c.edits for f in _POD_FIELDS
+                                                if edit_rank(e) <= len(_EDIT_ORDER)):
+        return WORKLOAD  # an operator's custom resource describing pods
     return OTHER
 
 
 def ranked_edits(c: ResourceChange) -> list[Edit]:
-    return sorted(c.edits, key=lambda e: edit_rank(e.path)) if change_group(c) == WORKLOAD else list(c.edits)
+    return sorted(c.edits, key=edit_rank) if change_group(c) == WORKLOAD else list(c.edits)
+
+
+def ranked_changes(changes: Iterable[ResourceChange]) -> list[ResourceChange]:
+    """Resources whose most consequential edit comes first go first (an image change before a probe port)."""
+    return sorted(changes, key=lambda c: min((edit_rank(e) for e in c.edits), default=len(_EDIT_ORDER) + 3))

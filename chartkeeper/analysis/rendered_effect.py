@@ -5,9 +5,11 @@ the templates and on our other values (the component may be disabled, its parent
 is rendered again with the changed defaults put back to OLD's, and compared with NEW as it renders:
 no difference in any environment means the change is "not rendered here" (info); a difference is the
 change's rendered effect, which the finding then names ("`{requests…}` → `{}`" may render as a new
-memory limit). Renders are bounded (`MAX_RENDERS` per upgrade): defaults are put back in batches — all
-of an environment's at once, then per component (first key of the path) — and one by one only inside a
-component that renders differently. What the bound leaves unchecked keeps its severity.
+memory limit). Checked are the changes a person would review, then those of a map or list (`resources:
+{requests…} → {}`), whose text says least about what renders. Renders are bounded (`MAX_RENDERS` per
+upgrade): defaults are put back in batches — all of an environment's at once, then split by the next path
+segment that tells them apart — and one by one only inside a part that renders differently. What the
+bound leaves unchecked keeps its severity and words.
 
 Also here: which fields of a container our values set (NEW rendered with the chart's defaults alone
 against NEW with ours), shown next to an inherited change of that container's security context,
@@ -43,38 +45,36 @@ class EffectProbe:
 
     def check(self, env: str, namespace: str, ours: Mapping[str, Any], changes: Sequence[tuple[Path_, Any]],
               base: list[dict[str, Any]], render: Render) -> None:
-        """Put `changes` ((path, OLD default), inherited in `env`) back one batch at a time and compare."""
+        """Put `changes` ((path, OLD default), inherited in `env`) back and compare: all at once, then split
+        by the next path segment that tells them apart, down to one change, only where something renders."""
         for path, _old in changes:
             self.seen.setdefault(path, set()).add(env)
         pending = [(p, o) for p, o in changes if p not in self.rendered]
-        if not pending:
+        if pending:
+            self._search(env, namespace, ours, pending, base, render, 0)
+
+    def _search(self, env: str, namespace: str, ours: Mapping[str, Any], group: list[tuple[Path_, Any]],
+                base: list[dict[str, Any]], render: Render, depth: int) -> None:
+        edits = self._effect(namespace, ours, group, base, render)
+        if edits is None:
             return
-        every = self._effect(namespace, ours, pending, base, render)
-        if every is None:
+        if not edits:
+            self._quiet(group, env)
             return
-        if not every:
-            self._quiet(pending, env)
+        parts: dict[Path_, list[tuple[Path_, Any]]] = {}
+        while len(group) > 1:
+            parts = {}
+            for p, o in group:
+                parts.setdefault(p[: depth + 1], []).append((p, o))
+            if len(parts) > 1 or all(len(p) <= depth + 1 for p, _o in group):
+                break
+            depth += 1
+        if len(parts) <= 1:  # one change (or the same path twice): the effect is its own
+            for p, _o in group:
+                self.rendered[p] = edits
             return
-        by_component: dict[str, list[tuple[Path_, Any]]] = {}
-        for p, o in pending:
-            by_component.setdefault(p[0], []).append((p, o))
-        for group in by_component.values():
-            edits = every if len(by_component) == 1 else self._effect(namespace, ours, group, base, render)
-            if edits is None:
-                continue
-            if not edits:
-                self._quiet(group, env)
-            elif len(group) == 1:
-                self.rendered[group[0][0]] = edits
-            else:
-                for one in group:
-                    single = self._effect(namespace, ours, [one], base, render)
-                    if single is None:
-                        continue
-                    if single:
-                        self.rendered[one[0]] = single
-                    else:
-                        self._quiet([one], env)
+        for sub in parts.values():
+            self._search(env, namespace, ours, sub, base, render, depth + 1)
 
     def _quiet(self, changes: Iterable[tuple[Path_, Any]], env: str) -> None:
         for p, _o in changes:
@@ -99,14 +99,15 @@ class EffectProbe:
         return out
 
     def judge(self, findings: Iterable[Finding], ours_on: Mapping[str, tuple[str, ...]] | None = None) -> list[Finding]:
-        """Inherited default changes (review) as their render says: info when nothing rendered changes in any
-        environment they were checked in; else the message names what renders differently, and what our
+        """Inherited default changes as their render says: a review becomes info when nothing rendered changes
+        in any environment it was checked in; else the message names what renders differently, and what our
         values set on a container whose security context, command, volumes or probes it changes
         (`ours_on`: resource -> field paths, `our_container_fields`)."""
         out: list[Finding] = []
+        by_path = {fmt_path(p): p for p in self.seen}
         for f in findings:
-            path = _path_of(f, self.seen)
-            if f.code != "values.default-changed" or f.severity is not Severity.REVIEW or path is None:
+            path = by_path.get(f.path or "") if f.code == "values.default-changed" else None
+            if path is None:
                 out.append(f)
                 continue
             effect = self.rendered.get(path)
@@ -122,7 +123,7 @@ class EffectProbe:
                         + (" …" if len(near) > 4 else "")
                     details += (("oursOnContainer", near),)
                 out.append(replace(f, message=message, details=details))
-            elif self.seen.get(path) and self.quiet.get(path, set()) >= self.seen[path]:
+            elif self.quiet.get(path, set()) >= self.seen[path]:
                 out.append(replace(f, severity=Severity.INFO,
                                    message=f"{f.message} — not rendered here: no rendered resource changes in any "
                                            "environment (its component is off or not deployed)",
@@ -143,13 +144,6 @@ def _ours_near(effect: Iterable[tuple[str, str, str]], ours_on: Mapping[str, tup
             if (box is None or p.startswith(box) or p.startswith("spec.template.spec.volumes")) and p not in out:
                 out.append(p)
     return out
-
-
-def _path_of(f: Finding, seen: Mapping[Path_, Any]) -> Path_ | None:
-    for p in seen:
-        if fmt_path(p) == f.path:
-            return p
-    return None
 
 
 def _set(values: dict[str, Any], path: Path_, value: Any) -> None:

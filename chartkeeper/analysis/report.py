@@ -23,7 +23,8 @@ from chartkeeper.analysis.crds import CrdChange
 from chartkeeper.findings import Finding, NotChecked, Severity, counts, sort_findings, verdict
 from chartkeeper.analysis.images import ImageChanges, ImageCheck
 from chartkeeper.analysis.image_report import images_json, images_markdown
-from chartkeeper.analysis.manifests import ABSENT, BULK, OTHER, WORKLOAD, ManifestDiff, change_group, ranked_edits
+from chartkeeper.analysis.manifests import (ABSENT, BULK, OTHER, WORKLOAD, ManifestDiff, change_group, ranked_changes,
+                                            ranked_edits)
 from chartkeeper import mdsafe
 from chartkeeper.masking import redact
 
@@ -581,19 +582,20 @@ def _fold_resources(info: list[ShownFinding]) -> list[ShownFinding]:
     return out
 
 
-def _changed_lines(changes: list[Any], ours_on: dict[str, tuple[str, ...]] | None = None) -> list[str]:
+def _changed_lines(changes: list[Any], ours_on: dict[str, tuple[str, ...]] | None = None, *, per: int = 8) -> list[str]:
+    """Each resource and its first `per` edits (a workload's most consequential first)."""
     items: list[str] = []
     for c in changes:
         api = f" (apiVersion {mdsafe.text(c.api_old)} → {mdsafe.text(c.api_new)})" if c.api_old != c.api_new else ""
         edits = ranked_edits(c)
         items.append(f"- {mdsafe.code(c.key)}{api}")
-        items += [_edit_line(e) for e in edits[:8]]
-        if len(edits) > 8:
-            items.append(f"  - … {len(edits) - 8} more field(s) in the diff file")
+        items += [_edit_line(e) for e in edits[:per]]
+        if len(edits) > per:
+            items.append(f"  - … {len(edits) - per} more field(s) in the diff file")
         ours = (ours_on or {}).get(str(c.key))
         if ours:
             items.append("  - ⚠️ our values or patches also set, on this workload: "
-                         + ", ".join(f"`{_cell(p, 120)}`" for p in ours[:6]) + (" …" if len(ours) > 6 else ""))
+                         + ", ".join(_code(p, 120) for p in ours[:6]) + (" …" if len(ours) > 6 else ""))
     return items
 
 
@@ -608,7 +610,8 @@ def _changed_markdown(d: ManifestDiff, ours_on: dict[str, tuple[str, ...]] | Non
     out: list[Any] = []
     if by_group[WORKLOAD]:
         out += [f"Changed workloads ({len(by_group[WORKLOAD])}): what running pods get, most consequential field first.\n",
-                _Block(_changed_lines(by_group[WORKLOAD], ours_on), more, keep=10, cut=CUT_LAST), ""]
+                _Block(_changed_lines(ranked_changes(by_group[WORKLOAD]), ours_on, per=12), more, keep=10, cut=CUT_LAST),
+                ""]
     if by_group[OTHER]:
         out += [f"Other changed resources ({len(by_group[OTHER])}): services, access rights, webhooks, configuration.\n",
                 _Block(_changed_lines(by_group[OTHER]), more, keep=5, cut=CUT_LATER), ""]

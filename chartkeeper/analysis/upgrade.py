@@ -99,12 +99,22 @@ def _renderer(chart: PreparedChart, rel: ReleaseInput) -> rendered_effect.Render
     return render
 
 
-def _inherited_to_check(va: ValuesAnalysis, found: Sequence[Finding]) -> list[tuple[Path_, Any]]:
-    """(path, OLD default) of the inherited default changes a person would review (image versions aside:
-    the image they make is the finding), for `rendered_effect` to confirm by rendering."""
-    review = {f.path for f in found if f.code == "values.default-changed" and f.severity is Severity.REVIEW
-              and not actions.is_version_default(f)}
-    return [(p, old) for p, old, _new in va.defaults_diff.changed if fmt_path(p) in review and not is_secret_path(p)]
+def _inherited_to_check(va: ValuesAnalysis, found: Sequence[Finding]) -> list[list[tuple[Path_, Any]]]:
+    """(path, OLD default) of the inherited default changes `rendered_effect` confirms by rendering, in two
+    batches: those a person would review (image versions aside: the image they make is the finding), then
+    the info ones of a map or list, whose text says least about what renders."""
+    review: set[str] = set()
+    shaped: set[str] = set()
+    for f in found:
+        if f.code != "values.default-changed" or actions.is_version_default(f):
+            continue
+        if f.severity is Severity.REVIEW:
+            review.add(str(f.path))
+        elif isinstance(f.old, (dict, list)) or isinstance(f.new, (dict, list)):
+            shaped.add(str(f.path))
+    changed = [(p, old) for p, old, _new in va.defaults_diff.changed if not is_secret_path(p)]
+    return [b for b in ([(p, o) for p, o in changed if fmt_path(p) in review],
+                        [(p, o) for p, o in changed if fmt_path(p) in shaped]) if b]
 
 
 def analyze_pair(
@@ -174,9 +184,8 @@ def analyze_pair(
                                                      values_files=rel.values_files))
                 continue
             old_objs, new_objs = [m.obj for m in old_m], [m.obj for m in new_m]
-            to_check = _inherited_to_check(va, own)
-            if to_check:
-                probe.check(rel.env, rel.namespace, rel.values, to_check, new_objs, _renderer(new_chart, rel))
+            for batch in _inherited_to_check(va, own):
+                probe.check(rel.env, rel.namespace, rel.values, batch, new_objs, _renderer(new_chart, rel))
             patched = False
             patch_notes: list[str] = []
             kdir = patches.kustomization_for(rel) if patches is not None else None
