@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from chartkeeper import helmfile, kustomize
 from chartkeeper.analysis import actions, chart_meta, crds, images, kube_compat, manifests, rendered_effect
 from chartkeeper.analysis.history import Blame
-from chartkeeper.analysis.chart_keys import Path_, build_universe, fmt_path, read_chart
+from chartkeeper.analysis.chart_keys import Path_, build_universe, deep_merge, fmt_path, read_chart
 from chartkeeper.findings import Finding, NotChecked, Severity, sort_findings
 from chartkeeper.analysis.report import ReleaseReport, UpgradeReport, merge_env_findings
 from chartkeeper.analysis.secrets import is_secret_path, register_secret_values
@@ -99,22 +99,20 @@ def _renderer(chart: PreparedChart, rel: ReleaseInput) -> rendered_effect.Render
     return render
 
 
-def _inherited_to_check(va: ValuesAnalysis, found: Sequence[Finding]) -> list[list[tuple[Path_, Any]]]:
-    """(path, OLD default) of the inherited default changes `rendered_effect` confirms by rendering, in two
-    batches: those a person would review (image versions aside: the image they make is the finding), then
-    the info ones of a map or list, whose text says least about what renders."""
-    review: set[str] = set()
-    shaped: set[str] = set()
+def _inherited_to_check(va: ValuesAnalysis, found: Sequence[Finding]) -> list[tuple[Path_, Any]]:
+    """(path, OLD default) of the inherited default changes `rendered_effect` confirms by rendering: those a
+    person would review (image versions aside: the image they make is the finding), then the info ones of
+    a map or list, whose text says least about what renders."""
+    rank: dict[str, int] = {}
     for f in found:
         if f.code != "values.default-changed" or actions.is_version_default(f):
             continue
         if f.severity is Severity.REVIEW:
-            review.add(str(f.path))
+            rank[str(f.path)] = 0
         elif isinstance(f.old, (dict, list)) or isinstance(f.new, (dict, list)):
-            shaped.add(str(f.path))
-    changed = [(p, old) for p, old, _new in va.defaults_diff.changed if not is_secret_path(p)]
-    return [b for b in ([(p, o) for p, o in changed if fmt_path(p) in review],
-                        [(p, o) for p, o in changed if fmt_path(p) in shaped]) if b]
+            rank[str(f.path)] = 1
+    changed = [(p, old) for p, old, _new in va.defaults_diff.changed if fmt_path(p) in rank and not is_secret_path(p)]
+    return sorted(changed, key=lambda c: rank[fmt_path(c[0])])
 
 
 def analyze_pair(
@@ -184,8 +182,10 @@ def analyze_pair(
                                                      values_files=rel.values_files))
                 continue
             old_objs, new_objs = [m.obj for m in old_m], [m.obj for m in new_m]
-            for batch in _inherited_to_check(va, own):
-                probe.check(rel.env, rel.namespace, rel.values, batch, new_objs, _renderer(new_chart, rel))
+            to_check = _inherited_to_check(va, own)
+            if to_check:
+                probe.check(rel.env, rel.namespace, rel.values, to_check, new_objs, _renderer(new_chart, rel),
+                            merged=deep_merge(new_uni.defaults, rel.values))
             patched = False
             patch_notes: list[str] = []
             kdir = patches.kustomization_for(rel) if patches is not None else None
