@@ -622,6 +622,11 @@ def _changed_markdown(d: ManifestDiff, ours_on: dict[str, tuple[str, ...]] | Non
     return out
 
 
+def _heading(chart: str, old: str, new: str) -> str:
+    """`name` OLD → NEW, upstream's words made literal (not at a line's start: "12." stays a version)."""
+    return mdsafe.code(chart, in_table=False) + " " + mdsafe.prose(f"· {old} → {new}")[2:]
+
+
 def _excerpts_markdown(excerpts: Iterable[tuple[str, str]]) -> list[Any]:
     out: list[Any] = []
     for name, text in excerpts:
@@ -784,8 +789,7 @@ def render_markdown(report: UpgradeReport, *, budget: int = MARKDOWN_BUDGET, dif
     if not report.upstream_notes and not report.changelog and not report.subchart_notes:
         w("Upstream published no change notes for these versions.\n")
     if report.subchart_notes and (report.upstream_notes or report.changelog):
-        w(f"### {mdsafe.code(report.upstream_chart, in_table=False)} {mdsafe.text(report.old_version)} → "
-          f"{mdsafe.text(report.new_version)}\n")
+        w(f"### {_heading(report.upstream_chart, report.old_version, report.new_version)}\n")
     if report.upstream_notes:
         notes_lines: list[str] = []
         cur = None
@@ -799,7 +803,7 @@ def render_markdown(report: UpgradeReport, *, budget: int = MARKDOWN_BUDGET, dif
         w("")
     parts.extend(_excerpts_markdown(report.changelog))
     for sub in report.subchart_notes:
-        w(f"### Subchart {mdsafe.code(sub.name, in_table=False)} {mdsafe.text(sub.old)} → {mdsafe.text(sub.new)}\n")
+        w(f"### Subchart {_heading(sub.name, sub.old, sub.new)}\n")
         parts.extend(_excerpts_markdown(sub.excerpts))
 
     if any(r.manifest_diff is not None and (r.manifest_diff.changed or r.manifest_diff.churn_only) for r in report.releases):
