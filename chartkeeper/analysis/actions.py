@@ -135,7 +135,10 @@ def _crd_action(f: Finding) -> str | None:
         return f"Apply these CRDs first: `{f.suggestion}`"
     if f.code == "crd.removed":
         return f"Back up the custom resources of `{f.path}` and confirm nothing still needs them"
-    return f"Check our custom resources of `{f.path}` against NEW's schema (served versions, new required fields)"
+    # the deployment's own custom resources were checked against NEW (crd.resource-invalid); what is left to a
+    # person is the objects made outside it (by hand, by other tools), which no render shows
+    return (f"Check the `{f.path}` objects made outside this deployment (`kubectl get {f.path} -A`) against NEW's "
+            "changes listed in the finding; the deployment's own were checked")
 
 
 _BY_CODE: dict[str, Callable[[Finding], str | None]] = {

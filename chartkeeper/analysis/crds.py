@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+from chartkeeper.analysis.crd_schema import field_index, parent_of, renamed_fields, required_paths
 from chartkeeper.findings import Finding, Severity
 from chartkeeper.helm.render import RenderedManifest
 
@@ -26,9 +27,21 @@ class CrdChange:
     served_changes: tuple[str, ...] = ()  # "v1beta1: served true -> false"
     storage_old: str | None = None
     storage_new: str | None = None
-    new_required: tuple[str, ...] = ()  # "v1: spec.foo"
+    new_required: tuple[str, ...] = ()  # "v1: spec.foo": required now, under a parent OLD's schema has
     served_old: tuple[str, ...] = ()  # versions OLD serves
     served_new: tuple[str, ...] = ()
+    # required fields that constrain nothing that exists today: inside an object NEW adds (optional unless
+    # itself in new_required), or under `status`, which the controller writes, not us
+    new_required_nested: tuple[str, ...] = ()
+    renamed: tuple[str, ...] = ()  # "v1: spec.old -> spec.new"
+
+    @property
+    def storage_version_moved(self) -> str | None:
+        """OLD's storage version when NEW stores at another one and still serves the old one: objects stay
+        stored at it until re-written, and a later upgrade that stops serving it needs them moved first."""
+        if self.change != "changed" or not self.storage_old or not self.storage_new or self.storage_old == self.storage_new:
+            return None
+        return None if self.storage_version_removed else self.storage_old
 
     @property
     def storage_version_removed(self) -> str | None:
@@ -66,22 +79,6 @@ def _versions(crd: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _required_paths(schema: Any, prefix: str = "", depth: int = 0) -> set[str]:
-    """Every required property path (`spec.foo`, `spec.items[].bar`) in an OpenAPI v3 schema."""
-    out: set[str] = set()
-    if not isinstance(schema, dict) or depth > 30:
-        return out
-    props = schema.get("properties") or {}
-    for r in schema.get("required") or []:
-        out.add(f"{prefix}.{r}" if prefix else str(r))
-    if isinstance(props, dict):
-        for k, sub in props.items():
-            out |= _required_paths(sub, f"{prefix}.{k}" if prefix else str(k), depth + 1)
-    if isinstance(schema.get("items"), dict):
-        out |= _required_paths(schema["items"], f"{prefix}[]", depth + 1)
-    return out
-
-
 def _schema_of(v: dict[str, Any]) -> Any:
     return ((v.get("schema") or {}).get("openAPIV3Schema")) if isinstance(v.get("schema"), dict) else None
 
@@ -113,18 +110,31 @@ def crd_changes(old: Iterable[RenderedManifest], new: Iterable[RenderedManifest]
             if bool(va[v].get("served")) != bool(vb[v].get("served")):
                 served.append(f"{v}: served {bool(va[v].get('served'))} -> {bool(vb[v].get('served'))}")
         required: list[str] = []
+        nested: list[str] = []
+        renamed: list[str] = []
         for v in sorted(set(va) & set(vb)):
-            before = _required_paths(_schema_of(va[v]))
-            after = _required_paths(_schema_of(vb[v]))
-            required += [f"{v}: {p}" for p in sorted(after - before)]
+            old_schema, new_schema = _schema_of(va[v]), _schema_of(vb[v])
+            old_fields = field_index(old_schema)
+            for p in sorted(required_paths(new_schema) - required_paths(old_schema)):
+                counts = parent_of(p) in old_fields and p.split(".", 1)[0].split("[", 1)[0] != "status"
+                (required if counts else nested).append(f"{v}: {p}")
+            renamed += [f"{v}: {a} -> {b}" for a, b in renamed_fields(old_schema, new_schema)]
         out.append(CrdChange(
             name, b[name].source, b[name].is_crd_file or a[name].is_crd_file, "changed",
             versions_added=tuple(sorted(set(vb) - set(va))), versions_removed=tuple(sorted(set(va) - set(vb))),
             served_changes=tuple(served), storage_old=_storage(va), storage_new=_storage(vb), new_required=tuple(required),
             served_old=tuple(sorted(v for v in va if va[v].get("served"))),
             served_new=tuple(sorted(v for v in vb if vb[v].get("served"))),
+            new_required_nested=tuple(nested), renamed=tuple(renamed),
         ))
     return out
+
+
+def changed_crd_objects(old: Iterable[RenderedManifest], new: Iterable[RenderedManifest]) -> dict[str, tuple[Any, Any]]:
+    """name -> (OLD's CRD or None, NEW's CRD) of every CRD NEW adds or changes: the ones whose custom
+    resources are checked against NEW."""
+    a, b = _crds(old), _crds(new)
+    return {n: (a[n].obj if n in a else None, m.obj) for n, m in b.items() if n not in a or a[n].obj != m.obj}
 
 
 def crd_findings(changes: Iterable[CrdChange], *, apply_step: str | None = None) -> list[Finding]:
@@ -173,14 +183,27 @@ def crd_findings(changes: Iterable[CrdChange], *, apply_step: str | None = None)
                 sev = Severity.BREAKING
             bits.append("; ".join(served))
             details.append(("served", served))
-        if c.storage_old != c.storage_new and not gone:
-            sev = min(sev, Severity.REVIEW, key=lambda s: s.rank)
+        moved = c.storage_version_moved
+        if moved:
+            # the decision is the migration finding's; the CRD row only says it
+            out.append(storage_moved_finding(c))
+            bits.append(f"storage version {c.storage_old} -> {c.storage_new}")
+            details.append(("storage", [c.storage_old, c.storage_new]))
+        elif c.storage_old != c.storage_new and not gone:
             bits.append(f"storage version {c.storage_old} -> {c.storage_new}")
             details.append(("storage", [c.storage_old, c.storage_new]))
         if c.new_required:
             sev = min(sev, Severity.REVIEW, key=lambda s: s.rank)
             bits.append(f"new required field(s): {', '.join(c.new_required[:5])}{' …' if len(c.new_required) > 5 else ''}")
             details.append(("newRequired", list(c.new_required)))
+        if c.renamed:
+            sev = min(sev, Severity.REVIEW, key=lambda s: s.rank)
+            bits.append(f"renamed field(s): {', '.join(c.renamed[:5])}{' …' if len(c.renamed) > 5 else ''}")
+            details.append(("renamed", list(c.renamed)))
+        if c.new_required_nested:
+            # inside an object NEW adds, or under status: nothing written today has to change (info)
+            bits.append(f"{len(c.new_required_nested)} required field(s) inside new objects or under status (nothing existing must change)")
+            details.append(("newRequiredNested", list(c.new_required_nested)))
         if not bits and gone:
             continue
         if not bits:
@@ -191,6 +214,33 @@ def crd_findings(changes: Iterable[CrdChange], *, apply_step: str | None = None)
         out.append(Finding("crd.changed", sev, msg, path=c.name, suggestion=apply_step if c.from_crds_dir else None,
                            details=tuple(details)))
     return out
+
+
+# one text for every CRD whose storage version moves: the report's action list makes it one action
+MOVED_STORAGE_ACTION = ("After NEW's CRDs are applied, re-write the objects of the CRDs whose storage version moves "
+                        "and trim `status.storedVersions`, before any later upgrade stops serving the old version "
+                        "(commands under CRDs)")
+
+
+def storage_moved_finding(c: CrdChange) -> Finding:
+    was = c.storage_version_moved
+    return Finding(
+        "crd.storage-version-changed", Severity.REVIEW,
+        f"CRD {c.name}: NEW stores objects at {c.storage_new} instead of {was} and still serves {was}; objects "
+        f"stay stored at {was} until re-written, and an upgrade that stops serving {was} is refused until they are",
+        path=c.name, old=was, new=c.storage_new, action=MOVED_STORAGE_ACTION,
+        details=(("steps", moved_storage_steps(c)), ("servedNew", list(c.served_new))))
+
+
+def moved_storage_steps(c: CrdChange) -> list[str]:
+    """After NEW's CRD is applied (it serves both versions and stores at the new one): re-write every object
+    so it is stored at the new version, then drop the old one from `status.storedVersions`."""
+    was, to = c.storage_version_moved, c.storage_new
+    return [
+        f"kubectl get {c.name} --all-namespaces -o json | kubectl replace -f -   # re-write every object: stored at {to} now",
+        f"kubectl patch crd {c.name} --subresource=status --type=merge -p '{{\"status\":{{\"storedVersions\":[\"{to}\"]}}}}'",
+        f"kubectl get crd {c.name} -o jsonpath='{{.status.storedVersions}}'   # [\"{to}\"]: {was} can go",
+    ]
 
 
 def migration_steps(c: CrdChange) -> list[str]:

@@ -66,6 +66,7 @@ class UpgradeReport:
     releases: tuple[ReleaseReport, ...] = ()
     crd_changes: tuple[CrdChange, ...] = ()
     crd_steps: tuple[str, ...] = ()
+    crd_later_steps: tuple[str, ...] = ()  # after NEW's CRDs are applied: objects re-written off a moved storage version
     upstream_notes: tuple[ChangeNote, ...] = ()
     changelog: tuple[tuple[str, str], ...] = ()
     subchart_notes: tuple[SubchartNotes, ...] = ()  # of each subchart whose version changes, between its versions
@@ -385,10 +386,13 @@ def to_json(report: UpgradeReport) -> dict[str, Any]:
                  "versionsAdded": list(c.versions_added), "versionsRemoved": list(c.versions_removed),
                  "servedChanges": list(c.served_changes), "storageOld": c.storage_old, "storageNew": c.storage_new,
                  "servedOld": list(c.served_old), "servedNew": list(c.served_new),
-                 "storageVersionRemoved": c.storage_version_removed, "newRequired": list(c.new_required)}
+                 "storageVersionRemoved": c.storage_version_removed, "newRequired": list(c.new_required),
+                 "newRequiredNested": list(c.new_required_nested), "renamed": list(c.renamed),
+                 "storageVersionMoved": c.storage_version_moved}
                 for c in report.crd_changes
             ],
             "steps": list(report.crd_steps),
+            "laterSteps": list(report.crd_later_steps),
         },
         "upstreamNotes": [{"version": n.version, "kind": n.kind, "text": n.text} for n in report.upstream_notes],
         "changelog": [{"file": f, "excerpt": t} for f, t in report.changelog],
@@ -769,8 +773,12 @@ def render_markdown(report: UpgradeReport, *, budget: int = MARKDOWN_BUDGET, dif
                 notes.append(f"storage version {c.storage_version_removed} removed: migrate first")
             if c.versions_added and c.change == "changed":
                 notes.append("added " + ", ".join(c.versions_added))
+            if c.storage_version_moved:
+                notes.append(f"storage version moves off {c.storage_version_moved}: re-write the objects after applying")
             if c.new_required:
                 notes.append("new required: " + ", ".join(c.new_required[:3]) + (" …" if len(c.new_required) > 3 else ""))
+            if c.renamed:
+                notes.append("renamed: " + ", ".join(c.renamed[:3]) + (" …" if len(c.renamed) > 3 else ""))
             old_s = served(c.served_old, c.storage_old) if c.change == "changed" else ("—" if c.change == "added" else _cell(", ".join(c.versions_removed)))
             new_s = served(c.served_new, c.storage_new) if c.change == "changed" else ("—" if c.change == "removed" else _cell(", ".join(c.versions_added)))
             rows.append(f"| {mdsafe.code(c.name)} | {c.change} ({origin}) | {old_s} | {new_s} | {_cell('; '.join(notes))} |")
@@ -783,6 +791,10 @@ def render_markdown(report: UpgradeReport, *, budget: int = MARKDOWN_BUDGET, dif
                                                      if any(not s.startswith("kubectl apply") for s in report.crd_steps) else
                                                      " (Helm never upgrades the CRDs under `crds/`)") + ":\n")
         w(mdsafe.fence("\n".join(report.crd_steps), "sh") + "\n")
+    if report.crd_later_steps:
+        w("After NEW's CRDs are applied, and before any later upgrade stops serving the old storage version, "
+          "re-write the objects stored at it:\n")
+        w(mdsafe.fence("\n".join(report.crd_later_steps), "sh") + "\n")
 
     w("## Upstream notes\n")
     w("What upstream wrote about the versions after OLD up to NEW, for the chart and each subchart whose version changes.\n")

@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from chartkeeper import helmfile, kustomize
 from chartkeeper.analysis import actions, chart_meta, crds, images, kube_compat, manifests, rendered_effect
+from chartkeeper.analysis.custom_resources import TreeResource, check_custom_resources, kinds_of
 from chartkeeper.analysis.history import Blame
 from chartkeeper.analysis.chart_keys import Path_, build_universe, deep_merge, fmt_path, read_chart
 from chartkeeper.findings import Finding, NotChecked, Severity, sort_findings
@@ -21,11 +22,16 @@ from chartkeeper.analysis.report import ReleaseReport, UpgradeReport, merge_env_
 from chartkeeper.analysis.secrets import is_secret_path, register_secret_values
 from chartkeeper.analysis.values import ValuesAnalysis
 from chartkeeper.errors import ChartkeeperError, InputError
+from chartkeeper.helmfile.select import chart_kind
 from chartkeeper.helm.render import PreparedChart, RenderError, RenderedManifest, prepare_chart
 from chartkeeper.kustomize.findings import patch_findings
+from chartkeeper.resources import group_of
 from chartkeeper.sources.registry import check_images
 
 Progress = Callable[[str], None]
+# (group, kind) of the CRDs NEW changes -> the custom resources of those kinds the tree's other releases
+# render, and notes on what could not be rendered
+TreeResources = Callable[[set[tuple[str, str]]], tuple[list[TreeResource], list[str]]]
 
 
 @dataclass(frozen=True)
@@ -134,12 +140,15 @@ def analyze_pair(
     driver_os_suffixes: Sequence[str] = (),
     show_label_churn: bool = False,
     history: Blame | None = None,
+    tree_resources: TreeResources | None = None,
 ) -> UpgradeReport:
     """Analyse the upgrade of the chart in `old_dir` to the one in `new_dir` for every release given.
 
     `crd_folder` is where the NEW chart will be vendored (relative to the repository), for the exact
     `kubectl apply` step; `upstream_releases` are the source's `ChartRelease`s (for change notes);
-    `history` tells when and why an override line was written (the masked-default findings show it).
+    `history` tells when and why an override line was written (the masked-default findings show it);
+    `tree_resources` gives the custom resources of the tree's other releases, checked with the chart's own
+    against NEW's CRDs.
     """
     say = progress or (lambda _m: None)
     old_info, new_info = read_chart(old_dir), read_chart(new_dir)
@@ -152,6 +161,8 @@ def analyze_pair(
 
     release_reports: list[ReleaseReport] = []
     all_crd_changes: dict[str, crds.CrdChange] = {}
+    crd_objects: dict[str, tuple[Any, Any]] = {}
+    own_resources: list[TreeResource] = []
     envs = [r.env for r in releases]
     diffs = manifests.DiffCache()
     versions = [(old_info.version, new_info.version), (old_info.app_version, new_info.app_version)]
@@ -215,6 +226,10 @@ def analyze_pair(
             findings += kube_compat.api_findings(new_objs, kube_version, env=rel.env, old_objs=old_objs)
             for c in crds.crd_changes(old_m, new_m):
                 all_crd_changes.setdefault(c.name, c)
+            for name, pair in crds.changed_crd_objects(old_m, new_m).items():
+                crd_objects.setdefault(name, pair)
+            own_resources += [TreeResource(rel.env, f"{rel.namespace}/{rel.release}", rel.namespace, o)
+                              for o in new_objs if isinstance(o, dict)]
             engine_notes = tuple(dict.fromkeys((old_res.notes if old_res else ()) + (new_res.notes if new_res else ())
                                                + tuple(patch_notes)))
             release_reports.append(ReleaseReport(
@@ -226,6 +241,15 @@ def analyze_pair(
     dirs = crds.crd_dirs(crd_list)
     applies = crds.apply_commands(crd_folder or str(new_dir), dirs) if dirs else []
     findings += crds.crd_findings(crd_list, apply_step=applies[0] if len(applies) == 1 else None)
+    if crd_objects:
+        kinds = kinds_of(crd_objects)
+        others: list[TreeResource] = []
+        if tree_resources is not None:
+            say("checking the tree's custom resources against NEW's CRDs")
+            others, tree_notes = tree_resources(kinds)
+            notes = list(notes) + tree_notes
+        findings += check_custom_resources(crd_objects, own_resources + others,
+                                           renamed={c.name: c.renamed for c in crd_list})
     # stored objects move off a removed storage version before any CRD is applied
     steps = [s for c in crd_list if c.storage_version_removed for s in crds.migration_steps(c)] + applies
     findings = probe.judge(findings, ours_on)
@@ -247,6 +271,7 @@ def analyze_pair(
         releases=tuple(release_reports),
         crd_changes=tuple(crd_list),
         crd_steps=tuple(steps),
+        crd_later_steps=tuple(s for c in crd_list if c.storage_version_moved for s in crds.moved_storage_steps(c)),
         upstream_notes=tuple(chart_meta.notes_from_releases(upstream_releases, old_info.version, new_info.version)),
         changelog=tuple(chart_meta.changelog_excerpt(new_info, old_info.version, new_info.version)),
         subchart_notes=tuple(chart_meta.subchart_notes(old_info, new_info)),
@@ -358,6 +383,79 @@ def patch_hooks(settings: Any, entry: Any, releases: Sequence[ReleaseInput] = ()
     return PatchHooks(kdir if has_own else None, apply_pair, findings), []
 
 
+def _mentions(chart_dir: Path, words: Iterable[bytes], cache: dict[Path, bool]) -> bool:
+    """Whether any file of the chart (its `crds/` aside) holds one of `words`, or a subchart archive we
+    cannot read through. A kind reaches a rendered resource as text from the chart or its values: a chart
+    that spells none of the kinds renders none, and is not rendered to find out."""
+    if chart_dir not in cache:
+        found = False
+        for path in sorted(chart_dir.rglob("*")):
+            if found:
+                break
+            if not path.is_file() or "crds" in path.relative_to(chart_dir).parts[:-1]:
+                continue
+            if path.suffix in (".tgz", ".gz"):
+                found = True
+                continue
+            data = path.read_bytes()
+            found = any(w in data for w in words)
+        cache[chart_dir] = found
+    return cache[chart_dir]
+
+
+def tree_custom_resources(settings: Any, lock: Any, entry: Any, envs: Sequence[str]) -> TreeResources:
+    """The custom resources the tree's other releases (other vendored charts and custom charts) render in
+    `envs`, with their post-render patches, for the kinds asked. Each chart is prepared once; a release
+    whose chart spells none of the kinds (files and values) is not rendered."""
+    ours = lock.folder_of(entry).resolve()
+    patches_root = settings.path(settings.patches_dir)
+
+    def gather(kinds: set[tuple[str, str]]) -> tuple[list[TreeResource], list[str]]:
+        words = [k.encode() for _g, k in kinds]
+        seen: dict[Path, bool] = {}
+        out: list[TreeResource] = []
+        notes: list[str] = []
+        prepared: dict[Path, PreparedChart] = {}
+        try:
+            for env in envs:
+                state = helmfile.load_state(settings, env)
+                for rel in state.releases:
+                    if not rel.active or rel.chart_path is None or rel.chart_path.resolve() == ours:
+                        continue
+                    if not (rel.chart_path / "Chart.yaml").is_file():
+                        continue
+                    eff = helmfile.effective_values(state, rel)
+                    values = dict(eff.values or {})
+                    if not _mentions(rel.chart_path, words, seen) and not any(
+                            w.decode() in str(values) for w in words):
+                        continue
+                    chart = prepared.get(rel.chart_path)
+                    if chart is None:
+                        chart = prepared[rel.chart_path] = prepare_chart(
+                            rel.chart_path, kube_version=settings.kube_version, api_versions=settings.api_versions)
+                    ns = rel.namespace or "default"
+                    try:
+                        objs = [m.obj for m in chart.render(values, release=rel.name, namespace=ns).manifests
+                                if not m.is_crd_file]
+                        kind = chart_kind(rel, lock, settings.root)
+                        kdir = kustomize.release_kustomization(rel, patches_root,
+                                                               kind if kind not in ("custom", "unpinned") else None)
+                        if kdir is not None:
+                            objs = list(kustomize.apply_kustomization(objs, kdir, root=settings.root, namespace=ns).manifests)
+                    except ChartkeeperError as exc:
+                        notes.append(f"{env}: release {rel.id} does not render ({exc.message}): its custom resources "
+                                     "are not checked against NEW's CRDs")
+                        continue
+                    out += [TreeResource(env, rel.id, ns, o) for o in objs if isinstance(o, dict)
+                            and (group_of(o.get("apiVersion")), o.get("kind")) in kinds]
+        finally:
+            for c in prepared.values():
+                c.close()
+        return out, notes
+
+    return gather
+
+
 def analyze_upgrade(
     settings: Any,
     lock: Any,
@@ -390,6 +488,8 @@ def analyze_upgrade(
         upstream_releases=upstream_releases, crd_folder=vendored_folder_after(lock, entry, new_version, settings.root),
         notes=notes, progress=say, driver_os_suffixes=settings.driver_os_suffixes, show_label_churn=show_label_churn,
         history=Blame(Path(settings.root)),
+        tree_resources=(tree_custom_resources(settings, lock, entry, sorted({r.env for r in releases}))
+                        if helmfile.has_state(settings) else None),
     )
     return check_new_images(report, settings, progress=say)
 

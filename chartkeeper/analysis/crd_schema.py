@@ -1,0 +1,236 @@
+"""Custom resources checked against a CRD's schema the way the API server checks them.
+
+A CRD's `openAPIV3Schema` is a *structural* schema: besides `required`, types and enums, the API server prunes
+every field the schema does not specify (unless `x-kubernetes-preserve-unknown-fields`), drops nulls of fields
+that are not `nullable`, and takes `x-kubernetes-int-or-string` as "an integer or a string". `Validator` turns
+such a schema into a JSON Schema (draft 4: OpenAPI 3.0's boolean `exclusiveMinimum` is draft 4's) and reports
+each problem of a resource with the field it is about. `status` is the controller's, never ours: it is left out.
+
+Only the keywords Kubernetes allows are copied: a CRD cannot hold `$ref`, and none is carried over, so a
+validation never resolves (let alone fetches) a reference.
+
+The schema walks below (`field_index`, `required_paths`) read the same trees to tell what an upgrade changes:
+new required fields under a parent OLD already had, fields renamed in place.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+# the root fields the API server handles itself (ObjectMeta has its own validation) or that are not ours
+_ROOT_SKIP = ("apiVersion", "kind", "metadata", "status")
+# keywords copied as they are; every other keyword (`$ref`, `format`, `default`, `x-kubernetes-validations`…)
+# is left out: `format` and CEL rules are checked by the API server in ways jsonschema cannot mirror
+_COPIED = ("enum", "minLength", "maxLength", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
+           "multipleOf", "minItems", "maxItems", "uniqueItems", "minProperties", "maxProperties")
+_MAX_DEPTH = 64  # deeper schemas are cut there, not walked into a RecursionError
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One way a resource fails a schema."""
+
+    field: str  # `spec.endpoints[0].port`; `apiVersion` for a version the CRD does not serve
+    kind: str  # "required" | "unknown" | "type" | "enum" | "version" | "invalid"
+    message: str  # what the API server does about it, one line
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.field, self.kind
+
+
+def _convert(node: Any, depth: int, *, structural: bool = True, root: bool = False) -> dict[str, Any]:
+    if not isinstance(node, dict) or depth > _MAX_DEPTH:
+        return {}
+    out: dict[str, Any] = {k: node[k] for k in _COPIED if k in node}
+    if isinstance(node.get("pattern"), str):
+        try:
+            re.compile(node["pattern"])
+            out["pattern"] = node["pattern"]
+        except re.error:  # RE2 syntax Python does not read: the API server's check is not ours to guess
+            pass
+    if node.get("x-kubernetes-int-or-string"):
+        out["type"] = ["integer", "string"]
+    elif isinstance(node.get("type"), str):
+        out["type"] = [node["type"], "null"] if node.get("nullable") else node["type"]
+    if isinstance(node.get("required"), list):
+        out["required"] = [str(r) for r in node["required"] if not (root and r in _ROOT_SKIP)]
+    props = node.get("properties")
+    if isinstance(props, dict):
+        out["properties"] = {str(k): _convert(v, depth + 1, structural=structural)
+                             for k, v in props.items() if not (root and k in _ROOT_SKIP)}
+    if isinstance(node.get("items"), dict):
+        out["items"] = _convert(node["items"], depth + 1, structural=structural)
+    extra = node.get("additionalProperties")
+    if isinstance(extra, dict):
+        out["additionalProperties"] = _convert(extra, depth + 1, structural=structural)
+    elif isinstance(extra, bool):
+        out["additionalProperties"] = extra
+    for k in ("allOf", "anyOf", "oneOf"):
+        if isinstance(node.get(k), list):
+            # value validations only: a structural schema may not declare fields there, so no pruning either
+            out[k] = [_convert(v, depth + 1, structural=False) for v in node[k]]
+    if isinstance(node.get("not"), dict):
+        out["not"] = _convert(node["not"], depth + 1, structural=False)
+    pruned = (structural and not node.get("x-kubernetes-preserve-unknown-fields") and "additionalProperties" not in out
+              and (isinstance(props, dict) or node.get("type") == "object"))
+    if pruned:
+        if node.get("x-kubernetes-embedded-resource"):  # an embedded object keeps its apiVersion, kind and metadata
+            out.setdefault("properties", {}).update({k: {} for k in ("apiVersion", "kind", "metadata")
+                                                     if k not in out.get("properties", {})})
+        out["additionalProperties"] = False
+    return out
+
+
+def _path(parts: Any) -> str:
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out
+
+
+def _join(parent: str, name: str) -> str:
+    return f"{parent}.{name}" if parent else name
+
+
+def _without_nulls(value: Any) -> Any:
+    """The API server prunes a null it is not told to keep before validating; a nullable field takes null
+    either way, so dropping every null map entry checks what the server checks."""
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
+
+
+class Validator:
+    """The schema of one version of a CRD, ready to check resources against."""
+
+    def __init__(self, openapi_schema: Any) -> None:
+        from jsonschema import Draft4Validator  # lazy: jsonschema only loads when a CRD changes
+
+        self._schema = _convert(openapi_schema, 0, root=True)
+        self._validator = Draft4Validator(self._schema)
+
+    def problems(self, obj: dict[str, Any]) -> list[Problem]:
+        body = _without_nulls({k: v for k, v in obj.items() if k not in _ROOT_SKIP})
+        out: list[Problem] = []
+        for err in self._validator.iter_errors(body):
+            out += list(_problems_of(err))
+        return sorted(set(out), key=lambda p: (p.field, p.kind))
+
+
+def _problems_of(err: Any) -> Iterator[Problem]:
+    where = _path(err.absolute_path)
+    if err.validator == "required":
+        names = err.validator_value if isinstance(err.validator_value, list) else []
+        instance = err.instance if isinstance(err.instance, dict) else {}
+        for name in names:
+            if name not in instance and repr(name) in err.message:
+                yield Problem(_join(where, str(name)), "required", "required by the schema and missing: the API server refuses the resource")
+                return
+        yield Problem(where, "required", err.message)
+    elif err.validator == "additionalProperties" and err.validator_value is False:
+        known = set((err.schema.get("properties") or {}))
+        for name in sorted(set(err.instance) - known if isinstance(err.instance, dict) else ()):
+            yield Problem(_join(where, str(name)), "unknown",
+                          "not in the schema: the API server drops it (pruned), silently to Helm")
+    elif err.validator == "type":
+        yield Problem(where, "type", f"must be {_types(err.validator_value)}, is {_kind_of(err.instance)}: the API server refuses the resource")
+    elif err.validator == "enum":
+        allowed = ", ".join(repr(v) for v in (err.validator_value or [])[:8])
+        yield Problem(where, "enum", f"{err.instance!r} is not one of {allowed}: the API server refuses the resource")
+    else:
+        yield Problem(where, "invalid", f"{err.message[:160]} ({err.validator}): the API server refuses the resource")
+
+
+def _types(t: Any) -> str:
+    return " or ".join(str(x) for x in t if x != "null") if isinstance(t, list) else str(t)
+
+
+def _kind_of(v: Any) -> str:
+    if isinstance(v, bool):
+        return "a boolean"
+    if isinstance(v, (int, float)):
+        return "a number"
+    if isinstance(v, str):
+        return "a string"
+    if isinstance(v, list):
+        return "a list"
+    if isinstance(v, dict):
+        return "an object"
+    return "null"
+
+
+# -- what a schema declares ------------------------------------------------------------------------
+
+def _walk(schema: Any, prefix: str = "", depth: int = 0) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every node of a schema with its path (`spec.endpoints[].port`); properties and items only, as the
+    structural part of a CRD schema declares its fields there."""
+    if not isinstance(schema, dict) or depth > _MAX_DEPTH:
+        return
+    yield prefix, schema
+    props = schema.get("properties")
+    if isinstance(props, dict):
+        for k, sub in props.items():
+            yield from _walk(sub, _join(prefix, str(k)), depth + 1)
+    if isinstance(schema.get("items"), dict):
+        yield from _walk(schema["items"], f"{prefix}[]", depth + 1)
+    if isinstance(schema.get("additionalProperties"), dict):
+        yield from _walk(schema["additionalProperties"], f"{prefix}{{}}", depth + 1)
+
+
+def field_index(schema: Any) -> dict[str, dict[str, Any]]:
+    """Every field path the schema declares, with its node."""
+    return dict(_walk(schema))
+
+
+def required_paths(schema: Any) -> set[str]:
+    """Every required field path (`spec.foo`, `spec.items[].bar`) in an OpenAPI v3 schema."""
+    out: set[str] = set()
+    for path, node in _walk(schema):
+        for r in node.get("required") or []:
+            out.add(_join(path, str(r)))
+    return out
+
+
+def parent_of(path: str) -> str:
+    """`spec.a` for `spec.a.b`, `spec.list[]` for `spec.list[].x`, "" for a root field."""
+    return path.rsplit(".", 1)[0] if "." in path else ""
+
+
+def renamed_fields(old_schema: Any, new_schema: Any) -> list[tuple[str, str]]:
+    """Fields renamed in place: under a parent both schemas have, one field gone and one new with the same
+    type and the same (non-empty) description. Without a description two fields of one type are only alike,
+    not the same field, so they are not paired."""
+    old, new = field_index(old_schema), field_index(new_schema)
+    out: list[tuple[str, str]] = []
+    for parent, node in old.items():
+        if parent not in new:
+            continue
+        a, b = node.get("properties"), new[parent].get("properties")
+        if not isinstance(a, dict) or not isinstance(b, dict):
+            continue
+        gone = [k for k in a if k not in b]
+        added = [k for k in b if k not in a]
+        for k in gone:
+            sig = _signature(a[k])
+            if sig is None:
+                continue
+            same = [n for n in added if _signature(b[n]) == sig]
+            if len(same) == 1:
+                out.append((_join(parent, str(k)), _join(parent, str(same[0]))))
+                added.remove(same[0])
+    return sorted(out)
+
+
+def _signature(node: Any) -> tuple[str, str] | None:
+    if not isinstance(node, dict):
+        return None
+    desc = str(node.get("description") or "").strip()
+    if not desc:
+        return None
+    kind = "int-or-string" if node.get("x-kubernetes-int-or-string") else str(node.get("type") or "")
+    return kind, desc
