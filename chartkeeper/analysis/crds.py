@@ -9,9 +9,9 @@ create (new required fields, a version no longer served).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Collection, Iterable
 
-from chartkeeper.analysis.crd_schema import field_index, parent_of, renamed_fields, required_paths
+from chartkeeper.analysis.crd_schema import SchemaIndex, parent_of, renamed_fields
 from chartkeeper.findings import Finding, Severity
 from chartkeeper.helm.render import RenderedManifest
 
@@ -90,10 +90,13 @@ def _storage(vs: dict[str, dict[str, Any]]) -> str | None:
     return None
 
 
-def crd_changes(old: Iterable[RenderedManifest], new: Iterable[RenderedManifest]) -> list[CrdChange]:
+def crd_changes(old: Iterable[RenderedManifest], new: Iterable[RenderedManifest],
+                skip: Collection[str] = ()) -> list[CrdChange]:
+    """What NEW changes in each CRD; those named in `skip` (already analysed for another environment) are
+    left out."""
     a, b = _crds(old), _crds(new)
     out: list[CrdChange] = []
-    for name in sorted(set(a) | set(b)):
+    for name in sorted((set(a) | set(b)) - set(skip)):
         if name not in a:
             m = b[name]
             out.append(CrdChange(name, m.source, m.is_crd_file, "added", versions_added=tuple(sorted(_versions(m.obj)))))
@@ -114,11 +117,13 @@ def crd_changes(old: Iterable[RenderedManifest], new: Iterable[RenderedManifest]
         renamed: list[str] = []
         for v in sorted(set(va) & set(vb)):
             old_schema, new_schema = _schema_of(va[v]), _schema_of(vb[v])
-            old_fields = field_index(old_schema)
-            for p in sorted(required_paths(new_schema) - required_paths(old_schema)):
-                counts = parent_of(p) in old_fields and p.split(".", 1)[0].split("[", 1)[0] != "status"
+            if old_schema == new_schema:
+                continue
+            before, after = SchemaIndex.of(old_schema), SchemaIndex.of(new_schema)
+            for p in sorted(after.required - before.required):
+                counts = parent_of(p) in before.fields and p.split(".", 1)[0].split("[", 1)[0] != "status"
                 (required if counts else nested).append(f"{v}: {p}")
-            renamed += [f"{v}: {a} -> {b}" for a, b in renamed_fields(old_schema, new_schema)]
+            renamed += [f"{v}: {a} -> {b}" for a, b in renamed_fields(before, after)]
         out.append(CrdChange(
             name, b[name].source, b[name].is_crd_file or a[name].is_crd_file, "changed",
             versions_added=tuple(sorted(set(vb) - set(va))), versions_removed=tuple(sorted(set(va) - set(vb))),
@@ -130,11 +135,10 @@ def crd_changes(old: Iterable[RenderedManifest], new: Iterable[RenderedManifest]
     return out
 
 
-def changed_crd_objects(old: Iterable[RenderedManifest], new: Iterable[RenderedManifest]) -> dict[str, tuple[Any, Any]]:
-    """name -> (OLD's CRD or None, NEW's CRD) of every CRD NEW adds or changes: the ones whose custom
-    resources are checked against NEW."""
-    a, b = _crds(old), _crds(new)
-    return {n: (a[n].obj if n in a else None, m.obj) for n, m in b.items() if n not in a or a[n].obj != m.obj}
+def crd_objects(old: Iterable[RenderedManifest], new: Iterable[RenderedManifest], name: str) -> tuple[Any, Any]:
+    """(OLD's CRD or None, NEW's CRD or None) named `name`: the schemas custom resources are checked against."""
+    a, b = _crds(old).get(name), _crds(new).get(name)
+    return (a.obj if a else None, b.obj if b else None)
 
 
 def crd_findings(changes: Iterable[CrdChange], *, apply_step: str | None = None) -> list[Finding]:

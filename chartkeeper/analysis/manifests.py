@@ -11,7 +11,6 @@ goes to the `.diff` file next to the report, never into the report itself.
 
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
@@ -21,6 +20,7 @@ import dictdiffer
 from chartkeeper import yamlio
 from chartkeeper.findings import Finding, Severity
 from chartkeeper.analysis.secrets import MASK, mask_manifest
+from chartkeeper.analysis.textdiff import unified_diff
 from chartkeeper.resources import ResourceKey, Scopes, index, resource_key  # noqa: F401 (re-exported)
 
 # Kinds whose change or removal deserves a second look in any upgrade
@@ -148,7 +148,7 @@ class DiffCache:
         hit = self._diffs.get(key)
         if hit is None:
             mo, mn = self._masked(a, b)
-            hit = "".join(difflib.unified_diff(_yaml(mo), _yaml(mn), fromfile=f"old/{k}", tofile=f"new/{k}", n=3))
+            hit = unified_diff(_yaml(mo), _yaml(mn), fromfile=f"old/{k}", tofile=f"new/{k}", n=3)
             self._diffs[key] = hit
             self._keep.append((a, b))
         return hit

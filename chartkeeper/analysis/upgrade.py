@@ -224,10 +224,11 @@ def analyze_pair(
             findings += images.image_findings(ic, env=rel.env)
             findings += images.invalid_findings(new_x.invalid, env=rel.env, old_invalid=old_x.invalid)
             findings += kube_compat.api_findings(new_objs, kube_version, env=rel.env, old_objs=old_objs)
-            for c in crds.crd_changes(old_m, new_m):
-                all_crd_changes.setdefault(c.name, c)
-            for name, pair in crds.changed_crd_objects(old_m, new_m).items():
-                crd_objects.setdefault(name, pair)
+            # the first environment's CRD change stands for all (a CRD is cluster-wide): the others are not redone
+            for c in crds.crd_changes(old_m, new_m, skip=all_crd_changes):
+                all_crd_changes[c.name] = c
+                if c.change != "removed":
+                    crd_objects[c.name] = crds.crd_objects(old_m, new_m, c.name)
             own_resources += [TreeResource(rel.env, f"{rel.namespace}/{rel.release}", rel.namespace, o)
                               for o in new_objs if isinstance(o, dict)]
             engine_notes = tuple(dict.fromkeys((old_res.notes if old_res else ()) + (new_res.notes if new_res else ())

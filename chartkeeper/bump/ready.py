@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -47,11 +48,12 @@ def _helm_for_helmfile() -> str | None:
 
 
 def render_with_helmfile(settings: Settings, binary: str, envs: list[str], timeout: float = 600) -> tuple[list[str], list[str]]:
-    checks: list[str] = []
-    problems: list[str] = []
+    """`helmfile template` of each environment; the environments run side by side (each is a helmfile
+    process and its helm processes, mostly waiting on each other), the results are read in their order."""
     helm = _helm_for_helmfile()
     state = helmfile.entry_file(settings)  # as it exists: `helmfile.yaml.gotmpl`, say
-    for env in envs:
+
+    def one(env: str) -> tuple[str | None, str | None]:
         cmd = [binary, "--file", str(state), "--environment", env]
         if helm:
             cmd += ["--helm-binary", helm]
@@ -62,14 +64,15 @@ def render_with_helmfile(settings: Settings, binary: str, envs: list[str], timeo
                 env={**scratch_env(), "HELMFILE_UPGRADE_NOTICE_DISABLED": "1"},
             )
         except subprocess.TimeoutExpired:
-            problems.append(f"render {env}: helmfile template timed out after {timeout:.0f}s")
-            continue
+            return None, f"render {env}: helmfile template timed out after {timeout:.0f}s"
         if proc.returncode != 0:
             tail = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()][-3:]
-            problems.append(f"render {env}: helmfile template failed: {' | '.join(tail) or proc.returncode}")
-        else:
-            checks.append(f"render {env}: helmfile template succeeded")
-    return checks, problems
+            return None, f"render {env}: helmfile template failed: {' | '.join(tail) or proc.returncode}"
+        return f"render {env}: helmfile template succeeded", None
+
+    with ThreadPoolExecutor(max_workers=max(1, min(len(envs), os.cpu_count() or 1, 4))) as pool:
+        results = list(pool.map(one, envs))
+    return [c for c, _ in results if c], [p for _, p in results if p]
 
 
 def render_embedded(settings: Settings, applied: Any, envs: list[str]) -> tuple[list[str], list[str]]:
