@@ -3,7 +3,7 @@
 For every CRD the upgrade adds or changes, each custom resource the deployment renders of its kind (the
 chart's own, patched as deployed, and those of the tree's other releases and custom charts) is validated
 against NEW's schema for the resource's version (`crd_schema.Validator`). A problem the same resource also
-has against OLD's schema is not the upgrade's doing: it is reported as info, "already with OLD".
+has against OLD's schema is not the upgrade's doing: it is reported with `introduced` false.
 """
 
 from __future__ import annotations
@@ -157,10 +157,6 @@ def _finding(r: TreeResource, rid: str, crd: _Crd, version: str, p: Problem, *, 
             message += f"; NEW renamed it to `{to}`"
             action = f"Rename `{p.field}` of `{rid}` (release {r.release}) to `{to}`: NEW's `{crd.name}` renamed it"
             details.append(("renamedTo", to))
-    if existing:
-        details.append(("alreadyWithOld", True))
-        return Finding("crd.resource-invalid", Severity.INFO,
-                       message + " (OLD's schema says the same: not this upgrade's doing)",
-                       path=rid, env=r.env, details=tuple(details))
+    # a problem OLD's schema has too holds today already: not introduced by the upgrade (the verdict leaves it)
     return Finding("crd.resource-invalid", Severity.BREAKING, message + f" (NEW's CRD {crd.name} {version})",
-                   path=rid, env=r.env, action=action, details=tuple(details))
+                   path=rid, env=r.env, action=action, details=tuple(details), introduced=not existing)
