@@ -128,9 +128,10 @@ def check_custom_resources(crds: Mapping[str, tuple[Any, Any]], resources: Itera
         if new_problems is None:
             new_problems = [Problem("apiVersion", "version", f"NEW's CRD {crd.name} does not serve {version}: "
                                     "the API server refuses the resource")]
-        old_problems = schemas.problems(crd, version, "old", r.obj) if crd.versions_old else None
-        old_keys = {p.key for p in old_problems} if old_problems is not None else (
-            {("apiVersion", "version")} if crd.versions_old else set())
+        old_keys: set[tuple[str, str]] = set()
+        if new_problems and crd.versions_old:  # OLD's schema only matters to tell what is new
+            old_problems = schemas.problems(crd, version, "old", r.obj)
+            old_keys = {p.key for p in old_problems} if old_problems is not None else {("apiVersion", "version")}
         checked[label] = checked.get(label, True) and not new_problems
         for p in new_problems:
             out.append(_finding(r, rid, crd, version, p, existing=p.key in old_keys))
