@@ -211,6 +211,7 @@ _GROUP_TITLES: dict[str, str] = {
     "chart.subchart-removed": "Move what we set under {n} removed subcharts",
     "crd.changed": "Check our custom resources of {n} changed CRDs against NEW's schema (each row says what changed)",
     "crd.removed": "Back up the custom resources of {n} removed CRDs and confirm nothing still needs them",
+    "crd.changed": "Check the objects made outside this deployment (by hand, by other tools) of {n} changed CRDs against NEW's new required or renamed fields; the deployment's own custom resources were checked",
     "crd.resource-invalid": "Fix {n} fields of our custom resources that NEW's CRDs refuse or drop (per row: resource, release, field)",
 }
 

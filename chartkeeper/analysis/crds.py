@@ -206,7 +206,7 @@ def crd_findings(changes: Iterable[CrdChange], *, apply_step: str | None = None)
             details.append(("renamed", list(c.renamed)))
         if c.new_required_nested:
             # inside an object NEW adds, or under status: nothing written today has to change (info)
-            bits.append(f"{len(c.new_required_nested)} required field(s) inside new objects or under status (nothing existing must change)")
+            bits.append(f"{len(c.new_required_nested)} required field(s) only under what NEW adds, or under status (nothing existing must change)")
             details.append(("newRequiredNested", list(c.new_required_nested)))
         if not bits and gone:
             continue
