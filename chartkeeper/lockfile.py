@@ -253,7 +253,7 @@ def _header_of(text: str) -> str:
 
 def parse_lock(text: str, path: Path | None = None) -> Lock:
     label = path.name if path else "versions.lock"
-    data = yamlio.loads(text, label)
+    data = yamlio.loads_strict(text, label)
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -302,15 +302,15 @@ def _refuse_nested(folders: dict[str, str], label: str) -> None:
 
 def load_lock(path: Path, *, missing_ok: bool = False) -> Lock:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = yamlio.decode(path.read_bytes(), path)
     except FileNotFoundError:
         if missing_ok:
             return Lock((), "", path)
         raise InputError(
             f"{path}: lock file not found", hint="run `chartkeeper add` to pin a first chart, or `chartkeeper import`"
         ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read lock file ({exc})") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read lock file ({exc.strerror})") from None
     return parse_lock(text, path)
 
 

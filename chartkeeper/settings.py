@@ -28,6 +28,9 @@ Read from `chartkeeper.yaml` at the repository root when present (all keys optio
       driverOsSuffixes: [ubuntu22.04]                 # GPU Operator driver tags are pulled as <tag>-<os>
       pullFrom:                                       # the connected side reads these registries through a cache
         nvcr.io: harbor.corp/nvcr-proxy               # (`bundle --images`); images keep their upstream names
+    limits:                         # budgets against huge or hostile input (chartkeeper/limits.py)
+      renderSeconds: 300            # one chart render; templateSeconds: 60 for one values template
+      yamlBytes: 67108864           # also yamlNodes, depth, indexBytes, indexChartBytes, schemaBytes, outputBytes
 
 Commands run anywhere inside the repository: the root is the nearest folder, the current one or
 above, holding `chartkeeper.yaml` or `helmfile/charts/external/versions.lock` (see `find_root`).
@@ -44,9 +47,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chartkeeper import yamlio
+from chartkeeper import limits, yamlio
 from chartkeeper.errors import InputError
 from chartkeeper.fsutil import default_cache_dir
+from chartkeeper.limits import Limits
 
 CONFIG_NAME = "chartkeeper.yaml"
 
@@ -77,6 +81,7 @@ class Settings:
     image_rewrite: tuple[tuple[str, str], ...] = ()
     driver_os_suffixes: tuple[str, ...] = ()
     image_pull_from: tuple[tuple[str, str], ...] = ()  # upstream registry host -> cache/mirror host/path to read from
+    limits: Limits = field(default_factory=Limits)  # budgets against huge or hostile input (`limits:`)
     check_images: bool = False  # `--check-images` of diff/bump: check new images even without `images:` mapping
     # `renderer: helmfile` (or `--allow-exec`): a helmfile binary may evaluate the templates the
     # embedded renderer cannot, running the repository's code (`exec`); `embedded` never runs it
@@ -229,14 +234,14 @@ def load_settings(root: Path, overrides: dict[str, Any] | None = None) -> Settin
     cfg_file = root / CONFIG_NAME
     raw: dict[str, Any] = {}
     if cfg_file.exists():
-        data = yamlio.load_file(cfg_file)
+        data = yamlio.loads_strict(yamlio.read_text(cfg_file), CONFIG_NAME)
         if data is None:
             data = {}
         if not isinstance(data, dict):
             raise InputError(f"{CONFIG_NAME}: must be a mapping")
         raw = data
     known = {"lock", "helmfile", "patches", "reports", "kubeVersion", "apiVersions", "timeout", "deadline", "minSpeed", "retries", "caBundle", "plainHttp", "mirrors",
-             "extractLimits", "keyring", "images", "renderer"}
+             "extractLimits", "keyring", "images", "renderer", "limits"}
     unknown = sorted(str(k) for k in raw if k not in known)
     if unknown:
         raise InputError(f"{CONFIG_NAME}: unknown key(s) {', '.join(unknown)}")
@@ -262,9 +267,14 @@ def load_settings(root: Path, overrides: dict[str, Any] | None = None) -> Settin
     renderer = raw.get("renderer", "embedded")
     if renderer not in ("embedded", "helmfile"):
         raise InputError(f"{CONFIG_NAME}: renderer: expected embedded or helmfile, not {renderer!r}")
+    budget, problems = limits.parse(_mapping(raw.get("limits"), "limits"))
+    if problems:
+        raise InputError(f"{CONFIG_NAME}: limits: {'; '.join(problems)}", hint=f"known: {', '.join(limits.CONFIG_KEYS)}")
+    limits.configure(budget)  # for the readers below the settings (yamlio, index, render engines)
     kw: dict[str, Any] = dict(
         root=root,
         renderer=renderer,
+        limits=budget,
         lock_path=Path(raw.get("lock", "helmfile/charts/external/versions.lock")),
         helmfile_path=Path(raw.get("helmfile", "helmfile/helmfile.yaml")),
         patches_dir=Path(raw.get("patches", "patches")),

@@ -13,6 +13,7 @@ from typing import Any, Callable, Iterator
 
 import yaml
 
+from chartkeeper import limits
 from chartkeeper.errors import InputError
 
 try:  # the C loader is ~10x faster on big index.yaml files
@@ -24,10 +25,6 @@ try:
     _BaseDumper = yaml.CSafeDumper  # type: ignore[attr-defined]
 except AttributeError:  # pragma: no cover
     _BaseDumper = yaml.SafeDumper
-
-# A document whose aliases expand past this many nodes is treated as hostile.
-MAX_ALIAS_EXPANSION = 1_000_000
-
 
 _STR, _MAP, _SEQ, _MERGE = (f"tag:yaml.org,2002:{t}" for t in ("str", "map", "seq", "merge"))
 
@@ -99,65 +96,110 @@ _Loader.add_constructor("tag:yaml.org,2002:value", lambda loader, node: loader.c
 _PROTO = _Loader("")  # resolves plain scalars for the cache: the class's resolvers, no document
 
 
-def _check_alias_bomb(data: Any, path: str | Path | None = None) -> None:
+def _check_budget(data: Any, path: str | Path | None = None) -> None:
     try:
-        _walk_cost(data)
+        _walk_cost(data, limits.current())
     except InputError as exc:
         raise InputError(f"{_where(path)}{exc}") from None  # name the file, like every other YAML error
 
 
-def _walk_cost(data: Any) -> None:
-    """Count nodes reachable through shared references; refuse absurd expansion.
+def _walk_cost(data: Any, budget: limits.Limits) -> None:
+    """Count the nodes and scalar bytes reachable through shared references; refuse absurd expansion.
 
-    PyYAML shares aliased objects instead of copying them, so loading is cheap, but any
-    later walk (merge, diff, json.dumps) would visit each alias again. Count that walk.
+    PyYAML shares aliased objects instead of copying them, so loading is cheap, but any later walk
+    (merge, diff, json.dumps, the values handed to Helm) visits each alias again and copies its
+    strings: a bomb of a few aliased long strings has few nodes and gigabytes of text. Count that walk.
     """
-    seen_cost: dict[int, int] = {}
+    seen_cost: dict[int, tuple[int, int]] = {}
 
-    def cost(node: Any, depth: int) -> int:
-        if depth > 200:
-            raise InputError("YAML nests deeper than 200 levels")
-        if isinstance(node, dict):
+    def cost(node: Any, depth: int) -> tuple[int, int]:
+        if depth > budget.depth:
+            raise InputError(f"YAML nests deeper than {budget.depth} levels ({limits.key_of('depth')})")
+        if isinstance(node, (dict, list)):
             key = id(node)
             if key in seen_cost:
                 return seen_cost[key]
-            total = 1 + sum(cost(v, depth + 1) for v in node.values())
-        elif isinstance(node, list):
-            key = id(node)
-            if key in seen_cost:
-                return seen_cost[key]
-            total = 1 + sum(cost(v, depth + 1) for v in node)
-        else:
-            return 1
-        seen_cost[key] = total
-        if total > MAX_ALIAS_EXPANSION:
-            raise InputError("YAML aliases expand past a million nodes (refused as hostile)")
-        return total
+            items = [*node.keys(), *node.values()] if isinstance(node, dict) else node
+            nodes, size = 1, 0
+            for child in items:
+                n, b = cost(child, depth + 1)
+                nodes, size = nodes + n, size + b
+            seen_cost[key] = (nodes, size)
+            if nodes > budget.yaml_nodes:
+                raise InputError(f"YAML aliases expand past {budget.yaml_nodes:,} nodes (refused as hostile; "
+                                 f"{limits.key_of('yaml_nodes')})")
+            if size > budget.yaml_bytes:
+                raise InputError(f"YAML aliases expand past {limits.size(budget.yaml_bytes)} of text (refused as "
+                                 f"hostile; {limits.key_of('yaml_bytes')})")
+            return nodes, size
+        return 1, len(node) if isinstance(node, (str, bytes)) else 8
 
     cost(data, 0)
+
+
+def _check_size(text: str | bytes, path: str | Path | None, max_bytes: int | None) -> None:
+    cap = max_bytes if max_bytes is not None else limits.current().yaml_bytes
+    if len(text) > cap:
+        where = _where(path) or "a YAML document: "
+        raise InputError(f"{where}{limits.size(len(text))} is more than the {limits.size(cap)} a YAML document may "
+                         f"hold ({limits.key_of('index_bytes' if max_bytes is not None else 'yaml_bytes')})")
 
 
 def _where(path: str | Path | None) -> str:
     return f"{path}: " if path else ""
 
 
-def loads(text: str | bytes, path: str | Path | None = None) -> Any:
-    """Load one YAML document; `path` only names the source in errors."""
-    try:
-        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a safe loader
-    except yaml.MarkedYAMLError as exc:
+def _input_error(exc: yaml.YAMLError, path: str | Path | None) -> InputError:
+    if isinstance(exc, yaml.MarkedYAMLError):
         mark = exc.problem_mark
         line = f"line {mark.line + 1}: " if mark is not None else ""
-        raise InputError(f"{_where(path)}{line}invalid YAML: {exc.problem}") from None
-    except yaml.YAMLError as exc:  # e.g. a ReaderError on bytes that are not UTF-8; keep it one line
-        raise InputError(f"{_where(path)}invalid YAML: {' '.join(str(exc).split())}") from None
-    _check_alias_bomb(data, path)
+        return InputError(f"{_where(path)}{line}invalid YAML: {exc.problem}")
+    if isinstance(exc, yaml.reader.ReaderError) and isinstance(exc.character, int):
+        return InputError(undecodable(path, exc.position, exc.character, exc.reason))
+    return InputError(f"{_where(path)}invalid YAML: {' '.join(str(exc).split())}")  # keep it one line
+
+
+def undecodable(path: str | Path | None, offset: int, char: int, reason: str = "not UTF-8") -> str:
+    """The message for a byte that is not text: file, offset and byte, for every input chartkeeper decodes."""
+    return f"{_where(path)}offset {offset}: cannot read 0x{char:02x} ({reason}); inputs must be UTF-8 text"
+
+
+def decode(data: bytes, path: str | Path) -> str:
+    """`data` as UTF-8 text, or an InputError naming the file and the offset of the first bad byte."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(undecodable(path, exc.start, data[exc.start])) from None
+
+
+def read_text(path: str | Path) -> str:
+    """A text file the user or an upstream wrote, as UTF-8: a missing file, an unreadable one or a
+    byte that is not UTF-8 is an InputError naming the file (and the offset)."""
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{path}: file not found") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+    return decode(data, path)
+
+
+def loads(text: str | bytes, path: str | Path | None = None, *, max_bytes: int | None = None) -> Any:
+    """Load one YAML document; `path` only names the source in errors. `max_bytes`: a document bigger
+    than `limits.yaml_bytes` is allowed (a repository index, under its own limit)."""
+    _check_size(text, path, max_bytes)
+    try:
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a safe loader
+    except yaml.YAMLError as exc:
+        raise _input_error(exc, path) from None
+    _check_budget(data, path)
     return data
 
 
 def loads_composed(text: str | bytes, path: str | Path | None, look: Callable[[Any], None]) -> Any:
     """`loads`, handing the composed node tree to `look` before the data is built from it (one
     parse for the data and, say, the line of every key). Errors are those of `loads`."""
+    _check_size(text, path, None)
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
@@ -168,13 +210,14 @@ def loads_composed(text: str | bytes, path: str | Path | None, look: Callable[[A
         return loads(text, path)  # the same error, worded as `loads` words it
     finally:
         loader.dispose()
-    _check_alias_bomb(data, path)
+    _check_budget(data, path)
     return data
 
 
 def loads_all_composed(text: str | bytes, path: str | Path | None, look: Callable[[int, Any], None]) -> list[Any]:
     """`loads_all`, handing each document's node tree to `look(index, node)` first (see
     `loads_composed`)."""
+    _check_size(text, path, None)
     loader = _Loader(text)
     docs = []
     try:
@@ -187,22 +230,19 @@ def loads_all_composed(text: str | bytes, path: str | Path | None, look: Callabl
     finally:
         loader.dispose()
     for doc in docs:
-        _check_alias_bomb(doc, path)
+        _check_budget(doc, path)
     return docs
 
 
 def loads_all(text: str | bytes, path: str | Path | None = None) -> list[Any]:
     """Load every document of a multi-document stream (`---` separated)."""
+    _check_size(text, path, None)
     try:
         docs = list(yaml.load_all(text, Loader=_Loader))  # noqa: S506
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        line = f"line {mark.line + 1}: " if mark is not None else ""
-        raise InputError(f"{_where(path)}{line}invalid YAML: {exc.problem}") from None
-    except yaml.YAMLError as exc:  # e.g. a ReaderError on bytes that are not UTF-8; keep it one line
-        raise InputError(f"{_where(path)}invalid YAML: {' '.join(str(exc).split())}") from None
+    except yaml.YAMLError as exc:
+        raise _input_error(exc, path) from None
     for doc in docs:
-        _check_alias_bomb(doc, path)
+        _check_budget(doc, path)
     return docs
 
 
@@ -214,6 +254,36 @@ def load_file(path: str | Path) -> Any:
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc.strerror})") from None
     return loads(text, path)
+
+
+def loads_strict(text: str | bytes, path: str | Path | None = None) -> Any:
+    """`loads` for files whose keys are never meant twice (versions.lock, chartkeeper.yaml): a key
+    given twice in one mapping, as a merge conflict resolved by hand leaves it, is an error naming
+    both lines instead of the last one silently winning."""
+    return loads_composed(text, path, lambda node: _refuse_duplicate_keys(node, path))
+
+
+def _refuse_duplicate_keys(root: Any, path: str | Path | None) -> None:
+    todo = [root]
+    seen_nodes: set[int] = set()
+    while todo:  # iterative: the document's depth is bounded later, by `_check_budget`
+        node = todo.pop()
+        if id(node) in seen_nodes:
+            continue
+        seen_nodes.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            lines: dict[str, int] = {}
+            for knode, vnode in node.value:
+                todo.append(vnode)
+                if not isinstance(knode, yaml.ScalarNode) or knode.tag == "tag:yaml.org,2002:merge":
+                    continue
+                line = knode.start_mark.line + 1
+                if knode.value in lines:
+                    raise InputError(f"{_where(path)}line {line}: duplicate key `{knode.value}` (first at line "
+                                     f"{lines[knode.value]}); keep one")
+                lines[knode.value] = line
+        elif isinstance(node, yaml.SequenceNode):
+            todo.extend(node.value)
 
 
 def iter_documents(text: str | bytes, path: str | Path | None = None) -> Iterator[Any]:
