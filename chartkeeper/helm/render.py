@@ -27,9 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from chartkeeper import yamlio
+from chartkeeper import limits, yamlio
 from chartkeeper.errors import ChartkeeperError, InputError
 from chartkeeper.fsutil import scratch_env, temp_folder
+from chartkeeper.helm.engine import EngineTimeout, bounded, output_too_big, over_limit
 
 ENGINES = ("auto", "embedded", "helm")
 
@@ -254,10 +255,17 @@ class PreparedChart:
                 cmd.append("--include-crds")
             env = dict(scratch_env(), HELM_CACHE_HOME=f"{tmp}/cache", HELM_CONFIG_HOME=f"{tmp}/config",
                        HELM_DATA_HOME=f"{tmp}/data")
+            seconds = limits.current().render_seconds
             try:
-                proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+                proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=seconds)
+            except subprocess.TimeoutExpired:
+                raise RenderError(f"{self.chart_dir.name}: helm template took longer than {seconds:g} s "
+                                  f"({limits.key_of('render_seconds')})") from None
             except (OSError, subprocess.SubprocessError) as exc:
                 raise RenderError(f"{self.chart_dir.name}: cannot run helm: {exc}") from None
+        total = output_too_big({"out": proc.stdout})
+        if total is not None:
+            raise RenderError(f"{self.chart_dir.name}: {over_limit('helm template', total)}")
         if proc.returncode != 0:
             msg = proc.stderr.strip().splitlines()
             raise RenderError(f"{self.chart_dir.name}: helm template failed: {' '.join(msg[-3:]) or proc.returncode}")
@@ -277,8 +285,12 @@ def sdk_render(chart: Any, values: dict[str, Any], *, name: str, namespace: str,
     opts = {"name": name, "namespace": namespace, "is_install": is_install, "kube_version": kube_version}
     if api_versions:
         opts["api_versions"] = list(api_versions)
+    seconds = limits.current().render_seconds
+    args = (chart._raw(), json.dumps(values), json.dumps(opts))
     try:
-        rendered = _native.call_string("helm_render", chart._raw(), json.dumps(values), json.dumps(opts))
+        rendered = bounded(lambda: _native.call_string("helm_render", *args), seconds)
+    except EngineTimeout:
+        raise RenderError(f"{label}: render took longer than {seconds:g} s ({limits.key_of('render_seconds')})") from None
     except helm_python.HelmError as exc:
         if "unknown field" in str(exc):  # a future SDK renamed the option: never render for the wrong cluster
             raise ChartkeeperError(
@@ -288,6 +300,9 @@ def sdk_render(chart: Any, values: dict[str, Any], *, name: str, namespace: str,
             ) from None
         raise RenderError(f"{label}: render failed: {exc}") from None
     manifests: dict[str, str] = json.loads(rendered)
+    total = output_too_big(manifests)
+    if total is not None:
+        raise RenderError(f"{label}: {over_limit('the render', total)}")
     return manifests
 
 

@@ -36,7 +36,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from chartkeeper import limits
 from chartkeeper.errors import InputError
+from chartkeeper.helm.engine import EngineTimeout, bounded, output_too_big, over_limit
 
 HELMFILE_ONLY = {
     "exec": "runs a command",
@@ -357,12 +359,29 @@ def _eval_helmfile_func(name: str, arg: str, fenv: FuncEnv, where: str) -> str:
     path = Path(arg) if os.path.isabs(arg) else fenv.base_dir / arg
     if name == "isFile":
         return "true" if path.is_file() else "false"
+    return _go_quote(_read_file(path, arg, fenv, where))
+
+
+def _read_file(path: Path, arg: str, fenv: FuncEnv, where: str) -> str:
+    """`readFile`'s text: a regular file of at most `limits.yamlBytes` (not /dev/zero, not a pipe)."""
+    cap = limits.current().yaml_bytes
     try:
-        return _go_quote(path.read_text(encoding="utf-8"))
+        if not path.is_file():
+            if path.exists():
+                raise TemplateError(f"{where}: readFile: {arg}: not a regular file")
+            raise FileNotFoundError(arg)
+        with path.open("rb") as f:
+            data = f.read(cap + 1)
     except FileNotFoundError:
         raise TemplateError(f"{where}: readFile: {arg}: no such file (relative to {fenv.base_dir.name}/)") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TemplateError(f"{where}: readFile: {arg}: {exc}") from None
+    except OSError as exc:
+        raise TemplateError(f"{where}: readFile: {arg}: {exc.strerror}") from None
+    if len(data) > cap:
+        raise TemplateError(f"{where}: readFile: {arg}: bigger than {limits.size(cap)} ({limits.key_of('yaml_bytes')})")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise TemplateError(f"{where}: readFile: {arg}: offset {exc.start}: not UTF-8 text") from None
 
 
 def _expand_env(s: str, environ: dict[str, str]) -> str:
@@ -595,7 +614,6 @@ _RENDERED: dict[tuple[str, str, str], str] = {}
 
 def _render_body(body: str, context: dict[str, Any], where: str, partials: str = "") -> str:
     import helm_python  # lazy: helm-python-sdk loads a large native library; only commands that render need it
-    from helm_python import Chart  # lazy: helm-python-sdk loads a large native library; only commands that render need it
 
     files = {
         "Chart.yaml": _CHART_YAML,
@@ -605,11 +623,26 @@ def _render_body(body: str, context: dict[str, Any], where: str, partials: str =
     if partials:
         files["templates/_ck_partials.tpl"] = partials
     try:
-        with Chart.load_archive(_archive(files)) as chart:
-            rendered = chart.render({"ck": _jsonable(context)})
+        rendered = _engine_render(files, {"ck": _jsonable(context)})
     except helm_python.HelmError as exc:
         raise _template_error(str(exc), where) from None
+    except EngineTimeout as exc:
+        raise TemplateError(f"{where}: the template {exc} ({limits.key_of('template_seconds')})") from None
+    total = output_too_big(rendered)
+    if total is not None:
+        raise TemplateError(f"{where}: {over_limit('the template', total)}")
     return _finish(rendered.get("ck/templates/out.txt", ""), context, where)
+
+
+def _engine_render(files: dict[str, str], values: dict[str, Any]) -> dict[str, str]:
+    """One evaluation in the embedded engine, within `limits.templateSeconds` (see helm.engine)."""
+    from helm_python import Chart  # lazy: helm-python-sdk loads a large native library; only commands that render need it
+
+    def call() -> dict[str, str]:
+        with Chart.load_archive(_archive(files)) as chart:
+            return chart.render(values)
+
+    return bounded(call, limits.current().template_seconds)
 
 
 _E_NOTATION = re.compile(r"\de[+-]\d\d")
@@ -682,7 +715,6 @@ def _split_outputs(text: str, n: int) -> list[str] | None:
 
 def _render_group(todo: list[tuple[str, dict[str, Any], str, str]], partials: str) -> int:
     import helm_python  # lazy: helm-python-sdk loads a large native library; only commands that render need it
-    from helm_python import Chart  # lazy: helm-python-sdk loads a large native library; only commands that render need it
 
     if len(todo) < 2:
         return 0
@@ -696,9 +728,10 @@ def _render_group(todo: list[tuple[str, dict[str, Any], str, str]], partials: st
         '{{ include "ck.b%d" (index .Values.ck %d) }}%s' % (i, i, _SEP % i) for i in range(len(todo))
     )
     try:
-        with Chart.load_archive(_archive(files)) as chart:
-            rendered = chart.render({"ck": [_jsonable(c) for _, c, _, _ in todo]})
-    except helm_python.HelmError:
+        rendered = _engine_render(files, {"ck": [_jsonable(c) for _, c, _, _ in todo]})
+    except (helm_python.HelmError, EngineTimeout):
+        return 0  # `render` reports it, template by template
+    if output_too_big(rendered) is not None:
         return 0
     outs = _split_outputs(rendered.get("ck/templates/out.txt", ""), len(todo))
     if outs is None:
