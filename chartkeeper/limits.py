@@ -24,8 +24,8 @@ class Limits:
     yaml_nodes: int = 1_000_000  # nodes one YAML document may hold, aliases expanded
     yaml_bytes: int = 64 * MIB  # bytes one YAML document may hold, and its text expand to through aliases
     depth: int = 200  # nesting of a YAML document or a JSON schema
-    index_bytes: int = 256 * MIB  # one repository index.yaml
-    index_chart_bytes: int = 32 * MIB  # one chart's block of versions in an index
+    index_bytes: int = 128 * MIB  # one repository index.yaml (the biggest public ones are ~20 MB)
+    index_chart_bytes: int = 8 * MIB  # one chart's versions in an index (~4,000 versions; the most seen ~1 MB)
     schema_bytes: int = 16 * MIB  # one values.schema.json
     output_bytes: int = 256 * MIB  # what one render or template evaluation may print
     render_seconds: float = 300.0  # one render of a chart (embedded engine or helm binary)

@@ -8,6 +8,7 @@ fast instead of eating memory. Errors name the file and line.
 from __future__ import annotations
 
 import functools
+import json
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -284,6 +285,43 @@ def _refuse_duplicate_keys(root: Any, path: str | Path | None) -> None:
                 lines[knode.value] = line
         elif isinstance(node, yaml.SequenceNode):
             todo.extend(node.value)
+
+
+def loads_json(data: str | bytes, path: str | Path, *, max_bytes: int | None = None) -> Any:
+    """A JSON document a chart or a user wrote (values.schema.json): at most `limits.schemaBytes`
+    (or `max_bytes`) and `limits.depth` levels deep; errors name the file."""
+    budget = limits.current()
+    cap = max_bytes if max_bytes is not None else budget.schema_bytes
+    if len(data) > cap:
+        raise InputError(f"{path}: {limits.size(len(data))} is more than the {limits.size(cap)} a JSON document may "
+                         f"hold ({limits.key_of('schema_bytes')})")
+    text = decode(data, path) if isinstance(data, bytes) else data
+    try:
+        doc = json.loads(text)
+    except RecursionError:
+        doc = None  # nested past Python's own stack: certainly past the limit, worded below
+        depth = budget.depth + 1
+    except ValueError as exc:
+        raise InputError(f"{path}: invalid JSON ({exc})") from None
+    else:
+        depth = _depth(doc, budget.depth)
+    if depth > budget.depth:
+        raise InputError(f"{path}: nests deeper than {budget.depth} levels ({limits.key_of('depth')})")
+    return doc
+
+
+def _depth(doc: Any, cap: int) -> int:
+    """How deep `doc` nests, counting no further than `cap + 1` (iterative: no recursion limit)."""
+    todo = [(doc, 0)]
+    deepest = 0
+    while todo:
+        node, depth = todo.pop()
+        deepest = max(deepest, depth)
+        if deepest > cap:
+            break
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        todo.extend((c, depth + 1) for c in children)
+    return deepest
 
 
 def iter_documents(text: str | bytes, path: str | Path | None = None) -> Iterator[Any]:

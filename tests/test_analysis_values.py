@@ -220,7 +220,8 @@ def test_no_change_no_findings(tmp_path: Path) -> None:
 def test_check_overrides_for_the_current_version(tmp_path: Path) -> None:
     chart = write_chart(tmp_path, "demo", "1.0.0", values={"replicas": 1, "list": []}, templates={"cm.yaml": CM},
                         files={"values.schema.json": json.dumps({"properties": {"replicas": {"type": "integer"}}})})
-    found = check_overrides(chart, {"replicas": "x", "list": {"a": 1}, "replicaz": 2, "list2": 1}, {"replicaz": ("v.yaml", 4)})
+    found, unchecked = check_overrides(chart, {"replicas": "x", "list": {"a": 1}, "replicaz": 2, "list2": 1}, {"replicaz": ("v.yaml", 4)})
+    assert unchecked == []
     got = {(f.code, f.path) for f in found}
     assert ("values.unknown-key", "replicaz") in got and ("values.unknown-key", "list2") in got
     assert ("values.type-change", "list") in got
@@ -229,7 +230,7 @@ def test_check_overrides_for_the_current_version(tmp_path: Path) -> None:
     assert next(f for f in found if f.path == "replicaz").suggestion == "replicas"
     assert next(f for f in found if f.path == "replicaz").file == "v.yaml"
     assert "the chart has no such key" in next(f for f in found if f.path == "replicaz").message
-    assert check_overrides(chart, {"replicas": 3}) == []
+    assert check_overrides(chart, {"replicas": 3}) == ([], [])
 
 
 def test_defaults_diff_is_dictdiffers_with_yaml_types(monkeypatch) -> None:

@@ -177,10 +177,7 @@ def _chart_from_files(files: dict[str, bytes], where: str) -> ChartInfo:
             raise InputError(f"{where}/values.yaml: must be a mapping")
     schema = None
     if "values.schema.json" in files:
-        try:
-            schema = json.loads(files["values.schema.json"])
-        except ValueError as exc:
-            raise InputError(f"{where}/values.schema.json: invalid JSON ({exc})") from None
+        schema = yamlio.loads_json(files["values.schema.json"], f"{where}/values.schema.json")
     templates = {k: _text(v) for k, v in files.items() if k.startswith("templates/") and k.endswith(TEMPLATE_SUFFIXES)}
     crds = {k: _text(v) for k, v in files.items() if k.startswith("crds/") and k.endswith((".yaml", ".yml", ".json"))}
     top = {k: _text(v) for k, v in files.items() if k in _TOP_FILES and len(v) < _MAX_TEXT}

@@ -282,7 +282,7 @@ def analyze_pair(
         not_checked=tuple(
             NotChecked(f"overrides of {rel.release} set only in {', '.join(rel.encrypted_files)}",
                        "sops-encrypted values are not decrypted", env=rel.env)
-            for rel in releases if rel.encrypted_files),
+            for rel in releases if rel.encrypted_files) + tuple(va.not_checked),
     )
 
 

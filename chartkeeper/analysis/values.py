@@ -10,7 +10,7 @@ import difflib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from chartkeeper.analysis.chart_keys import (
     KeyUniverse,
@@ -22,7 +22,8 @@ from chartkeeper.analysis.chart_keys import (
     load_universe,
 )
 from chartkeeper.analysis.values_diff import diff_defaults, same_value
-from chartkeeper.findings import Finding, Severity
+from chartkeeper.findings import Finding, NotChecked, Severity
+from chartkeeper.helm.schemas import UnresolvableRef, iter_errors
 from chartkeeper.analysis.secrets import MASK, from_secret_file, is_secret_path, mask_at
 
 # A default we inherit that changes is worth a review when it switches behaviour on or off, scales, or
@@ -108,6 +109,8 @@ class ValuesAnalysis:
         self.added_paths = list(self.defaults_diff.added)
         self.removed_paths = list(self.defaults_diff.removed)
         self._new_by_leaf: dict[str, list[Path_]] = {}
+        # schemas that could not be checked (a `$ref` outside the chart: never fetched), for the report
+        self.not_checked: list[NotChecked] = []
         for p in self.added_paths:
             self._new_by_leaf.setdefault(p[-1], []).append(p)
 
@@ -313,8 +316,9 @@ class ValuesAnalysis:
         if not self.new.schemas:
             return []
         ours = dict(overrides or {})
-        new_errors = schema_errors(self.new, deep_merge(self.new.defaults, ours))
-        old_errors = {(p, m) for p, m, _ in schema_errors(self.old, deep_merge(self.old.defaults, ours))} if self.old.schemas else set()
+        new_errors = schema_errors(self.new, deep_merge(self.new.defaults, ours), self._unchecked(env))
+        old_errors = ({(p, m) for p, m, _ in schema_errors(self.old, deep_merge(self.old.defaults, ours), lambda *_: None)}
+                      if self.old.schemas else set())
         out = []
         for path, message, validator in new_errors:
             existing = (path, message) in old_errors
@@ -328,6 +332,15 @@ class ValuesAnalysis:
                 path=shown, env=env, details=(("validator", validator),), introduced=not existing))
         return out
 
+    def _unchecked(self, env: str | None) -> Callable[[Path_, str], None]:
+        def note(prefix: Path_, why: str) -> None:
+            at = f" (under {fmt_path(prefix)})" if prefix else ""
+            item = NotChecked(f"values.schema.json of {self.new.chart.name} {self.new.chart.version}{at}",
+                              why, env)
+            if item not in self.not_checked:
+                self.not_checked.append(item)
+        return note
+
     def analyze(self, overrides: Mapping[str, Any] | None, provenance: Any = None, *, env: str | None = None,
                 secret_files: Iterable[str] = (), templated: Mapping[Path_, Any] | None = None) -> list[Finding]:
         ours = dict(overrides or {})
@@ -336,8 +349,10 @@ class ValuesAnalysis:
                 + self.schema_findings(ours, env=env, provenance=provenance, secret_files=secret_files))
 
 
-def schema_errors(uni: KeyUniverse, merged: Mapping[str, Any]) -> list[tuple[Path_, str, str]]:
-    """(path, message, validator) for every violation of every schema shipped in the chart tree."""
+def schema_errors(uni: KeyUniverse, merged: Mapping[str, Any],
+                  unchecked: Callable[[Path_, str], None]) -> list[tuple[Path_, str, str]]:
+    """(path, message, validator) for every violation of every schema shipped in the chart tree; a
+    schema that cannot be checked (a reference outside itself, a cycle) goes to `unchecked(prefix, why)`."""
     import jsonschema  # lazy: jsonschema takes ~60 ms to import; only charts that ship a values schema need it
 
     out: list[tuple[Path_, str, str]] = []
@@ -348,11 +363,12 @@ def schema_errors(uni: KeyUniverse, merged: Mapping[str, Any]) -> list[tuple[Pat
         if prefix and isinstance(sub, dict) and isinstance(merged.get("global"), dict) and "global" not in sub:
             sub = dict(sub, **{"global": merged["global"]})  # Helm hands a subchart the globals too
         try:
-            cls = jsonschema.validators.validator_for(schema)
-            validator = cls(schema)
-            errors = sorted(validator.iter_errors(sub), key=lambda e: [str(x) for x in e.absolute_path])
+            errors = sorted(iter_errors(schema, sub), key=lambda e: [str(x) for x in e.absolute_path])
         except jsonschema.exceptions.SchemaError as exc:
             out.append((prefix, f"values.schema.json is not a valid schema: {exc.message}", "schema"))
+            continue
+        except UnresolvableRef as exc:
+            unchecked(prefix, exc.why)
             continue
         for e in errors:
             path = prefix + tuple(str(x) for x in e.absolute_path)
@@ -403,14 +419,15 @@ def _behavioural(path: Path_, old: Any, new: Any) -> bool:
 
 
 def check_overrides(chart_dir: Path, overrides: Mapping[str, Any], provenance: Any = None, *, env: str | None = None,
-                    secret_files: Iterable[str] = ()) -> list[Finding]:
+                    secret_files: Iterable[str] = ()) -> tuple[list[Finding], list[NotChecked]]:
     """The current version only (for lint): unknown keys, type mismatches, overrides equal to the default,
     schema violations. Same codes as the upgrade analysis, judged with OLD = NEW = `chart_dir`."""
     uni = load_universe(chart_dir)
     analysis = ValuesAnalysis(uni, uni, single_version=True)
     ours = dict(overrides or {})
-    return (analysis.check_overrides(ours, provenance, env=env, secret_files=secret_files)
-            + analysis.schema_findings(ours, env=env, provenance=provenance, secret_files=secret_files))
+    findings = (analysis.check_overrides(ours, provenance, env=env, secret_files=secret_files)
+                + analysis.schema_findings(ours, env=env, provenance=provenance, secret_files=secret_files))
+    return findings, analysis.not_checked
 
 
 __all__ = ["ValuesAnalysis", "check_overrides", "locate", "schema_errors", "MASK"]

@@ -31,6 +31,7 @@ from chartkeeper import limits, yamlio
 from chartkeeper.errors import ChartkeeperError, InputError
 from chartkeeper.fsutil import scratch_env, temp_folder
 from chartkeeper.helm.engine import EngineTimeout, bounded, output_too_big, over_limit
+from chartkeeper.helm.schemas import chart_outside_refs, neutralised_copy
 
 ENGINES = ("auto", "embedded", "helm")
 
@@ -158,6 +159,10 @@ class PreparedChart:
         # parsed objects are shared between results: treat manifests as read-only.
         self._parsed: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self._crds: list[tuple[str, str]] | None = None
+        # schemas with references outside themselves: Helm would fetch (or read) them on every render
+        self._outside_refs = chart_outside_refs(self.chart_dir)
+        for file, refs in self._outside_refs.items():
+            self.notes.append(f"{file}: $ref {', '.join(refs)} left out of Helm's schema check (never fetched)")
         if engine == "helm":
             self._helm = self._require_helm("--engine helm")
         else:
@@ -178,7 +183,10 @@ class PreparedChart:
         import helm_python  # lazy: helm-python-sdk loads a large native library; only commands that render need it
 
         try:
-            return helm_python.Chart.load(path)
+            if not self._outside_refs:
+                return helm_python.Chart.load(path)
+            with temp_folder("schema-") as tmp:  # the engine holds the chart in memory once loaded
+                return helm_python.Chart.load(neutralised_copy(path, tmp))
         except helm_python.HelmError as exc:
             raise RenderError(f"{self.chart_dir.name}: cannot load chart: {exc}") from None
 
@@ -247,7 +255,8 @@ class PreparedChart:
         with temp_folder("helm-") as tmp:
             vfile = Path(tmp) / "values.json"
             vfile.write_text(json.dumps(values))
-            cmd = [self._helm, "template", release, str(self.chart_dir), "--namespace", namespace,
+            chart = neutralised_copy(self.chart_dir, Path(tmp)) if self._outside_refs else self.chart_dir
+            cmd = [self._helm, "template", release, str(chart), "--namespace", namespace,
                    "--kube-version", self.kv.version, "-f", str(vfile)]
             for api in self.api_versions:
                 cmd += ["--api-versions", api]

@@ -28,7 +28,7 @@ def _names_in(path: Path, root: Path, seen: set[Path], with_bases: bool = True) 
     if path in seen or not path.exists():
         return []
     seen.add(path)
-    text = path.read_text(encoding="utf-8").replace("\r\n", "\n")
+    text = yamlio.decode(path.read_bytes(), path).replace("\r\n", "\n")
     names: list[str] = []
     for chunk in text.split("\n---\n"):
         for doc in _docs(chunk, str(path)):

@@ -129,7 +129,7 @@ class StateLoader:
 
     def _read(self, path: Path, what: str, referrer: Path | None) -> str:
         try:
-            return path.read_text(encoding="utf-8")
+            return yamlio.decode(path.read_bytes(), self.where(path))
         except FileNotFoundError:
             by = f" (listed in {self.where(referrer)})" if referrer else ""
             raise InputError(f"{self.where(path)}: {what} not found{by}") from None

@@ -253,7 +253,7 @@ def _parse_set(s: SetEntry, release: Release, state: HelmfileState) -> dict:
         if s.file is not None:
             p = Path(s.file) if Path(s.file).is_absolute() else release.base_dir / s.file
             try:
-                content = p.read_text(encoding="utf-8")
+                content = yamlio.decode(p.read_bytes(), f"{where}: file {s.file}")
             except OSError as exc:
                 raise InputError(f"{where}: file {s.file}: {exc.strerror or exc}") from None
             return helm_python.parse_set_literal(f"{_escape(s.name)}={content}")

@@ -14,10 +14,13 @@ from chartkeeper.kustomize import check_patches
 from chartkeeper.lint.context import LintContext, one_line
 
 
-def lint_overrides(chart_dir: Path, values: Mapping[str, Any], provenance: Any, env: str) -> list[Finding]:
+def lint_overrides(ctx: LintContext, chart_dir: Path, values: Mapping[str, Any], provenance: Any, env: str) -> list[Finding]:
     # The info findings (an override equal to the chart default, ...) are upgrade hints; values
     # driven by environment settings often coincide with a default in one environment.
-    return [f for f in check_overrides(chart_dir, values, provenance, env=env) if f.severity is not Severity.INFO]
+    findings, unchecked = check_overrides(chart_dir, values, provenance, env=env)
+    for item in unchecked:
+        ctx.unchecked(item.what, item.why, env=item.env)
+    return [f for f in findings if f.severity is not Severity.INFO]
 
 
 def helm_lint(ctx: LintContext, chart_dir: Path, values: Mapping[str, Any], release: Any, env: str) -> bool:

@@ -107,7 +107,7 @@ def check_release(ctx: LintContext, model: Any, state: Any, release: Any, env: s
     if ev.encrypted_files:
         ctx.unchecked(f"overrides of {release.id} set only in {', '.join(ev.encrypted_files)}",
                       "sops-encrypted values are not decrypted", env=env)
-    ctx.extend(lint_overrides(chart_dir, ev.values, ev.provenance, env))
+    ctx.extend(lint_overrides(ctx, chart_dir, ev.values, ev.provenance, env))
     custom = vendored_entry is None
     if custom and not helm_lint(ctx, chart_dir, ev.values, release, env):
         return

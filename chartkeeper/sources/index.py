@@ -17,7 +17,7 @@ from datetime import date, datetime
 from typing import Any, Iterable
 from urllib.parse import urljoin
 
-from chartkeeper import yamlio
+from chartkeeper import limits, yamlio
 from chartkeeper.errors import InputError, SourceError
 from chartkeeper.sources.base import ChartRelease, VersionListing
 from chartkeeper.versions import ChartVersion
@@ -42,7 +42,7 @@ def full_parse(body: bytes, label: str) -> dict[str, Any]:
             data = None
     if data is None:
         try:
-            data = yamlio.loads(body, label)
+            data = yamlio.loads(body, label, max_bytes=limits.current().index_bytes)
         except InputError as exc:
             raise SourceError(f"malformed index: {exc.message}") from None
     if not isinstance(data, dict):
@@ -145,6 +145,10 @@ class IndexReader:
     full parse (when the fast path cannot be sure) happens at most once."""
 
     def __init__(self, body: bytes, label: str) -> None:
+        cap = limits.current().index_bytes
+        if len(body) > cap:
+            raise SourceError(f"{label}: the index is {limits.size(len(body))}, more than {limits.size(cap)} "
+                              f"({limits.key_of('index_bytes')})")
         self.body = body
         self.label = label
         self._layout: Layout | None = None
@@ -184,6 +188,10 @@ class IndexReader:
             if self._layout.indent is not None and self._keys_all_plain():
                 return False
             return None  # not found textually: only a full parse can say it is absent
+        cap = limits.current().index_chart_bytes
+        if len(piece) > cap:  # parsed, a quarter of a million versions took 2 GB and 47 s
+            raise SourceError(f"{self.label}: the versions of {chart} take {limits.size(len(piece))} of the index, more "
+                              f"than {limits.size(cap)} ({limits.key_of('index_chart_bytes')})")
         try:
             data = yamlio.loads(b"entries:\n" + piece, self.label)
         except InputError:

@@ -137,7 +137,7 @@ def _shown_name(value: object) -> str:
 def read_charts_json(path: Path) -> tuple[dict[str, str], dict[str, LegacyChart]]:
     label = path.name
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(yamlio.decode(path.read_bytes(), label))
     except FileNotFoundError:
         raise InputError(f"{path}: file not found") from None
     except json.JSONDecodeError as exc:
@@ -193,7 +193,7 @@ def _timestamp(text: str, where: str) -> str | None:
 
 def read_csv_lock(path: Path, repos: dict[str, str]) -> dict[str, LegacyChart]:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = yamlio.decode(path.read_bytes(), path.name)
     except FileNotFoundError:
         raise InputError(f"{path}: file not found") from None
     result: dict[str, LegacyChart] = {}
