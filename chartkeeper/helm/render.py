@@ -44,6 +44,10 @@ class RenderError(ChartkeeperError):
     """The chart does not render (template error, invalid values, schema violation)."""
 
 
+class RenderTimeout(RenderError):
+    """A render took longer than `limits.renderSeconds`."""
+
+
 @dataclass(frozen=True)
 class RenderedManifest:
     source: str  # template that produced it, as Helm names it: `<chart>/templates/x.yaml`, `<chart>/crds/y.yaml`
@@ -159,6 +163,7 @@ class PreparedChart:
         # parsed objects are shared between results: treat manifests as read-only.
         self._parsed: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self._crds: list[tuple[str, str]] | None = None
+        self._timed_out: str | None = None  # why a render of this chart gave up: the next ones do at once
         # schemas with references outside themselves: Helm would fetch (or read) them on every render
         self._outside_refs = chart_outside_refs(self.chart_dir)
         for file, refs in self._outside_refs.items():
@@ -213,10 +218,16 @@ class PreparedChart:
 
     def render(self, values: dict[str, Any], *, release: str, namespace: str) -> RenderResult:
         values = _json_values(values or {})
-        if self._helm:
-            manifests, chart_notes = self._render_binary(values, release, namespace)
-        else:
-            manifests, chart_notes = self._render_embedded(values, release, namespace)
+        if self._timed_out is not None:  # its abandoned render still runs: another would only pile up on it
+            raise RenderError(f"{self._timed_out} (not tried again for release {release})")
+        try:
+            if self._helm:
+                manifests, chart_notes = self._render_binary(values, release, namespace)
+            else:
+                manifests, chart_notes = self._render_embedded(values, release, namespace)
+        except RenderTimeout as exc:
+            self._timed_out = exc.message
+            raise
         return RenderResult(tuple(manifests), self.engine, self.engine_version, self.kv.version, tuple(self.notes), chart_notes)
 
     def _render_embedded(self, values: dict[str, Any], release: str, namespace: str) -> tuple[list[RenderedManifest], str]:
@@ -268,7 +279,7 @@ class PreparedChart:
             try:
                 proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=seconds)
             except subprocess.TimeoutExpired:
-                raise RenderError(f"{self.chart_dir.name}: helm template took longer than {seconds:g} s "
+                raise RenderTimeout(f"{self.chart_dir.name}: helm template took longer than {seconds:g} s "
                                   f"({limits.key_of('render_seconds')})") from None
             except (OSError, subprocess.SubprocessError) as exc:
                 raise RenderError(f"{self.chart_dir.name}: cannot run helm: {exc}") from None
@@ -299,7 +310,7 @@ def sdk_render(chart: Any, values: dict[str, Any], *, name: str, namespace: str,
     try:
         rendered = bounded(lambda: _native.call_string("helm_render", *args), seconds)
     except EngineTimeout:
-        raise RenderError(f"{label}: render took longer than {seconds:g} s ({limits.key_of('render_seconds')})") from None
+        raise RenderTimeout(f"{label}: render took longer than {seconds:g} s ({limits.key_of('render_seconds')})") from None
     except helm_python.HelmError as exc:
         if "unknown field" in str(exc):  # a future SDK renamed the option: never render for the wrong cluster
             raise ChartkeeperError(
