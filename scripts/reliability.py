@@ -16,6 +16,8 @@ TITLES = {
     "disk": ("Disk full (a small tmpfs, as root)", "failed cleanly"),
     "concurrency": ("Concurrent runs on one deployment", "serialised or refused"),
     "canary": ("Canary secrets planted", "not leaked"),
+    "budget": ("Memory and time (huge or hostile input against the budgets)", "ended as specified"),
+    "fetch": ("Fetching and crashing at analysis time", "ended as specified"),
 }
 
 INTRO = """# Reliability
@@ -48,6 +50,18 @@ What "as specified" means, for every trial:
   before `add` unpacks a chart and before it downloads one: one `error:` line saying "no space
   left on <path>", exit 2, nothing changed or left behind, and the same command succeeds once
   space is freed. Mounting needs root; elsewhere these trials are skipped (and count as none tried).
+* **Memory and time**: alias bombs of long strings, a `readFile` of `/dev/zero`, a template that
+  loops for ever, Ctrl-C during it, a schema nested 200,000 deep or referring to itself, an index
+  listing too many versions of one chart, a key given twice in `versions.lock` or
+  `chartkeeper.yaml`, a Latin-1 byte in `charts.json`: each run is a child process of its own; exit
+  0/1/2, never 3; the file or source named (and the `limits:` key to change); its peak memory
+  (`ru_maxrss`) and wall time under the bounds in the table; Ctrl-C ends it within a second; the
+  checkout (files, index, HEAD, `git status`) unchanged. Trials set a low limit in
+  `chartkeeper.yaml` where that proves the mechanism faster than a huge input would.
+* **Fetching at analysis time**: a chart's `values.schema.json` whose `$ref` points at a loopback
+  server that accepts connections and never answers, in NEW (`diff`) and in the vendored chart
+  (`lint`): the reference is listed as NOT CHECKED, by name; zero connections reach that server;
+  the same bounds and checks as above.
 * **Canaries**: unique secrets planted in values files, `secrets.yaml`, Secret manifests,
   repository credentials and environment variables, and templated copies: secrets of the
   environment values that a `.gotmpl` values file copies into a container command string, an env
@@ -124,9 +138,16 @@ def main() -> int:
         f = figs.get(cat)
         if not f:
             continue
-        lines += [f"### {title}", "", f"| kind | tried | {verb} |", "|---|---:|---:|"]
+        costed = any("peak_mb" in v for v in f["kinds"].values())
+        if costed:  # the child's peak memory and wall time, against the bounds the trial asserted
+            lines += [f"### {title}", "", f"| kind | tried | {verb} | peak memory (bound) | wall time (bound) |",
+                      "|---|---:|---:|---:|---:|"]
+        else:
+            lines += [f"### {title}", "", f"| kind | tried | {verb} |", "|---|---:|---:|"]
         for kind, v in f["kinds"].items():
-            lines.append(f"| {kind} | {v['tried']} | {v['passed']} |")
+            cost = (f" | {v.get('peak_mb', 0):.0f} MB ({v.get('bound_mb', 0):.0f}) | {v.get('seconds', 0):.1f} s "
+                    f"({v.get('bound_s', 0):.0f})") if costed else ""
+            lines.append(f"| {kind} | {v['tried']} | {v['passed']}{cost} |")
         lines.append("")
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines += [

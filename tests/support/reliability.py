@@ -9,6 +9,11 @@ counts only after its assertions passed. Categories:
 * `kill`    -- a SIGKILL at one point of a run, then the checks and a recovering re-run
 * `canary`  -- a planted secret, "survived" meaning it leaked nowhere
 * `concurrency` -- two processes on one deployment
+* `budget`  -- huge or hostile input against the memory and time budgets (`limits:`)
+* `fetch`   -- a chart that would make the analysis fetch, or crash on what it cannot fetch
+
+A trial may also note what it cost (`row["peak_mb"]`, `row["seconds"]`) and the bounds it asserted
+(`row["bound_mb"]`, `row["bound_s"]`); the summary keeps the highest per kind.
 
 With `CHARTKEEPER_RELIABILITY_OUT=<folder>` every pytest process (each xdist worker) writes its
 rows to `<folder>/rows-<worker>.json`, and the controlling process merges them into
@@ -64,13 +69,22 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
         cell = grouped[r["category"]][r["kind"]]
         cell[0] += 1
         cell[1] += 1 if r["ok"] else 0
+    costs: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
+    for r in rows:
+        cost = costs[(r["category"], r["kind"])]
+        for key in _COSTS:
+            if isinstance(r.get(key), (int, float)):
+                cost[key] = max(cost.get(key, 0.0), float(r[key]))
     for cat, kinds in sorted(grouped.items()):
         out[cat] = {
             "tried": sum(v[0] for v in kinds.values()),
             "passed": sum(v[1] for v in kinds.values()),
-            "kinds": {k: {"tried": v[0], "passed": v[1]} for k, v in sorted(kinds.items())},
+            "kinds": {k: {"tried": v[0], "passed": v[1], **costs.get((cat, k), {})} for k, v in sorted(kinds.items())},
         }
     return out
+
+
+_COSTS = ("peak_mb", "bound_mb", "seconds", "bound_s")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
