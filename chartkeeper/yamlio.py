@@ -176,13 +176,16 @@ def decode(data: bytes, path: str | Path) -> str:
 def read_text(path: str | Path) -> str:
     """A text file the user or an upstream wrote, as UTF-8: a missing file, an unreadable one or a
     byte that is not UTF-8 is an InputError naming the file (and the offset)."""
+    return decode(_read_bytes(path), path)
+
+
+def _read_bytes(path: str | Path) -> bytes:
     try:
-        data = Path(path).read_bytes()
+        return Path(path).read_bytes()
     except FileNotFoundError:
         raise InputError(f"{path}: file not found") from None
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc.strerror})") from None
-    return decode(data, path)
 
 
 def loads(text: str | bytes, path: str | Path | None = None, *, max_bytes: int | None = None) -> Any:
@@ -248,13 +251,7 @@ def loads_all(text: str | bytes, path: str | Path | None = None) -> list[Any]:
 
 
 def load_file(path: str | Path) -> Any:
-    try:
-        text = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{path}: file not found") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
-    return loads(text, path)
+    return loads(_read_bytes(path), path)
 
 
 def loads_strict(text: str | bytes, path: str | Path | None = None) -> Any:
