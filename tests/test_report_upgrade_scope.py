@@ -279,3 +279,16 @@ def test_the_same_change_under_an_enabled_component_is_review_with_its_rendered_
     workloads = md.split("Changed workloads", 1)[1].split("\n\n", 2)[1]
     assert "readOnlyRootFilesystem" in workloads
     assert "⚠️ our values or patches also set, on this workload: `spec.template.spec.containers[app].lifecycle`" in workloads
+
+
+def test_a_pod_change_an_inherited_default_renders_is_reported_once(tmp_path: Path) -> None:
+    """`replicas: 1 → 2` is one change: the values finding (with its rendered effect) stays, the workload's
+    "changes how its pods run" review of the same field goes."""
+    deploy = WEB.replace("spec:\n  selector:", "spec:\n  replicas: {{ .Values.replicas }}\n  selector:")
+    charts = [write_chart(tmp_path / v, "web", v, values={"tag": "1.0", "replicas": n}, templates={"web.yaml": deploy})
+              for v, n in (("1.0.0", 1), ("2.0.0", 2))]
+    r = analyze_pair(*charts, [ReleaseInput("prod", "web", "apps", {})], chart="web", kube_version="v1.31.0")
+    (rep,) = [f for f in r.findings if f.code == "values.default-changed"]
+    assert rep.severity is Severity.REVIEW and "spec.replicas" in rep.message
+    assert [f for f in r.findings if f.code == "manifest.changed" and f.severity is not Severity.INFO] == []
+    assert len(actions_of(r)) == 1

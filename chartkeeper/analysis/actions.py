@@ -197,7 +197,7 @@ _GROUP_TITLES: dict[str, str] = {
     "values.schema-violation": "Fix {n} values so they pass NEW's values.schema.json",
     "render.failed": "Make NEW render in {n} environments: fix what each error names",
     "manifest.removed": "Confirm losing {n} resources NEW no longer renders (Helm deletes them on upgrade; back up their data first)",
-    "manifest.changed": "Settle {n} resource changes before applying",
+    "manifest.changed": "Check {n} changes NEW makes to how workloads run, before applying",
     "patch.target-missing": "Re-target or drop {n} patch steps: NEW renders nothing they match",
     "patch.json6902-path-missing": "Fix {n} JSON 6902 ops whose path is gone in NEW",
     "patch.json6902-index-shifted": "Fix {n} JSON 6902 ops whose list index now hits another element",

@@ -114,7 +114,8 @@ class EffectProbe:
                 texts = [t for _k, _p, t in effect]
                 shown = "; ".join(texts[:_SHOWN_EFFECTS]) + (f" (+{len(texts) - _SHOWN_EFFECTS} more)"
                                                              if len(texts) > _SHOWN_EFFECTS else "")
-                details = tuple(f.details) + (("renderedEffect", texts),)
+                details = tuple(f.details) + (("renderedEffect", texts),
+                                              ("renderedAt", [[k, p] for k, p, _t in effect if p]))
                 message = f"{f.message}; renders as: {shown}"
                 near = _ours_near(effect, ours_on or {})
                 if near:
@@ -130,6 +131,31 @@ class EffectProbe:
             else:
                 out.append(f)
         return out
+
+
+def fold_covered(findings: list[Finding], behaviour: Mapping[tuple[str, str], Sequence[str]]) -> list[Finding]:
+    """One change, one finding: a workload's `manifest.changed` review ("changes how its pods run") whose every
+    such field renders from an inherited default change still under review (its `details.renderedEffect`)
+    is that change seen from the render; the values finding, with OLD, NEW and the pin to make, stays.
+    `behaviour`: (environment, resource) -> the fields `manifests.behaviour_changes` names."""
+    covered: dict[str, set[str]] = {}
+    for f in findings:
+        if f.code == "values.default-changed" and f.severity is Severity.REVIEW:
+            for key, path in dict(f.details).get("renderedAt", ()):
+                covered.setdefault(key, set()).add(path)
+    out: list[Finding] = []
+    for f in findings:
+        fields = behaviour.get((f.env or "", f.path or "")) if f.code == "manifest.changed" else None
+        if fields and f.severity is Severity.REVIEW and all(_within(x, covered.get(str(f.path), set())) for x in fields):
+            continue
+        out.append(f)
+    return out
+
+
+def _within(field_: str, paths: Iterable[str]) -> bool:
+    """Is `field_` one of `paths`, under one (a limit inside a `resources` map added whole), or above one?"""
+    return any(field_ == p or field_.startswith((p + ".", p + "[")) or p.startswith((field_ + ".", field_ + "["))
+               for p in paths)
 
 
 def _ours_near(effect: Iterable[tuple[str, str, str]], ours_on: Mapping[str, tuple[str, ...]]) -> list[str]:

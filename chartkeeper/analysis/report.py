@@ -278,6 +278,12 @@ def grouped_actions(todo: list[ShownFinding]) -> list[Action]:
     return out
 
 
+def _without_path(f: Finding) -> str:
+    """The message less the path it starts with (the table's Path column already says it)."""
+    head = f"{f.path}: " if f.path else ""
+    return f.message[len(head):] if head and f.message.startswith(head) else f.message
+
+
 def _action_table(ss: list[ShownFinding]) -> tuple[tuple[str, ...], ...]:
     """Header and rows: the finding, what it is about, the three values and where ours is, as far as any has them."""
     fs = [s.finding for s in ss]
@@ -290,7 +296,7 @@ def _action_table(ss: list[ShownFinding]) -> tuple[tuple[str, ...], ...]:
     if any(f.suggestion for f in fs):
         cols.append(("Suggested", lambda s: _code(s.finding.suggestion)))
     if not sides:  # nothing to compare: the finding's own words
-        cols.append(("Detail", lambda s: _cell(s.finding.message, 160)))
+        cols.append(("Detail", lambda s: _cell(_without_path(s.finding), 160)))
     if len({s.envs for s in ss}) > 1:  # the same for all rows: the item itself names them
         cols.append(("Env", lambda s: mdsafe.text(", ".join(s.envs) or "all")))
     if any(f.file for f in fs):

@@ -169,6 +169,7 @@ def analyze_pair(
     rendered_envs: list[str] = []
     probe = rendered_effect.EffectProbe()
     ours_on: dict[str, tuple[str, ...]] = {}  # workload -> fields our values set on it (rendered_effect)
+    behaviour: dict[tuple[str, str], list[str]] = {}  # (env, workload) -> fields that change how its pods run
     say(f"preparing {old_info.name} {old_info.version} and {new_info.version} for Kubernetes {kube_version}")
     with prepare_chart(old_dir, kube_version=kube_version, engine=engine, api_versions=api_versions) as old_chart, \
             prepare_chart(new_dir, kube_version=kube_version, engine=engine, api_versions=api_versions) as new_chart:
@@ -215,6 +216,11 @@ def analyze_pair(
             d = manifests.diff_manifests(old_objs, new_objs, namespace=rel.namespace, cache=diffs, versions=versions,
                                          show_label_churn=show_label_churn)
             rendered_envs.append(rel.env)
+            for c in d.changed:
+                # each as "path old → new" (manifests.behaviour_changes): the path is the first word
+                fields = [text.split(" ", 1)[0] for _what, text in manifests.behaviour_changes(c)]
+                if fields:
+                    behaviour[(rel.env, str(c.key))] = fields
             ours = _ours_on_containers(d, rel, new_chart, new_objs)
             ours_on.update(ours)
             old_x = images.extract(old_objs, os_suffixes=driver_os_suffixes)
@@ -253,7 +259,7 @@ def analyze_pair(
                                            renamed={c.name: c.renamed for c in crd_list})
     # stored objects move off a removed storage version before any CRD is applied
     steps = [s for c in crd_list if c.storage_version_removed for s in crds.migration_steps(c)] + applies
-    findings = probe.judge(findings, ours_on)
+    findings = rendered_effect.fold_covered(probe.judge(findings, ours_on), behaviour)
     findings = actions.calibrate(findings, rendered_envs=rendered_envs)
     findings = actions.merge_duplicates(findings)
     if history is not None:
