@@ -292,3 +292,12 @@ def test_a_pod_change_an_inherited_default_renders_is_reported_once(tmp_path: Pa
     assert rep.severity is Severity.REVIEW and "spec.replicas" in rep.message
     assert [f for f in r.findings if f.code == "manifest.changed" and f.severity is not Severity.INFO] == []
     assert len(actions_of(r)) == 1
+
+
+def test_a_component_switched_off_by_the_upgrade_is_not_guessed_quiet() -> None:
+    from chartkeeper.analysis.rendered_effect import looks_off
+
+    merged = {"cli": {"enabled": False, "mode": "x"}, "web": {"enabled": True, "tls": {"enabled": False, "port": 1}}}
+    assert looks_off(merged, ("cli", "mode")) and looks_off(merged, ("web", "tls", "port"))
+    assert not looks_off(merged, ("cli", "enabled")) and not looks_off(merged, ("web", "tls", "enabled"))
+    assert not looks_off(merged, ("web", "replicas"))

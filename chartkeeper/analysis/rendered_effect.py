@@ -175,11 +175,12 @@ def looks_off(merged: Mapping[str, Any], path: Path_) -> bool:
     """Is `path` under a map whose `enabled` is false (a disabled component, a subchart whose condition is
     off)? Only a guess that orders the renders: the render decides."""
     node: Any = merged
-    for k in path[:-1]:
+    for i, k in enumerate(path[:-1], 1):
         if not isinstance(node, Mapping):
             return False
         node = node.get(k)
-        if isinstance(node, Mapping) and node.get("enabled") is False:
+        # the switch itself changing (`x.enabled: true → false`) is what turns `x` off: it renders
+        if isinstance(node, Mapping) and node.get("enabled") is False and path[i:] != ("enabled",):
             return True
     return False
 
