@@ -181,6 +181,19 @@ def test_index_with_too_many_versions_of_one_chart(deploy: Path, upstream, tmp_p
         assert [p for _, p, _ in big.requests] == ["/index.yaml"]
 
 
+def test_index_in_json_nested_100000_deep(deploy: Path, upstream, tmp_path: Path, reliability) -> None:
+    server, _ = upstream
+    deep = tmp_path / "deep"
+    deep.mkdir()
+    (deep / "index.yaml").write_text('{"apiVersion": "v1", "entries": {"demo": ' + "[" * 100_000 + "]" * 100_000 + "}}")
+    with ChartRepoServer(deep) as mirror:
+        _commit(deploy, {"chartkeeper.yaml": f"mirrors:\n  {server.url}: {mirror.url}\n"})
+        with reliability.case("budget", "an index in JSON nested 100,000 deep (check)") as row:
+            run = _trial(deploy, ["check"], upstream, row, names="index.yaml")
+            assert "malformed index" in run.output, run.detail()
+        assert [p for _, p, _ in mirror.requests] == ["/index.yaml"]
+
+
 @pytest.mark.parametrize("file,argv", [
     ("helmfile/charts/external/versions.lock", ["check"]),
     ("chartkeeper.yaml", ["verify"]),

@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from chartkeeper import yamlio
+from chartkeeper import limits, yamlio
 from chartkeeper.errors import InputError
 from chartkeeper.fsutil import scratch_env, temp_folder
 
@@ -67,7 +67,8 @@ def find_helm_for(helmfile: Path) -> Path | None:
     return None
 
 
-def _run(exe: Path, entry: Path, env_name: str, args: list[str], timeout: float = 300) -> subprocess.CompletedProcess:
+def _run(exe: Path, entry: Path, env_name: str, args: list[str], timeout: float | None = None) -> subprocess.CompletedProcess:
+    timeout = timeout if timeout is not None else limits.current().render_seconds
     cmd = [str(exe), "--file", str(entry), "--environment", env_name, "--skip-deps", "--quiet"]
     helm = find_helm_for(exe)
     if helm is not None:
@@ -77,7 +78,8 @@ def _run(exe: Path, entry: Path, env_name: str, args: list[str], timeout: float 
     try:
         return subprocess.run(cmd + args, capture_output=True, text=True, timeout=timeout, env=env, cwd=entry.parent)
     except subprocess.TimeoutExpired:
-        raise InputError(f"helmfile did not finish within {timeout:.0f} s ({' '.join(args[:1])})") from None
+        raise InputError(f"helmfile did not finish within {timeout:.0f} s ({' '.join(args[:1])}; "
+                         f"{limits.key_of('render_seconds')})") from None
 
 
 def write_values(exe: Path, entry: Path, env_name: str, *, root: Path | None = None) -> dict[tuple[str, str], dict[str, Any]]:

@@ -157,7 +157,7 @@ def _from_registry_config(host: str, path: Path | None = None) -> Credentials | 
         return None
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
     auths = data.get("auths") if isinstance(data, dict) else None
     if not isinstance(auths, dict):
@@ -220,7 +220,7 @@ def _register_auths(path: Path) -> None:
     """Every secret of a registry `config.json` (Helm's or Docker's): `auth`, `password`, tokens."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return  # not ours to validate; an unreadable file holds nothing we could leak
     auths = data.get("auths") if isinstance(data, dict) else None
     for entry in (auths or {}).values() if isinstance(auths, dict) else ():

@@ -44,7 +44,7 @@ class Manifest:
     def doc(self) -> dict[str, Any]:
         try:
             doc = json.loads(self.data)
-        except ValueError:
+        except (ValueError, RecursionError):  # nested past Python's stack: not a manifest either
             raise IntegrityError(f"manifest {self.digest} is not JSON") from None
         if not isinstance(doc, dict):
             raise IntegrityError(f"manifest {self.digest} is not a JSON object")
@@ -59,7 +59,7 @@ def media_type_of(data: bytes, header: str | None) -> str:
     """A manifest's media type: its `mediaType` field, else the Content-Type the registry sent."""
     try:
         field = json.loads(data).get("mediaType")
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):
         field = None
     if isinstance(field, str) and field:
         return field

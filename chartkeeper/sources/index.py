@@ -38,7 +38,7 @@ def full_parse(body: bytes, label: str) -> dict[str, Any]:
     if head == b"{":
         try:
             data = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # nested past Python's stack: the YAML parser words it
             data = None
     if data is None:
         try:

@@ -184,7 +184,7 @@ class OciSource(Source):
             try:
                 doc = json.loads(resp.body)
                 token = doc.get("token") or doc.get("access_token")
-            except (ValueError, AttributeError):
+            except (ValueError, AttributeError, RecursionError):
                 token = None
             if not isinstance(token, str) or not token:
                 raise SourceError(f"{self.label}: the token server answered without a token")
@@ -222,7 +222,7 @@ class OciSource(Source):
                 raise SourceError(f"{self.label}: no chart named {chart!r} in the registry")
             try:
                 doc = json.loads(resp.body)
-            except ValueError:
+            except (ValueError, RecursionError):  # a registry's JSON nested past Python's stack too
                 raise SourceError(f"{self.label}: malformed tag list for {chart}") from None
             page = doc.get("tags") if isinstance(doc, dict) else None
             if page is None:
@@ -266,7 +266,7 @@ class OciSource(Source):
             raise SourceError(f"{self.label}: {release.name}:{tag} not found in the registry")
         try:
             doc = json.loads(resp.body)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise SourceError(f"{self.label}: malformed manifest for {release.name}:{tag}") from None
         if not isinstance(doc, dict) or not isinstance(doc.get("layers"), list):
             raise SourceError(f"{self.label}: {release.name}:{tag} is not an image manifest")
