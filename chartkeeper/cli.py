@@ -121,7 +121,7 @@ NEEDS_NO_DEPLOYMENT = ("add", "import", "unbundle")
 def _run(ctx: typer.Context, json_mode: bool, command: Callable[["AppContext"], int]) -> None:
     """Build the AppContext, run one command, map what it raises to an exit code."""
     from chartkeeper.context import AppContext
-    from chartkeeper.fsutil import sweep_killed_runs
+    from chartkeeper.fsutil import path_outside, sweep_killed_runs
     from chartkeeper.helmfile.binary import allow_helmfile
     from chartkeeper.masking import redact
     from chartkeeper.output import Output, die_of_sigpipe, stdout_closed
@@ -136,6 +136,7 @@ def _run(ctx: typer.Context, json_mode: bool, command: Callable[["AppContext"], 
         if ctx.command.name not in NEEDS_NO_DEPLOYMENT and not g.get("lock"):
             _require_deployment(settings)
         allow_helmfile(bool(g.get("allow_exec")) or settings.renderer == "helmfile")
+        os.environ["PATH"] = path_outside(os.environ.get("PATH", ""), settings.root)  # no tool of the repository's
         sweep_killed_runs(settings.cache_dir)  # scratch folders (ours, the tools') of killed runs
         code = command(AppContext(settings, out))
     except ChartkeeperError as exc:

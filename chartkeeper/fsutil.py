@@ -147,6 +147,14 @@ def resolves_inside(path: Path, root: Path) -> bool:
     return probe.resolve().is_relative_to(root.resolve())
 
 
+def path_outside(search_path: str, root: Path) -> str:
+    """`search_path` (a PATH value) without the folders inside `root`: a tool committed in the
+    repository (`.tools/bin/helm`, `bin/kubectl`) is the repository's code, never run as ours."""
+    real_root = root.resolve()
+    keep = [d for d in search_path.split(os.pathsep) if d and not Path(d).resolve().is_relative_to(real_root)]
+    return os.pathsep.join(keep)
+
+
 def atomic_write_bytes(path: Path, data: bytes, **options: object) -> None:
     """Write `data` to `path` atomically; `options` as for `atomic_file`."""
     with atomic_file(path, **options) as fh:  # type: ignore[arg-type]

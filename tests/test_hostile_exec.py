@@ -62,9 +62,11 @@ def _with_exec_values(deploy: Path, marker: Path) -> None:
     git(deploy, "commit", "-q", "-m", "values rendered by a command")
 
 
-def _env(tmp_path: Path, path_dirs: list[Path]) -> dict[str, str]:
+def _env(tmp_path: Path, path_dirs: list[Path], *, other_helmfiles: bool = True) -> dict[str, str]:
+    rest = [d for d in os.environ.get("PATH", "").split(os.pathsep)
+            if other_helmfiles or not (Path(d) / "helmfile").exists()]
     return {"CHARTKEEPER_CACHE_DIR": str(tmp_path / "cache"), "GIT_OPTIONAL_LOCKS": "0",
-            "PATH": os.pathsep.join([str(d) for d in path_dirs] + [os.environ.get("PATH", "")])}
+            "PATH": os.pathsep.join([str(d) for d in path_dirs] + rest)}
 
 
 @pytest.mark.parametrize("argv", [["values", "demo", "-e", "dev"], ["lint"], ["diff", "demo", "1.1.0"]],
@@ -104,7 +106,7 @@ def test_a_helmfile_inside_the_repository_is_never_run(template: Path, tmp_path:
     git(deploy, "commit", "-q", "-m", "a helmfile of our own")
     before = git_state(deploy)
     # on PATH too, as `export PATH=$PWD/.tools/bin:$PATH` leaves a shell; and opted in
-    env = _env(tmp_path, [tool.parent])
+    env = _env(tmp_path, [tool.parent], other_helmfiles=False)  # the repository's is the only one
     with reliability.case("hostile", "helmfile committed at .tools/bin in the repository, --allow-exec"):
         proc = invoke_cli(["-C", str(deploy), "--allow-exec", "values", "demo", "-e", "dev"], cwd=deploy, env=env)
         assert proc.returncode == 2, proc.stdout + proc.stderr
