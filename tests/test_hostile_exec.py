@@ -92,6 +92,13 @@ def test_a_template_exec_runs_only_when_allowed(template: Path, tmp_path: Path, 
         proc = invoke_cli(["-C", str(deploy), "--allow-exec", *argv], cwd=deploy, env=env)
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert marker.exists() and "ran" in proc.stdout
+        marker.unlink()  # the same opt-in, written down for the repository: `renderer: helmfile`
+        (deploy / "chartkeeper.yaml").write_text("renderer: helmfile\n")
+        proc = invoke_cli(["-C", str(deploy), *argv], cwd=deploy, env=env)
+        assert proc.returncode == 0 and marker.exists(), proc.stdout + proc.stderr
+        (deploy / "chartkeeper.yaml").write_text("renderer: yes-please\n")
+        proc = invoke_cli(["-C", str(deploy), *argv], cwd=deploy, env=env)
+        assert proc.returncode == 2 and "renderer" in proc.stderr, proc.stderr
 
 
 def test_a_helmfile_inside_the_repository_is_never_run(template: Path, tmp_path: Path, reliability) -> None:
