@@ -24,6 +24,7 @@ from typing import Any, Iterator
 
 from chartkeeper import yamlio
 from chartkeeper.errors import InputError
+from chartkeeper.masking.redactor import note_public_chart
 
 Path_ = tuple[str, ...]
 
@@ -194,6 +195,9 @@ def _chart_from_files(files: dict[str, bytes], where: str) -> ChartInfo:
         crds=crds,
         files=top,
     )
+    # a chart is public: its name and documented defaults are no secret, whatever their key
+    note_public_chart(info.name, {"Chart.yaml": _text(files["Chart.yaml"]), "values.yaml": _text(files.get("values.yaml", b"")),
+                                  **templates})
     # subcharts: charts/<dir>/ and charts/*.tgz (one level; deeper ones belong to the subchart)
     sub_dirs: dict[str, dict[str, bytes]] = {}
     for k, v in files.items():

@@ -2,14 +2,18 @@
 
 The rules live in `chartkeeper.masking` (key names such as password/token/apiKey/`tls.key`, and values
 that come from secrets files); this module applies them to values paths, findings and manifests.
+Only our own values are registered with the redactor: a chart's defaults are public (its values.yaml
+documents them), and nothing in a CustomResourceDefinition is a secret value — its schema merely has
+properties *named* `password` or `bearerTokenSecret`.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Any, Iterable
 
-from chartkeeper.masking import MASK, is_secret_file, is_secret_key, mask_values
-from chartkeeper.masking import register_secret
+from chartkeeper.masking import MASK, is_secret_file, is_secret_key, mask_subtree, mask_values, register_secret
 
 __all__ = ["MASK", "is_secret_path", "mask_tree", "mask_at", "mask_manifest", "from_secret_file", "register_secret_values"]
 
@@ -18,20 +22,15 @@ def is_secret_path(path: tuple[str, ...] | list[str]) -> bool:
     return any(is_secret_key(str(k), str(path[i - 1]) if i else None) for i, k in enumerate(path))
 
 
-def mask_tree(value: Any, *, under_secret: bool = False, parent: str | None = None) -> Any:
-    """Copy of `value` with every value under a secret-like key replaced by `***` (null stays null)."""
-    if isinstance(value, dict):
-        return {k: mask_tree(v, under_secret=under_secret or is_secret_key(str(k), parent), parent=str(k)) for k, v in value.items()}
-    if isinstance(value, list):
-        return [mask_tree(v, under_secret=under_secret, parent=parent) for v in value]
-    if under_secret and value is not None:
-        register_secret(value)  # hidden wherever else it travels, not only here
-        return MASK
-    return value
+def mask_tree(value: Any, *, under_secret: bool = False, parent: str | None = None, register: bool = False) -> Any:
+    """Copy of `value` with every secret value under a credential key replaced by `***` (null, booleans,
+    Secret references and file paths stay). `register` when the value is ours."""
+    return mask_subtree(value, parent, secret=under_secret, register=register)
 
 
-def mask_at(path: tuple[str, ...], value: Any, *, secret: bool = False) -> Any:
-    return mask_tree(value, under_secret=secret or is_secret_path(path), parent=path[-1] if path else None)
+def mask_at(path: tuple[str, ...], value: Any, *, secret: bool = False, register: bool = False) -> Any:
+    return mask_tree(value, under_secret=secret or is_secret_path(path), parent=path[-1] if path else None,
+                     register=register)
 
 
 def from_secret_file(provenance: Any, path: tuple[str, ...], secret_files: Iterable[str]) -> bool:
@@ -52,13 +51,29 @@ def from_secret_file(provenance: Any, path: tuple[str, ...], secret_files: Itera
 
 
 def mask_manifest(obj: dict[str, Any]) -> dict[str, Any]:
-    """A Kubernetes object fit for a report: Secret data masked, secret-like keys masked everywhere."""
+    """A Kubernetes object fit for a report: Secret data masked, secret-like keys masked everywhere.
+
+    A CustomResourceDefinition is shown as it is: its OpenAPI schema is structure. A Secret's values
+    are registered (a template may have generated or copied them), and hidden by name here."""
+    if not isinstance(obj, dict) or obj.get("kind") == "CustomResourceDefinition":
+        return obj
     out = mask_tree(obj)
-    if isinstance(obj, dict) and obj.get("kind") == "Secret":
+    if obj.get("kind") == "Secret":
         for k in ("data", "stringData"):
             if isinstance(out.get(k), dict):
+                for v in obj[k].values():
+                    register_secret(_decoded(v) if k == "data" else v)
                 out[k] = {name: MASK for name in out[k]}
     return out
+
+
+def _decoded(value: Any) -> Any:
+    if not isinstance(value, str):
+        return None
+    try:
+        return base64.b64decode(value, validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
 
 
 def register_secret_values(values: Any, secret_files: Iterable[str] = (), provenance: Any = None) -> None:

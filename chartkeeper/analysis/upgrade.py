@@ -17,6 +17,7 @@ from chartkeeper.analysis import actions, chart_meta, crds, images, kube_compat,
 from chartkeeper.analysis.custom_resources import TreeResource, check_custom_resources, kinds_of
 from chartkeeper.analysis.history import Blame
 from chartkeeper.analysis.chart_keys import Path_, build_universe, deep_merge, fmt_path, read_chart
+from chartkeeper.analysis.credentials import Credential, credential_findings, credentials_of
 from chartkeeper.findings import Finding, NotChecked, Severity, sort_findings
 from chartkeeper.analysis.report import ReleaseReport, UpgradeReport, merge_env_findings
 from chartkeeper.analysis.secrets import is_secret_path, register_secret_values
@@ -160,6 +161,7 @@ def analyze_pair(
     findings += kube_compat.kube_version_findings(new_info.kube_version, old_info.kube_version, kube_version)
 
     release_reports: list[ReleaseReport] = []
+    weak: list[Credential] = []
     all_crd_changes: dict[str, crds.CrdChange] = {}
     crd_objects: dict[str, tuple[Any, Any]] = {}
     own_resources: list[TreeResource] = []
@@ -176,6 +178,8 @@ def analyze_pair(
         for rel in releases:
             say(f"{rel.env}: analysing release {rel.release}")
             register_secret_values(rel.values, rel.secret_files, rel.provenance)
+            weak += credentials_of(rel.values, owner=f"release {rel.release}", env=rel.env, secret_files=rel.secret_files,
+                                   provenance=rel.provenance, universe=old_uni)
             own = va.analyze(rel.values, rel.provenance, env=rel.env, secret_files=rel.secret_files,
                              templated=rel.templated)
             findings += own
@@ -244,6 +248,8 @@ def analyze_pair(
                 render_notes=engine_notes, patched=patched, manifest_diff=d, images=ic, values_files=rel.values_files,
                 ours_on_containers=tuple(sorted(ours.items()))))
 
+    # weak credentials hold with OLD already: the upgrade changes nothing about them (`lint` reports them)
+    findings += credential_findings(weak, introduced=False)
     crd_list = sorted(all_crd_changes.values(), key=lambda c: c.name)
     dirs = crds.crd_dirs(crd_list)
     applies = crds.apply_commands(crd_folder or str(new_dir), dirs) if dirs else []

@@ -144,7 +144,7 @@ class ValuesAnalysis:
         shown = fmt_path(path)
         secret = is_secret_path(path)
         ours_secret = secret or from_secret_file(prov, path, getattr(self, "_secret_files", ()))
-        m_ours, m_old, m_new = mask_at(path, ours, secret=ours_secret), mask_at(path, old_val), mask_at(path, new_val)
+        m_ours, m_old, m_new = mask_at(path, ours, secret=ours_secret, register=True), mask_at(path, old_val), mask_at(path, new_val)
 
         def finding(code: str, sev: Severity, msg: str, **kw: Any) -> None:
             out.append(Finding(code, sev, msg, path=shown, env=env, file=where.file, line=where.line, **kw))

@@ -297,8 +297,15 @@ def commit_all(tree: Path, message: str) -> str:
         _run(repo, "add", "--all", ".")
         # --no-verify: a formatter in a pre-commit hook would rewrite vendored upstream files and break
         # their tree checksum; the branch is reviewed in a merge request, where the hooks' CI runs.
-        _run(repo, "commit", "--quiet", "--no-verify", "-m", redact(message))
+        _run(repo, "commit", "--quiet", "--no-verify", "-m", _redact_body(message))
         return repo.head.commit.hexsha
+
+
+def _redact_body(message: str) -> str:
+    """Redact a commit message except its trailers: chartkeeper reads `Chartkeeper-Bump:` back to
+    recognise its own branch, so those lines (names and versions only) must stay as written."""
+    lines = message.split("\n")
+    return "\n".join(line if line.startswith(f"{TRAILER}:") else redact(line) for line in lines)
 
 
 def push(root: Path, remote: str, branch: str, options: Sequence[str] = ()) -> None:

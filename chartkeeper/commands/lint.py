@@ -32,14 +32,16 @@ def run(ctx: AppContext, envs: list[str], allow_unchecked: bool = False) -> int:
     if out.json_mode:
         out.emit_json(report.to_json())
         return code
-    if report.findings:
+    if report.rows:
         table = output_table("severity", "code", "env", "finding")
-        for f in report.findings:
+        for row in report.rows:
+            f = row.finding
             where = f" [{f.file}{':' + str(f.line) if f.line else ''}]" if f.file else ""
             # Text, not markup: messages and paths may hold `[...]`
-            table.add_row(Text(f.severity.value), Text(f.code), Text(f.env or "all"), Text(f.message + where), style=_STYLE[f.severity])
+            table.add_row(Text(f.severity.value), Text(f.code), Text(", ".join(row.environments) or "all"),
+                          Text(f.message + where), style=_STYLE[f.severity])
         out.result(table)
-    counts = {s: sum(1 for f in report.findings if f.severity is s) for s in Severity}
+    counts = {s: sum(1 for r in report.rows if r.finding.severity is s) for s in Severity}
     summary = (
         f"lint: {len(report.releases)} release(s) in {len(report.environments)} environment(s) "
         f"({', '.join(report.environments)}): {counts[Severity.BREAKING]} breaking, "

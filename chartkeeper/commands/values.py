@@ -91,7 +91,9 @@ def run(ctx: AppContext, chart: str, env: str | None = None, explain: bool = Fal
         for path in rep.get("deployTimeRefs", []):
             ctx.out.text(f"# {path}: a vals reference (ref+…), resolved by helmfile at deploy time; shown as written")
         if explain:
-            width = max((len(e["path"]) + len(_scalar(e["value"])) for e in rep["explain"]), default=0) + 4
+            # align the `# file:line` column, but one long value (a dashboard, a certificate) must not
+            # pad every other line to its width
+            width = min(max((len(e["path"]) + len(_scalar(e["value"])) for e in rep["explain"]), default=0) + 4, 100)
             for e in rep["explain"]:
                 left = f"{e['path']}: {_scalar(e['value'])}"
                 where = f"{e['file']}:{e['line']}" if e["file"] else "?"

@@ -18,16 +18,19 @@ Two engines:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
 import subprocess
+import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 from chartkeeper import limits, yamlio
+from chartkeeper.masking.redactor import note_public_chart, seen_before
 from chartkeeper.errors import ChartkeeperError, InputError
 from chartkeeper.fsutil import scratch_env, temp_folder
 from chartkeeper.helm.engine import EngineTimeout, bounded, output_too_big, over_limit
@@ -137,6 +140,51 @@ def _split_documents(text: str, source: str) -> list[dict[str, Any]]:
     return out
 
 
+def _note_public(chart_dir: Path) -> None:
+    """Tell the redactor what this chart and its subcharts (folders or archives under `charts/`) make
+    public: their names and defaults are no secret, whatever a release sets
+    (`masking.redactor.note_public_chart`)."""
+    try:
+        key = ("chart-folder", str(chart_dir.resolve()), (chart_dir / "Chart.yaml").stat().st_mtime_ns)
+    except OSError:
+        return
+    if seen_before(key):
+        return
+    charts: list[dict[str, str]] = []
+    for folder in [chart_dir, *sorted(p for p in chart_dir.glob("charts/*") if p.is_dir())]:
+        files: dict[str, str] = {}
+        for f in sorted(folder.rglob("*")):
+            rel = f.relative_to(folder).as_posix()
+            if rel.startswith(_PUBLIC_PARTS) and not rel.startswith("charts/") and f.is_file():
+                with contextlib.suppress(OSError):
+                    if f.stat().st_size < _PUBLIC_MAX:
+                        files[rel] = f.read_text(encoding="utf-8", errors="replace")
+        charts.append(files)
+    for archive in sorted(chart_dir.glob("charts/*.tgz")):
+        with contextlib.suppress(OSError, tarfile.TarError):
+            with tarfile.open(archive) as tar:
+                files = {}
+                for m in tar.getmembers():
+                    rel = m.name.split("/", 1)[1] if "/" in m.name else m.name
+                    if m.isfile() and m.size < _PUBLIC_MAX and rel.startswith(_PUBLIC_PARTS) and not rel.startswith("charts/"):
+                        data = tar.extractfile(m)
+                        if data is not None:
+                            files[rel] = data.read().decode("utf-8", errors="replace")
+                charts.append(files)
+    for files in charts:
+        try:
+            meta = yamlio.loads(files.get("Chart.yaml", ""), "Chart.yaml") or {}
+        except ChartkeeperError:
+            meta = {}
+        name = meta.get("name") if isinstance(meta, dict) else None
+        if isinstance(name, str):
+            note_public_chart(name, files)
+
+
+_PUBLIC_PARTS = ("Chart.yaml", "values.yaml", "templates/")
+_PUBLIC_MAX = 4 << 20
+
+
 def _json_values(values: dict[str, Any]) -> dict[str, Any]:
     # YAML may have produced dates or other non-JSON scalars: hand Helm the strings it would see.
     return json.loads(json.dumps(values, default=str))
@@ -172,6 +220,7 @@ class PreparedChart:
             self._helm = self._require_helm("--engine helm")
         else:
             self._chart = self._load(self.chart_dir)
+        _note_public(self.chart_dir)
 
     # -- set-up -----------------------------------------------------------------------------
 

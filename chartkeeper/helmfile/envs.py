@@ -9,6 +9,7 @@ from typing import Any
 
 from chartkeeper import yamlio
 from chartkeeper.errors import ChartkeeperError, InputError
+from chartkeeper.masking import note_public_all
 
 _ACTION_RE = re.compile(r"\{\{.*?\}\}", re.DOTALL)
 
@@ -67,4 +68,5 @@ def environment_names(root: Path, entry: Path) -> list[str]:
     except ChartkeeperError:
         raise
     out = list(dict.fromkeys(names))
+    note_public_all(out, "an environment name")  # `--environment NAME` in every next step
     return out or ["default"]

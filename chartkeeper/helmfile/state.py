@@ -33,7 +33,7 @@ from chartkeeper.helmfile.envs import state_files_in
 from chartkeeper.helmfile.merge import copy_tree, merge_into, plain_merge
 from chartkeeper.helmfile.model import HelmfileState, Release, SetEntry, ValuesEntry
 from chartkeeper.helmfile.yamllines import load_all_with_lines, load_with_lines
-from chartkeeper.masking import is_secret_file, is_sops_encrypted
+from chartkeeper.masking import is_secret_file, is_sops_encrypted, note_public, note_public_all, note_public_tree
 
 DEFAULT_ENV = "default"
 
@@ -118,6 +118,7 @@ class StateLoader:
         self.rendered_by_helmfile: list[Path] = []  # state files read from `helmfile build`
         self.entry: Path | None = None
         self._where: dict[Path, str] = {}
+        note_public(env, "the environment name")
 
     # --- files and parts -----------------------------------------------------------------
 
@@ -125,6 +126,7 @@ class StateLoader:
         hit = self._where.get(p)
         if hit is None:
             hit = self._where[p] = _rel(self.root, p)
+            note_public(hit, "a path of the tree")
         return hit
 
     def _read(self, path: Path, what: str, referrer: Path | None) -> str:
@@ -427,6 +429,8 @@ class StateLoader:
                 data, _, _ = self.values_file(p, ctx.template_context(), base_dir, source)
                 if secret or is_secret_file(p):
                     self.secret_files.append(p)
+                # a rendered template's strings may hold copies of secrets: only its keys are public
+                note_public_tree(data, secret_file=secret or is_secret_file(p) or is_sops_encrypted(data) or p.name.endswith(".gotmpl"))
                 if is_sops_encrypted(data):
                     # never decrypted: sops leaves the keys readable, so templates still find
                     # them and render the ciphertext, which masking hides leaf by leaf
@@ -704,6 +708,10 @@ class StateLoader:
         renderer_args = r.get("postRendererArgs", defaults.get("postRendererArgs")) or []
         if not isinstance(renderer_args, list):
             raise InputError(f"{where}: postRendererArgs: must be a list")
+        note_public(name, "the release name")
+        note_public(str(namespace), "the namespace")
+        note_public(chart, "the chart")
+        note_public_all(labels.values(), "a release label")
         return Release(
             name=name,
             namespace=str(namespace),

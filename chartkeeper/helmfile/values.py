@@ -19,7 +19,7 @@ from chartkeeper.helmfile import binary, gotmpl
 from chartkeeper.helmfile.merge import Provenance, copy_tree, merge_into, merge_layers
 from chartkeeper.helmfile.model import EffectiveValues, HelmfileState, Release, SetEntry
 from chartkeeper.helmfile.state import StateLoader, embedded_renderer
-from chartkeeper.masking import is_secret_file, is_sops_encrypted, mask_values, register_secret
+from chartkeeper.masking import is_secret_file, is_sops_encrypted, mask_values, note_public_tree, register_secret
 
 
 def release_context(state: HelmfileState, release: Release) -> dict[str, Any]:
@@ -110,10 +110,13 @@ def _effective_values(state: HelmfileState, release: Release) -> EffectiveValues
                 continue
             if entry.secret or is_secret_file(entry.path):
                 secret.append(rel)
+            # a rendered template's strings may hold copies of secrets: only its keys are public
+            note_public_tree(data, secret_file=entry.secret or is_secret_file(entry.path) or entry.path.name.endswith(".gotmpl"))
             prov = {p: (rel, ln) for p, ln in _keys_only(lines, data).items()}
             sources.append(rel)
         else:
             data = dict(entry.data or {})
+            note_public_tree(entry.data or {}, secret_file=entry.secret or entry.source.name.endswith(".gotmpl"))
             src = state.rel(entry.source)
             prov = {p: (src, ln) for p, ln in entry.lines.items() if p}
             sources.append(f"{src}:{entry.line}" if entry.line else src)

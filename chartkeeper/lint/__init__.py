@@ -33,6 +33,7 @@ from chartkeeper import helmfile as model
 from chartkeeper.errors import ChartkeeperError, InputError
 from chartkeeper.findings import Severity, sort_findings
 from chartkeeper.helmfile.gotmpl import UnsupportedTemplate
+from chartkeeper.lint import credentials
 from chartkeeper.lint.committed import mixed_parts, vendored_drift
 from chartkeeper.lint.context import LintContext
 from chartkeeper.lint.releases import check_release
@@ -79,6 +80,7 @@ def lint(settings: Settings, envs: list[str] | None = None) -> LintReport:
             continue
         state_files.update(dict.fromkeys(state.files))
         check_env_values(ctx, env, state.env_values)
+        credentials.collect_environment(ctx, state, env)
         for file, line, message in state.warnings:
             ctx.add("lint.helmfile-merge-override", Severity.REVIEW, message, file=ctx.rel(file), line=line,
                     action="move the key into the anchored map, or drop `<<:` and write the keys out")
@@ -86,6 +88,7 @@ def lint(settings: Settings, envs: list[str] | None = None) -> LintReport:
             check_release(ctx, model, state, release, env)
     ctx.extend(mixed_parts(state_files, ctx.rel))
     check_secrets_files(ctx)
+    credentials.judge(ctx)
     if not envs:  # only a full run can tell that nothing uses a pin or a patch folder
         check_unused(ctx)
     return LintReport(

@@ -27,6 +27,9 @@ class LintContext:
     prepared: dict[Path, Any] = field(default_factory=dict)
     checked: list[str] = field(default_factory=list)
     not_checked: list[NotChecked] = field(default_factory=list)  # checks that could not run: never findings
+    credentials: list[Any] = field(default_factory=list)  # lint.credentials.Credential, judged at the end
+    universes: dict[Path, Any] = field(default_factory=dict)  # chart folder -> KeyUniverse (or None)
+    secrets_mechanism: bool = False  # the tree keeps some secret in sops, `secrets:` or `ref+`
 
     def rel(self, p: Path) -> str:
         try:

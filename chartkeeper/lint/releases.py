@@ -10,6 +10,7 @@ from chartkeeper import yamlio
 from chartkeeper.errors import ChartkeeperError, InputError
 from chartkeeper.helmfile.gotmpl import UnsupportedTemplate
 from chartkeeper.findings import Severity
+from chartkeeper.lint import credentials
 from chartkeeper.lint.charts import helm_lint, lint_overrides, lint_patches, render_release
 from chartkeeper.lint.context import LintContext, is_under, with_env
 from chartkeeper.lint.tree import entry_for_folder
@@ -108,6 +109,7 @@ def check_release(ctx: LintContext, model: Any, state: Any, release: Any, env: s
         ctx.unchecked(f"overrides of {release.id} set only in {', '.join(ev.encrypted_files)}",
                       "sops-encrypted values are not decrypted", env=env)
     ctx.extend(lint_overrides(ctx, chart_dir, ev.values, ev.provenance, env))
+    credentials.collect(ctx, release, ev, chart_dir, env)
     custom = vendored_entry is None
     if custom and not helm_lint(ctx, chart_dir, ev.values, release, env):
         return

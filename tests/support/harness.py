@@ -70,7 +70,7 @@ def invoke_cli(
     argv = [str(a) for a in args]
     saved_env = dict(os.environ)
     saved_cwd = os.getcwd()
-    saved_secrets = set(masking._SECRETS)
+    saved_secrets = masking.redactor.snapshot()
     out, err = io.StringIO(), io.StringIO()
     code: int | str | None = 0
     run_env = _cli_env(env)  # before clearing: it starts from this process's environment
@@ -93,10 +93,8 @@ def invoke_cli(
         os.chdir(saved_cwd)
         os.environ.clear()
         os.environ.update(saved_env)
-        masking.forget_secrets()
         binary.allow_helmfile(False)  # `--allow-exec` held for that command only
-        for s in saved_secrets:
-            masking._SECRETS.add(s)
+        masking.redactor.restore(saved_secrets)
     if code is None:
         code = 0
     elif not isinstance(code, int):  # sys.exit("message"): printed to stderr, exit 1

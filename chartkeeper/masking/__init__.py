@@ -7,83 +7,44 @@ A values leaf is masked when its key looks like a credential (`password`, `apiKe
 encrypted and never decrypts them.
 
 Deciding on the key name is deliberately word-based: `keycloak`, `monkey`, `keyboard` and
-`keys` are not secrets, while `privateKey`, `accessKey`, `secret_key`, `tls.key` are.
+`keys` are not secrets, while `privateKey`, `accessKey`, `secret_key`, `tls.key` are. Only
+*values* are secrets: a boolean, a number under a non-credential key, a file path, a Secret
+reference (`existingSecret`, `secretKeyRef`, `{name: …, key: …}` under `bearerTokenSecret`), a
+key name, a schema are structure and always shown.
 
-Redaction follows the value: every string masked here (and every credential the sources read)
-is registered, and `redact` replaces it wherever it shows up as part of any text chartkeeper
-prints or writes — a template that copies a password into a command line, a URL, a ConfigMap or
-an error message. Values too short or too common to replace safely everywhere (booleans,
-numbers, digit strings, fewer than 4 characters, words like `admin` or `true`) are masked at
-their key only (docs/reliability.md).
+Every value masked here is registered with the redactor (`masking.redactor`), which hides its
+copies in any text only while it is distinctive: a value that is also a name, a path or a public
+value of the deployment is masked at its key only (docs/reliability.md, "Secrets").
 """
 
 from __future__ import annotations
 
 import os
-import base64
-import json
 import re
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterable
-from urllib.parse import quote
 
-MASK = "***"
-ENCRYPTED = "<encrypted>"
+from chartkeeper.masking.redactor import (  # the one redactor, re-exported: callers mask through here
+    ENCRYPTED,
+    MASK,
+    forget_secrets,
+    is_distinctive,
+    note_public,
+    note_public_all,
+    public_holder,
+    redact,
+    redactable,
+    register_secret,
+)
+from chartkeeper.masking.redactor import first_sight
+from chartkeeper.masking.redactor import _SOPS_RE  # sops ciphertext, as a whole value or inside a rendered one
 
-# --- the one redactor ---
-
-MIN_REDACTED_LENGTH = 4
-# Replacing these in every output would garble it, and they reveal next to nothing.
-_TOO_COMMON = frozenset({
-    "true", "false", "null", "none", "nil", "yes", "no", "on", "off", "enabled", "disabled", "default",
-    "admin", "root", "user", "username", "guest", "test", "demo", "example", "changeme", "password", "secret",
-    "token", "http", "https", "localhost", "latest", "always", "never", "ifnotpresent", "opaque",
-})
-_URL_CRED_RE = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s:]+(:[^/@\s]*)?@")
-_SECRETS: set[str] = set()
-_pattern: re.Pattern[str] | None = None
-
-
-def redactable(value: Any) -> bool:
-    """Can this value be replaced wherever it appears without garbling unrelated text?"""
-    if not isinstance(value, str) or len(value) < MIN_REDACTED_LENGTH or value in (MASK, ENCRYPTED):
-        return False
-    v = value.strip()
-    return len(v) >= MIN_REDACTED_LENGTH and not v.isdigit() and v.lower() not in _TOO_COMMON and not _SOPS_RE.fullmatch(v)
-
-
-def register_secret(value: Any) -> None:
-    """Remember a secret value so `redact` hides it, and the forms it travels in (base64 in a
-    Secret's `data:`, URL-quoted in a connection string, JSON-escaped), everywhere."""
-    global _pattern
-    if not redactable(value):
-        return
-    forms = {value, quote(value, safe=""), json.dumps(value)[1:-1]}
-    raw = value.encode()
-    for b64 in (base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode()):
-        forms.update({b64, b64.rstrip("=")})
-    new = {f for f in forms if len(f) >= MIN_REDACTED_LENGTH} - _SECRETS
-    if new:
-        _SECRETS.update(new)
-        _pattern = None
-
-
-def redact(text: str) -> str:
-    """`text` with URL credentials and every registered secret (as a substring) replaced by MASK."""
-    global _pattern
-    text = _URL_CRED_RE.sub(lambda m: m.group("scheme") + MASK + "@", text)
-    if not _SECRETS:
-        return text
-    if _pattern is None:  # longest first, so a secret that contains another is hidden whole
-        _pattern = re.compile("|".join(re.escape(s) for s in sorted(_SECRETS, key=len, reverse=True)))
-    return _pattern.sub(MASK, text)
-
-
-def forget_secrets() -> None:
-    """Start over (tests that run several commands in one process)."""
-    global _pattern
-    _SECRETS.clear()
-    _pattern = None
+__all__ = [
+    "ENCRYPTED", "MASK", "forget_secrets", "is_distinctive", "note_public", "note_public_all", "public_holder",
+    "redact", "redactable", "register_secret", "is_secret_key", "is_secret_file", "is_sops_encrypted",
+    "is_secret_value", "is_secret_reference", "mask_values", "mask_subtree", "note_public_tree", "secret_leaves",
+]
 
 # Whole words that name a secret on their own.
 _SECRET_WORDS = {
@@ -155,6 +116,7 @@ def _words(key: str) -> list[str]:
     return out
 
 
+@lru_cache(maxsize=1 << 16)  # every manifest and values tree asks about the same few thousand keys
 def is_secret_key(key: Any, parent: Any = None) -> bool:
     """True when a values key names a credential (`password`, `apiKey`, `tls.key`, `DB_PASSWORD`).
 
@@ -201,10 +163,9 @@ _REFERENCE_WORDS = {"name", "names", "path", "paths", "mountpath", "mount", "sub
                     "readonly", "mode", "defaultmode", "optional", "enabled", "enable", "create", "type",
                     "annotations", "labels", "selector", "existing"}
 _FILE_PATH_RE = re.compile(r"^(?:/|\./|\.\./|~/)[^\s:]*$")
-# sops ciphertext (`ENC[AES256_GCM,data:…,type:str]`), as a whole value or inside a rendered one
-_SOPS_RE = re.compile(r"ENC\[[A-Z0-9_]+,data:[^\]]*\]")
 
 
+@lru_cache(maxsize=1 << 16)
 def _is_reference_key(key: Any) -> bool:
     if not isinstance(key, str):
         return False
@@ -214,6 +175,15 @@ def _is_reference_key(key: Any) -> bool:
     if words[0] == "existing" or "".join(words) in _REFERENCE_WORDS or words[-1] in _REFERENCE_WORDS:
         return True
     return len(words) > 1 and words[-2:] == ["secret", "name"]
+
+
+_SELECTOR_KEYS = frozenset({"name", "key", "optional", "namespace"})
+
+
+def is_secret_reference(node: Any) -> bool:
+    """A map that points at a Secret instead of holding one: Kubernetes' SecretKeySelector /
+    LocalObjectReference shape (`bearerTokenSecret: {name: prom-auth, key: token}`)."""
+    return isinstance(node, dict) and bool(node) and set(node) <= _SELECTOR_KEYS and isinstance(node.get("name"), str)
 
 
 def is_secret_value(value: Any, key: Any = None, own_key_secret: bool = False) -> bool:
@@ -253,23 +223,40 @@ def _mask_tree(node: Any, masked: Callable[[tuple], bool], path: tuple) -> Any:
     return node
 
 
-def _mask_secret(node: Any, key: Any, own: bool) -> Any:
-    """The subtree under a secret-ish key: leaves masked by `is_secret_value`."""
+def _mask_secret(node: Any, key: Any, own: bool, register: bool = True) -> Any:
+    """The subtree under a secret-ish key: leaves masked by `is_secret_value` (and registered with
+    the redactor when they are ours, not a chart's documented default)."""
+    if is_secret_reference(node):
+        return _unmask_ref(node)
     if isinstance(node, dict):
         out = {}
         for k, v in node.items():
             if is_secret_key(k, key):
-                out[k] = _mask_secret(v, k, True)
+                out[k] = _mask_secret(v, k, True, register)
             elif _is_reference_key(k):
                 out[k] = _unmask_ref(v)
             else:
-                out[k] = _mask_secret(v, k, False)
+                out[k] = _mask_secret(v, k, False, register)
         return out
     if isinstance(node, list):
-        return [_mask_secret(v, key, own) for v in node]
+        return [_mask_secret(v, key, own, register) for v in node]
     if is_secret_value(node, key, own):
-        register_secret(node)
+        if register:
+            register_secret(node)
         return MASK
+    return node
+
+
+def mask_subtree(node: Any, key: Any = None, *, secret: bool = False, register: bool = False) -> Any:
+    """`node` (found at `key`) with its secret values masked: all of it when `secret` (it sits under
+    a credential key), else only what lies under credential keys inside it."""
+    if secret:
+        return _mask_secret(node, key, True, register)
+    if isinstance(node, dict):
+        return {k: (_mask_secret(v, k, True, register) if is_secret_key(k, key) else mask_subtree(v, k, register=register))
+                for k, v in node.items()}
+    if isinstance(node, list):
+        return [mask_subtree(v, key, register=register) for v in node]
     return node
 
 
@@ -305,3 +292,48 @@ def mask_values(
         return False
 
     return _mask_tree(tree, from_secret_file, ())
+
+
+def note_public_tree(tree: Any, what: str = "a value of the tree", *, everything: bool = False, secret_file: bool = False) -> None:
+    """Tell the redactor the public tokens of a parsed values or state file: every key, and every
+    string that is not a secret by the masking rules. `everything` for upstream text (a chart's own
+    defaults are documented, whatever their key); `secret_file` for a secrets file (its keys only)."""
+    if not first_sight(tree, f"{what}|{everything}|{secret_file}"):
+        return
+    stack: list[tuple[Any, Any, bool]] = [(tree, None, secret_file)]
+    while stack:  # iterative: a hostile file may nest deeply
+        node, key, secret = stack.pop()
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if isinstance(k, str):
+                    note_public(k, "a key")
+                if everything:
+                    stack.append((v, k, False))
+                elif is_secret_key(k, key) and not is_secret_reference(v):
+                    stack.append((v, k, True))
+                else:
+                    stack.append((v, k, secret and not _is_reference_key(k)))
+        elif isinstance(node, list):
+            stack.extend((v, key, secret) for v in node)
+        elif isinstance(node, str) and not secret:
+            note_public(node, what)
+
+
+def secret_leaves(
+    tree: Any,
+    secret_files: Iterable[str] = (),
+    provenance: dict[tuple, tuple[str, int]] | None = None,
+) -> list[tuple[tuple, Any]]:
+    """The (path, value) of every leaf `mask_values` hides: the credentials of a values tree."""
+    masked = mask_values(tree, secret_files, provenance)
+    out: list[tuple[tuple, Any]] = []
+    stack: list[tuple[tuple, Any, Any]] = [((), tree, masked)]
+    while stack:
+        path, a, b = stack.pop()
+        if isinstance(a, dict) and isinstance(b, dict):
+            stack.extend((path + (k,), v, b.get(k)) for k, v in a.items())
+        elif isinstance(a, list) and isinstance(b, list):
+            stack.extend((path + (i,), v, w) for i, (v, w) in enumerate(zip(a, b)))
+        elif b == MASK and a != MASK:
+            out.append((path, a))
+    return sorted(out, key=lambda pv: tuple(map(str, pv[0])))
