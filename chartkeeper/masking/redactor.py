@@ -91,7 +91,11 @@ class _Registry:
         chunk = "\0".join(self.pending)
         self.pending.clear()
         self.chunks.append(chunk)
-        dropped = [s for s in self.active if s in chunk]
+        self.drop_found_in(chunk)
+
+    def drop_found_in(self, text: str) -> None:
+        """Secrets that occur in a public text are not distinctive any more."""
+        dropped = [s for s in self.active if s in text]
         for s in dropped:
             del self.active[s]
         if dropped:
@@ -135,13 +139,7 @@ def note_public_text(text: str, name: str, what: str) -> None:
     if not isinstance(text, str) or not text:
         return
     _REG.texts.append((text, name, what))
-    if _REG.active:
-        dropped = [s for s in _REG.active if s in text]
-        for s in dropped:
-            del _REG.active[s]
-        if dropped:
-            _REG._reform()
-            _REG.last = None
+    _REG.drop_found_in(text)
 
 
 def note_public_chart(name: str, files: Mapping[str, str]) -> None:
