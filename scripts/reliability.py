@@ -18,6 +18,9 @@ TITLES = {
     "canary": ("Canary secrets planted", "not leaked"),
     "budget": ("Memory and time (huge or hostile input against the budgets)", "ended as specified"),
     "fetch": ("Fetching and crashing at analysis time", "ended as specified"),
+    "writes": ("Writing where it should not", "refused before any write"),
+    "exec": ("Running the repository's code", "ran nothing of it"),
+    "markup": ("Markup into a merge request", "shown as text"),
 }
 
 INTRO = """# Reliability

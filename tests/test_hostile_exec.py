@@ -80,7 +80,7 @@ def test_a_template_exec_runs_only_when_allowed(template: Path, tmp_path: Path, 
     _with_exec_values(deploy, marker)
     before = git_state(deploy)
     env = _env(tmp_path, [helmfile_dir])
-    with reliability.case("hostile", f"values template with exec, helmfile on PATH, no opt-in ({argv[0]})"):
+    with reliability.case("exec", f"values template with exec, helmfile on PATH, no opt-in ({argv[0]})"):
         proc = invoke_cli(["-C", str(deploy), *argv], cwd=deploy, env=env)
         both = proc.stdout + proc.stderr
         assert proc.returncode == 2, both
@@ -114,7 +114,7 @@ def test_a_helmfile_inside_the_repository_is_never_run(template: Path, tmp_path:
     before = git_state(deploy)
     # on PATH too, as `export PATH=$PWD/.tools/bin:$PATH` leaves a shell; and opted in
     env = _env(tmp_path, [tool.parent], other_helmfiles=False)  # the repository's is the only one
-    with reliability.case("hostile", "helmfile committed at .tools/bin in the repository, --allow-exec"):
+    with reliability.case("exec", "helmfile committed at .tools/bin in the repository, --allow-exec"):
         proc = invoke_cli(["-C", str(deploy), "--allow-exec", "values", "demo", "-e", "dev"], cwd=deploy, env=env)
         assert proc.returncode == 2, proc.stdout + proc.stderr
         assert any(ln.startswith("error:") and "demo.yaml.gotmpl" in ln for ln in proc.stderr.splitlines()), proc.stderr
@@ -142,7 +142,7 @@ def test_bump_runs_no_hook_and_no_filter_of_the_repository(template: Path, tmp_p
     before = git_state(deploy)
     for name in os.listdir(ran):  # our own `git status` just now may run the filter: only chartkeeper's runs count
         (ran / name).unlink()
-    with reliability.case("hostile", "git hooks (core.hooksPath, .git/hooks) and a clean filter, bump"):
+    with reliability.case("exec", "git hooks (core.hooksPath, .git/hooks) and a clean filter, bump"):
         proc = invoke_cli(["-C", str(deploy), "bump", "demo", "1.1.0", "--json"], cwd=deploy,
                           env=_env(tmp_path, []) | {"CHARTKEEPER_HELMFILE": "none"})
         assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -99,7 +99,7 @@ def _tokens(md: str) -> list:
 
 def test_upstream_text_makes_no_markup(hostile_report, reliability) -> None:
     proc, out, deploy, before = hostile_report
-    with reliability.case("hostile", "upstream notes, CHANGELOG, container name and values key with markup (diff --format md)"):
+    with reliability.case("markup", "upstream notes, CHANGELOG, container name and values key with markup (diff --format md)"):
         assert proc.returncode in (0, 1), proc.stderr
         assert git_state(deploy) == before
         md = out.read_text()

@@ -114,7 +114,7 @@ def test_a_write_outside_its_place_is_refused_before_anything_is_written(
     git(deploy, "commit", "-q", "--allow-empty", "-m", kind)
     before = git_state(deploy)
     argv = [a.replace("{url}", url) for a in argv]
-    with reliability.case("hostile", kind):
+    with reliability.case("writes", kind):
         proc = invoke_cli(["-C", str(deploy), *argv], cwd=deploy,
                           env={"CHARTKEEPER_CACHE_DIR": str(tmp_path / "cache"), "CHARTKEEPER_HELMFILE": "none",
                                "GIT_OPTIONAL_LOCKS": "0", "CHARTKEEPER_KUSTOMIZE": "kubectl"})

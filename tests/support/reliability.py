@@ -11,6 +11,9 @@ counts only after its assertions passed. Categories:
 * `concurrency` -- two processes on one deployment
 * `budget`  -- huge or hostile input against the memory and time budgets (`limits:`)
 * `fetch`   -- a chart that would make the analysis fetch, or crash on what it cannot fetch
+* `writes`  -- a path, name or symlink that would make a write leave its place (refused before any write)
+* `exec`    -- code the repository brings (a template's `exec`, a committed binary, git hooks and filters)
+* `markup`  -- upstream text that would become Markdown structure in a report
 
 A trial may also note what it cost (`row["peak_mb"]`, `row["seconds"]`) and the bounds it asserted
 (`row["bound_mb"]`, `row["bound_s"]`); the summary keeps the highest per kind.
