@@ -74,10 +74,11 @@ What "as specified" means, for every trial:
   canary found anywhere is a leak.
 * **Writing where it should not** (`tests/test_hostile_writes.py`): a lock entry whose `path:` lies
   inside another vendored chart, is a reserved name (`.treesums`, `.`, `..`) or leaves its folder
-  through a symlink; a `charts.json` naming `../…` or a name `sync` would refuse; a committed
-  `reports -> /outside` symlink. Refused before the first write: exit 2, one `error:` line naming
-  the file, `git status` and the tree's checksum unchanged, nothing written outside the repository
-  and its temp folder.
+  through a symlink (or its `.treesums`); a `charts.json` naming `../…` or a name the lock refuses;
+  a committed `reports -> /outside` symlink; a `patches/<chart>/zero -> /dev/zero` that the kubectl
+  engine's copy of the folder would read forever. Refused before the first write: exit 2, one
+  `error:` line naming the file (`diff` names it in a breaking finding), `git status` and the
+  tree's checksum unchanged, nothing written outside the repository and its temp folder.
 * **Running the repository's code** (`tests/test_hostile_exec.py`): a values template's `exec` with a
   real helmfile on PATH runs nothing without `--allow-exec` (NOT CHECKED, naming the function; exit
   2), a `helmfile` committed inside the repository never runs, and `bump` runs none of the
