@@ -82,9 +82,10 @@ def parse(raw: dict[str, Any]) -> tuple[Limits, list[str]]:
 
 
 def size(n: int) -> str:
-    """`n` bytes for a message: 64 MiB, 12 KiB, 900 bytes."""
+    """`n` bytes for a message, never rounded into the limit it is compared with: 64 MiB, 43.21 MiB,
+    12 KiB, 2,100 bytes."""
     if n >= MIB:
-        return f"{n / MIB:.0f} MiB" if n % MIB == 0 else f"{n / MIB:.1f} MiB"
-    if n >= 1024:
-        return f"{n / 1024:.0f} KiB"
-    return f"{n} bytes"
+        return f"{n // MIB} MiB" if n % MIB == 0 else f"{n / MIB:.2f} MiB"
+    if n % 1024 == 0:
+        return f"{n // 1024} KiB"
+    return f"{n:,} bytes"

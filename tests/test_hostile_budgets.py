@@ -84,7 +84,7 @@ def _commit(root: Path, files: dict[str, str | bytes]) -> None:
 
 
 def _trial(root: Path, argv: list[str], upstream, row: dict, *, names: str, codes: tuple[int, ...] = (2,), error: bool = True,
-           peak_mb: float = PEAK_MB, seconds: float = SECONDS, **kw) -> Measured:
+           peak_mb: float = PEAK_MB, seconds: float = SECONDS, errors: int = 1, **kw) -> Measured:
     server, _ = upstream
     before = git_state(root)
     run = run_measured(argv, cwd=root, timeout=seconds * 3, **kw)
@@ -93,7 +93,7 @@ def _trial(root: Path, argv: list[str], upstream, row: dict, *, names: str, code
     assert run.returncode in codes, detail
     assert "Traceback" not in run.output and "internal error" not in run.output, detail
     if error:
-        assert len(run.error_lines()) == 1 and names in run.error_lines()[0], detail
+        assert len(run.error_lines()) == errors and all(names in e for e in run.error_lines()), detail
     else:
         assert names in run.output, detail
     assert run.peak_mb < peak_mb, detail
@@ -122,6 +122,18 @@ def test_read_file_of_dev_zero_in_a_values_template(deploy: Path, upstream, reli
                      "helmfile/values/demo.yaml.gotmpl": 'blob: {{ readFile "/dev/zero" | quote }}\n'})
     with reliability.case("budget", "readFile /dev/zero in a values template (values)") as row:
         _trial(deploy, ["values", "demo", "-e", "dev"], upstream, row, names="demo.yaml.gotmpl")
+
+
+def test_runaway_values_template_hits_the_template_limit(deploy: Path, upstream, reliability) -> None:
+    helmfile = (deploy / "helmfile/helmfile.yaml").read_text().replace("values/demo.yaml", "values/demo.yaml.gotmpl")
+    _commit(deploy, {"chartkeeper.yaml": "limits:\n  templateSeconds: 1\n", "helmfile/helmfile.yaml": helmfile,
+                     "helmfile/values/demo.yaml.gotmpl": "x: " + RUNAWAY})
+    with reliability.case("budget", "values template looping 10^10 times (values, templateSeconds 1)") as row:
+        # one error per release (`values` shows both); the second does not start the template again
+        run = _trial(deploy, ["values", "demo", "-e", "dev"], upstream, row, names="demo.yaml.gotmpl", seconds=15,
+                     errors=2)
+        assert "took longer than 1 s (limits.templateSeconds" in run.error_lines()[0], run.detail()
+        assert "(not tried again)" in run.error_lines()[1], run.detail()
 
 
 def test_runaway_template_in_new_chart_hits_the_render_limit(deploy: Path, upstream, reliability) -> None:

@@ -52,6 +52,7 @@ def clear_caches() -> None:
     gotmpl._REWRITTEN.clear()
     gotmpl._HELPERS.clear()
     gotmpl._CTX_KEYS.clear()
+    gotmpl._TIMED_OUT.clear()
     binary._build_cached.cache_clear()
     values._BINARY_FAILED.clear()
 

@@ -612,9 +612,17 @@ def extract_defines(text: str) -> tuple[str, str]:
 _RENDERED: dict[tuple[str, str, str], str] = {}
 
 
+# Templates whose evaluation ran past `limits.templateSeconds`: that evaluation still runs in its
+# abandoned thread, so the same template is not started again (with another environment's values,
+# say) to pile up on it; it fails at once with the same words.
+_TIMED_OUT: dict[tuple[str, str], str] = {}
+
+
 def _render_body(body: str, context: dict[str, Any], where: str, partials: str = "") -> str:
     import helm_python  # lazy: helm-python-sdk loads a large native library; only commands that render need it
 
+    if (body, partials) in _TIMED_OUT:
+        raise TemplateError(f"{where}: {_TIMED_OUT[(body, partials)]} (not tried again)")
     files = {
         "Chart.yaml": _CHART_YAML,
         "templates/_body.tpl": '{{ define "ck.body" }}' + body + "{{ end }}",
@@ -627,7 +635,8 @@ def _render_body(body: str, context: dict[str, Any], where: str, partials: str =
     except helm_python.HelmError as exc:
         raise _template_error(str(exc), where) from None
     except EngineTimeout as exc:
-        raise TemplateError(f"{where}: the template {exc} ({limits.key_of('template_seconds')})") from None
+        why = _TIMED_OUT[(body, partials)] = f"the template {exc} ({limits.key_of('template_seconds')})"
+        raise TemplateError(f"{where}: {why}") from None
     total = output_too_big(rendered)
     if total is not None:
         raise TemplateError(f"{where}: {over_limit('the template', total)}")
