@@ -83,6 +83,17 @@ def _setup_device_link(deploy: Path, url: str, outside: Path) -> None:
     (deploy / "patches" / "demo" / "zero").symlink_to("/dev/zero")
 
 
+def _setup_broken_second_chart(deploy: Path, url: str, outside: Path) -> None:
+    """Two unpinned folders: the first would be renamed to `other-1.1.0`, the second's Chart.yaml is not YAML."""
+    first = deploy / EXTERNAL / "aaa-unpinned"
+    first.mkdir()
+    (first / "Chart.yaml").write_text("apiVersion: v2\nname: other\nversion: 1.1.0\n")
+    broken = deploy / EXTERNAL / "zzz-unpinned"
+    broken.mkdir()
+    (broken / "Chart.yaml").write_text("name: [\n")
+    _setup_charts_json("other")(deploy, url, outside)
+
+
 # kind: (setup, command, what the error line names)
 CASES = {
     "lock path inside another vendored chart": (_setup_lock_path("demo-1.0.0/templates"), ["sync", "intruder"], "versions.lock"),
@@ -93,6 +104,8 @@ CASES = {
     ".treesums a symlink out of the lock's folder": (_setup_treesums_link, ["sync", "demo"], ".treesums"),
     "charts.json naming ../../../../x": (_setup_charts_json("../../../../x"), ["import", "--charts-json", "charts.json"], "charts.json"),
     "charts.json naming Extra-Chart": (_setup_charts_json("Extra-Chart"), ["import", "--charts-json", "charts.json"], "charts.json"),
+    "a broken Chart.yaml after a folder import would rename": (_setup_broken_second_chart,
+                                                                ["import", "--charts-json", "charts.json"], "Chart.yaml"),
     "reports a symlink out of the repository (bump)": (_setup_reports_link, ["bump", "demo", "1.1.0"], "reports"),
     "patches/demo/zero -> /dev/zero, kubectl engine (diff)": (_setup_device_link, ["diff", "demo", "1.1.0"], "zero"),
 }

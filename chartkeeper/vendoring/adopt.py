@@ -319,6 +319,9 @@ def adopt(lock: Lock, legacy: Legacy, helmfile_root: Path, checker: DigestChecke
     result = AdoptResult(lock)
     owned = {Path(e.folder).parts[0] for e in lock.entries}
     seen: set[str] = set()
+    # Every Chart.yaml is read and checked before the first folder is renamed: a broken one refuses
+    # the import with the tree as it was, never half-adopted.
+    candidates: list[tuple[Path, dict]] = []
     for folder in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
         if folder.name.startswith(".") or folder.name.startswith(STAGING_PREFIX) or folder.name in owned:
             continue
@@ -329,12 +332,14 @@ def adopt(lock: Lock, legacy: Legacy, helmfile_root: Path, checker: DigestChecke
         if not isinstance(meta, dict) or not isinstance(meta.get("name"), str) or meta.get("version") is None:
             result.skipped.append(f"{folder.name}: Chart.yaml has no name/version")
             continue
-        name, version = meta["name"], str(meta["version"])
-        if not is_chart_name(name) or ChartVersion.try_parse(version) is None:
+        if not is_chart_name(meta["name"]) or ChartVersion.try_parse(str(meta["version"])) is None:
             # `<name>-<version>` becomes its folder: nothing but a plain name and version may go there
-            result.skipped.append(f"{folder.name}: Chart.yaml's name {_shown_name(name)!r} or version "
-                                  f"{_shown_name(version)!r} is not valid; not adopted")
+            result.skipped.append(f"{folder.name}: Chart.yaml's name {_shown_name(meta['name'])!r} or version "
+                                  f"{_shown_name(str(meta['version']))!r} is not valid; not adopted")
             continue
+        candidates.append((folder, meta))
+    for folder, meta in candidates:
+        name, version = meta["name"], str(meta["version"])
         if result.lock.get(name) is not None:
             result.skipped.append(f"{folder.name}: {name} is already pinned")
             continue
