@@ -45,8 +45,13 @@ def config_env(cwd: Path) -> dict[str, str]:
     for driver in filter_drivers(cwd):
         pairs += [(f"filter.{driver}.{key}", "") for key in ("clean", "smudge", "process")]
         pairs.append((f"filter.{driver}.required", "false"))
-    env = {"GIT_CONFIG_COUNT": str(len(pairs))}
-    for i, (key, value) in enumerate(pairs):
+    # after the entries the environment gives already (CI sets `safe.directory` this way): those are kept
+    try:
+        given = max(0, int(os.environ.get("GIT_CONFIG_COUNT") or 0))
+    except ValueError:
+        given = 0
+    env = {"GIT_CONFIG_COUNT": str(given + len(pairs))}
+    for i, (key, value) in enumerate(pairs, start=given):
         env[f"GIT_CONFIG_KEY_{i}"] = key
         env[f"GIT_CONFIG_VALUE_{i}"] = value
     return env

@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
+from chartkeeper.safegit import config_env
 from tests.support.deployment import git, served_demo_deployment
 from tests.support.harness import git_state, invoke_cli
 
@@ -152,3 +154,19 @@ def test_bump_runs_no_hook_and_no_filter_of_the_repository(template: Path, tmp_p
         # the committed chart files are the upstream bytes: no filter touched them on the way in
         lock = git(deploy, "show", "chartkeeper/demo-1.1.0:helmfile/charts/external/demo-1.1.0/values.yaml")
         assert "replicaCount" in lock
+
+
+def test_config_the_environment_gives_git_is_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """CI runners pass git config through GIT_CONFIG_COUNT (`safe.directory`): ours comes after it, not over it."""
+    git(tmp_path, "init", "-q")
+    monkeypatch.setenv("GIT_CONFIG_COUNT", "1")
+    monkeypatch.setenv("GIT_CONFIG_KEY_0", "safe.directory")
+    monkeypatch.setenv("GIT_CONFIG_VALUE_0", "*")
+    env = {**os.environ, **config_env(tmp_path)}
+
+    def value(key: str) -> str:
+        return subprocess.run(["git", "config", key], cwd=tmp_path, env=env, capture_output=True, text=True).stdout.strip()
+
+    assert value("safe.directory") == "*"
+    assert Path(value("core.hooksPath")).is_dir() and not any(Path(value("core.hooksPath")).iterdir())
+    assert value("core.fsmonitor") == "false"
