@@ -7,11 +7,11 @@ import re
 from chartkeeper.bump.journal import finish_interrupted_bump
 from chartkeeper.context import AppContext
 from chartkeeper.errors import EXIT_OK, InputError, RefusedError
-from chartkeeper.lockfile import load_lock, write_lock
+from chartkeeper.lockfile import LockEntry, load_lock, write_lock
 from chartkeeper.runlock import run_lock
 from chartkeeper.sources.factory import check_repository
 from chartkeeper.vendoring.report import entry_json
-from chartkeeper.vendoring.stage import clean_leftovers, install, stage_chart
+from chartkeeper.vendoring.stage import clean_leftovers, install, stage_chart, vendored_folder
 from chartkeeper.versions import ChartVersion, Constraint
 
 _NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$")
@@ -49,6 +49,9 @@ def run(
                 hint="use `chartkeeper bump` to move it, or `chartkeeper sync` to vendor it again",
             )
         folder = path or f"{name}-{version}"
+        # a lock folder (or a folder on the way) that a symlink takes out of the repository: refused before the fetch
+        vendored_folder(lock.root, LockEntry(name=name, chart=chart, repository=repo, version=version, path=path),
+                        settings.root)
         if (lock.root / folder).exists():
             raise RefusedError(
                 f"{lock.root / folder} already exists and no lock entry owns it",
