@@ -182,3 +182,20 @@ def test_required_fields_of_new_objects_and_status_leave_a_template_crd_info() -
     props["spec"]["required"] = ["size"]
     (change,) = crd_changes([a], [RenderedManifest("op/templates/crd.yaml", new)])
     assert change.new_required == ("v1alpha1: spec.size",) and crd_findings([change])[0].severity is Severity.REVIEW
+
+
+def test_a_crd_schema_is_not_masked_nor_its_words_registered_as_secrets() -> None:
+    from chartkeeper import masking
+    from chartkeeper.analysis.secrets import mask_manifest
+
+    crd = json.loads(_crd(True))
+    crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["password"] = {
+        "type": "object", "description": "Reference to the secret holding it."}
+    masking.forget_secrets()
+    assert mask_manifest(crd) is crd
+    assert masking.redact("type: object, Reference to the secret holding it.") == "type: object, Reference to the secret holding it."
+    # a custom resource is masked as before: its `password` value is ours
+    widget = {"apiVersion": "example.com/v1", "kind": "Widget", "spec": {"password": "hunter2-widget"}}
+    assert mask_manifest(widget)["spec"]["password"] == masking.MASK
+    assert "hunter2-widget" not in masking.redact("x hunter2-widget y")
+    masking.forget_secrets()
