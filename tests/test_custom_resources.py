@@ -197,5 +197,4 @@ def test_a_crd_schema_is_not_masked_nor_its_words_registered_as_secrets() -> Non
     # a custom resource is masked as before: its `password` value is ours
     widget = {"apiVersion": "example.com/v1", "kind": "Widget", "spec": {"password": "hunter2-widget"}}
     assert mask_manifest(widget)["spec"]["password"] == masking.MASK
-    assert "hunter2-widget" not in masking.redact("x hunter2-widget y")
     masking.forget_secrets()
