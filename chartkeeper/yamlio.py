@@ -112,30 +112,36 @@ def _walk_cost(data: Any, budget: limits.Limits) -> None:
     strings: a bomb of a few aliased long strings has few nodes and gigabytes of text. Count that walk.
     """
     seen_cost: dict[int, tuple[int, int]] = {}
+    str_types = (str, bytes)
 
     def cost(node: Any, depth: int) -> tuple[int, int]:
         if depth > budget.depth:
             raise InputError(f"YAML nests deeper than {budget.depth} levels ({limits.key_of('depth')})")
-        if isinstance(node, (dict, list)):
-            key = id(node)
-            if key in seen_cost:
-                return seen_cost[key]
-            items = [*node.keys(), *node.values()] if isinstance(node, dict) else node
-            nodes, size = 1, 0
-            for child in items:
+        key = id(node)
+        if key in seen_cost:
+            return seen_cost[key]
+        if isinstance(node, dict):
+            children: Any = node.values()
+            nodes, size = 1, sum(len(k) if isinstance(k, str_types) else 8 for k in node)  # keys: always scalars
+        else:
+            children, nodes, size = node, 1, 0
+        for child in children:
+            if isinstance(child, (dict, list)):
                 n, b = cost(child, depth + 1)
                 nodes, size = nodes + n, size + b
-            seen_cost[key] = (nodes, size)
-            if nodes > budget.yaml_nodes:
-                raise InputError(f"YAML aliases expand past {budget.yaml_nodes:,} nodes (refused as hostile; "
-                                 f"{limits.key_of('yaml_nodes')})")
-            if size > budget.yaml_bytes:
-                raise InputError(f"YAML aliases expand past {limits.size(budget.yaml_bytes)} of text (refused as "
-                                 f"hostile; {limits.key_of('yaml_bytes')})")
-            return nodes, size
-        return 1, len(node) if isinstance(node, (str, bytes)) else 8
+            else:  # a scalar, inline: most nodes of a big document are
+                nodes, size = nodes + 1, size + (len(child) if isinstance(child, str_types) else 8)
+        seen_cost[key] = (nodes, size)
+        if nodes > budget.yaml_nodes:
+            raise InputError(f"YAML aliases expand past {budget.yaml_nodes:,} nodes (refused as hostile; "
+                             f"{limits.key_of('yaml_nodes')})")
+        if size > budget.yaml_bytes:
+            raise InputError(f"YAML aliases expand past {limits.size(budget.yaml_bytes)} of text (refused as "
+                             f"hostile; {limits.key_of('yaml_bytes')})")
+        return nodes, size
 
-    cost(data, 0)
+    if isinstance(data, (dict, list)):
+        cost(data, 0)
 
 
 def _check_size(text: str | bytes, path: str | Path | None, max_bytes: int | None) -> None:
