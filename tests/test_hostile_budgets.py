@@ -48,12 +48,13 @@ def upstream(tmp_path_factory: pytest.TempPathFactory):
     tmp = tmp_path_factory.mktemp("budgets")
     repo = tmp / "repo"
     repo.mkdir()
-    folders = demo_chart_versions(tmp / "src", "demo", {v: {} for v in ("1.0.0", "1.1.0", "1.2.0", "1.3.0", "1.4.0")})
+    folders = demo_chart_versions(tmp / "src", "demo", {v: {} for v in ("1.0.0", "1.1.0", "1.2.0", "1.3.0", "1.4.0", "1.5.0")})
     by_version = {f.parent.name: f for f in folders}
     (by_version["1.1.0"] / "values.yaml").write_text(STRING_BOMB)
     (by_version["1.2.0"] / "templates" / "runaway.yaml").write_text(RUNAWAY)
     (by_version["1.3.0"] / "values.schema.json").write_text("[" * 200_000 + "]" * 200_000)
     (by_version["1.4.0"] / "values.schema.json").write_text(json.dumps({"$ref": "#"}))
+    (by_version["1.5.0"] / "templates" / "fail.yaml").write_text('{{ fail (repeat 250000 "x") }}\n')
     publish(repo, folders)
     with ChartRepoServer(repo) as server:
         yield server, make_deployment(tmp / "template", server.url, {"demo": "1.0.0"})
@@ -143,6 +144,14 @@ def test_runaway_template_in_new_chart_hits_the_render_limit(deploy: Path, upstr
                      error=False, seconds=12)
         assert "limits.renderSeconds" in run.output and "not tried again" in run.output, run.detail()
         assert "render.failed" in run.output, run.detail()
+
+
+def test_a_quarter_megabyte_failure_message_in_new_chart(deploy: Path, upstream, reliability) -> None:
+    with reliability.case("budget", "NEW template failing with a 250 KB message (diff)") as row:
+        run = _trial(deploy, ["diff", "demo", "1.5.0"], upstream, row, names="render.failed", codes=(0, 1, 2),
+                     error=False)
+        assert len(run.output) < 2_000_000, run.detail()
+        row["output_bytes"] = len(run.output)
 
 
 def test_ctrl_c_interrupts_a_runaway_render_within_a_second(deploy: Path, upstream, reliability) -> None:
