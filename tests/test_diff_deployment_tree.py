@@ -205,3 +205,4 @@ def test_diff_one_environment_markdown(tree: Path) -> None:
     assert "helmfile/values/templates/gpu-operator.yaml.gotmpl" in md
     bad = invoke_cli(["-C", str(tree), "diff", "gpu-operator", "v26.3.0", "--env", "qa"], cwd=tree)
     assert bad.returncode == 2 and "unknown environment(s) qa" in bad.stderr
+    assert "fetching" not in bad.stderr  # refused before the chart is downloaded

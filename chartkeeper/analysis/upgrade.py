@@ -345,11 +345,7 @@ def releases_from_helmfile(settings: Any, lock: Any, entry: Any, envs: list[str]
     except InputError:
         notes.append(f"no helmfile state at {settings.helmfile_path}: analysed with the chart defaults only")
         return [], notes
-    known = list(helmfile.list_environments(settings))
-    wanted = list(envs or known or ["default"])
-    unknown = [e for e in wanted if known and e not in known]
-    if unknown:
-        raise InputError(f"unknown environment(s) {', '.join(unknown)} (the helmfile defines: {', '.join(known) or 'none'})")
+    wanted = helmfile.wanted_environments(settings, envs)
     out: list[ReleaseInput] = []
     patches_root = settings.path(settings.patches_dir)
     for env in wanted:

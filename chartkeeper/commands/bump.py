@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 import json
 
+from chartkeeper import helmfile
 from chartkeeper.bump.run import BumpOptions, BumpResult, bump_all, bump_one
 from chartkeeper.context import AppContext
 from chartkeeper.errors import EXIT_ERROR, EXIT_OK, InputError, unnamed
@@ -47,6 +48,8 @@ def run(
         raise InputError("--remote names the remote --push pushes to: give --push too")
     if merge_request and not push:
         raise InputError("--merge-request creates the merge request while pushing: give --push too")
+    if envs and helmfile.has_state(ctx.settings):
+        helmfile.wanted_environments(ctx.settings, envs)  # refused before the chart is fetched
     opts = BumpOptions(
         pre=pre,
         allow_downgrade=allow_downgrade,

@@ -75,6 +75,8 @@ def run(
             hint="set `helmfile:` in chartkeeper.yaml (or run inside the deployment repository), "
                  "or pass --defaults-only to analyse the chart defaults alone",
         )
+    if envs and not no_state:
+        helmfile.wanted_environments(ctx.settings, envs)  # refused before the chart is fetched
     # One listing and one download of NEW for the whole command (chartkeeper.upgrade).
     with SourcePool(ctx.settings) as pool, \
             resolve_upgrade(ctx.settings, entry, target, pool=pool, pre=pre, allow_downgrade=True, out=out) as up:

@@ -95,6 +95,21 @@ def list_environments(settings: "Settings") -> list[str]:
     return environment_names(settings.root, entry_file(settings))
 
 
+def unknown_environments(unknown: list[str], known: list[str]) -> InputError:
+    """The one wording for environments the helmfile does not define."""
+    return InputError(f"unknown environment(s) {', '.join(unknown)} (the helmfile defines: {', '.join(known) or 'none'})")
+
+
+def wanted_environments(settings: "Settings", envs: "list[str] | tuple[str, ...] | None") -> list[str]:
+    """The environments asked for (all the helmfile defines when none), refusing unknown ones before any work."""
+    known = list_environments(settings)
+    wanted = list(envs or known or ["default"])
+    unknown = [e for e in wanted if known and e not in known]
+    if unknown:
+        raise unknown_environments(unknown, known)
+    return wanted
+
+
 def releases_for_chart(state: HelmfileState, lock: "Lock", entry_name: str) -> list[Release]:
     """The releases whose local `chart:` is the vendored folder of lock entry `entry_name`."""
     entry = lock.require(entry_name)

@@ -490,7 +490,7 @@ class StateLoader:
             root_layer, root_ctx, defined = self.load_layer(entry, entry.parent, _EnvCtx(self.env), evaluate_bases=True, referrer=None)
             if not defined:
                 names = list(root_layer.environments) or [DEFAULT_ENV]
-                raise InputError(f"{self.where(entry)}: environment {self.env!r} is not defined (defined: {', '.join(names)})")
+                raise InputError(f"{self.where(entry)}: unknown environment(s) {self.env} (the helmfile defines: {', '.join(names)})")
             groups: list[tuple[_Layer, _EnvCtx]] = []
             self._collect(root_layer, root_ctx, groups, [entry])
             releases = self._releases_of(groups)
@@ -530,7 +530,7 @@ class StateLoader:
             self._collect(layer, ctx, groups, [f])
         releases.extend(self._releases_of(groups))
         if first is None:
-            raise InputError(f"{self.where(folder)}: environment {self.env!r} is not defined in any of its files")
+            raise InputError(f"{self.where(folder)}: unknown environment(s) {self.env} (none of its files defines it)")
         return first
 
     def _warm_release_fields(self, groups: list[tuple[_Layer, _EnvCtx]]) -> None:

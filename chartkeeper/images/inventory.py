@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable
 
 from chartkeeper import helmfile
 from chartkeeper.analysis.images import Extraction, InvalidImage, extract
-from chartkeeper.errors import ChartkeeperError, InputError
+from chartkeeper.errors import ChartkeeperError
 from chartkeeper.helm.render import PreparedChart, prepare_chart
 from chartkeeper.helmfile.select import chart_kind, lock_of, releases_matching
 from chartkeeper.kustomize import apply_kustomization, release_kustomization
@@ -86,11 +86,7 @@ def build_inventory(
     progress: Progress | None = None,
 ) -> Inventory:
     say = progress or (lambda _m: None)
-    known = list(helmfile.list_environments(settings))
-    wanted = list(envs) or known or ["default"]
-    unknown = [e for e in wanted if known and e not in known]
-    if unknown:
-        raise InputError(f"unknown environment(s) {', '.join(unknown)} (the helmfile defines: {', '.join(known) or 'none'})")
+    wanted = helmfile.wanted_environments(settings, envs)
     lock = lock_of(settings)
     names = list(dict.fromkeys(charts))
     prepared: dict[Path, PreparedChart] = {}

@@ -94,7 +94,7 @@ def test_errors_are_one_line_exit_2(astrago: Settings) -> None:
     _configure(astrago)
     p = ck(astrago, "values", "gpu-operator", "--env", "qa")
     assert p.returncode == 2
-    assert "environment 'qa' is not defined (defined: dev, prod, airgap)" in p.stderr
+    assert "unknown environment(s) qa (the helmfile defines: dev, prod, airgap)" in p.stderr
     p = ck(astrago, "values", "nosuch", "--env", "dev")
     assert p.returncode == 2 and "no release uses chart 'nosuch'" in p.stderr
     p = ck(astrago, "values", "gpu-operator")

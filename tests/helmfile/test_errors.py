@@ -26,7 +26,7 @@ def _tree(tmp_path: Path, files: dict[str, str]) -> Settings:
 
 def test_unknown_environment_lists_the_defined_ones(tmp_path: Path) -> None:
     s = _tree(tmp_path, {"helmfile.yaml": "environments:\n  dev: {}\n  prod: {}\n"})
-    with pytest.raises(InputError, match=r"helmfile.yaml: environment 'qa' is not defined \(defined: dev, prod\)"):
+    with pytest.raises(InputError, match=r"helmfile.yaml: unknown environment\(s\) qa \(the helmfile defines: dev, prod\)"):
         load_state(s, "qa")
 
 
