@@ -596,6 +596,26 @@ for _name, _function in COMMANDS:
     app.command(_name, cls=Command)(_function)
 
 
+def _usage_message(exc: click.UsageError) -> str:
+    """click's message, with our own "did you mean" for a mistyped command or option: click offers any
+    option loosely alike (`--fromat` got `--root`), and nothing for a command."""
+    if isinstance(exc, click.NoSuchOption) and exc.ctx is not None:
+        known = [o for p in exc.ctx.command.params for o in (*p.opts, *p.secondary_opts) if o.startswith("--")]
+        return f"no such option: {exc.option_name}" + _did_you_mean(exc.option_name, known)
+    message = exc.format_message()
+    if message.startswith("No such command '") and message.endswith("'."):
+        typed = message[len("No such command '"):-2]
+        return f"no such command: {typed}" + _did_you_mean(typed, [name for name, _ in COMMANDS])
+    return message
+
+
+def _did_you_mean(typed: str, choices: List[str]) -> str:
+    import difflib
+
+    best = difflib.get_close_matches(typed, choices, n=1, cutoff=0.75)
+    return f" (did you mean {best[0]}?)" if best else ""
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     """The console script: run the app, keep every usage error to one line and exit 2."""
     try:
@@ -605,7 +625,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         code = EXIT_ERROR
     except click.UsageError as exc:
         where = exc.ctx.command_path if exc.ctx else "chartkeeper"
-        click.echo(f"error: {exc.format_message()} (see `{where} --help`)", err=True)
+        click.echo(f"error: {_usage_message(exc)} (see `{where} --help`)", err=True)
         code = EXIT_ERROR
     except click.ClickException as exc:
         click.echo(f"error: {exc.format_message()}", err=True)

@@ -131,3 +131,16 @@ def test_shell_completion_completes_commands_options_and_choices(tmp_path, words
     proc = subprocess.run([sys.executable, "-m", "chartkeeper"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == expected
+
+
+def test_a_mistyped_command_or_option_gets_the_near_one_suggested(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    cases = {
+        ("chek",): ("no such command: chek (did you mean check?)",),
+        ("imgaes",): ("no such command: imgaes (did you mean images?)",),
+        ("diff", "demo", "--fromat", "md"): ("no such option: --fromat (did you mean --format?)",),
+        ("bump", "demo", "--remot", "x"): ("no such option: --remot (did you mean --remote?)",),
+    }
+    for args, needles in cases.items():
+        assert_clean_failure(invoke_cli(list(args), cwd=tmp_path), *needles)
+    far = invoke_cli(["diff", "demo", "--zzz"], cwd=tmp_path)
+    assert "did you mean" not in assert_clean_failure(far, "no such option: --zzz")
