@@ -101,7 +101,7 @@ def test_diff_defaults_to_newest_in_constraint_and_prints_a_summary(deployment: 
     first = proc.stdout.splitlines()[0]
     # a routine bump (an inherited image tag, hence a new image) is safe, with the mirror action
     assert first.startswith("demo 1.0.0 → 1.1.0: SAFE (0 breaking, 0 review")
-    assert "before merging:\n  1. Mirror these 1 image(s) into the air-gapped registry" in proc.stdout
+    assert "before merging:\n  1. Mirror this image into the air-gapped registry" in proc.stdout
 
 
 def test_fail_on_and_errors(deployment: Path) -> None:

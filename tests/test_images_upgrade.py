@@ -66,6 +66,8 @@ def test_bump_lists_the_new_operand_image_and_marks_it_missing_until_pushed(depl
     assert missing[0]["details"]["copy"] == f"{NEW_DRIVER} {mirror}"
     md = git(deploy, "show", f"{branch}:{stem}.md")
     assert "🔴 **missing**" in md and f"{NEW_DRIVER} {mirror}" in md and "`ClusterPolicy/cluster-policy spec.driver`" in md
+    assert "`SOURCE DESTINATION` for `crane copy`" in md
+    assert any(a["text"].startswith("Mirror this image the site's registry lacks before deploying") for a in report["actions"])
 
     # once the site has it, the same analysis marks it present and the finding goes away
     push_image(oci_registry, f"{prefix}/nvcr.io/nvidia/driver", "570.124.06", index=True)
@@ -84,6 +86,9 @@ def test_diff_without_mapping_does_not_ask_and_check_images_against_a_dead_regis
     report = json.loads(proc.stdout)
     assert report["images"]["checked"] is False and report["images"]["new"][0]["present"] is None
     assert report["images"]["new"][0]["mirror"] == NEW_DRIVER
+    md = invoke_cli(["-C", str(deploy), "diff", "gpu-operator", "v25.3.4", "--format", "md"], cwd=deploy,
+                    env={"CHARTKEEPER_HELMFILE": "none"}).stdout
+    assert "for `crane copy`" in md and "SOURCE DESTINATION" not in md  # without a mapping: sources only, said so
     # a registry that cannot be reached is never "missing": a review finding with the error
     _config(deploy, f"127.0.0.1:{free_port()}", "mirror")
     proc = invoke_cli(["-C", str(deploy), "diff", "gpu-operator", "v25.3.4", "--json", "--check-images"], cwd=deploy,
@@ -92,3 +97,6 @@ def test_diff_without_mapping_does_not_ask_and_check_images_against_a_dead_regis
     codes = {f["code"]: f for f in report["findings"]}
     assert "images.missing-from-mirror" not in codes and codes["images.check-failed"]["severity"] == "review"
     assert "refused" in codes["images.check-failed"]["message"]
+    # not asked is not lacking: the action says which it is
+    (mirror_action,) = [a["text"] for a in report["actions"] if a["text"].startswith("Mirror")]
+    assert mirror_action.startswith("Mirror this image the site's registry could not be asked about before deploying"), mirror_action

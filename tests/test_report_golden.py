@@ -41,7 +41,7 @@ What to decide or do before this merges, one item per kind of decision; the find
 2. Fix our override `operator.replicaCount` at `helmfile/values/gpu-operator.yaml:3`: NEW ignores it; probably moved to `operator.replicas` ([F2](#f2))
 3. Check the new replicas of Deployment gpu-operator against what it needs in production ([F3](#f3))
 4. Decide on the masked default `driver.version`: keep our `550.54.15` at `helmfile/values/gpu-operator.yaml:5` (pinned 2024-11-02 in {pin} "driver 550 for A100 hosts") or take NEW's `570.86.10` by deleting the line ([F4](#f4))
-5. Mirror these 41 image(s) into the air-gapped registry before deploying (listed under Images to mirror, and in the report's `.images.txt`)
+5. Mirror these 41 images into the air-gapped registry before deploying (listed under Images to mirror, and in the report's `.images.txt`)
 6. Apply these CRDs first (Helm never upgrades `crds/`): `kubectl apply --server-side --force-conflicts -f helmfile/charts/external/gpu-operator-v25.10.0/crds/`
 
 ## Findings

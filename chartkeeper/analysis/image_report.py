@@ -70,7 +70,8 @@ def images_markdown(report: Any) -> str:
     todo = [e for e in new if not (checked and e["present"])]
     if todo:
         lines.append("Copy these into the air-gapped registry before deploying (the images are also written as "
-                     "the report's `.images.txt`; `SOURCE DESTINATION` for `crane copy`):\n")
+                     "the report's `.images.txt`; " + ("`SOURCE DESTINATION` for `crane copy`):\n" if mapped else
+                     "one source image a line: `images:` in chartkeeper.yaml adds where each goes, for `crane copy`):\n"))
         lines.append(mdsafe.fence("\n".join(" ".join(copy_pair(e["image"], e["mirror"])) if mapped else e["image"]
                                              for e in todo), "text") + "\n")
     else:

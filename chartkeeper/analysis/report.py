@@ -236,6 +236,10 @@ def _show_findings(report: "UpgradeReport") -> list[ShownFinding]:
     return out
 
 
+def _images(n: int) -> str:
+    return "this image" if n == 1 else f"these {n} images"
+
+
 def actions_of(report: "UpgradeReport", shown: list[ShownFinding] | None = None) -> list[Action]:
     """The "Before merging" list: one item per kind of decision or task (`grouped_actions`), then the
     images to mirror and the CRDs to apply. Findings already true with OLD ask nothing of this upgrade."""
@@ -244,12 +248,16 @@ def actions_of(report: "UpgradeReport", shown: list[ShownFinding] | None = None)
     out = grouped_actions(todo)
     images = report.images_to_mirror
     if report.images_checked:  # the site's registry was asked: only what it lacks (or could not confirm) is a task
-        todo = [c.image for c in report.image_checks if c.present is not True]
-        if todo:
-            out.append(Action(f"Mirror these {len(todo)} image(s) the site's registry lacks before deploying "
+        missing = sum(1 for c in report.image_checks if c.present is False)
+        unknown = sum(1 for c in report.image_checks if c.present is None)
+        if missing or unknown:
+            which = " and ".join(
+                ([f"{_images(missing)} the site's registry lacks"] if missing else [])
+                + ([f"{_images(unknown)} the site's registry could not be asked about"] if unknown else []))
+            out.append(Action(f"Mirror {which} before deploying "
                               "(the copy list is under Images to mirror; every new image is in the report's `.images.txt`)"))
     elif images:
-        out.append(Action(f"Mirror these {len(images)} image(s) into the air-gapped registry before deploying "
+        out.append(Action(f"Mirror {_images(len(images))} into the air-gapped registry before deploying "
                           "(listed under Images to mirror, and in the report's `.images.txt`)"))
     applies = [c for c in report.crd_steps if c.startswith("kubectl apply")]
     if applies and not any(applies[0] in a.text for a in out):
