@@ -186,6 +186,8 @@ def test_bundle_round_trip_into_an_offline_site(repo_server: ChartRepoServer, tm
     shutil.copy(root / EXT / "versions.lock", site / EXT / "versions.lock")
     proc = invoke_cli(["sync", "--from", str(tmp_path / "carry.tgz")], cwd=site)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    # progress names the bundle the user gave, never the staging folder it was unpacked into
+    assert f"from {tmp_path / 'carry.tgz'}" in proc.stderr and ".chartkeeper-staging" not in proc.stdout + proc.stderr
     assert invoke_cli(["verify"], cwd=site).returncode == 0
     assert (site / EXT / "versions.lock").read_bytes() == (root / EXT / "versions.lock").read_bytes()
     for name in ("webapp-1.0.0", "other-v2.0.0"):

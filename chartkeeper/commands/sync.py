@@ -34,7 +34,7 @@ def run(ctx: AppContext, charts: list[str] | None = None, source_from: str | Non
         if source_from:
             source_url, tmp = bundle_source(source_from, lock.root)
         try:
-            results = _run(ctx, lock, charts or [], source_url, force)
+            results = _run(ctx, lock, charts or [], source_url, force, source_from if tmp is not None else None)
         finally:
             if tmp is not None:
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -55,10 +55,12 @@ def run(ctx: AppContext, charts: list[str] | None = None, source_from: str | Non
     return EXIT_ERROR if failed else EXIT_OK
 
 
-def _run(ctx: AppContext, lock: Any, names: list[str], source_url: str | None, force: bool) -> list[SyncResult]:
+def _run(ctx: AppContext, lock: Any, names: list[str], source_url: str | None, force: bool,
+         source_label: str | None) -> list[SyncResult]:
     out = ctx.out
     if not out.show_progress:
-        _, results = sync_lock(ctx.settings, lock, names, source_from=source_url, force=force, out=out)
+        _, results = sync_lock(ctx.settings, lock, names, source_from=source_url, force=force, out=out,
+                               source_label=source_label)
         return results
     total = len(names) if names else len(lock.entries)
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -83,6 +85,7 @@ def _run(ctx: AppContext, lock: Any, names: list[str], source_url: str | None, f
 
         try:
             _, results = sync_lock(ctx.settings, lock, names, source_from=source_url, force=force, out=None,
+                                   source_label=source_label,
                                    on_start=start, on_done=done)
         finally:
             stop.set()

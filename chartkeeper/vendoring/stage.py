@@ -41,13 +41,18 @@ class SourcePool:
     """One Source per repository URL for a whole run: an index is read (or revalidated) once,
     not once per chart. Close it at the end of the run."""
 
-    def __init__(self, settings: "Settings") -> None:
+    def __init__(self, settings: "Settings", labels: dict[str, str] | None = None) -> None:
         self.settings = settings
         self._open: dict[str, Source] = {}
+        # what to call a source in messages when its URL is ours, not the user's (a bundle unpacked
+        # into a staging folder is named after the bundle the user gave)
+        self._labels = labels or {}
 
     def get(self, url: str) -> Source:
         if url not in self._open:
             self._open[url] = open_source(url, self.settings)
+            if url in self._labels:
+                self._open[url].label = self._labels[url]
         return self._open[url]
 
     def close(self) -> None:

@@ -63,11 +63,15 @@ def sync_lock(
     out: "Output | None" = None,
     on_start: Callable[[LockEntry], None] | None = None,
     on_done: Callable[[SyncResult], None] | None = None,
+    source_label: str | None = None,
 ) -> tuple[Lock, list[SyncResult]]:
+    """`source_label`: what to call `source_from` in messages (the bundle the user gave, not the
+    staging folder it was unpacked into)."""
     entries = [lock.require(n) for n in names] if names else sorted(lock.entries, key=lambda e: e.name)
     for entry in entries:  # every place is checked before the first chart is written
         vendored_folder(lock.root, entry, settings.root)
-    with SourcePool(settings) as pool:
+    labels = {source_from: source_label} if source_from and source_label else None
+    with SourcePool(settings, labels) as pool:
         return _sync(settings, lock, entries, pool, source_from, force, out, on_start, on_done)
 
 
