@@ -18,7 +18,7 @@ import pytest
 
 from chartkeeper.cli import COMMANDS
 from tests.support.deployment import demo_chart_versions, git, make_deployment, publish
-from tests.support.harness import error_lines, run_cli, tree_state
+from tests.support.harness import error_lines, invoke_cli, tree_state
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +115,7 @@ def test_bad_input_is_exit_2_one_line_nothing_written(site: dict[str, Path], arg
     deploy, work = site["deploy"], site["work"]
     args = [a.replace(REPO, site["repo"].as_uri()) for a in args]
     before = (tree_state(deploy), tree_state(work), git(deploy, "status", "--porcelain", "--ignored"))
-    proc = run_cli(["-C", str(deploy), *args], cwd=work, timeout=300, env={"CHARTKEEPER_CACHE_DIR": str(site["cache"])})
+    proc = invoke_cli(["-C", str(deploy), *args], cwd=work, env={"CHARTKEEPER_CACHE_DIR": str(site["cache"])})
     _assert_one_line_failure(proc, needles)
     after = (tree_state(deploy), tree_state(work), git(deploy, "status", "--porcelain", "--ignored"))
     changed = sorted(k for k in set(after[0]) | set(before[0]) if after[0].get(k) != before[0].get(k))
