@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from tests.support.charts import FIXED_MTIME, raw_archive
-from tests.support.harness import assert_clean_failure, leftovers, run_cli, user_state
+from tests.support.harness import assert_clean_failure, invoke_cli, leftovers, user_state
 from tests.support.httpserver import ChartRepoServer
 
 pytestmark = pytest.mark.reliability
@@ -148,7 +148,7 @@ def test_hostile_archive_is_refused_and_nothing_is_written(kind: str, cmd: str, 
         outside = sorted(p.name for p in tmp_path.iterdir())
         with reliability.case("hostile", f"archive: {kind} ({cmd})"):
             argv = ["add", "demo", "--repo", server.url, "--version", "1.0.0"] if cmd == "add" else ["sync"]
-            proc = run_cli(argv, cwd=deploy, env=env, timeout=120)
+            proc = invoke_cli(argv, cwd=deploy, env=env)
             line = assert_clean_failure(proc, needle)
             assert "demo" in line
             assert user_state(tmp_path / "deploy") == before
