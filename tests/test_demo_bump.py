@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from tests.support import demo
-from tests.support.harness import git_state, run_cli
+from tests.support.harness import git_state, invoke_cli
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -28,12 +28,12 @@ def test_demo_bump_end_to_end(tmp_path: Path, monkeypatch) -> None:
     shutil.copytree(REPO / "examples" / "demo" / "deployment", deploy)
     (deploy / "helmfile/charts/external/.gitkeep").unlink(missing_ok=True)
     (deploy / "chartkeeper.yaml").write_text(f"mirrors:\n  https://charts.example.invalid/demo: {url_file.read_text().strip()}\n")
-    assert run_cli(["sync"], cwd=deploy).returncode == 0
+    assert invoke_cli(["sync"], cwd=deploy).returncode == 0
     for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "demo deployment"]):
         subprocess.run(["git", *args], cwd=deploy, check=True)
     before = git_state(deploy)
 
-    proc = run_cli(["bump", "demo-operator", "--json"], cwd=deploy)
+    proc = invoke_cli(["bump", "demo-operator", "--json"], cwd=deploy)
     assert proc.returncode == 0, proc.stderr
     res = json.loads(proc.stdout)
     assert (res["old"], res["new"], res["branch"]) == ("v1.0.0", "v1.2.0", "chartkeeper/demo-operator-v1.2.0")

@@ -8,7 +8,7 @@ from pathlib import Path
 from chartkeeper.lint import lint
 from chartkeeper.settings import load_settings
 from tests.support.deployment import demo_chart_versions, make_deployment, publish
-from tests.support.harness import run_cli
+from tests.support.harness import invoke_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,12 +23,12 @@ def test_lint_reports_a_hand_edit_of_a_vendored_chart_as_verify_does(tmp_path: P
     assert not [f for f in lint(load_settings(root)).findings if f.code == "lint.vendored-drift"]
     values = root / "helmfile" / "charts" / "external" / "demo-1.0.0" / "values.yaml"
     values.write_text(values.read_text().replace("replicaCount: 1", "replicaCount: 2"))
-    proc = run_cli(["lint", "--json"], cwd=root)
+    proc = invoke_cli(["lint", "--json"], cwd=root)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     (drift,) = [f for f in json.loads(proc.stdout)["findings"] if f["code"] == "lint.vendored-drift"]
     assert drift["severity"] == "review" and drift["path"] == "demo"
     assert "modified values.yaml" in drift["message"] and "chartkeeper sync --force demo" in drift["message"]
-    assert run_cli(["verify"], cwd=root).returncode == 1  # the same thing verify finds
+    assert invoke_cli(["verify"], cwd=root).returncode == 1  # the same thing verify finds
 
 
 def test_lint_flags_environments_sharing_a_part_with_releases(tmp_path: Path, repo_server) -> None:

@@ -20,7 +20,7 @@ from chartkeeper.analysis.upgrade import analyze_upgrade
 from chartkeeper.lockfile import load_lock
 from chartkeeper.settings import load_settings
 from tests.support.deployment import git
-from tests.support.harness import run_cli
+from tests.support.harness import invoke_cli
 from tests.support.httpserver import ChartRepoServer
 from tests.support.operator_fixture import NEW, OPERANDS, operator_deployment
 
@@ -58,9 +58,9 @@ def operator(tmp_path_factory: pytest.TempPathFactory):
         root = operator_deployment(base / "deploy", base / "repo", server.url)
         out = base / "out" / "report.md"
         out.parent.mkdir()
-        proc = run_cli(["-C", str(root), "diff", "gpu-operator", NEW, "--format", "md", "--output", str(out)], cwd=root, timeout=300)
+        proc = invoke_cli(["-C", str(root), "diff", "gpu-operator", NEW, "--format", "md", "--output", str(out)], cwd=root)
         assert proc.returncode == 0, proc.stderr
-        js = run_cli(["-C", str(root), "diff", "gpu-operator", NEW, "--json"], cwd=root, timeout=300)
+        js = invoke_cli(["-C", str(root), "diff", "gpu-operator", NEW, "--json"], cwd=root)
         assert js.returncode == 0, js.stderr
         settings = load_settings(root)
         lock = load_lock(settings.lock_file)
@@ -156,7 +156,7 @@ def test_kube_prometheus_stack_sized_report_stays_under_the_budget(tmp_path: Pat
     tree, _, _ = bench.build_tree(tmp_path / "bench", 50)
     out = tmp_path / "out" / "report.md"
     out.parent.mkdir()
-    proc = run_cli(["-C", str(tree), "diff", "big", "2.0.0", "--format", "md", "--output", str(out)], cwd=tree, timeout=300)
+    proc = invoke_cli(["-C", str(tree), "diff", "big", "2.0.0", "--format", "md", "--output", str(out)], cwd=tree)
     assert proc.returncode == 0, proc.stderr
     md = out.read_text()
     assert len(md) <= MARKDOWN_BUDGET

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.deployment import demo_chart_versions, git, make_deployment, publish
-from tests.support.harness import run_cli
+from tests.support.harness import invoke_cli
 
 ENV = {"CHARTKEEPER_HELMFILE": "none"}  # the embedded engine: no helmfile process asks the repository
 
@@ -33,7 +33,7 @@ def deploy(repo_server, tmp_path: Path) -> Path:
 
 def _requests_of(repo_server, args: list[str], root: Path) -> tuple[list[str], str]:
     before = len(repo_server.requests)
-    proc = run_cli(["-C", str(root), *args], cwd=root, env=ENV)
+    proc = invoke_cli(["-C", str(root), *args], cwd=root, env=ENV)
     assert proc.returncode == 0, proc.stderr
     return repo_server.paths_requested()[before:], proc.stdout
 
