@@ -22,7 +22,7 @@ import yaml
 from tests.support import faults as F
 from tests.support.charts import build_index, package_chart, write_chart
 from tests.support.faults import FaultyRepoServer, loopback_alias_available
-from tests.support.harness import assert_clean_failure, leftovers, run_cli, user_state
+from tests.support.harness import assert_clean_failure, invoke_cli, leftovers, run_cli, user_state
 from tests.support.tls import make_pki, server_context
 
 pytestmark = pytest.mark.reliability
@@ -162,7 +162,7 @@ def test_fault_fails_cleanly(world: World, case: Case, cmd: str, reliability) ->
     before = world.state()
     world.server.always(case.path, case.fault())
     with reliability.case("fault", f"http {case.kind} / {cmd}"):
-        proc = run_cli(_argv(cmd, world.server.url), cwd=world.deploy, env=dict(case.env), timeout=90)
+        proc = invoke_cli(_argv(cmd, world.server.url), cwd=world.deploy, env=dict(case.env))
         line = assert_clean_failure(proc, case.cause)
         assert world.server.url in line or "127.0.0.1" in line, f"the error does not name the repository: {line}"
         attempts = world.server.hits(case.path)
@@ -198,7 +198,7 @@ def test_transient_fault_is_retried_to_success(world: World, transient, cmd: str
 
     world.server.faults[path] = timed
     with reliability.case("fault", f"http {kind} / {cmd}"):
-        proc = run_cli(_argv(cmd, world.server.url), cwd=world.deploy, timeout=90)
+        proc = invoke_cli(_argv(cmd, world.server.url), cwd=world.deploy)
         assert proc.returncode == 0, proc.stderr
         assert world.server.hits(path) == len(steps()) + 1
         if "Retry-After" in kind:
