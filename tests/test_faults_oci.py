@@ -20,7 +20,7 @@ import yaml
 from tests.support import faults as F
 from tests.support.charts import package_chart, write_chart
 from tests.support.faults import FaultProxy
-from tests.support.harness import assert_clean_failure, basic_auth_forms, find_canaries, leftovers, run_cli, user_state
+from tests.support.harness import assert_clean_failure, basic_auth_forms, find_canaries, leftovers, invoke_cli, user_state
 
 pytestmark = [pytest.mark.reliability, pytest.mark.oci]
 
@@ -43,7 +43,7 @@ def pushed(oci_registry, tmp_path_factory: pytest.TempPathFactory):
         template.mkdir()
         (template / "chartkeeper.yaml").write_text(yaml.safe_dump({"retries": RETRIES, "plainHttp": [proxy.hostport]}))
         url = f"oci://{proxy.hostport}/{ns}"
-        proc = run_cli(["add", "demo", "--repo", url, "--version", "1.0.0"], cwd=template,
+        proc = invoke_cli(["add", "demo", "--repo", url, "--version", "1.0.0"], cwd=template,
                        env={"CHARTKEEPER_CACHE_DIR": str(tmp / "cache0")})
         assert proc.returncode == 0, proc.stderr
         yield proxy, template, url
@@ -89,7 +89,7 @@ def test_oci_fault_fails_cleanly(pushed, case, cmd: str, tmp_path: Path, reliabi
     proxy.always(pattern, fault())
     try:
         with reliability.case("fault", f"oci {kind} / {cmd}"):
-            proc = run_cli(argv, cwd=deploy, env=env, timeout=120)
+            proc = invoke_cli(argv, cwd=deploy, env=env, timeout=120)
             line = assert_clean_failure(proc, cause)
             assert proxy.hostport in line or "demo" in line, line
             from collections import Counter
@@ -118,7 +118,7 @@ def test_oci_token_flow_with_canary_credentials(pushed, tmp_path: Path, reliabil
     proxy.require_auth, proxy.token = ("robot", password), token
     try:
         with reliability.case("fault", "oci bearer token without credentials / check"):
-            proc = run_cli(["check"], cwd=deploy, env=env)
+            proc = invoke_cli(["check"], cwd=deploy, env=env)
             assert_clean_failure(proc, "401")
         key = env_key(url)
         monkeypatch.setenv(f"{key}_USERNAME", "robot")
@@ -126,7 +126,7 @@ def test_oci_token_flow_with_canary_credentials(pushed, tmp_path: Path, reliabil
         outputs = {}
         with reliability.case("fault", "oci bearer token flow (must work) / check+add"):
             for argv in (["check", "--json"], ["-vv", "add", "other", "--chart", "demo", "--repo", url, "--version", "1.1.0"]):
-                proc = run_cli(argv, cwd=deploy, env=env)
+                proc = invoke_cli(argv, cwd=deploy, env=env)
                 assert proc.returncode == 0, proc.stderr
                 outputs[" ".join(argv)] = proc.stdout + proc.stderr
         with reliability.case("canary", "registry password and bearer token (oci)"):
@@ -156,7 +156,7 @@ def test_oci_dripping_one_byte_a_second_is_too_slow(pushed, what: str, pattern, 
     try:
         with reliability.case("fault", f"oci {what} dripping 1 byte/s / {cmd}"):
             t0 = time.monotonic()
-            proc = run_cli(argv, cwd=deploy, env=env, timeout=120)
+            proc = invoke_cli(argv, cwd=deploy, env=env, timeout=120)
             took = time.monotonic() - t0
             line = assert_clean_failure(proc, "too slow", proxy.hostport)
             assert "below the minimum" in line, line
@@ -179,7 +179,7 @@ def test_oci_dripping_its_headers_hits_the_deadline(pushed, tmp_path: Path, reli
     try:
         with reliability.case("fault", "oci tags list dripping its headers / check"):
             t0 = time.monotonic()
-            proc = run_cli(["check"], cwd=deploy, env=env, timeout=120)
+            proc = invoke_cli(["check"], cwd=deploy, env=env, timeout=120)
             took = time.monotonic() - t0
             assert_clean_failure(proc, "too slow", "deadline", proxy.hostport)
             assert 4 * DRIP_TIMEOUT - 1 < took < 4 * DRIP_TIMEOUT + 8, f"took {took:.1f}s"
