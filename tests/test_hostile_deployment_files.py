@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.deployment import served_demo_deployment
-from tests.support.harness import git_state, run_cli
+from tests.support.harness import git_state, invoke_cli
 
 pytestmark = pytest.mark.reliability
 
@@ -72,7 +72,7 @@ def test_broken_deployment_file_is_refused_cleanly(template: Path, kind: str, ar
     target.write_text(content)
     before = git_state(deploy)
     with reliability.case("hostile", f"{kind} ({' '.join(argv[:1])})"):
-        proc = run_cli(argv, cwd=deploy, timeout=180)
+        proc = invoke_cli(argv, cwd=deploy)
         both = proc.stdout + proc.stderr
         detail = f"exit {proc.returncode}\n{both[-2500:]}"
         allowed = {"lint": (1, 2), "diff": (0, 1, 2), "verify": (1, 2)}.get(argv[0], (2,))
