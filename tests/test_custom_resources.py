@@ -157,12 +157,17 @@ def test_structural_rules_the_api_server_applies() -> None:
         "opt": {"type": "string", "nullable": True},
         "free": {"type": "object", "x-kubernetes-preserve-unknown-fields": True, "properties": {"a": {"type": "string"}}},
         "list": {"type": "array", "items": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}}},
-        "ref": {"$ref": "http://127.0.0.1:9/never-fetched.json"}}}}})
+        "ref": {"$ref": "http://127.0.0.1:9/never-fetched.json"},
+        # required, but defaulted by the API server first (the GPU Operator's operator.defaultRuntime)
+        "operator": {"type": "object", "required": ["runtime"],
+                     "properties": {"runtime": {"type": "string", "default": "docker", "enum": ["docker", "crio"]}}}}}}})
     ok = {"apiVersion": "example.com/v1", "kind": "W", "metadata": {"name": "x", "anything": 1},
-          "spec": {"port": "http", "opt": None, "free": {"a": "b", "kept": 1}, "list": [{"name": "n"}], "ref": 1},
+          "spec": {"port": "http", "opt": None, "free": {"a": "b", "kept": 1}, "list": [{"name": "n"}], "ref": 1,
+                   "operator": {}},
           "status": {"whatever": True}}
     assert v.problems(ok) == []
     assert v.problems({"spec": {"port": 80.5}})[0].kind == "type"
+    assert [p.kind for p in v.problems({"spec": {"operator": {"runtime": "podman"}}})] == ["enum"]
     bad = v.problems({"spec": {"list": [{"nam": "typo"}], "free": {"a": 1}}})
     assert [(p.field, p.kind) for p in bad] == [("spec.free.a", "type"), ("spec.list[0].nam", "unknown"),
                                                 ("spec.list[0].name", "required")]

@@ -135,10 +135,15 @@ def _crd_action(f: Finding) -> str | None:
         return f"Apply these CRDs first: `{f.suggestion}`"
     if f.code == "crd.removed":
         return f"Back up the custom resources of `{f.path}` and confirm nothing still needs them"
-    # the deployment's own custom resources were checked against NEW (crd.resource-invalid); what is left to a
-    # person is the objects made outside it (by hand, by other tools), which no render shows
-    return (f"Check the `{f.path}` objects made outside this deployment (`kubectl get {f.path} -A`) against NEW's "
-            "changes listed in the finding; the deployment's own were checked")
+    details = dict(f.details)
+    if details.get("versionsRemoved") or any(str(s).endswith("-> False") for s in details.get("served") or ()):
+        return f"Move the `{f.path}` objects off the versions NEW removes or stops serving, before applying NEW"
+    if details.get("newRequired") or details.get("renamed"):
+        # the deployment's own custom resources were checked against NEW (crd.resource-invalid); what is left
+        # to a person is the objects made outside it (by hand, by other tools), which no render shows
+        return (f"Check the `{f.path}` objects made outside this deployment (`kubectl get {f.path} -A`) against "
+                "NEW's new required or renamed fields; the deployment's own were checked")
+    return f"Review the change of CRD `{f.path}` before applying NEW"
 
 
 _BY_CODE: dict[str, Callable[[Finding], str | None]] = {
@@ -211,7 +216,7 @@ _GROUP_TITLES: dict[str, str] = {
     "chart.subchart-removed": "Move what we set under {n} removed subcharts",
     "crd.changed": "Check our custom resources of {n} changed CRDs against NEW's schema (each row says what changed)",
     "crd.removed": "Back up the custom resources of {n} removed CRDs and confirm nothing still needs them",
-    "crd.changed": "Check the objects made outside this deployment (by hand, by other tools) of {n} changed CRDs against NEW's new required or renamed fields; the deployment's own custom resources were checked",
+    "crd.changed": "Settle {n} CRD changes (per row what NEW changes; the deployment's own custom resources were checked, objects made outside it were not)",
     "crd.resource-invalid": "Fix {n} fields of our custom resources that NEW's CRDs refuse or drop (per row: resource, release, field)",
 }
 

@@ -2,7 +2,8 @@
 
 A CRD's `openAPIV3Schema` is a *structural* schema: besides `required`, types and enums, the API server prunes
 every field the schema does not specify (unless `x-kubernetes-preserve-unknown-fields`), drops nulls of fields
-that are not `nullable`, and takes `x-kubernetes-int-or-string` as "an integer or a string". `Validator` turns
+that are not `nullable`, fills in `default`s, and takes `x-kubernetes-int-or-string` as "an integer or a
+string". `Validator` turns
 such a schema into a JSON Schema (draft 4: OpenAPI 3.0's boolean `exclusiveMinimum` is draft 4's) and reports
 each problem of a resource with the field it is about. `status` is the controller's, never ours: it is left out.
 
@@ -15,6 +16,7 @@ new required fields under a parent OLD already had, fields renamed in place.
 
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass
 from typing import Any, Iterator
@@ -105,17 +107,44 @@ def _without_nulls(value: Any) -> Any:
     return value
 
 
+def _with_defaults(value: Any, schema: Any, depth: int = 0, *, root: bool = False) -> Any:
+    """`value` with the schema's `default`s filled in where a field is missing and its parent exists, as the
+    API server defaults an object before validating it (a required field with a default is never missing).
+    Works on the copy `_without_nulls` made."""
+    if not isinstance(schema, dict) or depth > _MAX_DEPTH:
+        return value
+    if isinstance(value, dict):
+        props = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
+        for k, sub in props.items():
+            if root and k in _ROOT_SKIP:
+                continue
+            if k not in value and isinstance(sub, dict) and sub.get("default") is not None:
+                value[k] = copy.deepcopy(sub["default"])
+            if k in value:
+                value[k] = _with_defaults(value[k], sub, depth + 1)
+        extra = schema.get("additionalProperties")
+        if isinstance(extra, dict):
+            for k in value:
+                if k not in props:
+                    value[k] = _with_defaults(value[k], extra, depth + 1)
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        return [_with_defaults(v, schema["items"], depth + 1) for v in value]
+    return value
+
+
 class Validator:
     """The schema of one version of a CRD, ready to check resources against."""
 
     def __init__(self, openapi_schema: Any) -> None:
         from jsonschema import Draft4Validator  # lazy: jsonschema only loads when a CRD changes
 
+        self._openapi = openapi_schema
         self._schema = _convert(openapi_schema, 0, root=True)
         self._validator = Draft4Validator(self._schema)
 
     def problems(self, obj: dict[str, Any]) -> list[Problem]:
         body = _without_nulls({k: v for k, v in obj.items() if k not in _ROOT_SKIP})
+        body = _with_defaults(body, self._openapi, root=True)
         out: list[Problem] = []
         for err in self._validator.iter_errors(body):
             out += list(_problems_of(err))

@@ -253,7 +253,8 @@ def analyze_pair(
     crd_list = sorted(all_crd_changes.values(), key=lambda c: c.name)
     dirs = crds.crd_dirs(crd_list)
     applies = crds.apply_commands(crd_folder or str(new_dir), dirs) if dirs else []
-    findings += crds.crd_findings(crd_list, apply_step=applies[0] if len(applies) == 1 else None)
+    # every crds/ folder's apply in one step: a CRD's action names all of them, not "check" when there are two
+    findings += crds.crd_findings(crd_list, apply_step=" && ".join(applies) if applies else None)
     if crd_objects:
         kinds = kinds_of(crd_objects)
         others: list[TreeResource] = []
