@@ -2,9 +2,9 @@
 
 `difflib.unified_diff` compares the whole of both texts, and its `SequenceMatcher` slows down sharply on long
 texts whose many edits are spread out (a regenerated CRD whose descriptions changed everywhere: seconds per
-CRD). Long texts are first cut the way `git diff --patience` cuts them: the common head and tail are set
-aside, lines that occur once on each side and in the same order are matched as anchors, and only the stretches
-between anchors go through `SequenceMatcher`. Short texts go through `difflib` unchanged, so their diffs are
+CRD). Long texts are cut the way `git diff --patience` cuts them: the common head and tail are set aside,
+lines that occur once on each side and in the same order are matched as anchors, the stretches between
+anchors are cut the same way, and only stretches without such lines go through `SequenceMatcher`. Short texts go through `difflib` unchanged, so their diffs are
 exactly what they were.
 """
 
@@ -26,26 +26,10 @@ def unified_diff(a: Sequence[str], b: Sequence[str], fromfile: str, tofile: str,
 
 
 def _anchored_blocks(a: Sequence[str], b: Sequence[str]) -> list[difflib.Match]:
-    head = 0
-    while head < len(a) and head < len(b) and a[head] == b[head]:
-        head += 1
-    tail = 0
-    while tail < len(a) - head and tail < len(b) - head and a[-1 - tail] == b[-1 - tail]:
-        tail += 1
-    blocks: list[tuple[int, int, int]] = [(0, 0, head)] if head else []
-    ai, bi = head, head
-    for i, j in _anchors(a, b, head, len(a) - tail, len(b) - tail) + [(len(a) - tail, len(b) - tail)]:
-        # the stretch before this anchor, matched by difflib alone (short: anchors are dense in YAML)
-        for m in difflib.SequenceMatcher(None, a[ai:i], b[bi:j], autojunk=False).get_matching_blocks():
-            if m.size:
-                blocks.append((ai + m.a, bi + m.b, m.size))
-        if i < len(a) - tail:
-            blocks.append((i, j, 1))
-        ai, bi = i + 1, j + 1
-    if tail:
-        blocks.append((len(a) - tail, len(b) - tail, tail))
+    blocks: list[tuple[int, int, int]] = []
+    _match(a, b, 0, len(a), 0, len(b), blocks, 0)
     merged: list[list[int]] = []
-    for x, y, size in blocks:  # adjacent blocks are one, as SequenceMatcher reports them
+    for x, y, size in sorted(blocks):  # adjacent blocks are one, as SequenceMatcher reports them
         if merged and merged[-1][0] + merged[-1][2] == x and merged[-1][1] + merged[-1][2] == y:
             merged[-1][2] += size
         else:
@@ -53,13 +37,46 @@ def _anchored_blocks(a: Sequence[str], b: Sequence[str]) -> list[difflib.Match]:
     return [difflib.Match(x, y, size) for x, y, size in merged] + [difflib.Match(len(a), len(b), 0)]
 
 
-def _anchors(a: Sequence[str], b: Sequence[str], lo: int, a_hi: int, b_hi: int) -> list[tuple[int, int]]:
-    """Lines once in a[lo:a_hi] and once in b[lo:b_hi], paired, longest run in the same order (patience)."""
+def _match(a: Sequence[str], b: Sequence[str], alo: int, ahi: int, blo: int, bhi: int,
+           out: list[tuple[int, int, int]], depth: int) -> None:
+    """Matching blocks of a[alo:ahi] and b[blo:bhi]: common head and tail, then lines unique to both
+    stretches as anchors, recursively between them (lines repeated in the whole text are often unique
+    in a stretch); a stretch without such lines, or too deep, goes to difflib."""
+    head = 0
+    while alo + head < ahi and blo + head < bhi and a[alo + head] == b[blo + head]:
+        head += 1
+    if head:
+        out.append((alo, blo, head))
+    alo, blo = alo + head, blo + head
+    tail = 0
+    while alo < ahi - tail and blo < bhi - tail and a[ahi - 1 - tail] == b[bhi - 1 - tail]:
+        tail += 1
+    if tail:
+        out.append((ahi - tail, bhi - tail, tail))
+    ahi, bhi = ahi - tail, bhi - tail
+    if alo >= ahi or blo >= bhi:
+        return
+    anchors = _anchors(a, b, alo, ahi, blo, bhi) if depth < 32 else []
+    if not anchors:
+        for m in difflib.SequenceMatcher(None, a[alo:ahi], b[blo:bhi], autojunk=False).get_matching_blocks():
+            if m.size:
+                out.append((alo + m.a, blo + m.b, m.size))
+        return
+    ai, bi = alo, blo
+    for i, j in anchors:
+        _match(a, b, ai, i, bi, j, out, depth + 1)
+        out.append((i, j, 1))
+        ai, bi = i + 1, j + 1
+    _match(a, b, ai, ahi, bi, bhi, out, depth + 1)
+
+
+def _anchors(a: Sequence[str], b: Sequence[str], alo: int, ahi: int, blo: int, bhi: int) -> list[tuple[int, int]]:
+    """Lines once in a[alo:ahi] and once in b[blo:bhi], paired, longest run in the same order (patience)."""
     count_a: dict[str, int] = {}
-    for i in range(lo, a_hi):
+    for i in range(alo, ahi):
         count_a[a[i]] = -1 if a[i] in count_a else i
     count_b: dict[str, int] = {}
-    for j in range(lo, b_hi):
+    for j in range(blo, bhi):
         count_b[b[j]] = -1 if b[j] in count_b else j
     pairs = [(i, count_b[line]) for line, i in count_a.items()
              if i >= 0 and count_b.get(line, -1) >= 0]
