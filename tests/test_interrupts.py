@@ -38,7 +38,7 @@ from chartkeeper.fsutil import is_temp_file
 from tests.support import faults as F
 from tests.support.deployment import demo_chart_versions, make_deployment, publish
 from tests.support.faults import FaultyRepoServer
-from tests.support.harness import git, git_state, leftovers, popen_cli, run_cli, tree_state
+from tests.support.harness import git, git_state, invoke_cli, leftovers, popen_cli, run_cli, tree_state
 
 pytestmark = pytest.mark.reliability
 
@@ -187,12 +187,12 @@ def test_sync_killed_at_a_seeded_point(sync_world: SyncWorld, point: int, tmp_pa
             )
         assert (git(deploy, "rev-parse", "HEAD"), git(deploy, "symbolic-ref", "HEAD")) == head
         sync_world.server.clear()
-        again = run_cli(["sync"], cwd=deploy, env=env)
+        again = invoke_cli(["sync"], cwd=deploy, env=env)
         assert again.returncode == 0, again.stderr
         assert _items(deploy) == sync_world.after[scenario]
         assert leftovers(deploy) == []
         if point % 10 == 0:  # and chartkeeper agrees (the byte comparison above is the stronger check)
-            verify = run_cli(["verify"], cwd=deploy, env=env)
+            verify = invoke_cli(["verify"], cwd=deploy, env=env)
             # no chart is unclean: "verified N chart(s): clean", or "0 chart(s) not clean, K unowned folder(s)"
             # when the scenario leaves the previous version's folder behind
             clean = "chart(s): clean" in verify.stderr or "0 chart(s) not clean" in verify.stderr
@@ -293,7 +293,7 @@ def test_bump_killed_at_a_seeded_point(bump_world: BumpWorld, point: int, tmp_pa
         if bump_world.branch in branches and git(deploy, "rev-parse", bump_world.branch) != git(deploy, "rev-parse", "HEAD"):
             # a branch that exists and moved must carry the whole upgrade, never part of it
             assert _branch_payload(deploy, bump_world.branch) == bump_world.tree
-        again = run_cli(["bump", "demo", "--json"], cwd=deploy, env=env)
+        again = invoke_cli(["bump", "demo", "--json"], cwd=deploy, env=env)
         assert again.returncode == 0, again.stdout + again.stderr
         assert json.loads(again.stdout)["status"] in ("bumped", "exists")
         assert git_state(deploy) == before
@@ -334,5 +334,5 @@ def test_two_processes_never_interleave(sync_world: SyncWorld, first: str, secon
             assert "another chartkeeper" in lines[0] or "locked" in lines[0] or "in progress" in lines[0], lines[0]
         assert a.returncode == 0, err_a.decode()
         assert leftovers(deploy) == []
-        verify = run_cli(["verify"], cwd=deploy, env=env)
+        verify = invoke_cli(["verify"], cwd=deploy, env=env)
         assert verify.returncode == 0, verify.stdout + verify.stderr
