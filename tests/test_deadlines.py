@@ -16,7 +16,7 @@ import yaml
 
 from tests.support import faults as F
 from tests.support.faults import FaultyRepoServer
-from tests.support.harness import assert_clean_failure, leftovers, run_cli, user_state
+from tests.support.harness import assert_clean_failure, leftovers, invoke_cli, user_state
 from tests.test_faults_http import make_upstream
 
 pytestmark = pytest.mark.reliability
@@ -41,7 +41,7 @@ def _deployment(folder: Path, mirror: FaultyRepoServer, **extra: object) -> Path
 
 def _run(args: list[str], cwd: Path, tmp_path: Path) -> tuple[object, float]:
     t0 = time.monotonic()
-    proc = run_cli(args, cwd=cwd, env={"CHARTKEEPER_CACHE_DIR": str(tmp_path / "cache")}, timeout=120)
+    proc = invoke_cli(args, cwd=cwd, env={"CHARTKEEPER_CACHE_DIR": str(tmp_path / "cache")}, timeout=120)
     return proc, time.monotonic() - t0
 
 

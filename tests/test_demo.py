@@ -13,7 +13,7 @@ from chartkeeper import yamlio
 from tests.support import demo
 from tests.support.charts import sha256_file
 from tests.support.deployment import git
-from tests.support.harness import invoke_cli, run_cli
+from tests.support.harness import invoke_cli
 
 REPO = Path(__file__).resolve().parents[1]
 CHARTS = REPO / "examples" / "demo" / "charts"
@@ -47,7 +47,7 @@ def test_check_on_the_demo_deployment(tmp_path: Path) -> None:
     deploy = tmp_path / "deployment"
     shutil.copytree(REPO / "examples" / "demo" / "deployment", deploy)
     (deploy / "chartkeeper.yaml").write_text(f"mirrors:\n  https://charts.example.invalid/demo: {url_file.read_text().strip()}\n")
-    proc = run_cli(["check", "--json"], cwd=deploy)
+    proc = invoke_cli(["check", "--json"], cwd=deploy)
     assert proc.returncode == 0, proc.stderr
     rows = {r["name"]: r for r in json.loads(proc.stdout)["charts"]}
     assert (rows["demo-operator"]["wanted"], rows["demo-operator"]["latest"]) == ("v1.2.0", "v2.0.0")

@@ -18,7 +18,7 @@ import pytest
 from chartkeeper.fsutil import free_bytes
 from tests.support.charts import write_chart
 from tests.support.deployment import demo_chart_versions, make_deployment, publish
-from tests.support.harness import assert_clean_failure, git, git_state, leftovers, run_cli, user_state
+from tests.support.harness import assert_clean_failure, git, git_state, leftovers, invoke_cli, user_state
 
 pytestmark = pytest.mark.reliability
 
@@ -89,7 +89,7 @@ def test_bump_worktree_on_a_full_disk_says_no_space_left(small_disk: Path, upstr
     before = git_state(deploy)
     filler = _fill(small_disk, 256 * 1024)  # room for git's refs and admin files, not for the files
     with reliability.case("disk", "bump: creating the worktree on a full disk"):
-        proc = run_cli(["bump", "demo", "1.1.0"], cwd=deploy, env=env)
+        proc = invoke_cli(["bump", "demo", "1.1.0"], cwd=deploy, env=env)
         line = assert_clean_failure(proc, "no space left on", ".git/chartkeeper-worktrees", "creating the temporary worktree")
         assert line.startswith("error: no space left on "), line
         assert "Could not reset index file" not in line
@@ -99,7 +99,7 @@ def test_bump_worktree_on_a_full_disk_says_no_space_left(small_disk: Path, upstr
         assert git(deploy, "worktree", "list", "--porcelain").count("worktree ") == 1
         assert leftovers(deploy) == []
         filler.unlink()
-        again = run_cli(["bump", "demo", "1.1.0"], cwd=deploy, env=env)
+        again = invoke_cli(["bump", "demo", "1.1.0"], cwd=deploy, env=env)
         assert again.returncode == 0, again.stdout + again.stderr
         assert git_state(deploy) == before
 
@@ -110,14 +110,14 @@ def test_unpack_on_a_full_disk_names_the_file(small_disk: Path, upstream, tmp_pa
     before = user_state(deploy)
     filler = _fill(small_disk, 2 * MiB)  # the archive fits, its 4 MiB file does not
     with reliability.case("disk", "add: unpacking a chart on a full disk"):
-        proc = run_cli(["add", "big", "--repo", upstream.url, "--version", "1.0.0"], cwd=deploy, env=env)
+        proc = invoke_cli(["add", "big", "--repo", upstream.url, "--version", "1.0.0"], cwd=deploy, env=env)
         line = assert_clean_failure(proc, "no space left on", "files/blob.txt", "unpacking big-1.0.0.tgz")
         assert line.startswith("error: no space left on "), line
         assert str(deploy / "helmfile/charts/external") in line  # the path, so the file system, is named
         assert user_state(deploy) == before
         assert leftovers(deploy) == []
         filler.unlink()
-        again = run_cli(["add", "big", "--repo", upstream.url, "--version", "1.0.0"], cwd=deploy, env=env)
+        again = invoke_cli(["add", "big", "--repo", upstream.url, "--version", "1.0.0"], cwd=deploy, env=env)
         assert again.returncode == 0, again.stdout + again.stderr
 
 
@@ -127,7 +127,7 @@ def test_download_on_a_full_disk_names_the_file(small_disk: Path, upstream, tmp_
     before = user_state(deploy)
     filler = _fill(small_disk, 512 * 1024)  # less than the archive itself
     with reliability.case("disk", "add: downloading a chart on a full disk"):
-        proc = run_cli(["add", "wide", "--repo", upstream.url, "--version", "1.0.0"], cwd=deploy, env=env)
+        proc = invoke_cli(["add", "wide", "--repo", upstream.url, "--version", "1.0.0"], cwd=deploy, env=env)
         line = assert_clean_failure(proc, "no space left on", "wide-1.0.0.tgz", "downloading")
         assert line.startswith("error: no space left on "), line
         assert user_state(deploy) == before
@@ -144,15 +144,15 @@ def test_in_place_bump_on_a_full_disk_changes_nothing(small_disk: Path, upstream
     before = user_state(deploy)
     filler = _fill(small_disk, leave_kib * 1024)
     with reliability.case("disk", f"bump --in-place with {leave_kib} KiB free"):
-        proc = run_cli(["bump", "demo", "1.1.0", "--in-place"], cwd=deploy, env=env)
+        proc = invoke_cli(["bump", "demo", "1.1.0", "--in-place"], cwd=deploy, env=env)
         line = assert_clean_failure(proc, "no space left on", str(deploy))
         assert line.startswith("error: no space left on "), line
         assert user_state(deploy) == before
         assert leftovers(deploy) == []
         filler.unlink()
-        again = run_cli(["bump", "demo", "1.1.0", "--in-place"], cwd=deploy, env=env)
+        again = invoke_cli(["bump", "demo", "1.1.0", "--in-place"], cwd=deploy, env=env)
         assert again.returncode in (0, 1), again.stdout + again.stderr  # 1: done, findings to review
         assert (deploy / "helmfile/charts/external/demo-1.1.0").is_dir()
         assert not (deploy / "helmfile/charts/external/demo-1.0.0").exists()
-        verify = run_cli(["verify"], cwd=deploy, env=env)
+        verify = invoke_cli(["verify"], cwd=deploy, env=env)
         assert verify.returncode == 0, verify.stdout + verify.stderr

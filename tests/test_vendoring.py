@@ -18,7 +18,7 @@ import yaml
 from chartkeeper.lockfile import load_lock
 from chartkeeper.vendoring.treesum import tree_checksum
 from tests.support.charts import build_index, package_chart, write_chart
-from tests.support.harness import assert_clean_failure, invoke_cli, leftovers, popen_cli, run_cli, tree_state
+from tests.support.harness import assert_clean_failure, invoke_cli, leftovers, popen_cli, tree_state
 from tests.support.httpserver import ChartRepoServer
 
 EXT = Path("helmfile/charts/external")
@@ -239,7 +239,7 @@ def test_sync_killed_mid_download_then_rerun_to_a_clean_state(repo_server: Chart
     build_index(repo_server.root)
     root = _deploy(tmp_path)
     for name in ("alpha", "beta", "gamma"):
-        assert run_cli(["add", name, "--repo", repo_server.url, "--version", "1.0.0"], cwd=root).returncode == 0
+        assert invoke_cli(["add", name, "--repo", repo_server.url, "--version", "1.0.0"], cwd=root).returncode == 0
     clean = tree_state(root)
     # alpha stays vendored, beta is being replaced (hand-edited), gamma is gone
     (root / EXT / "beta-1.0.0" / "values.yaml").write_text("v: hand edit\n")
@@ -260,11 +260,11 @@ def test_sync_killed_mid_download_then_rerun_to_a_clean_state(repo_server: Chart
     # what a kill inside an atomic write of the lock or a manifest leaves
     (root / EXT / ".versions.lock.k1ll3d00.tmp").write_text("version: 1\n")
     (root / EXT / ".treesums" / ".beta.sums.k1ll3d00.tmp").write_text("#")
-    proc2 = run_cli(["sync"], cwd=root)
+    proc2 = invoke_cli(["sync"], cwd=root)
     assert proc2.returncode == 0, proc2.stderr
     assert tree_state(root) == clean
     assert leftovers(root) == []
-    assert run_cli(["verify"], cwd=root).returncode == 0
+    assert invoke_cli(["verify"], cwd=root).returncode == 0
 
 
 @pytest.mark.parametrize("kind", ["dotdot", "symlink-etc", "hardlink", "device", "bomb"])
