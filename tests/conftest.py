@@ -7,8 +7,14 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from tests.support.httpserver import ChartRepoServer
+
+# Hypothesis keeps the examples it found in `.hypothesis/` of the current folder (the checkout); the
+# suite writes nothing outside its temp folders, and every run draws its examples afresh.
+hypothesis_settings.register_profile("chartkeeper-tests", database=None)
+hypothesis_settings.load_profile("chartkeeper-tests")
 
 pytest_plugins = [
     "tests.support.reliability",  # the reliability suite's figures (docs/reliability.md)

@@ -1,5 +1,5 @@
-"""Checks over the whole test session: the run leaves the real user's cache alone, and says how
-many slow tests it left out.
+"""Checks over the whole test session: the run leaves the real user's cache alone (and the
+checkout: Hypothesis's caches go to the run's temp folder), and says how many slow tests it left out.
 
 Every test runs with a private HOME and cache (tests/conftest.py). This plugin holds the suite to
 it: the controlling process lists the real user's chartkeeper cache (as chartkeeper would find it
@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from chartkeeper.fsutil import default_cache_dir
 
@@ -48,7 +49,11 @@ def _is_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
 
 
+@pytest.hookimpl(trylast=True)  # after pytest's own tmp_path set-up
 def pytest_configure(config: pytest.Config) -> None:
+    # Hypothesis writes its caches into `.hypothesis/` of the current folder (the checkout) from
+    # collection on: into the run's temp folder instead, removed with it
+    set_hypothesis_home_dir(config._tmp_path_factory.getbasetemp() / "hypothesis")
     if _is_worker(config):
         return
     real_cache = default_cache_dir()
