@@ -131,8 +131,10 @@ def test_runaway_values_template_hits_the_template_limit(deploy: Path, upstream,
                      "helmfile/values/demo.yaml.gotmpl": "x: " + RUNAWAY})
     with reliability.case("budget", "values template looping 10^10 times (values, templateSeconds 1)") as row:
         # one error per release (`values` shows both); the second does not start the template again
+        # the abandoned template keeps printing until the process ends (Go cannot be stopped from outside):
+        # 303-311 MB measured in 1 run of 5, so this trial gets the Ctrl-C trial's bound, not PEAK_MB
         run = _trial(deploy, ["values", "demo", "-e", "dev"], upstream, row, names="demo.yaml.gotmpl", seconds=15,
-                     errors=2)
+                     errors=2, peak_mb=PEAK_MB + 200)
         assert "took longer than 1 s (limits.templateSeconds" in run.error_lines()[0], run.detail()
         assert "(not tried again)" in run.error_lines()[1], run.detail()
 
