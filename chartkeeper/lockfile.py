@@ -32,7 +32,7 @@ from typing import Any, Iterable
 from chartkeeper import yamlio
 from chartkeeper.errors import InputError
 from chartkeeper.fsutil import atomic_write_text
-from chartkeeper.masking import note_public_all
+from chartkeeper.masking import note_public, note_public_all
 from chartkeeper.versions import ChartVersion, Constraint
 
 LOCK_SCHEMA_VERSION = 1
@@ -283,8 +283,10 @@ def parse_lock(text: str, path: Path | None = None) -> Lock:
             raise InputError(f"{label}: {e.name} and {folders[e.folder]} share the vendored folder {e.folder}")
         folders[e.folder] = e.name
     _refuse_nested(folders, label)
-    for e in entries:  # what the lock pins is public: chart names and versions are no secret
-        note_public_all((e.name, e.chart, e.folder, e.version), "a chart name" if e.name == e.chart else "a pin of the lock")
+    for e in entries:  # what the lock pins is public: chart names, folders and versions are no secret
+        note_public_all((e.name, e.chart), "a chart name")
+        note_public(e.folder, "a vendored folder")
+        note_public(e.version, "a pinned version")
         note_public_all((s.name for s in e.subcharts), "a subchart name")
     return Lock(tuple(entries), _header_of(text), path)
 

@@ -196,8 +196,7 @@ def _chart_from_files(files: dict[str, bytes], where: str) -> ChartInfo:
         files=top,
     )
     # a chart is public: its name and documented defaults are no secret, whatever their key
-    note_public_chart(info.name, {"Chart.yaml": _text(files["Chart.yaml"]), "values.yaml": _text(files.get("values.yaml", b"")),
-                                  **templates})
+    note_public_chart(info.name, _text(files["Chart.yaml"]), _text(files.get("values.yaml", b"")), templates.values)
     # subcharts: charts/<dir>/ and charts/*.tgz (one level; deeper ones belong to the subchart)
     sub_dirs: dict[str, dict[str, bytes]] = {}
     for k, v in files.items():

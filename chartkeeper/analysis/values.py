@@ -419,10 +419,11 @@ def _behavioural(path: Path_, old: Any, new: Any) -> bool:
 
 
 def check_overrides(chart_dir: Path, overrides: Mapping[str, Any], provenance: Any = None, *, env: str | None = None,
-                    secret_files: Iterable[str] = ()) -> tuple[list[Finding], list[NotChecked]]:
+                    secret_files: Iterable[str] = (), universe: KeyUniverse | None = None) -> tuple[list[Finding], list[NotChecked]]:
     """The current version only (for lint): unknown keys, type mismatches, overrides equal to the default,
-    schema violations. Same codes as the upgrade analysis, judged with OLD = NEW = `chart_dir`."""
-    uni = load_universe(chart_dir)
+    schema violations. Same codes as the upgrade analysis, judged with OLD = NEW = `chart_dir` (whose
+    `universe` a caller checking many releases of it has read already)."""
+    uni = universe or load_universe(chart_dir)
     analysis = ValuesAnalysis(uni, uni, single_version=True)
     ours = dict(overrides or {})
     findings = (analysis.check_overrides(ours, provenance, env=env, secret_files=secret_files)

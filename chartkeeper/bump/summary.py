@@ -65,12 +65,13 @@ def analyze(
     rep = analyze_upgrade(settings, lock, target.entry, new.folder, new.release.version.text, list(envs) or None,
                           upstream_releases=upgrade.upstream_releases, out=out)
     findings = sort_findings(rep.findings)
-    diff = redact(_relative(report_mod.render_diff(rep), settings.root))
-    # everything below is committed or printed: every secret the analysis met is hidden in it
+    # everything below is committed or printed: every secret the analysis met is hidden in it (the
+    # report renderers redact what they return; the other texts are redacted here)
+    diff = _relative(report_mod.render_diff(rep), settings.root)
     return Analysis(
-        markdown=redact(_relative(report_mod.render_markdown(rep, diff_file=rep.diff_file_name if diff else None), settings.root)),
-        preview=redact(_relative(report_mod.render_markdown(rep), settings.root)),
-        json_text=redact(_relative(report_mod.render_json(rep), settings.root)),
+        markdown=_relative(report_mod.render_markdown(rep, diff_file=rep.diff_file_name if diff else None), settings.root),
+        preview=_relative(report_mod.render_markdown(rep), settings.root),
+        json_text=_relative(report_mod.render_json(rep), settings.root),
         diff_text=diff,
         verdict=rep.verdict,
         counts=dict(rep.counts),

@@ -95,9 +95,8 @@ def run(
     # read the edits in the JSON; the unified diff costs more than the whole semantic analysis on big charts)
     diff_text = render_diff(report) if output is not None and fmt == "md" else ""
     diff_file = report.diff_file_name if diff_text else None
-    # reports are redacted as a whole: a secret a template copied anywhere in a manifest is hidden too
-    diff_text = redact(diff_text)
-    body = redact({"md": lambda r: render_markdown(r, diff_file=diff_file), "json": render_json, "text": render_text}[fmt](report))
+    # the renderers redact each report as a whole: a secret a template copied anywhere in a manifest is hidden too
+    body = {"md": lambda r: render_markdown(r, diff_file=diff_file), "json": render_json, "text": render_text}[fmt](report)
     if path is not None:
         atomic_write_text(path, body)
         extra = []

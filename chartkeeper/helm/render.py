@@ -27,7 +27,7 @@ import subprocess
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from chartkeeper import limits, yamlio
 from chartkeeper.masking.redactor import note_public_chart, seen_before
@@ -150,35 +150,38 @@ def _note_public(chart_dir: Path) -> None:
         return
     if seen_before(key):
         return
-    charts: list[dict[str, str]] = []
     for folder in [chart_dir, *sorted(p for p in chart_dir.glob("charts/*") if p.is_dir())]:
-        files: dict[str, str] = {}
-        for f in sorted(folder.rglob("*")):
-            rel = f.relative_to(folder).as_posix()
-            if rel.startswith(_PUBLIC_PARTS) and not rel.startswith("charts/") and f.is_file():
-                with contextlib.suppress(OSError):
-                    if f.stat().st_size < _PUBLIC_MAX:
-                        files[rel] = f.read_text(encoding="utf-8", errors="replace")
-        charts.append(files)
+        _note_chart(lambda rel, folder=folder: _read_small(folder / rel),
+                    lambda folder=folder: (_read_small(f) for f in sorted((folder / "templates").rglob("*")) if f.is_file()))
     for archive in sorted(chart_dir.glob("charts/*.tgz")):
         with contextlib.suppress(OSError, tarfile.TarError):
             with tarfile.open(archive) as tar:
-                files = {}
+                files: dict[str, str] = {}
                 for m in tar.getmembers():
                     rel = m.name.split("/", 1)[1] if "/" in m.name else m.name
                     if m.isfile() and m.size < _PUBLIC_MAX and rel.startswith(_PUBLIC_PARTS) and not rel.startswith("charts/"):
                         data = tar.extractfile(m)
                         if data is not None:
                             files[rel] = data.read().decode("utf-8", errors="replace")
-                charts.append(files)
-    for files in charts:
-        try:
-            meta = yamlio.loads(files.get("Chart.yaml", ""), "Chart.yaml") or {}
-        except ChartkeeperError:
-            meta = {}
-        name = meta.get("name") if isinstance(meta, dict) else None
-        if isinstance(name, str):
-            note_public_chart(name, files)
+            _note_chart(lambda rel, files=files: files.get(rel, ""),
+                        lambda files=files: (v for k, v in files.items() if k.startswith("templates/")))
+
+
+def _note_chart(read: Callable[[str], str], templates: Callable[[], Iterable[str]]) -> None:
+    chart_yaml = read("Chart.yaml")
+    try:
+        meta = yamlio.loads(chart_yaml, "Chart.yaml") if chart_yaml else None
+    except ChartkeeperError:
+        meta = None
+    if isinstance(meta, dict) and isinstance(meta.get("name"), str):
+        note_public_chart(meta["name"], chart_yaml, read("values.yaml"), templates)
+
+
+def _read_small(path: Path) -> str:
+    with contextlib.suppress(OSError):
+        if path.stat().st_size < _PUBLIC_MAX:
+            return path.read_text(encoding="utf-8", errors="replace")
+    return ""
 
 
 _PUBLIC_PARTS = ("Chart.yaml", "values.yaml", "templates/")

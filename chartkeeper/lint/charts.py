@@ -17,7 +17,7 @@ from chartkeeper.lint.context import LintContext, one_line
 def lint_overrides(ctx: LintContext, chart_dir: Path, values: Mapping[str, Any], provenance: Any, env: str) -> list[Finding]:
     # The info findings (an override equal to the chart default, ...) are upgrade hints; values
     # driven by environment settings often coincide with a default in one environment.
-    findings, unchecked = check_overrides(chart_dir, values, provenance, env=env)
+    findings, unchecked = check_overrides(chart_dir, values, provenance, env=env, universe=ctx.universe(chart_dir))
     for item in unchecked:
         ctx.unchecked(item.what, item.why, env=item.env)
     return [f for f in findings if f.severity is not Severity.INFO]

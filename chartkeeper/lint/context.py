@@ -6,6 +6,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable
 
+from chartkeeper.analysis.chart_keys import KeyUniverse, load_universe
 from chartkeeper.findings import Finding, NotChecked, Severity
 from chartkeeper.lockfile import Lock
 from chartkeeper.settings import Settings
@@ -28,14 +29,22 @@ class LintContext:
     checked: list[str] = field(default_factory=list)
     not_checked: list[NotChecked] = field(default_factory=list)  # checks that could not run: never findings
     credentials: list[Any] = field(default_factory=list)  # lint.credentials.Credential, judged at the end
-    universes: dict[Path, Any] = field(default_factory=dict)  # chart folder -> KeyUniverse (or None)
+    universes: dict[Path, KeyUniverse] = field(default_factory=dict)  # chart folder -> its keys, read once per run
     secrets_mechanism: bool = False  # the tree keeps some secret in sops, `secrets:` or `ref+`
+    yaml_files: dict[str, tuple[Any, dict[tuple, int]]] | None = None  # plain YAML of the tree with line maps
 
     def rel(self, p: Path) -> str:
         try:
             return p.resolve().relative_to(self.settings.root.resolve()).as_posix()
         except ValueError:
             return str(p)
+
+    def universe(self, chart_dir: Path) -> KeyUniverse:
+        """The chart's keys and defaults, read once per run (every release and environment asks)."""
+        hit = self.universes.get(chart_dir)
+        if hit is None:
+            hit = self.universes[chart_dir] = load_universe(chart_dir)
+        return hit
 
     def unchecked(self, what: str, why: str, env: str | None = None) -> None:
         item = NotChecked(what, why, env)

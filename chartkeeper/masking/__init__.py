@@ -29,20 +29,17 @@ from chartkeeper.masking.redactor import (  # the one redactor, re-exported: cal
     ENCRYPTED,
     MASK,
     forget_secrets,
-    is_distinctive,
     note_public,
     note_public_all,
     public_holder,
     redact,
-    redactable,
     register_secret,
 )
-from chartkeeper.masking.redactor import first_sight
-from chartkeeper.masking.redactor import _SOPS_RE  # sops ciphertext, as a whole value or inside a rendered one
+from chartkeeper.masking.redactor import _SOPS_RE, first_sight  # _SOPS_RE: sops ciphertext, whole or inside a value
 
 __all__ = [
-    "ENCRYPTED", "MASK", "forget_secrets", "is_distinctive", "note_public", "note_public_all", "public_holder",
-    "redact", "redactable", "register_secret", "is_secret_key", "is_secret_file", "is_sops_encrypted",
+    "ENCRYPTED", "MASK", "forget_secrets", "note_public", "note_public_all", "public_holder",
+    "redact", "register_secret", "is_secret_key", "is_secret_file", "is_sops_encrypted",
     "is_secret_value", "is_secret_reference", "mask_values", "mask_subtree", "note_public_tree", "secret_leaves",
 ]
 

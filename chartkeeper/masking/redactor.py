@@ -23,7 +23,7 @@ import base64
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 from urllib.parse import quote
 
 MASK = "***"
@@ -79,7 +79,6 @@ class _Registry:
     active: dict[str, frozenset[str]] = field(default_factory=dict)  # distinctive secret -> its forms
     forms: tuple[str, ...] = ()  # every active form, longest first
     seen: dict[Any, Any] = field(default_factory=dict)  # trees already noted (held, so ids stay theirs)
-    last: str | None = None  # the last text `redact` returned: callers redact a report, then print it
 
     def contains(self, value: str) -> bool:
         self.flush()
@@ -100,7 +99,6 @@ class _Registry:
             del self.active[s]
         if dropped:
             self._reform()
-            self.last = None
 
     def _reform(self) -> None:
         self.forms = tuple(sorted({f for fs in self.active.values() for f in fs}, key=len, reverse=True))
@@ -119,7 +117,6 @@ def register_secret(value: Any) -> None:
     if not redactable(value) or value in _REG.secrets:
         return
     _REG.secrets[value] = None
-    _REG.last = None
     if not _REG.contains(value):
         _REG.active[value] = frozenset(forms_of(value))
         _REG._reform()
@@ -142,17 +139,18 @@ def note_public_text(text: str, name: str, what: str) -> None:
     _REG.drop_found_in(text)
 
 
-def note_public_chart(name: str, files: Mapping[str, str]) -> None:
+def note_public_chart(name: str, chart_yaml: str, values_yaml: str, templates: Callable[[], Iterable[str]]) -> None:
     """A chart is public: its name, Chart.yaml, values.yaml (comments document defaults too) and the
     names its templates spell out (`{{ .Release.Name }}-postgresql-hl`, an image repository). Rendered
     objects are not: a template may copy a secret into any field. CRD schemas are left out: they name
-    fields, not values, and weigh megabytes."""
-    if seen_before(("chart", name, hash(files.get("Chart.yaml", "")), hash(files.get("values.yaml", "")))):
+    fields, not values, and weigh megabytes. `templates` is only called for a chart not noted yet in
+    this process (the analysis reads a chart, then the renderer loads the same one)."""
+    if seen_before(("chart", name, hash(chart_yaml), hash(values_yaml))):
         return
     note_public(name, "the chart name")
-    for doc in ("Chart.yaml", "values.yaml"):
-        note_public_text(files.get(doc, ""), name, f"the {doc} of the chart")
-    note_public_text("\0".join(v for k, v in files.items() if k.startswith("templates/")), name, "the templates of the chart")
+    note_public_text(chart_yaml, name, "the Chart.yaml of the chart")
+    note_public_text(values_yaml, name, "the values.yaml of the chart")
+    note_public_text("\0".join(templates()), name, "the templates of the chart")
 
 
 def note_public_all(tokens: Iterable[Any], what: str = "a value of the tree") -> None:
@@ -162,19 +160,16 @@ def note_public_all(tokens: Iterable[Any], what: str = "a value of the tree") ->
 
 def first_sight(tree: Any, tag: str = "") -> bool:
     """True the first time this parsed tree is offered (parsed files are cached and shared: a tree
-    noted once need not be walked again for every release and environment)."""
-    key = (id(tree), tag)
-    if key in _REG.seen:
-        return False
-    _REG.seen[key] = tree
-    return True
+    noted once need not be walked again for every release and environment). The tree is held, so its
+    id stays its own."""
+    return not seen_before((id(tree), tag), tree)
 
 
-def seen_before(key: Any) -> bool:
+def seen_before(key: Any, keep: Any = None) -> bool:
     """True when `key` (say, a file's name and content hash) was noted already in this process."""
     if key in _REG.seen:
         return True
-    _REG.seen[key] = None
+    _REG.seen[key] = keep
     return False
 
 
@@ -217,16 +212,12 @@ def redact_url_credentials(text: str) -> str:
 
 def redact(text: str) -> str:
     """`text` with URL credentials and every distinctive secret (in any of its forms) replaced by MASK."""
-    if text is _REG.last and not _REG.pending:
-        return text  # already redacted (a report redacted where it is built, then where it is written)
     text = redact_url_credentials(text)
     _REG.flush()
     present = [f for f in _REG.forms if f in text]
     if present:
         # longest first (already sorted), so a secret that contains another is hidden whole
         text = re.compile("|".join(map(re.escape, present))).sub(MASK, text)
-    if len(text) > 4096:
-        _REG.last = text
     return text
 
 
