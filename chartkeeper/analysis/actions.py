@@ -214,7 +214,6 @@ _GROUP_TITLES: dict[str, str] = {
     "chart.subchart-version": "Read the upgrade notes of {n} subcharts (under Upstream notes)",
     "chart.subchart-added": "Check the values and resources of {n} new subcharts",
     "chart.subchart-removed": "Move what we set under {n} removed subcharts",
-    "crd.changed": "Check our custom resources of {n} changed CRDs against NEW's schema (each row says what changed)",
     "crd.removed": "Back up the custom resources of {n} removed CRDs and confirm nothing still needs them",
     "crd.changed": "Settle {n} CRD changes (per row what NEW changes; the deployment's own custom resources were checked, objects made outside it were not)",
     "crd.resource-invalid": "Fix {n} fields of our custom resources that NEW's CRDs refuse or drop (per row: resource, release, field)",

@@ -427,11 +427,12 @@ class StateLoader:
                 raise InputError(f"{self.where(source)}: {what}: {raw!r} is neither a file nor a map")
             for p in self._expand_file(raw, base_dir, source, what, missing):
                 data, _, _ = self.values_file(p, ctx.template_context(), base_dir, source)
-                if secret or is_secret_file(p):
+                secret_file, encrypted = secret or is_secret_file(p), is_sops_encrypted(data)
+                if secret_file:
                     self.secret_files.append(p)
                 # a rendered template's strings may hold copies of secrets: only its keys are public
-                note_public_tree(data, secret_file=secret or is_secret_file(p) or is_sops_encrypted(data) or p.name.endswith(".gotmpl"))
-                if is_sops_encrypted(data):
+                note_public_tree(data, secret_file=secret_file or encrypted or p.name.endswith(".gotmpl"))
+                if encrypted:
                     # never decrypted: sops leaves the keys readable, so templates still find
                     # them and render the ciphertext, which masking hides leaf by leaf
                     self.encrypted_files.append(p)
