@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import re
 
 from chartkeeper.bump.journal import finish_interrupted_bump
 from chartkeeper.context import AppContext
 from chartkeeper.errors import EXIT_OK, InputError, RefusedError
-from chartkeeper.lockfile import LockEntry, load_lock, write_lock
+from chartkeeper.lockfile import LockEntry, is_chart_name, load_lock, write_lock
 from chartkeeper.runlock import run_lock
 from chartkeeper.sources.factory import check_repository
 from chartkeeper.vendoring.report import entry_json
 from chartkeeper.vendoring.stage import clean_leftovers, install, stage_chart, vendored_folder
 from chartkeeper.versions import ChartVersion, Constraint
-
-_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$")
-
 
 def run(
     ctx: AppContext,
@@ -29,7 +25,7 @@ def run(
     settings, out = ctx.settings, ctx.out
     chart = chart or name
     for label, value in (("NAME", name), ("--chart", chart)):
-        if not _NAME_RE.match(value):
+        if not is_chart_name(value):
             raise InputError(f'{label}: "{value}" is not a valid chart name (lowercase letters, digits, - _ .)')
     check_repository(repo, "--repo")
     if ChartVersion.try_parse(version) is None:
@@ -48,13 +44,12 @@ def run(
                 f"{name} is already pinned ({pinned.chart} {pinned.version} from {pinned.repository})",
                 hint="use `chartkeeper bump` to move it, or `chartkeeper sync` to vendor it again",
             )
-        folder = path or f"{name}-{version}"
         # a lock folder (or a folder on the way) that a symlink takes out of the repository: refused before the fetch
-        vendored_folder(lock.root, LockEntry(name=name, chart=chart, repository=repo, version=version, path=path),
-                        settings.root)
-        if (lock.root / folder).exists():
+        target = vendored_folder(lock.root, LockEntry(name=name, chart=chart, repository=repo, version=version, path=path),
+                                 settings.root)
+        if target.exists():
             raise RefusedError(
-                f"{lock.root / folder} already exists and no lock entry owns it",
+                f"{target} already exists and no lock entry owns it",
                 hint="adopt it with `chartkeeper import`, or move it away first",
             )
         staged = stage_chart(settings, name=name, chart=chart, repository=repo, version=version,

@@ -17,7 +17,7 @@ from typing import Any
 
 from chartkeeper import limits, yamlio
 from chartkeeper.errors import InputError
-from chartkeeper.fsutil import scratch_env, temp_folder
+from chartkeeper.fsutil import resolves_inside, scratch_env, temp_folder
 
 _SEP = "__ck__"
 
@@ -43,19 +43,13 @@ def renderer_mode() -> str:
     return mode
 
 
-def _inside(path: Path, root: Path | None) -> bool:
-    if root is None:
-        return False
-    return path.resolve().is_relative_to(root.resolve())
-
-
 def find_helmfile(root: Path | None = None) -> Path | None:
     """`$CHARTKEEPER_HELMFILE` (`none`: never), else `helmfile` on PATH; never one inside the
     repository at `root` (a committed `.tools/bin/helmfile` is the repository's code, not a tool
     the user installed)."""
     explicit = os.environ.get("CHARTKEEPER_HELMFILE")
     found = explicit if explicit else shutil.which("helmfile")
-    if not found or not Path(found).is_file() or _inside(Path(found), root):
+    if not found or not Path(found).is_file() or (root is not None and resolves_inside(Path(found), root)):
         return None
     return Path(found)
 

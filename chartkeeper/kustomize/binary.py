@@ -17,7 +17,7 @@ from typing import Any
 
 from chartkeeper import yamlio
 from chartkeeper.errors import InputError
-from chartkeeper.fsutil import scratch_env, temp_folder
+from chartkeeper.fsutil import resolves_inside, scratch_env, temp_folder
 from chartkeeper.kustomize.loader import KUSTOMIZATION_NAMES
 from chartkeeper.kustomize.model import Kustomization
 
@@ -94,10 +94,9 @@ def find_binary() -> Binary | None:
 def _refuse_special_files(directory: Path) -> None:
     """The kustomization folder is copied for the tool, symlinks followed: refuse a link leaving it
     or anything but plain files and folders (`zero -> /dev/zero` would be read forever)."""
-    real_root = directory.resolve()
     for path in sorted(directory.rglob("*")):
         rel = path.relative_to(directory).as_posix()
-        if path.is_symlink() and not path.resolve().is_relative_to(real_root):
+        if path.is_symlink() and not resolves_inside(path, directory):
             raise InputError(f"{directory.name}/{rel}: a symlink leading outside the kustomization folder "
                              f"({path.resolve()})", hint="put the file itself in the folder")
         if not (path.is_file() or path.is_dir()):  # both follow links: a device, a pipe, a broken link

@@ -24,8 +24,6 @@ from chartkeeper.sources.oci import IMAGE_ACCEPT, OciSource
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 INDEX_TYPES = frozenset({OCI_INDEX, DOCKER_LIST})
-MANIFEST_TYPES = frozenset({"application/vnd.oci.image.manifest.v1+json",
-                            "application/vnd.docker.distribution.manifest.v2+json"})
 MAX_MANIFEST = 4 << 20  # the distribution spec's limit; anything bigger is not a manifest
 # Docker Hub's API lives on another host than the name images use
 _API_HOSTS = {"docker.io": "registry-1.docker.io"}
