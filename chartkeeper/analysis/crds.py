@@ -67,8 +67,11 @@ def _crds(manifests: Iterable[RenderedManifest]) -> dict[str, RenderedManifest]:
     return out
 
 
-def _versions(crd: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    spec = crd.get("spec") or {}
+def versions_of(crd: Any) -> dict[str, dict[str, Any]]:
+    """A CRD's version entries by name (apiextensions v1beta1's single version made one)."""
+    spec = crd.get("spec") if isinstance(crd, dict) else None
+    if not isinstance(spec, dict):
+        return {}
     out: dict[str, dict[str, Any]] = {}
     for v in spec.get("versions") or []:
         if isinstance(v, dict) and v.get("name"):
@@ -79,8 +82,10 @@ def _versions(crd: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _schema_of(v: dict[str, Any]) -> Any:
-    return ((v.get("schema") or {}).get("openAPIV3Schema")) if isinstance(v.get("schema"), dict) else None
+def schema_of(version: Any) -> Any:
+    """The openAPIV3Schema of one version entry, or None."""
+    schema = version.get("schema") if isinstance(version, dict) else None
+    return schema.get("openAPIV3Schema") if isinstance(schema, dict) else None
 
 
 def _storage(vs: dict[str, dict[str, Any]]) -> str | None:
@@ -99,15 +104,15 @@ def crd_changes(old: Iterable[RenderedManifest], new: Iterable[RenderedManifest]
     for name in sorted((set(a) | set(b)) - set(skip)):
         if name not in a:
             m = b[name]
-            out.append(CrdChange(name, m.source, m.is_crd_file, "added", versions_added=tuple(sorted(_versions(m.obj)))))
+            out.append(CrdChange(name, m.source, m.is_crd_file, "added", versions_added=tuple(sorted(versions_of(m.obj)))))
             continue
         if name not in b:
             m = a[name]
-            out.append(CrdChange(name, m.source, m.is_crd_file, "removed", versions_removed=tuple(sorted(_versions(m.obj)))))
+            out.append(CrdChange(name, m.source, m.is_crd_file, "removed", versions_removed=tuple(sorted(versions_of(m.obj)))))
             continue
         if a[name].obj == b[name].obj:
             continue
-        va, vb = _versions(a[name].obj), _versions(b[name].obj)
+        va, vb = versions_of(a[name].obj), versions_of(b[name].obj)
         served = []
         for v in sorted(set(va) & set(vb)):
             if bool(va[v].get("served")) != bool(vb[v].get("served")):
@@ -116,7 +121,7 @@ def crd_changes(old: Iterable[RenderedManifest], new: Iterable[RenderedManifest]
         nested: list[str] = []
         renamed: list[str] = []
         for v in sorted(set(va) & set(vb)):
-            old_schema, new_schema = _schema_of(va[v]), _schema_of(vb[v])
+            old_schema, new_schema = schema_of(va[v]), schema_of(vb[v])
             if old_schema == new_schema:
                 continue
             before, after = SchemaIndex.of(old_schema), SchemaIndex.of(new_schema)
@@ -187,13 +192,9 @@ def crd_findings(changes: Iterable[CrdChange], *, apply_step: str | None = None)
                 sev = Severity.BREAKING
             bits.append("; ".join(served))
             details.append(("served", served))
-        moved = c.storage_version_moved
-        if moved:
-            # the decision is the migration finding's; the CRD row only says it
-            out.append(storage_moved_finding(c))
-            bits.append(f"storage version {c.storage_old} -> {c.storage_new}")
-            details.append(("storage", [c.storage_old, c.storage_new]))
-        elif c.storage_old != c.storage_new and not gone:
+        if c.storage_old != c.storage_new and not gone:
+            if c.storage_version_moved:  # the decision is the migration finding's; the CRD row only says it
+                out.append(storage_moved_finding(c))
             bits.append(f"storage version {c.storage_old} -> {c.storage_new}")
             details.append(("storage", [c.storage_old, c.storage_new]))
         if c.new_required:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 from chartkeeper.analysis.crd_schema import Problem, Validator
+from chartkeeper.analysis.crds import schema_of, versions_of
 from chartkeeper.findings import Finding, Severity
 from chartkeeper.resources import Scopes, group_of, resource_key
 
@@ -33,22 +34,6 @@ class _Crd:
     versions_old: Mapping[str, Any]  # name -> version entry of OLD's CRD (empty for a CRD NEW adds)
     versions_new: Mapping[str, Any]
     renamed: Mapping[tuple[str, str], str]  # (version, old field path) -> new field path
-
-
-def _versions(crd: Any) -> dict[str, Any]:
-    spec = crd.get("spec") if isinstance(crd, dict) else None
-    if not isinstance(spec, dict):
-        return {}
-    out = {str(v["name"]): v for v in spec.get("versions") or [] if isinstance(v, dict) and v.get("name")}
-    if not out and spec.get("version"):  # apiextensions v1beta1's single version, schema under `validation`
-        out[str(spec["version"])] = {"name": spec["version"], "served": True,
-                                     "schema": {"openAPIV3Schema": (spec.get("validation") or {}).get("openAPIV3Schema")}}
-    return out
-
-
-def _schema(version: Any) -> Any:
-    schema = version.get("schema") if isinstance(version, dict) else None
-    return schema.get("openAPIV3Schema") if isinstance(schema, dict) else None
 
 
 def _kind_of(crd: Any) -> tuple[str, str] | None:
@@ -86,7 +71,7 @@ class _Schemas:
             return None
         key = (crd.name, version, side)
         if key not in self._cache:
-            schema = _schema(entry)
+            schema = schema_of(entry)
             self._cache[key] = Validator(schema) if isinstance(schema, dict) else None
         validator = self._cache[key]
         return validator.problems(obj) if validator is not None else []
@@ -109,7 +94,7 @@ def check_custom_resources(crds: Mapping[str, tuple[Any, Any]], resources: Itera
             version, _, pair = r.partition(": ")
             a, _, b = pair.partition(" -> ")
             moves[(version, a)] = b
-        by_kind[gk] = _Crd(name, _versions(old) if old is not None else {}, _versions(new), moves)
+        by_kind[gk] = _Crd(name, versions_of(old) if old is not None else {}, versions_of(new), moves)
     if not by_kind:
         return []
     scopes = Scopes.of([c for pair in crds.values() for c in pair if c is not None])

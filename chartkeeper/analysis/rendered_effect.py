@@ -19,12 +19,12 @@ command, volumes or probes, so a reviewer sees both at once.
 from __future__ import annotations
 
 import copy
-import json
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from chartkeeper.analysis.chart_keys import Path_, fmt_path
 from chartkeeper.analysis.manifests import ABSENT, Edit, WORKLOAD_KINDS, diff_manifests
+from chartkeeper.analysis.values import short_value
 from chartkeeper.findings import Finding, Severity
 
 MAX_RENDERS = 16  # extra renders of NEW per upgrade for this check (0.07-0.15 s each on charts of 100-300 resources)
@@ -196,11 +196,8 @@ def _set(values: dict[str, Any], path: Path_, value: Any) -> None:
     node[path[-1]] = copy.deepcopy(value)
 
 
-def _short(value: Any, limit: int = 60) -> str:
-    if value is ABSENT:
-        return "(absent)"
-    text = json.dumps(value, default=str, sort_keys=True)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def _short(value: Any) -> str:
+    return "(absent)" if value is ABSENT else short_value(value, 60)
 
 
 # -- our values on a container -----------------------------------------------------------------------

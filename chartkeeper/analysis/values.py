@@ -80,7 +80,8 @@ def _where_of(hit: Any) -> Where:
     return Where(None if file is None else str(file), line if isinstance(line, int) else None)
 
 
-def _short(value: Any, limit: int = 80) -> str:
+def short_value(value: Any, limit: int = 80) -> str:
+    """A value on one line for a message: its JSON, cut at `limit` characters."""
     text = json.dumps(value, default=str, sort_keys=True)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -204,9 +205,9 @@ class ValuesAnalysis:
             return
         if old_has and new_has and not same_value(old_val, new_val):
             what = "changed" if not ours_secret else "changed (values masked)"
-            ours_text = _short(m_ours) if tpl is None else f"templated {_short(m_ours)} ({_as_rendered(tpl)})"
+            ours_text = short_value(m_ours) if tpl is None else f"templated {short_value(m_ours)} ({_as_rendered(tpl)})"
             finding("values.default-changed-overridden", Severity.REVIEW,
-                    f"{shown}: upstream default {what} ({_short(m_old)} -> {_short(m_new)}); our {ours_text} now masks it",
+                    f"{shown}: upstream default {what} ({short_value(m_old)} -> {short_value(m_new)}); our {ours_text} now masks it",
                     old=m_old, new=m_new, ours=m_ours, details=_tpl_details(tpl) if tpl is not None else ())
 
     def _templated_at(self, path: Path_) -> Any:
@@ -287,7 +288,7 @@ class ValuesAnalysis:
                 continue
             sev = Severity.REVIEW if _behavioural(path, old_val, new_val) else Severity.INFO
             out.append(Finding("values.default-changed", sev,
-                               f"{fmt_path(path)}: upstream default changed {_short(mo)} -> {_short(mn)} (we inherit it)",
+                               f"{fmt_path(path)}: upstream default changed {short_value(mo)} -> {short_value(mn)} (we inherit it)",
                                path=fmt_path(path), env=env, old=mo, new=mn))
         return out
 
