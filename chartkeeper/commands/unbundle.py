@@ -54,7 +54,7 @@ def run(ctx: AppContext, bundle: Path, registry: str | None = None, dry_run: boo
     if dry_run:
         if out.json_mode:
             out.emit_json({"dryRun": True, "images": images, "present": stats.present,
-                           "toUpload": [dict(zip(("target", "digest", "size"), line.split())) for line in stats.to_upload]})
+                           "toUpload": stats.to_upload})
         else:
             for p in plans:
                 out.text(f"{p.image} -> {p.target}")

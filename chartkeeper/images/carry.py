@@ -164,13 +164,14 @@ def _pull_one(settings: Settings, regs: _Registries, writer: LayoutWriter, image
     platform_names: list[str] = []
     carried = top
     if top.is_index and not ref.digest:
-        wanted = [m for m in children(top) if any(p.matches(m.get("platform")) for p in platforms)]
+        kids = children(top)
+        wanted = [m for m in kids if any(p.matches(m.get("platform")) for p in platforms)]
         if not wanted:
-            have = sorted({_platform_name(m.get("platform")) for m in children(top)})
+            have = sorted({_platform_name(m.get("platform")) for m in kids})
             raise SourceError(f"{image}: no {', '.join(map(str, platforms))} in its index (it has {', '.join(have)})",
                               hint="choose the platforms of your nodes with --platform")
         platform_names = [_platform_name(m.get("platform")) for m in wanted]
-        if len(wanted) == len(children(top)):
+        if len(wanted) == len(kids):
             pass  # every platform asked for: the index as published, digest and all
         elif len(wanted) == 1:
             child = reg.manifest(src.repository, wanted[0]["digest"])
@@ -248,7 +249,7 @@ class PushStats:
     mounted: int = 0
     present: int = 0
     manifests: int = 0
-    to_upload: list[str] = field(default_factory=list)  # --dry-run: "target blob size"
+    to_upload: list[dict[str, str]] = field(default_factory=list)  # --dry-run: {target, digest, size}
 
 
 def plan_push(folder: Path, target_of: Callable[[str], str]) -> list[PushPlan]:
@@ -284,7 +285,7 @@ def push_images(settings: Settings, folder: Path, plans: list[PushPlan], progres
                     stats.present += 1
                     where.setdefault((dst.registry, b.digest), repo)
                 elif dry_run:
-                    stats.to_upload.append(f"{plan.target} {b.digest} {b.size}")
+                    stats.to_upload.append({"target": plan.target, "digest": b.digest, "size": str(b.size)})
                 else:
                     missing.append(b)
 

@@ -18,17 +18,15 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-import os
 import re
 import tarfile
-import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Collection, Iterator
 
 from chartkeeper.errors import InputError, IntegrityError
-from chartkeeper.fsutil import sha256_of
+from chartkeeper.fsutil import atomic_file, sha256_of
 from chartkeeper.sources.distribution import INDEX_TYPES, Manifest, sha256_digest
 
 LAYOUT_FILE = "oci-layout"
@@ -96,19 +94,13 @@ class LayoutWriter:
     def put_stream(self, digest: str, size: int, fill: Callable[[BinaryIO], str | None]) -> None:
         """Write a blob through `fill(fh)`; refused unless the bytes are `size` long and hash to `digest`.
         `fill` returns the digest of what it wrote when it hashed it on the way (else None: hashed here)."""
-        final = blob_path(self.folder, digest)
-        fd, tmp = tempfile.mkstemp(prefix=".blob-", dir=final.parent)
-        try:
-            with os.fdopen(fd, "w+b") as fh:
-                hashed = fill(fh)
-                got_size = fh.tell()
-                got = hashed or sha256_of(fh)
+        # staged beside the blob and swapped in; a refusal or an interruption leaves no blob behind
+        with atomic_file(blob_path(self.folder, digest), mode=None, fsync=False) as fh:
+            hashed = fill(fh)
+            got_size = fh.tell()
+            got = hashed or sha256_of(fh)
             if got != digest or got_size != size:
                 raise IntegrityError(f"blob {digest} ({size} bytes) arrived as {got} ({got_size} bytes)")
-            os.replace(tmp, final)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
 
     def add(self, manifest: Manifest, annotations: dict[str, str], platform: dict[str, str] | None = None) -> None:
         entry: dict[str, Any] = {"mediaType": manifest.media_type, "digest": manifest.digest,

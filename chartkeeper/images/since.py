@@ -3,6 +3,7 @@ own tree (helmfile, values, vendored charts, patches), so a bundle carries only 
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import tarfile
@@ -41,9 +42,7 @@ def images_at(settings: Settings, ref: str, envs: list[str], progress: Progress 
         archive = _git(settings.root, "archive", "--format=tar", commit, "--", rel or ".")
         if archive.returncode != 0:
             raise InputError(f"--since {ref}: git archive failed: {archive.stderr.decode(errors='replace').strip()}")
-        tar_path = work / "tree.tar"
-        tar_path.write_bytes(archive.stdout)
-        with tarfile.open(tar_path) as tar:
+        with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
             tar.extractall(work / "tree", filter="data")
         old_root = work / "tree" / rel
         old = replace(settings, root=old_root)
