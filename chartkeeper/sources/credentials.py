@@ -29,6 +29,7 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from chartkeeper import yamlio
@@ -151,8 +152,9 @@ def docker_config_file() -> Path:
 _DOCKER_HUB_KEYS = ("https://index.docker.io/v1/", "index.docker.io", "docker.io")
 
 
-def _from_registry_config(host: str, path: Path | None = None) -> Credentials | None:
-    path = path or helm_registry_file()
+def _read_auths(path: Path) -> dict[str, Any] | None:
+    """The `auths` of a registry `config.json` (Helm's or Docker's); None when it has none we can read
+    (not ours to validate: an unreadable file holds nothing we could use or leak)."""
     if not path.is_file():
         return None
     try:
@@ -160,7 +162,21 @@ def _from_registry_config(host: str, path: Path | None = None) -> Credentials | 
     except (OSError, ValueError, RecursionError):
         return None
     auths = data.get("auths") if isinstance(data, dict) else None
-    if not isinstance(auths, dict):
+    return auths if isinstance(auths, dict) else None
+
+
+def _decode_auth(auth: str) -> tuple[str, str] | None:
+    """`auth` (base64 of `user:password`) as (user, password); None when it is not that."""
+    try:
+        user, _, pw = base64.b64decode(auth).decode().partition(":")
+    except ValueError:
+        return None
+    return user, pw
+
+
+def _from_registry_config(host: str, path: Path | None = None) -> Credentials | None:
+    auths = _read_auths(path or helm_registry_file())
+    if auths is None:
         return None
     keys = [host, f"https://{host}", f"http://{host}"]
     if host in ("registry-1.docker.io", "docker.io", "index.docker.io"):
@@ -174,10 +190,10 @@ def _from_registry_config(host: str, path: Path | None = None) -> Credentials | 
             return Credentials(token=str(entry["identitytoken"]))
         auth = entry.get("auth")
         if isinstance(auth, str) and auth:
-            try:
-                user, _, pw = base64.b64decode(auth).decode().partition(":")
-            except ValueError:
+            decoded = _decode_auth(auth)
+            if decoded is None:
                 continue
+            user, pw = decoded
             register_secret(pw)
             register_secret(auth)
             return Credentials(username=user, password=pw)
@@ -218,21 +234,14 @@ def _netrc_file() -> Path:
 
 def _register_auths(path: Path) -> None:
     """Every secret of a registry `config.json` (Helm's or Docker's): `auth`, `password`, tokens."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError):
-        return  # not ours to validate; an unreadable file holds nothing we could leak
-    auths = data.get("auths") if isinstance(data, dict) else None
-    for entry in (auths or {}).values() if isinstance(auths, dict) else ():
+    for entry in (_read_auths(path) or {}).values():
         if not isinstance(entry, dict):
             continue
         for key in ("auth", "password", "identitytoken", "registrytoken"):
             register_secret(entry.get(key))
-        if isinstance(entry.get("auth"), str):
-            try:
-                register_secret(base64.b64decode(entry["auth"]).decode().partition(":")[2])
-            except ValueError:
-                pass
+        decoded = _decode_auth(entry["auth"]) if isinstance(entry.get("auth"), str) else None
+        if decoded is not None:
+            register_secret(decoded[1])
 
 
 def _register_netrc(path: Path) -> None:
