@@ -50,7 +50,6 @@ from typing import Any
 from chartkeeper import limits, yamlio
 from chartkeeper.errors import InputError
 from chartkeeper.fsutil import default_cache_dir
-from chartkeeper.limits import Limits
 
 CONFIG_NAME = "chartkeeper.yaml"
 
@@ -81,7 +80,6 @@ class Settings:
     image_rewrite: tuple[tuple[str, str], ...] = ()
     driver_os_suffixes: tuple[str, ...] = ()
     image_pull_from: tuple[tuple[str, str], ...] = ()  # upstream registry host -> cache/mirror host/path to read from
-    limits: Limits = field(default_factory=Limits)  # budgets against huge or hostile input (`limits:`)
     check_images: bool = False  # `--check-images` of diff/bump: check new images even without `images:` mapping
     # `renderer: helmfile` (or `--allow-exec`): a helmfile binary may evaluate the templates the
     # embedded renderer cannot, running the repository's code (`exec`); `embedded` never runs it
@@ -274,7 +272,6 @@ def load_settings(root: Path, overrides: dict[str, Any] | None = None) -> Settin
     kw: dict[str, Any] = dict(
         root=root,
         renderer=renderer,
-        limits=budget,
         lock_path=Path(raw.get("lock", "helmfile/charts/external/versions.lock")),
         helmfile_path=Path(raw.get("helmfile", "helmfile/helmfile.yaml")),
         patches_dir=Path(raw.get("patches", "patches")),

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from chartkeeper import helmfile
+from chartkeeper import helmfile, limits
 from chartkeeper.bump import releases as rel_mod
 from chartkeeper.errors import ChartkeeperError
 from chartkeeper.fsutil import scratch_env
@@ -47,12 +47,12 @@ def _helm_for_helmfile() -> str | None:
     return os.environ.get("CHARTKEEPER_HELMFILE_HELM") or shutil.which("helm3") or shutil.which("helm")
 
 
-def render_with_helmfile(settings: Settings, binary: str, envs: list[str], timeout: float | None = None) -> tuple[list[str], list[str]]:
+def render_with_helmfile(settings: Settings, binary: str, envs: list[str]) -> tuple[list[str], list[str]]:
     """`helmfile template` of each environment; the environments run side by side (each is a helmfile
     process and its helm processes, mostly waiting on each other), the results are read in their order."""
     helm = _helm_for_helmfile()
     state = helmfile.entry_file(settings)  # as it exists: `helmfile.yaml.gotmpl`, say
-    seconds = timeout if timeout is not None else settings.limits.render_seconds
+    seconds = limits.current().render_seconds
 
     def one(env: str) -> tuple[str | None, str | None]:
         cmd = [binary, "--file", str(state), "--environment", env]
@@ -65,7 +65,7 @@ def render_with_helmfile(settings: Settings, binary: str, envs: list[str], timeo
                 env={**scratch_env(), "HELMFILE_UPGRADE_NOTICE_DISABLED": "1"},
             )
         except subprocess.TimeoutExpired:
-            return None, f"render {env}: helmfile template timed out after {seconds:.0f}s (limits.renderSeconds in chartkeeper.yaml)"
+            return None, f"render {env}: helmfile template timed out after {seconds:.0f}s ({limits.key_of('render_seconds')})"
         if proc.returncode != 0:
             tail = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()][-3:]
             return None, f"render {env}: helmfile template failed: {' | '.join(tail) or proc.returncode}"
