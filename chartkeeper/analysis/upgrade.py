@@ -18,12 +18,12 @@ from chartkeeper.analysis.custom_resources import TreeResource, check_custom_res
 from chartkeeper.analysis.history import Blame
 from chartkeeper.analysis.chart_keys import Path_, build_universe, deep_merge, fmt_path, read_chart
 from chartkeeper.analysis.credentials import Credential, credential_findings, credentials_of
+from chartkeeper.analysis.deployed import TreeRenderer
 from chartkeeper.findings import Finding, NotChecked, Severity, sort_findings
 from chartkeeper.analysis.report import ReleaseReport, UpgradeReport, merge_env_findings
 from chartkeeper.analysis.secrets import is_secret_path, register_secret_values
 from chartkeeper.analysis.values import ValuesAnalysis
 from chartkeeper.errors import ChartkeeperError, InputError
-from chartkeeper.helmfile.select import chart_kind
 from chartkeeper.helm.render import PreparedChart, RenderError, RenderedManifest, prepare_chart
 from chartkeeper.kustomize.findings import patch_findings
 from chartkeeper.resources import group_of
@@ -418,15 +418,13 @@ def tree_custom_resources(settings: Any, lock: Any, entry: Any, envs: Sequence[s
     `envs`, with their post-render patches, for the kinds asked. Each chart is prepared once; a release
     whose chart spells none of the kinds (files and values) is not rendered."""
     ours = lock.folder_of(entry).resolve()
-    patches_root = settings.path(settings.patches_dir)
 
     def gather(kinds: set[tuple[str, str]]) -> tuple[list[TreeResource], list[str]]:
         words = [k.encode() for _g, k in kinds]
         seen: dict[Path, bool] = {}
         out: list[TreeResource] = []
         notes: list[str] = []
-        prepared: dict[Path, PreparedChart] = {}
-        try:
+        with TreeRenderer(settings, lock) as tree:
             for env in envs:
                 state = helmfile.load_state(settings, env)
                 for rel in state.releases:
@@ -439,28 +437,15 @@ def tree_custom_resources(settings: Any, lock: Any, entry: Any, envs: Sequence[s
                     if not _mentions(rel.chart_path, words, seen) and not any(
                             w.decode() in str(values) for w in words):
                         continue
-                    chart = prepared.get(rel.chart_path)
-                    if chart is None:
-                        chart = prepared[rel.chart_path] = prepare_chart(
-                            rel.chart_path, kube_version=settings.kube_version, api_versions=settings.api_versions)
-                    ns = rel.namespace or "default"
+                    tree.chart(rel)  # a chart that does not load stops the analysis, as any other input error
                     try:
-                        objs = [m.obj for m in chart.render(values, release=rel.name, namespace=ns).manifests
-                                if not m.is_crd_file]
-                        kind = chart_kind(rel, lock, settings.root)
-                        kdir = kustomize.release_kustomization(rel, patches_root,
-                                                               kind if kind not in ("custom", "unpinned") else None)
-                        if kdir is not None:
-                            objs = list(kustomize.apply_kustomization(objs, kdir, root=settings.root, namespace=ns).manifests)
+                        objs = tree.objects(rel, values)
                     except ChartkeeperError as exc:
                         notes.append(f"{env}: release {rel.id} does not render ({exc.message}): its custom resources "
                                      "are not checked against NEW's CRDs")
                         continue
-                    out += [TreeResource(env, rel.id, ns, o) for o in objs if isinstance(o, dict)
+                    out += [TreeResource(env, rel.id, rel.namespace or "default", o) for o in objs if isinstance(o, dict)
                             and (group_of(o.get("apiVersion")), o.get("kind")) in kinds]
-        finally:
-            for c in prepared.values():
-                c.close()
         return out, notes
 
     return gather

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from chartkeeper import helmfile
+from chartkeeper.analysis.deployed import TreeRenderer
 from chartkeeper.analysis.images import Extraction, InvalidImage, extract
 from chartkeeper.errors import ChartkeeperError
-from chartkeeper.helm.render import PreparedChart, prepare_chart
 from chartkeeper.helmfile.select import chart_kind, lock_of, releases_matching
-from chartkeeper.kustomize import apply_kustomization, release_kustomization
 from chartkeeper.settings import Settings
 
 Progress = Callable[[str], None]
@@ -72,11 +70,6 @@ class Inventory:
     errors: tuple[str, ...] = field(default=())  # releases that did not render
 
 
-def _patch_dir(settings: Settings, release: Any, vendored: str | None) -> Path | None:
-    """The kustomization the release's post-renderer applies (see `kustomize.release_kustomization`)."""
-    return release_kustomization(release, settings.path(settings.patches_dir), vendored)
-
-
 def build_inventory(
     settings: Settings,
     *,
@@ -89,13 +82,12 @@ def build_inventory(
     wanted = helmfile.wanted_environments(settings, envs)
     lock = lock_of(settings)
     names = list(dict.fromkeys(charts))
-    prepared: dict[Path, PreparedChart] = {}
     per_release: list[tuple[str, str, Extraction]] = []
     notes: list[str] = []
     errors: list[str] = []
     renders = 0
     t_render = t_extract = 0.0
-    try:
+    with TreeRenderer(settings, lock) as tree:
         for env in wanted:
             state = helmfile.load_state(settings, env)
             if names:
@@ -120,16 +112,7 @@ def build_inventory(
                 t0 = time.perf_counter()
                 try:
                     values = dict(helmfile.effective_values(state, rel).values or {})
-                    chart = prepared.get(rel.chart_path)
-                    if chart is None:
-                        chart = prepared[rel.chart_path] = prepare_chart(
-                            rel.chart_path, kube_version=settings.kube_version, api_versions=settings.api_versions)
-                    result = chart.render(values, release=rel.name, namespace=rel.namespace or "default")
-                    objs = [m.obj for m in result.manifests if not m.is_crd_file]
-                    pdir = _patch_dir(settings, rel, kind if kind not in ("custom", "unpinned") else None)
-                    if pdir is not None:
-                        objs = list(apply_kustomization(objs, pdir, root=settings.root,
-                                                        namespace=rel.namespace or "default").manifests)
+                    objs = tree.objects(rel, values)
                 except ChartkeeperError as exc:
                     errors.append(f"{rid}: does not render: {exc.message}")
                     continue
@@ -138,9 +121,6 @@ def build_inventory(
                 per_release.append((env, rid, extract(objs, os_suffixes=settings.driver_os_suffixes)))
                 t_extract += time.perf_counter() - t1
                 t_render += t1 - t0
-    finally:
-        for c in prepared.values():
-            c.close()
     return _aggregate(settings, per_release, all_components=all_components, notes=notes, errors=errors,
                       renders=renders, render_seconds=t_render, extract_seconds=t_extract)
 
