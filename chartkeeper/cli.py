@@ -122,6 +122,7 @@ def _run(ctx: typer.Context, json_mode: bool, command: Callable[["AppContext"], 
     """Build the AppContext, run one command, map what it raises to an exit code."""
     from chartkeeper.context import AppContext
     from chartkeeper.fsutil import path_outside, sweep_killed_runs
+    from chartkeeper.helm import crd_cache
     from chartkeeper.helmfile.binary import allow_helmfile
     from chartkeeper.masking import redact
     from chartkeeper.output import Output, die_of_sigpipe, stdout_closed
@@ -138,6 +139,7 @@ def _run(ctx: typer.Context, json_mode: bool, command: Callable[["AppContext"], 
         allow_helmfile(bool(g.get("allow_exec")) or settings.renderer == "helmfile")
         os.environ["PATH"] = path_outside(os.environ.get("PATH", ""), settings.root)  # no tool of the repository's
         sweep_killed_runs(settings.cache_dir)  # scratch folders (ours, the tools') of killed runs
+        crd_cache.use(settings.cache_dir / "parsed")  # charts' CRD files, parsed once per content
         code = command(AppContext(settings, out))
     except ChartkeeperError as exc:
         out.err.print(f"error: {redact(exc.message)}", markup=False, style="red")

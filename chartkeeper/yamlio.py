@@ -19,8 +19,10 @@ from chartkeeper.errors import InputError
 
 try:  # the C loader is ~10x faster on big index.yaml files
     _BaseLoader = yaml.CSafeLoader  # type: ignore[attr-defined]
+    LOADER = "libyaml"
 except AttributeError:  # pragma: no cover - depends on how PyYAML was built
     _BaseLoader = yaml.SafeLoader
+    LOADER = "python"
 
 try:
     _BaseDumper = yaml.CSafeDumper  # type: ignore[attr-defined]
@@ -254,6 +256,14 @@ def loads_all(text: str | bytes, path: str | Path | None = None) -> list[Any]:
     for doc in docs:
         _check_budget(doc, path)
     return docs
+
+
+def check_loaded(text: str | bytes, docs: list[Any], path: str | Path | None = None) -> None:
+    """The checks `loads_all` makes, for documents of `text` loaded earlier (and kept): the limits in
+    force now are the ones that count."""
+    _check_size(text, path, None)
+    for doc in docs:
+        _check_budget(doc, path)
 
 
 def load_file(path: str | Path) -> Any:

@@ -9,6 +9,7 @@ from typing import Iterator
 import pytest
 from hypothesis import settings as hypothesis_settings
 
+from chartkeeper.helm import crd_cache
 from tests.support.httpserver import ChartRepoServer
 
 # Hypothesis keeps the examples it found in `.hypothesis/` of the current folder (the checkout); the
@@ -54,6 +55,7 @@ def _isolated_session_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 def _isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """No test reads the developer's git config, Helm config or chartkeeper cache, nor another test's cache."""
     _isolate(monkeypatch, tmp_path_factory.mktemp("home"))
+    monkeypatch.setattr(crd_cache, "_folder", None)  # a command run in-process installs its run's cache folder
 
 
 @pytest.fixture

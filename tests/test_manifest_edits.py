@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import copy
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from chartkeeper.analysis.actions import calibrate, merge_duplicates, with_actions
 from chartkeeper.analysis.manifests import ABSENT, Edit, diff_manifests, manifest_findings, semantic_edits
 from chartkeeper.findings import Finding, Severity, verdict
@@ -108,3 +111,54 @@ def test_actions_for_masked_defaults_name_the_pin_or_the_template() -> None:
                                                              ("templateFile", "helmfile/values/gpu.yaml.gotmpl:3")))
     assert "our template `{{ .Values.offline.registry }}/nvidia`" in action_for(templated)
     assert "deleting the line" not in action_for(templated)
+
+
+# -- the pruned walk finds what the whole walk finds --------------------------------------------------
+
+_names = st.sampled_from(["a", "b", "c", "name"])
+_scalars = st.one_of(st.integers(-2, 2), st.sampled_from(["x", "y", ""]), st.booleans(), st.none())
+_manifest_trees = st.recursive(
+    _scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.dictionaries(_names, inner, max_size=4),
+        # named lists (matched by name), sometimes with a name repeated or missing: then plain lists
+        st.lists(st.fixed_dictionaries({"name": st.sampled_from(["p", "q", "r"])}, optional={"v": inner}), max_size=3)),
+    max_leaves=12)
+
+
+def _whole_walk(old: dict, new: dict) -> list[Edit]:
+    """semantic_edits as it was before pruning: both sides normalised whole, then dictdiffer over all of them."""
+    import dictdiffer
+
+    from chartkeeper.analysis.manifests import _normal, _plain, fmt_path
+
+    out = []
+    for kind, path, change in dictdiffer.diff(_normal(old), _normal(new), dot_notation=False):
+        parts = list(path) if isinstance(path, (list, tuple)) else ([path] if path != "" else [])
+        if kind == "change":
+            out.append(Edit(fmt_path(parts), _plain(change[0]), _plain(change[1])))
+        else:
+            for k, v in change:
+                out.append(Edit(fmt_path(parts + [k]), ABSENT if kind == "add" else _plain(v),
+                                _plain(v) if kind == "add" else ABSENT))
+    return out
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.dictionaries(_names, _manifest_trees, max_size=4), st.data())
+def test_pruned_edits_equal_the_whole_walk(old: dict, data: st.DataObject) -> None:
+    # NEW: often OLD with a few parts redrawn (what an upgrade looks like), sometimes another tree altogether
+    new = data.draw(st.one_of(st.dictionaries(_names, _manifest_trees, max_size=4),
+                              st.builds(lambda extra: {**copy.deepcopy(old), **extra},
+                                        st.dictionaries(_names, _manifest_trees, max_size=2))))
+    assert semantic_edits(old, new) == _whole_walk(old, new)
+
+
+def test_pruning_keeps_the_order_of_edits_in_a_named_list() -> None:
+    old = {"spec": {"versions": [{"name": "v1", "schema": {"a": 1, "b": 2, "c": 3}}, {"name": "v2", "x": 1}]}}
+    new = {"spec": {"versions": [{"name": "v2", "x": 2}, {"name": "v1", "schema": {"a": 9, "b": 2, "d": 4}}]}}
+    got = [(e.path, e.old, e.new) for e in semantic_edits(old, new)]
+    assert got == [("spec.versions[v1].schema.a", 1, 9), ("spec.versions[v1].schema.d", ABSENT, 4),
+                   ("spec.versions[v1].schema.c", 3, ABSENT), ("spec.versions[v2].x", 1, 2)]
+    assert got == [(e.path, e.old, e.new) for e in _whole_walk(old, new)]

@@ -171,6 +171,7 @@ def analyze_pair(
     rendered_envs: list[str] = []
     probe = rendered_effect.EffectProbe()
     ours_on: dict[str, tuple[str, ...]] = {}  # workload -> fields our values set on it (rendered_effect)
+    defaults_of: dict[tuple[str, str], Any] = {}  # (release, namespace) -> NEW rendered with its defaults alone
     behaviour: dict[tuple[str, str], list[str]] = {}  # (env, workload) -> fields that change how its pods run
     say(f"preparing {old_info.name} {old_info.version} and {new_info.version} for Kubernetes {kube_version}")
     with prepare_chart(old_dir, kube_version=kube_version, engine=engine, api_versions=api_versions) as old_chart, \
@@ -225,7 +226,7 @@ def analyze_pair(
                 fields = [text.split(" ", 1)[0] for _what, text in manifests.behaviour_changes(c)]
                 if fields:
                     behaviour[(rel.env, str(c.key))] = fields
-            ours = _ours_on_containers(d, rel, new_chart, new_objs)
+            ours = _ours_on_containers(d, rel, new_chart, new_objs, defaults_of)
             ours_on.update(ours)
             old_x = images.extract(old_objs, os_suffixes=driver_os_suffixes)
             new_x = images.extract(new_objs, os_suffixes=driver_os_suffixes)
@@ -300,15 +301,19 @@ def analyze_pair(
 
 
 def _ours_on_containers(d: manifests.ManifestDiff, rel: ReleaseInput, chart: PreparedChart,
-                        ours: list[dict[str, Any]]) -> dict[str, tuple[str, ...]]:
+                        ours: list[dict[str, Any]], defaults_of: dict[tuple[str, str], Any]) -> dict[str, tuple[str, ...]]:
     """For each workload whose security context, command, volumes or probes change: the fields our values
     and patches set on it (NEW with the chart defaults alone against NEW as we deploy it). One more render,
-    only when such a change exists and we set anything."""
+    only when such a change exists and we set anything, and once per release name and namespace
+    (`defaults_of` keeps it: environments that deploy the release alike render the same defaults)."""
     wanted = {str(c.key) for c in d.changed if c.key.kind in manifests.WORKLOAD_KINDS
               and any(rendered_effect.sensitive(e) for e in c.edits)}
     if not wanted or not rel.values:
         return {}
-    defaults = _renderer(chart, rel)({})
+    key = (rel.release, rel.namespace)
+    if key not in defaults_of:
+        defaults_of[key] = _renderer(chart, rel)({})
+    defaults = defaults_of[key]
     if defaults is None:
         return {}
     return rendered_effect.our_container_fields(defaults, ours, rel.namespace, wanted)

@@ -33,6 +33,7 @@ from chartkeeper import limits, yamlio
 from chartkeeper.masking.redactor import note_public_chart, seen_before
 from chartkeeper.errors import ChartkeeperError, InputError
 from chartkeeper.fsutil import scratch_env, temp_folder
+from chartkeeper.helm import crd_cache
 from chartkeeper.helm.engine import EngineTimeout, bounded, output_too_big, over_limit
 from chartkeeper.helm.schemas import chart_outside_refs, neutralised_copy
 
@@ -59,7 +60,12 @@ class RenderedManifest:
     @property
     def is_crd_file(self) -> bool:
         """From a `crds/` folder (installed once by Helm, never upgraded)."""
-        return "/crds/" in f"/{self.source}"
+        return is_crd_source(self.source)
+
+
+def is_crd_source(source: str) -> bool:
+    """Does Helm name a file of a `crds/` folder so (`<chart>/crds/x.yaml`, `<chart>/charts/<sub>/crds/y.yaml`)?"""
+    return "/crds/" in f"/{source}"
 
 
 @dataclass(frozen=True)
@@ -128,8 +134,8 @@ def embedded_version() -> str:
     return f"helm-python-sdk {helm_python.__version__} (Helm {helm_python.helm_sdk_version()})"
 
 
-def _split_documents(text: str, source: str) -> list[dict[str, Any]]:
-    docs = yamlio.loads_all(text, source)
+def _split_documents(text: str, source: str, *, crd_file: bool = False) -> list[dict[str, Any]]:
+    docs = crd_cache.loads_all(text, source) if crd_file else yamlio.loads_all(text, source)
     out = []
     for d in docs:
         if d is None:
@@ -302,15 +308,15 @@ class PreparedChart:
             if self._crds is None:
                 self._crds = [(crd["filename"], crd["data"]) for crd in self._chart.crds]
             for filename, data in self._crds:
-                for obj in self._parse(data, filename):
+                for obj in self._parse(data, filename, crd_file=True):
                     out.append(RenderedManifest(filename, obj))
         return out, chart_notes
 
-    def _parse(self, text: str, source: str) -> list[dict[str, Any]]:
+    def _parse(self, text: str, source: str, *, crd_file: bool = False) -> list[dict[str, Any]]:
         key = (source, text)
         docs = self._parsed.get(key)
         if docs is None:
-            docs = self._parsed[key] = _split_documents(text, source)
+            docs = self._parsed[key] = _split_documents(text, source, crd_file=crd_file)
         return docs
 
     def _render_binary(self, values: dict[str, Any], release: str, namespace: str) -> tuple[list[RenderedManifest], str]:
@@ -385,7 +391,7 @@ def _parse_helm_stream(text: str) -> list[RenderedManifest]:
     for chunk in chunks:
         m = _SOURCE_RE.search(chunk)
         source = m.group(1).strip() if m else "unknown"
-        for obj in _split_documents(chunk, source):
+        for obj in _split_documents(chunk, source, crd_file=is_crd_source(source)):
             out.append(RenderedManifest(source, obj))
     return out
 
