@@ -15,8 +15,7 @@ of these functions (the report code calls nothing else for them):
   run of backticks inside;
 - `fence` for a block of upstream text (a changelog): a fenced block whose fence is longer than any
   run of backticks it holds, so nothing in it can close it (or the `<details>` around it);
-- `html` for text inside an HTML element of ours (`<summary>`);
-- `link` keeps only `http(s)` targets; anything else is shown as text.
+- `html` for text inside an HTML element of ours (`<summary>`).
 """
 
 from __future__ import annotations
@@ -102,11 +101,3 @@ def fence(body: str, info: str = "") -> str:
 def html(value: Any) -> str:
     """`value` as text inside an HTML element of ours (`<summary>…</summary>`)."""
     return _html.escape(_one_line(value), quote=True)
-
-
-def link(label: Any, url: Any) -> str:
-    """A Markdown link when `url` is http(s), else the label and address as text."""
-    target = str(url or "").strip()
-    if re.match(r"(?i)^https?://[^\s<>()]+$", target):
-        return f"[{text(label)}](<{target}>)"
-    return text(f"{label} ({target})" if target else label)

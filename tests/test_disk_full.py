@@ -156,3 +156,26 @@ def test_in_place_bump_on_a_full_disk_changes_nothing(small_disk: Path, upstream
         assert not (deploy / "helmfile/charts/external/demo-1.0.0").exists()
         verify = invoke_cli(["verify"], cwd=deploy, env=env)
         assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+def test_bundle_on_a_full_disk_names_it_and_leaves_nothing(small_disk: Path, upstream, tmp_path: Path) -> None:
+    # The deployment is on the big disk, the bundle goes to the small one: its charts fit, the packed bundle
+    # does not. The bundle is hashed and written on a thread of its own (vendoring.bundle): the failure of
+    # that thread is the run's error, with no half bundle left.
+    deploy = make_deployment(tmp_path / "deploy", upstream.url, {"demo": "1.0.0"})
+    env = _env(tmp_path)
+    added = invoke_cli(["add", "wide", "--repo", upstream.url, "--version", "1.0.0"], cwd=deploy, env=env)
+    assert added.returncode == 0, added.stderr
+    filler = _fill(small_disk, 2 * MiB)
+    out = small_disk / "carry.tgz"
+    proc = invoke_cli(["bundle", str(out)], cwd=deploy, env=env)
+    line = assert_clean_failure(proc, "no space left on")
+    assert str(small_disk) in line, line
+    assert sorted(p.name for p in small_disk.iterdir()) == ["filler"]
+    filler.unlink()
+    again = invoke_cli(["bundle", str(out), "--json"], cwd=deploy, env=env)
+    assert again.returncode == 0, again.stderr
+    import hashlib
+    import json
+
+    assert json.loads(again.stdout)["digest"] == "sha256:" + hashlib.sha256(out.read_bytes()).hexdigest()

@@ -141,11 +141,10 @@ def test_each_helper_keeps_its_text_literal(hostile: str) -> None:
     md = MarkdownIt("commonmark", {"html": True}).enable("table")
     for made in (f"- {mdsafe.text(hostile)}\n", f"| a |\n|---|\n| {mdsafe.prose(hostile)} |\n",
                  f"- {mdsafe.code(hostile, in_table=False)}\n", f"<details><summary>{mdsafe.html(hostile)}</summary>\n\n"
-                 + mdsafe.fence(hostile) + "\n\n</details>\n", f"- {mdsafe.link(hostile, 'javascript:alert(1)')}\n"):
+                 + mdsafe.fence(hostile) + "\n\n</details>\n"):
         kinds = [t.type for t in md.parse(made) for t in [t, *(t.children or [])]]
         assert "heading_open" not in kinds and "link_open" not in kinds, made
         assert kinds.count("list_item_open") <= 1 and "blockquote_open" not in kinds and "code_block" not in kinds, made
         html = [t.content for t in md.parse(made) for t in [t, *(t.children or [])] if t.type.startswith("html")]
         assert all(h.strip().startswith(OUR_HTML) for h in html), (made, html)
-    assert mdsafe.link("site", "https://example.invalid/x").startswith("[site](")
 

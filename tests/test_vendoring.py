@@ -176,6 +176,7 @@ def test_bundle_round_trip_into_an_offline_site(repo_server: ChartRepoServer, tm
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["charts"] == ["other", "webapp"]
     first = (tmp_path / "carry.tgz").read_bytes()
+    assert json.loads(proc.stdout)["digest"] == "sha256:" + hashlib.sha256(first).hexdigest()  # hashed as written
     assert invoke_cli(["bundle", str(tmp_path / "again.tgz")], cwd=root).returncode == 0
     assert (tmp_path / "again.tgz").read_bytes() == first  # deterministic
 
