@@ -138,3 +138,47 @@ def test_a_crd_file_that_does_not_parse_fails_every_render_naming_it(tmp_path: P
             with pytest.raises(InputError, match=r"crd\.yaml: line \d+: invalid YAML"):
                 prepared.render({}, release="r", namespace="ns")
     assert _entries(tmp_path / "parsed") == []
+
+
+# -- megabytes of CRD files: parsed by a worker process ------------------------------------------------
+
+
+def _big_chart(tmp_path: Path) -> Path:
+    crds = {f"crd-{k}.yaml": _big_crd(k, fields=4000) for k in ("Alpha", "Beta", "Gamma")}
+    assert sum(map(len, crds.values())) > crd_cache.WORKER_CHARS
+    return write_chart(tmp_path, "big", "1.0.0", values={}, templates={"cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm}\n"},
+                       crds=crds)
+
+
+def test_a_worker_process_parses_megabytes_the_same(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    chart = _big_chart(tmp_path)
+    monkeypatch.setattr(crd_cache, "WORKER_CHARS", 10**12)  # no worker: parsed here
+    here = _render(chart)
+    monkeypatch.undo()
+    started = []
+    real_popen = crd_cache.subprocess.Popen
+    monkeypatch.setattr(crd_cache.subprocess, "Popen", lambda *a, **k: started.append(a) or real_popen(*a, **k))
+    crd_cache.use(tmp_path / "parsed")
+    assert _render(chart) == here
+    assert len(started) == 1 and len(_entries(tmp_path / "parsed")) == 3  # one worker for the three files, kept
+    assert _render(chart) == here and len(started) == 1  # then read from the cache
+
+
+def test_when_no_worker_can_start_the_files_are_parsed_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    chart = _big_chart(tmp_path)
+    want = _render(chart)
+    monkeypatch.setattr(crd_cache.sys, "executable", str(tmp_path / "no-such-python"))
+    assert _render(chart) == want
+    monkeypatch.setattr(crd_cache.sys, "executable", "/bin/false")  # starts, answers nothing
+    assert _render(chart) == want
+
+
+def test_a_parse_started_ahead_is_what_the_render_reads(tmp_path: Path) -> None:
+    from chartkeeper.helm.render import parse_crds_ahead
+
+    chart = _big_chart(tmp_path)
+    want = _render(chart)
+    parse_crds_ahead(chart)
+    assert len(crd_cache._ahead) == 3
+    assert _render(chart) == want
+    assert crd_cache._ahead == {}  # taken by the render

@@ -137,7 +137,10 @@ def embedded_version() -> str:
 
 
 def _split_documents(text: str, source: str, *, crd_file: bool = False) -> list[dict[str, Any]]:
-    docs = crd_cache.loads_all(text, source) if crd_file else yamlio.loads_all(text, source)
+    return _mappings(crd_cache.loads_all(text, source) if crd_file else yamlio.loads_all(text, source), source)
+
+
+def _mappings(docs: list[Any], source: str) -> list[dict[str, Any]]:
     out = []
     for d in docs:
         if d is None:
@@ -149,15 +152,17 @@ def _split_documents(text: str, source: str, *, crd_file: bool = False) -> list[
 
 
 def _parse_in_background(crd_files: list[tuple[str, str]]) -> Future[list[tuple[str, list[dict[str, Any]]]]]:
-    """A chart's CRD files, parsed on a thread of their own. No template touches them, so they can be parsed
-    before the first render; and a render spends its time in Helm's Go code, which lets go of the GIL: the
-    parse (0.2 s a side for kube-prometheus-stack when `crd_cache` does not hold it) mostly happens while
-    Helm renders, OLD's and NEW's alike. Any error is raised where the render reads the result."""
+    """A chart's CRD files, read from `crd_cache` or parsed, on a thread of their own. No template touches
+    them, so they can be read before the first render, while the analysis goes on (a parse runs in a worker
+    process; reading the cache and building what it holds is Python, and takes turns with the analysis,
+    except while Helm's Go code renders, which lets go of the GIL). Any error is raised where the render
+    reads the result."""
     done: Future[list[tuple[str, list[dict[str, Any]]]]] = Future()
 
     def parse() -> None:
         try:
-            done.set_result([(name, _split_documents(data, name, crd_file=True)) for name, data in crd_files])
+            parsed = crd_cache.load_files(crd_files)
+            done.set_result([(name, _mappings(docs, name)) for (name, _), docs in zip(crd_files, parsed)])
         except BaseException as exc:  # handed to the render that reads it
             done.set_exception(exc)
 
@@ -166,6 +171,25 @@ def _parse_in_background(crd_files: list[tuple[str, str]]) -> Future[list[tuple[
     else:
         done.set_result([])
     return done
+
+
+def parse_crds_ahead(chart_dir: Path) -> None:
+    """Start parsing the CRD files of a chart folder (its own and its subchart folders') now, in a worker
+    process (`crd_cache.parse_ahead`), for the PreparedChart that renders the chart later. A file Helm
+    would not read as it is (a link, one past the YAML limit) is left to the render."""
+    texts: list[str] = []
+    for folder, dirs, names in os.walk(chart_dir):
+        dirs.sort()
+        if "crds" not in Path(folder).relative_to(chart_dir).parts:
+            continue
+        for name in sorted(n for n in names if n.endswith((".yaml", ".yml", ".json"))):
+            path = os.path.join(folder, name)
+            try:
+                if not os.path.islink(path) and os.path.getsize(path) <= limits.current().yaml_bytes:
+                    texts.append(Path(path).read_text(encoding="utf-8"))
+            except (OSError, UnicodeError):
+                continue
+    crd_cache.parse_ahead(texts)
 
 
 def _note_public(chart_dir: Path) -> None:

@@ -16,6 +16,7 @@ import contextlib
 from typing import TYPE_CHECKING, Iterator
 
 from chartkeeper.fsutil import temp_folder
+from chartkeeper.helm.render import parse_crds_ahead
 from chartkeeper.lockfile import LockEntry
 from chartkeeper.sources.base import ChartRelease, VersionListing
 from chartkeeper.upgrade.target import Target, resolve
@@ -50,6 +51,7 @@ class Upgrade:
             if self.target.up_to_date or self.target.release is None:
                 raise ValueError(f"{self.target.entry.name}: up to date, there is no NEW chart to fetch")
             entry = self.target.entry
+            parse_crds_ahead(self.settings.lock_file.parent / entry.folder)  # OLD's, on another core, while NEW downloads
             folder = self._tmp.enter_context(temp_folder("new-", self.settings.cache_dir))
             self._staged = stage_chart(
                 self.settings, name=entry.name, chart=entry.chart, repository=entry.repository,
