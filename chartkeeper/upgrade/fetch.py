@@ -58,6 +58,7 @@ class Upgrade:
                 version=self.target.release.version.text, staging_parent=folder, out=self._out,
                 constraint=entry.constraint, release=self.target.release, sources=self._pool,
             )
+            parse_crds_ahead(self._staged.folder)  # NEW's, while the analysis reads the tree
         return self._staged
 
     def close(self) -> None:
