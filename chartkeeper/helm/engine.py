@@ -6,8 +6,9 @@ template looping `range until 100000` twice, that is for ever), and Go offers no
 render. So the call runs in a daemon thread and the caller waits for it in short slices: Ctrl-C
 raises within a tenth of a second, and past the limit the run gives up on the call with a clear
 error. An abandoned call keeps one core busy until the process ends, which it soon does, or until
-the template ends; measured (docs/reliability.md): a runaway template reached ~290 MB in 3 s, so
-the defaults bound what one render can take as well as how long.
+the template ends. A runaway template that prints grows Go's output buffer as fast as the CPU goes
+(290 MB in 3 s on a loaded runner, 520 MB in 4 s on a quiet one), so the time limit bounds what one
+render can take as well as how long.
 
 A child process would let us kill the call, but Go's runtime cannot be forked once loaded and a
 fresh interpreter loading the library costs more than most renders.
