@@ -62,28 +62,26 @@ def load_files(files: list[tuple[str, str]]) -> list[list[Any]]:
     are those of `yamlio.loads_all` on the files one after the other (the first bad file's)."""
     folder = _folder
     entries = [_entry(folder, text) if folder is not None else None for _, text in files]
-    payloads = [_read(e) if e is not None else None for e in entries]
+    kept = [_read(e) if e is not None else None for e in entries]
+    payloads = list(kept)
     for i, (_, text) in enumerate(files):
         early = _ahead.pop(text, None) if payloads[i] is None else None
         if early is not None:
             payloads[i] = early.result()
-            if payloads[i] is not None and entries[i] is not None:
-                _write(folder, entries[i], payloads[i])  # type: ignore[arg-type]
     todo = [i for i, (_, text) in enumerate(files) if payloads[i] is None and len(text) >= MIN_CHARS]
     if sum(len(files[i][1]) for i in todo) >= WORKER_CHARS:
         for i, payload in zip(todo, _parse_elsewhere([files[i][1] for i in todo]).result()):
-            if payload is not None and entries[i] is not None:
-                _write(folder, entries[i], payload)  # type: ignore[arg-type]
             payloads[i] = payload
     out = []
-    for (source, text), entry, payload in zip(files, entries, payloads):
+    for (source, text), entry, payload, was_kept in zip(files, entries, payloads, kept):
         docs = _documents(payload) if payload is not None else None
         if docs is None:
             docs = yamlio.loads_all(text, source)
-            if entry is not None:
-                _store(folder, entry, docs)  # type: ignore[arg-type]
+            payload, was_kept = _dumps(docs), None  # what a kept entry held did not load: replace it
         else:
             yamlio.check_loaded(text, docs, source)
+        if entry is not None and was_kept is None and payload is not None:
+            _write(folder, entry, payload)  # type: ignore[arg-type]
         out.append(docs)
     return out
 
@@ -120,12 +118,11 @@ def _read(entry: Path) -> bytes | None:
     return payload
 
 
-def _store(folder: Path, entry: Path, docs: list[Any]) -> None:
+def _dumps(docs: list[Any]) -> bytes | None:
     try:
-        payload = marshal.dumps(docs)
+        return marshal.dumps(docs)
     except ValueError:  # a type marshal cannot hold (datetime): parse this one every time
-        return
-    _write(folder, entry, payload)
+        return None
 
 
 def _write(folder: Path, entry: Path, payload: bytes) -> None:
@@ -166,8 +163,8 @@ def parse_ahead(texts: list[str]) -> None:
     """Start a worker now on the texts the cache does not hold, for a `load_files` to come (`diff` and `bump`
     start one on OLD's CRD files before they download NEW)."""
     folder = _folder
-    todo = [t for t in dict.fromkeys(texts) if len(t) >= MIN_CHARS and t not in _ahead
-            and (folder is None or _read(_entry(folder, t)) is None)]  # type: ignore[arg-type]
+    todo = [t for t in dict.fromkeys(texts) if len(t) >= MIN_CHARS and t not in _ahead  # held: `load_files` checks it
+            and (folder is None or not _entry(folder, t).is_file())]  # type: ignore[union-attr]
     if sum(map(len, todo)) < WORKER_CHARS:
         return
     whole = _parse_elsewhere(todo)

@@ -357,11 +357,11 @@ class PreparedChart:
                 out.extend(RenderedManifest(filename, obj) for obj in docs)
         return out, chart_notes
 
-    def _parse(self, text: str, source: str, *, crd_file: bool = False) -> list[dict[str, Any]]:
+    def _parse(self, text: str, source: str) -> list[dict[str, Any]]:
         key = (source, text)
         docs = self._parsed.get(key)
         if docs is None:
-            docs = self._parsed[key] = _split_documents(text, source, crd_file=crd_file)
+            docs = self._parsed[key] = _split_documents(text, source)
         return docs
 
     def _render_binary(self, values: dict[str, Any], release: str, namespace: str) -> tuple[list[RenderedManifest], str]:
